@@ -1,0 +1,59 @@
+"""Hash-rate units per algorithm.
+
+Every hash rate in this package is a plain float in its algorithm's default unit (TH/s for
+SHA-256, GH/s for Scrypt, ...), with the unit carried beside it.  An unknown model never
+changes the unit: the firmware's algorithm decides it (pyasic falls back to H/s, pyasic#316).
+"""
+
+from __future__ import annotations
+
+from asic_bridge.errors import AsicBridgeError
+
+UNITS: tuple[str, ...] = ("H/s", "KH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s", "ZH/s")
+_FACTOR = {unit: 1000.0**power for power, unit in enumerate(UNITS)}
+
+# Algorithm name -> default unit.  Names match the model catalog.
+ALGORITHMS: dict[str, str] = {
+    "SHA256": "TH/s",
+    "Scrypt": "GH/s",
+    "X11": "GH/s",
+    "kHeavyHash": "TH/s",
+    "Eaglesong": "TH/s",
+    "Blake256": "TH/s",
+    "Handshake": "TH/s",
+    "Kadena": "TH/s",
+    "EtHash": "MH/s",
+    "Equihash": "KH/s",
+    "zkSNARK": "GH/s",
+    "BlockFlow": "MH/s",
+}
+
+
+class UnitError(AsicBridgeError, ValueError):
+    """An unknown hash-rate unit or algorithm name."""
+
+
+def _canonical_unit(unit: str) -> str:
+    cleaned = unit.strip().upper().removesuffix("/S").removesuffix("S")
+    for known in UNITS:
+        if known.upper().removesuffix("/S") == cleaned:
+            return known
+    raise UnitError(f"unknown hash-rate unit {unit!r}; expected one of {', '.join(UNITS)}")
+
+
+def default_unit(algo: str) -> str:
+    """The unit every hash rate of ``algo`` is reported in."""
+    try:
+        return ALGORITHMS[algo]
+    except KeyError:
+        raise UnitError(f"unknown algorithm {algo!r}; known: {', '.join(ALGORITHMS)}") from None
+
+
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """Convert ``value`` between units (``"GH"``, ``"GH/s"`` and ``"gh/s"`` are all accepted)."""
+    return value * _FACTOR[_canonical_unit(from_unit)] / _FACTOR[_canonical_unit(to_unit)]
+
+
+def to_default(value: float, from_unit: str, algo: str) -> float:
+    """Convert a raw firmware reading into ``algo``'s default unit."""
+    return convert(value, from_unit, default_unit(algo))
