@@ -79,10 +79,11 @@ def update(key: str, value: Any) -> None:
             if not key.endswith("password")
             else f"setting {key!r} must be {wanted}, got {type(value).__name__}"
         )
-    if isinstance(default, (int, float)) and value < 0:
-        raise SettingsError(f"setting {key!r} must not be negative, got {value!r}")
-    if float in types:
-        value = float(value)
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise SettingsError(f"setting {key!r} must not be negative, got {value!r}")
+        if float in types:
+            value = float(value)
     _values[key] = value
 
 

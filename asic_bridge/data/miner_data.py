@@ -143,7 +143,8 @@ class MinerData(_Record):
 
     def __init__(self, ip: str = "", /, **data: Any) -> None:
         """``MinerData("10.0.0.5")`` like pyasic, or keyword arguments."""
-        super().__init__(ip=data.pop("ip", ip), **data)
+        data.setdefault("ip", ip)
+        super().__init__(**data)
 
     # ------------------------------------------------------------ computed fields
     @computed_field  # type: ignore[prop-decorator]

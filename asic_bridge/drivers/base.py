@@ -1,0 +1,473 @@
+"""What every driver shares: the get_data engine, identity, capabilities, control defaults.
+
+A driver declares *what* it reads as a table ``FIELDS: {field: FieldSpec(sources, parser)}``.
+Sources are named ``"<group>:<name>"`` (``"rpc:summary"``, ``"web:get_system_info"``); the
+engine asks each group for all its names at once (one batched RPC request, concurrent HTTP
+requests on one kept-alive client), all groups concurrently, under one deadline.  Parsers are
+pure functions of the payloads, so one broken field is recorded in ``MinerData.field_errors``
+and never discards the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from asic_bridge import settings
+from asic_bridge.catalog import ModelInfo
+from asic_bridge.config import MinerConfig
+from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
+from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
+from asic_bridge.errors import (
+    APIError,
+    AsicBridgeError,
+    ConfigError,
+    MinerTimeoutError,
+    UnsupportedError,
+)
+
+
+class Capability(StrEnum):
+    """Controls a miner really supports; the bridge offers exactly these."""
+
+    FAULT_LIGHT = "fault_light"
+    REBOOT = "reboot"
+    RESTART_BACKEND = "restart_backend"
+    STOP_MINING = "stop_mining"  # stop_mining and resume_mining
+    POWER_LIMIT = "power_limit"
+    MINING_MODES = "mining_modes"  # normal / low / high (/ sleep) through send_config
+    GET_CONFIG = "get_config"
+    SEND_CONFIG = "send_config"
+
+
+@dataclass
+class Identity:
+    """What identification learned about a host; the static facts reused on every poll."""
+
+    ip: str
+    make: str
+    firmware: str
+    model: str | None = None
+    raw_model: str | None = None
+    algo: str = "SHA256"
+    model_info: ModelInfo | None = None
+    mac: str | None = None
+    serial_number: str | None = None
+    hostname: str | None = None
+    fw_ver: str | None = None
+    api_ver: str | None = None
+    # Family-specific facts found while identifying (API generation, web flavour, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+    identified_at: float = field(default_factory=time.monotonic)
+
+
+Parser = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """Facts a parser may need besides the payload (unit conversions, expected counts)."""
+
+    algo: str
+    model_info: ModelInfo | None
+    identity: Identity
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How to produce one MinerData field: ``parse(ctx, *payloads_of(sources))``.
+
+    ``static`` fields (MAC, serial, hostname, versions) are taken from the cached identity when
+    known, and only fetched when identification did not learn them.
+    """
+
+    sources: tuple[str, ...]
+    parse: Parser
+    static: bool = False
+
+
+# Fields a plain get_data() fills; "config" is only read when asked for (include=["config"]).
+DEFAULT_EXCLUDED = frozenset({"config"})
+
+_MISSING = object()
+
+
+def normalize_mac(raw: object) -> str | None:
+    """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
+    if not isinstance(raw, str):
+        return None
+    digits = "".join(ch for ch in raw.lower() if ch in "0123456789abcdef")
+    if len(digits) != 12 or digits == "0" * 12:
+        return None
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+class BaseMiner:
+    """The public surface of every miner (pyasic's names).  Drivers override what they can."""
+
+    make: ClassVar[str] = "Unknown"
+    firmware: ClassVar[str] = "Unknown"
+    default_algo: ClassVar[str] = "SHA256"
+    default_capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    FIELDS: ClassVar[Mapping[str, FieldSpec]] = {}
+
+    def __init__(
+        self,
+        ip: str,
+        *,
+        identity: Identity | None = None,
+        credentials: Credentials | None = None,
+        ports: Mapping[str, int] | None = None,
+    ) -> None:
+        self.ip = ip
+        self.identity = identity or Identity(ip=ip, make=self.make, firmware=self.firmware,
+                                             algo=self.default_algo)
+        self.credentials = credentials or DEFAULT_CREDENTIALS
+        self.ports: dict[str, int] = dict(ports or {})
+        self.capabilities: frozenset[Capability] = self.default_capabilities
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------ identity
+    @property
+    def model(self) -> str | None:
+        return self.identity.model
+
+    @property
+    def algo(self) -> str:
+        return self.identity.algo
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self.identity.model_info
+
+    def port(self, name: str, default: int) -> int:
+        """The port for ``name`` (``"rpc"``, ``"http"`` ...), honouring per-host overrides."""
+        return self.ports.get(name, default)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.ip!r}, {self.make} {self.model}, {self.firmware})"
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def _require(self, capability: Capability, action: str) -> None:
+        if capability not in self.capabilities:
+            raise UnsupportedError(action, f"{self.make} {self.firmware}")
+
+    async def aclose(self) -> None:
+        """Close kept-alive connections.  Drivers with clients extend this."""
+
+    # ------------------------------------------------------------ get_data engine
+    @classmethod
+    def data_fields(cls) -> list[str]:
+        return list(cls.FIELDS)
+
+    async def get_data(
+        self,
+        include: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        allow_warning: bool = False,
+    ) -> MinerData:
+        """Read the miner once: every field the firmware offers, under one deadline.
+
+        ``include`` limits the fields, ``exclude`` removes some (exclude wins).  A field that
+        fails is named in ``field_errors``; the rest is still returned.
+        """
+        del allow_warning  # accepted for pyasic compatibility; warnings are field_errors here
+        wanted = self._select_fields(include, exclude)
+        ctx = ParseContext(self.algo, self.model_info, self.identity)
+        data = self._blank_data()
+        to_fetch: dict[str, FieldSpec] = {}
+        for name in wanted:
+            spec = self.FIELDS[name]
+            cached = getattr(self.identity, name, _MISSING) if spec.static else _MISSING
+            if cached is not _MISSING and cached is not None:
+                setattr(data, name, cached)
+            else:
+                to_fetch[name] = spec
+        sources = {src for spec in to_fetch.values() for src in spec.sources}
+        raw = await self._fetch_sources(sources) if sources else {}
+        for name, spec in to_fetch.items():
+            self._fill_field(data, name, spec, raw, ctx)
+        if "config" in wanted and data.wattage_limit is None and data.config is not None:
+            mode = data.config.mining_mode
+            power = getattr(mode, "power", None)
+            if isinstance(power, int):
+                data.wattage_limit = power
+        return data
+
+    def _select_fields(
+        self, include: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> list[str]:
+        known = self.FIELDS
+        if include is not None:
+            include = list(include)
+            unknown = [n for n in include if n not in MinerData.model_fields]
+            if unknown:
+                raise ValueError(f"unknown MinerData field(s): {', '.join(unknown)}")
+            wanted = [n for n in include if n in known]
+        else:
+            wanted = [n for n in known if n not in DEFAULT_EXCLUDED]
+        excluded = set(exclude or ())
+        return [n for n in wanted if n not in excluded]
+
+    def _blank_data(self) -> MinerData:
+        info = self.model_info
+        ident = self.identity
+        data = MinerData(
+            self.ip,
+            make=ident.make,
+            model=ident.model or ident.raw_model,
+            firmware=ident.firmware,
+            algo=ident.algo,
+        )
+        if info is not None:
+            data.expected_hashboards = info.hashboards
+            data.expected_chips = info.expected_chips
+            data.expected_fans = info.fans
+            data.sticker_hashrate = info.nominal_hashrate
+        return data
+
+    def _fill_field(
+        self,
+        data: MinerData,
+        name: str,
+        spec: FieldSpec,
+        raw: Mapping[str, Any],
+        ctx: ParseContext,
+    ) -> None:
+        payloads = [raw.get(src) for src in spec.sources]
+        failed = [p for p in payloads if isinstance(p, BaseException)]
+        if failed:
+            data.field_errors[name] = _describe(failed[0])
+            return
+        try:
+            value = spec.parse(ctx, *payloads)
+            if value is not None:
+                setattr(data, name, value)
+                if spec.static and hasattr(self.identity, name):
+                    setattr(self.identity, name, value)
+        except Exception as exc:  # a parser bug or an unexpected payload shape
+            data.field_errors[name] = f"could not parse {name}: {_describe(exc)}"
+
+    async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
+        """Fetch every source: one task per group, all under ``api_function_timeout``.
+
+        Groups that finish in time keep their payloads; the others become timeout errors.
+        """
+        groups: dict[str, list[str]] = {}
+        for src in sorted(sources):
+            group, _, name = src.partition(":")
+            groups.setdefault(group, []).append(name)
+        tasks = {
+            group: asyncio.ensure_future(self._fetch_group(group, names))
+            for group, names in groups.items()
+        }
+        timeout = float(settings.get("api_function_timeout"))
+        done, pending = await asyncio.wait(tasks.values(), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        result: dict[str, Any] = {}
+        for group, task in tasks.items():
+            names = groups[group]
+            if task in pending:
+                err: BaseException = MinerTimeoutError(
+                    f"no answer within {timeout:g} s", ip=self.ip, command=group
+                )
+                result.update({f"{group}:{n}": err for n in names})
+            elif task.exception() is not None:
+                exc = task.exception()
+                assert exc is not None
+                result.update({f"{group}:{n}": exc for n in names})
+            else:
+                payloads = task.result()
+                for n in names:
+                    result[f"{group}:{n}"] = payloads.get(
+                        n, APIError("no payload", ip=self.ip, command=n)
+                    )
+        return result
+
+    async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
+        """Return ``{name: payload or exception}`` for one source group.  Drivers implement."""
+        raise NotImplementedError(f"{type(self).__name__} has no source group {group!r}")
+
+    # ------------------------------------------------------------ single-field getters
+    async def _get_field(self, name: str) -> Any:
+        data = await self.get_data(include=[name])
+        if name in data.field_errors:
+            raise APIError(data.field_errors[name], ip=self.ip, command=f"get_{name}")
+        if name not in self.FIELDS:
+            raise UnsupportedError(f"reading {name}", f"{self.make} {self.firmware}")
+        return getattr(data, name)
+
+    async def get_model(self) -> str | None:
+        return self.identity.model or self.identity.raw_model
+
+    async def get_mac(self) -> str | None:
+        return self.identity.mac or await self._get_field("mac")
+
+    async def get_serial_number(self) -> str | None:
+        return await self._get_field("serial_number")  # type: ignore[no-any-return]
+
+    async def get_hostname(self) -> str | None:
+        return await self._get_field("hostname")  # type: ignore[no-any-return]
+
+    async def get_fw_ver(self) -> str | None:
+        return await self._get_field("fw_ver")  # type: ignore[no-any-return]
+
+    async def get_api_ver(self) -> str | None:
+        return await self._get_field("api_ver")  # type: ignore[no-any-return]
+
+    async def get_hashrate(self) -> float | None:
+        return await self._get_field("hashrate")  # type: ignore[no-any-return]
+
+    async def get_expected_hashrate(self) -> float | None:
+        return await self._get_field("expected_hashrate")  # type: ignore[no-any-return]
+
+    async def get_hashboards(self) -> list[HashBoard]:
+        return await self._get_field("hashboards")  # type: ignore[no-any-return]
+
+    async def get_env_temp(self) -> float | None:
+        return await self._get_field("env_temp")  # type: ignore[no-any-return]
+
+    async def get_wattage(self) -> int | None:
+        return await self._get_field("wattage")  # type: ignore[no-any-return]
+
+    async def get_wattage_limit(self) -> int | None:
+        return await self._get_field("wattage_limit")  # type: ignore[no-any-return]
+
+    async def get_fans(self) -> list[Fan]:
+        return await self._get_field("fans")  # type: ignore[no-any-return]
+
+    async def get_fan_psu(self) -> int | None:
+        return await self._get_field("fan_psu")  # type: ignore[no-any-return]
+
+    async def get_pools(self) -> list[PoolMetrics]:
+        return await self._get_field("pools")  # type: ignore[no-any-return]
+
+    async def get_uptime(self) -> int | None:
+        return await self._get_field("uptime")  # type: ignore[no-any-return]
+
+    async def get_errors(self) -> list[MinerErrorData]:
+        return await self._get_field("errors")  # type: ignore[no-any-return]
+
+    async def get_fault_light(self) -> bool | None:
+        return await self._get_field("fault_light")  # type: ignore[no-any-return]
+
+    async def check_light(self) -> bool | None:
+        return await self.get_fault_light()
+
+    async def is_mining(self) -> bool | None:
+        return await self._get_field("is_mining")  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------ controls
+    async def fault_light_on(self) -> bool:
+        self._require(Capability.FAULT_LIGHT, "fault_light_on")
+        return await self._set_fault_light(True)
+
+    async def fault_light_off(self) -> bool:
+        self._require(Capability.FAULT_LIGHT, "fault_light_off")
+        return await self._set_fault_light(False)
+
+    async def reboot(self) -> bool:
+        self._require(Capability.REBOOT, "reboot")
+        return await self._reboot()
+
+    async def restart_backend(self) -> bool:
+        self._require(Capability.RESTART_BACKEND, "restart_backend")
+        return await self._restart_backend()
+
+    async def stop_mining(self) -> bool:
+        self._require(Capability.STOP_MINING, "stop_mining")
+        return await self._set_mining(False)
+
+    async def resume_mining(self) -> bool:
+        self._require(Capability.STOP_MINING, "resume_mining")
+        return await self._set_mining(True)
+
+    async def set_power_limit(self, wattage: int) -> bool:
+        """Set the power target in watts, checked against the model's known range."""
+        self._require(Capability.POWER_LIMIT, "set_power_limit")
+        if isinstance(wattage, bool) or not isinstance(wattage, int) or wattage <= 0:
+            raise ConfigError(f"power limit must be a positive whole number of watts, got {wattage!r}")
+        low, high = self.power_limit_range()
+        if not low <= wattage <= high:
+            raise ConfigError(f"power limit {wattage} W is outside {low}–{high} W for {self.model}")
+        return await self._set_power_limit(wattage)
+
+    def power_limit_range(self) -> tuple[int, int]:
+        """Bounds for set_power_limit: the catalog's range widened for tuning, else generous."""
+        info = self.model_info
+        if info is not None and info.power_min and info.power_max:
+            return max(100, int(info.power_min * 0.5)), int(info.power_max * 1.2)
+        return 100, 10_000
+
+    async def get_config(self) -> MinerConfig:
+        self._require(Capability.GET_CONFIG, "get_config")
+        return await self._get_config()
+
+    async def send_config(self, config: MinerConfig, user_suffix: str | None = None) -> None:
+        """Write ``config``; parts left ``None`` keep their live values (read-modify-write)."""
+        self._require(Capability.SEND_CONFIG, "send_config")
+        if not isinstance(config, MinerConfig):
+            raise ConfigError(f"send_config needs a MinerConfig, got {type(config).__name__}")
+        async with self._lock:
+            live = await self._get_config()
+            merged = config.merged_over(live)
+            if user_suffix and merged.pools is not None:
+                merged = _with_user_suffix(merged, user_suffix)
+            await self._send_config(merged, live)
+
+    # Driver hooks --------------------------------------------------------------------
+    async def _set_fault_light(self, on: bool) -> bool:
+        raise UnsupportedError("fault light", f"{self.make} {self.firmware}")
+
+    async def _reboot(self) -> bool:
+        raise UnsupportedError("reboot", f"{self.make} {self.firmware}")
+
+    async def _restart_backend(self) -> bool:
+        raise UnsupportedError("restart_backend", f"{self.make} {self.firmware}")
+
+    async def _set_mining(self, on: bool) -> bool:
+        raise UnsupportedError("stop/resume mining", f"{self.make} {self.firmware}")
+
+    async def _set_power_limit(self, wattage: int) -> bool:
+        raise UnsupportedError("set_power_limit", f"{self.make} {self.firmware}")
+
+    async def _get_config(self) -> MinerConfig:
+        raise UnsupportedError("get_config", f"{self.make} {self.firmware}")
+
+    async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        raise UnsupportedError("send_config", f"{self.make} {self.firmware}")
+
+
+def _with_user_suffix(config: MinerConfig, suffix: str) -> MinerConfig:
+    assert config.pools is not None
+    pools = config.pools.model_copy(deep=True)
+    for group in pools.groups:
+        for pool in group.pools:
+            if pool.user and not pool.user.endswith(f".{suffix}"):
+                pool.user = f"{pool.user}.{suffix}"
+    return config.model_copy(update={"pools": pools})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, AsicBridgeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class UnknownMiner(BaseMiner):
+    """Something answered but could not be identified; ``identity.extra`` holds what was seen."""
+
+    make = "Unknown"
+    firmware = "Unknown"
+
+
+Fetcher = Callable[[], Awaitable[Any]]

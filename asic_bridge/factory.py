@@ -1,0 +1,167 @@
+"""Identification: probe a host once, decide its family from the evidence, cache the answer.
+
+``get_miner(ip)`` returns a driver object, an :class:`UnknownMiner` when something answers but
+cannot be identified, or ``None`` when nothing answers.  A known host costs no round trip until
+its identification expires or a call on it fails completely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from asic_bridge import settings
+from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
+from asic_bridge.drivers import Evidence, load_families
+from asic_bridge.drivers.base import BaseMiner, Identity, UnknownMiner
+from asic_bridge.errors import APIError
+from asic_bridge.transport.http import HTTPClient
+from asic_bridge.transport.rpc import RPCClient
+from asic_bridge.transport.whatsminer import WhatsminerV3Client
+
+_MAX_PROBE_BODY = 64 * 1024
+
+
+class _Cache:
+    """Identified miners per (host, port overrides), with a TTL."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[BaseMiner, float]] = {}
+
+    @staticmethod
+    def key(ip: str, ports: Mapping[str, int]) -> tuple[str, tuple[tuple[str, int], ...]]:
+        return ip, tuple(sorted(ports.items()))
+
+    def get(self, ip: str, ports: Mapping[str, int]) -> BaseMiner | None:
+        entry = self._entries.get(self.key(ip, ports))
+        if entry is None:
+            return None
+        miner, expires = entry
+        if time.monotonic() >= expires:
+            del self._entries[self.key(ip, ports)]
+            return None
+        return miner
+
+    def put(self, miner: BaseMiner) -> None:
+        ttl = float(settings.get("identification_ttl"))
+        self._entries[self.key(miner.ip, miner.ports)] = (miner, time.monotonic() + ttl)
+
+    def forget(self, ip: str) -> None:
+        for key in [k for k in self._entries if k[0] == ip]:
+            del self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+cache = _Cache()
+
+
+def forget(ip: str) -> None:
+    """Drop the cached identification of ``ip`` (after a failure, or an IP change)."""
+    cache.forget(ip)
+
+
+async def get_miner(
+    ip: str,
+    *,
+    credentials: Credentials | None = None,
+    ports: Mapping[str, int] | None = None,
+    use_cache: bool = True,
+) -> BaseMiner | None:
+    """Identify the miner at ``ip``.
+
+    ``ports`` overrides the standard ports (``{"rpc": 14028, "http": 8081}``) for
+    port-forwarded farms.  ``credentials`` are used for this miner only.
+    """
+    ports = dict(ports or {})
+    if use_cache:
+        cached = cache.get(ip, ports)
+        if cached is not None:
+            return cached
+    retries = max(1, int(settings.get("factory_get_retries")))
+    timeout = float(settings.get("factory_get_timeout"))
+    miner: BaseMiner | None = None
+    for _ in range(retries):
+        try:
+            async with asyncio.timeout(timeout * 2):
+                evidence = await probe(ip, ports, timeout)
+                miner = await identify(evidence, credentials or DEFAULT_CREDENTIALS)
+        except (TimeoutError, APIError):
+            miner = None
+        if miner is not None:
+            break
+    if miner is not None and not isinstance(miner, UnknownMiner):
+        cache.put(miner)
+    return miner
+
+
+async def probe(ip: str, ports: Mapping[str, int], timeout: float) -> Evidence:
+    """One concurrent round: RPC ``version`` and ``devdetails``, ``GET /``, Whatsminer v3."""
+    evidence = Evidence(ip=ip, ports=ports)
+    rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=timeout)
+
+    async def rpc_probe(command: str) -> dict[str, Any] | None:
+        try:
+            return await rpc.send(command)
+        except APIError as exc:
+            evidence.notes.append(f"rpc {command}: {exc.reason}")
+            return None
+
+    async def http_probe() -> None:
+        client = HTTPClient(ip, ports.get("http", 80), timeout=timeout,
+                            max_bytes=_MAX_PROBE_BODY)
+        try:
+            result = await client.get("/", follow_redirects=False)
+            evidence.http_status = result.status
+            evidence.http_headers = {k.lower(): v for k, v in result.headers.items()}
+            evidence.http_body = result.body.decode("utf-8", "replace")
+        except APIError as exc:
+            evidence.notes.append(f"http /: {exc.reason}")
+        finally:
+            await client.aclose()
+
+    async def v3_probe() -> None:
+        client = WhatsminerV3Client(ip, ports.get("whatsminer_v3", 4433), timeout=timeout)
+        try:
+            evidence.whatsminer_v3 = await client.send("get.device.info")
+        except APIError as exc:
+            evidence.notes.append(f"whatsminer v3: {exc.reason}")
+
+    version, devdetails, _, _ = await asyncio.gather(
+        rpc_probe("version"), rpc_probe("devdetails"), http_probe(), v3_probe()
+    )
+    evidence.rpc_version, evidence.rpc_devdetails = version, devdetails
+    return evidence
+
+
+async def identify(evidence: Evidence, credentials: Credentials) -> BaseMiner | None:
+    """Pick the first family whose evidence test accepts the host and let it build the miner."""
+    if not evidence.answered:
+        return None
+    for family in load_families():
+        if family.matches(evidence):
+            miner = await family.build(evidence, credentials)
+            if miner is not None:
+                miner.ports.update(evidence.ports)
+                return miner
+    unknown = UnknownMiner(evidence.ip, ports=evidence.ports)
+    unknown.identity = Identity(ip=evidence.ip, make="Unknown", firmware="Unknown")
+    unknown.identity.extra["evidence"] = {
+        "rpc_version": evidence.rpc_version,
+        "http_status": evidence.http_status,
+        "http_title": _title(evidence.http_body),
+        "notes": evidence.notes,
+    }
+    return unknown
+
+
+def _title(body: str) -> str | None:
+    lower = body.lower()
+    start = lower.find("<title>")
+    end = lower.find("</title>", start)
+    if start < 0 or end < 0:
+        return None
+    return body[start + 7 : end].strip()[:120]
