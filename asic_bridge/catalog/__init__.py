@@ -19,9 +19,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-# One table of algorithms and units for the whole package (the catalog re-exports it).
-from asic_bridge.data.hashrate import ALGORITHMS
-
 __all__ = [
     "ALGORITHMS",
     "FIRMWARES",
@@ -32,6 +29,24 @@ __all__ = [
     "makes",
     "normalize",
 ]
+
+#: Algorithm name -> its default hashrate unit (the unit ``nominal_hashrate`` is in).  The one
+#: table for the whole package: ``asic_bridge.data.hashrate`` re-exports it.  It lives here so the
+#: catalog stays importable on its own (no pydantic), which keeps its cold load cheap.
+ALGORITHMS: dict[str, str] = {
+    "SHA256": "TH/s",
+    "Scrypt": "GH/s",
+    "X11": "GH/s",
+    "kHeavyHash": "TH/s",
+    "Eaglesong": "TH/s",
+    "Blake256": "TH/s",
+    "Handshake": "TH/s",
+    "Kadena": "TH/s",
+    "EtHash": "MH/s",
+    "Equihash": "KH/s",
+    "zkSNARK": "GH/s",
+    "BlockFlow": "MH/s",
+}
 
 #: Firmware family ids a catalog entry may name (one driver module per family).
 FIRMWARES: tuple[str, ...] = (

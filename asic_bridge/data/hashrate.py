@@ -7,26 +7,14 @@ changes the unit: the firmware's algorithm decides it (pyasic falls back to H/s,
 
 from __future__ import annotations
 
+from asic_bridge.catalog import ALGORITHMS
 from asic_bridge.errors import AsicBridgeError
 
 UNITS: tuple[str, ...] = ("H/s", "KH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s", "ZH/s")
 _FACTOR = {unit: 1000.0**power for power, unit in enumerate(UNITS)}
 
-# Algorithm name -> default unit.  Names match the model catalog.
-ALGORITHMS: dict[str, str] = {
-    "SHA256": "TH/s",
-    "Scrypt": "GH/s",
-    "X11": "GH/s",
-    "kHeavyHash": "TH/s",
-    "Eaglesong": "TH/s",
-    "Blake256": "TH/s",
-    "Handshake": "TH/s",
-    "Kadena": "TH/s",
-    "EtHash": "MH/s",
-    "Equihash": "KH/s",
-    "zkSNARK": "GH/s",
-    "BlockFlow": "MH/s",
-}
+# Algorithm name -> default unit; the catalog holds the one table.
+__all__ = ["ALGORITHMS", "UNITS", "UnitError", "convert", "default_unit", "to_default"]
 
 
 class UnitError(AsicBridgeError, ValueError):
