@@ -44,6 +44,7 @@ def __getattr__(name: str) -> Any:
         return MinerNetwork
     raise AttributeError(f"module 'asic_bridge' has no attribute {name!r}")
 
+
 __all__ = [
     "APIError",
     "AsicBridgeError",

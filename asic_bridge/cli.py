@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", default="bridge.yaml", help="bridge config (YAML)")
 
     scan = sub.add_parser("scan", help="find miners on subnets, ranges or addresses")
-    scan.add_argument("targets", nargs="+", metavar="TARGET",
-                      help="10.0.0.0/24, 10.0.1-2.1-50 or 10.0.0.5")
+    scan.add_argument(
+        "targets", nargs="+", metavar="TARGET", help="10.0.0.0/24, 10.0.1-2.1-50 or 10.0.0.5"
+    )
     scan.add_argument("--json", action="store_true", help="print a JSON list")
 
     data = sub.add_parser("data", help="read one miner's data")
@@ -66,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     control = sub.add_parser("control", help="run a control action on a miner")
     control.add_argument("host")
-    control.add_argument("action", choices=sorted(CONTROL_ACTIONS), metavar="ACTION",
-                         help=", ".join(sorted(CONTROL_ACTIONS)))
+    control.add_argument(
+        "action",
+        choices=sorted(CONTROL_ACTIONS),
+        metavar="ACTION",
+        help=", ".join(sorted(CONTROL_ACTIONS)),
+    )
     control.add_argument("argument", nargs="?", help="watts for power-limit")
 
     config = sub.add_parser("config", help="read or write a miner's configuration")
@@ -80,8 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="serve simulated miners on 127.x addresses")
     simulate.add_argument("--list-kinds", action="store_true", help="list simulator kinds")
-    simulate.add_argument("--miner", action="append", default=[], metavar="KIND@ADDRESS",
-                          help="serve KIND on ADDRESS (repeatable)")
+    simulate.add_argument(
+        "--miner",
+        action="append",
+        default=[],
+        metavar="KIND@ADDRESS",
+        help="serve KIND on ADDRESS (repeatable)",
+    )
     return parser
 
 
@@ -189,8 +199,9 @@ async def _cmd_scan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        _print_table(rows, ["ip", "mac", "make", "model", "firmware", "hashrate", "power",
-                            "status"])
+        _print_table(
+            rows, ["ip", "mac", "make", "model", "firmware", "hashrate", "power", "status"]
+        )
         print(f"{len(rows)} miner(s) found in {len(network)} address(es)")
     return 0
 
@@ -267,8 +278,10 @@ def format_summary(data: MinerData) -> str:
         lines.append("  fans " + ", ".join(num(f.speed, " rpm", 0) for f in data.fans))
     for pool in data.pools:
         state = "active" if pool.active else ("alive" if pool.alive else "dead")
-        lines.append(f"  pool {pool.index}: {pool.url} ({state}) accepted {pool.accepted}"
-                     f" rejected {pool.rejected}")
+        lines.append(
+            f"  pool {pool.index}: {pool.url} ({state}) accepted {pool.accepted}"
+            f" rejected {pool.rejected}"
+        )
     for error in data.errors:
         lines.append(f"  error {error.error_code}: {error.error_message}")
     for field, reason in data.field_errors.items():

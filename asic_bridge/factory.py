@@ -87,7 +87,7 @@ async def get_miner(
     for _ in range(retries):
         try:
             async with asyncio.timeout(timeout * 2):
-                evidence = await probe(ip, ports, timeout)
+                evidence = await probe(ip, ports, per_probe=timeout)
                 miner = await identify(evidence, credentials or DEFAULT_CREDENTIALS)
         except (TimeoutError, APIError):
             miner = None
@@ -98,10 +98,10 @@ async def get_miner(
     return miner
 
 
-async def probe(ip: str, ports: Mapping[str, int], timeout: float) -> Evidence:
+async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evidence:
     """One concurrent round: RPC ``version`` and ``devdetails``, ``GET /``, Whatsminer v3."""
     evidence = Evidence(ip=ip, ports=ports)
-    rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=timeout)
+    rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=per_probe)
 
     async def rpc_probe(command: str) -> dict[str, Any] | None:
         try:
@@ -111,8 +111,7 @@ async def probe(ip: str, ports: Mapping[str, int], timeout: float) -> Evidence:
             return None
 
     async def http_probe() -> None:
-        client = HTTPClient(ip, ports.get("http", 80), timeout=timeout,
-                            max_bytes=_MAX_PROBE_BODY)
+        client = HTTPClient(ip, ports.get("http", 80), timeout=per_probe, max_bytes=_MAX_PROBE_BODY)
         try:
             result = await client.get("/", follow_redirects=False)
             evidence.http_status = result.status
@@ -124,7 +123,7 @@ async def probe(ip: str, ports: Mapping[str, int], timeout: float) -> Evidence:
             await client.aclose()
 
     async def v3_probe() -> None:
-        client = WhatsminerV3Client(ip, ports.get("whatsminer_v3", 4433), timeout=timeout)
+        client = WhatsminerV3Client(ip, ports.get("whatsminer_v3", 4433), timeout=per_probe)
         try:
             evidence.whatsminer_v3 = await client.send("get.device.info")
         except APIError as exc:

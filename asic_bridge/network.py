@@ -47,7 +47,9 @@ def _parse_octet_range(part: str, whole: str) -> range:
 class MinerNetwork:
     """A set of addresses; build it with one of the ``from_*`` constructors."""
 
-    def __init__(self, hosts: Iterable[Host] | Callable[[], Iterator[Host]], size: int | None = None):
+    def __init__(
+        self, hosts: Iterable[Host] | Callable[[], Iterator[Host]], size: int | None = None
+    ):
         if callable(hosts):
             self._factory: Callable[[], Iterator[Host]] = hosts
         else:
@@ -100,7 +102,9 @@ class MinerNetwork:
         return cls([Host(ip) for ip in ordered])
 
     @classmethod
-    def from_hosts(cls, hosts: Iterable[str | Host | tuple[str, Mapping[str, int]]]) -> MinerNetwork:
+    def from_hosts(
+        cls, hosts: Iterable[str | Host | tuple[str, Mapping[str, int]]]
+    ) -> MinerNetwork:
         """Exact hosts, optionally with port overrides: ``("10.0.0.5", {"http": 8081})``."""
         parsed: list[Host] = []
         for item in hosts:

@@ -60,7 +60,9 @@ def _check_key(key: str) -> tuple[Any, tuple[type, ...]]:
     try:
         return _SPEC[key]
     except KeyError:
-        raise SettingsError(f"unknown setting {key!r}; known settings: {', '.join(_SPEC)}") from None
+        raise SettingsError(
+            f"unknown setting {key!r}; known settings: {', '.join(_SPEC)}"
+        ) from None
 
 
 def get(key: str) -> Any:
@@ -71,7 +73,7 @@ def get(key: str) -> Any:
 
 def update(key: str, value: Any) -> None:
     """Set ``key`` to ``value`` after checking the key exists and the type fits."""
-    default, types = _check_key(key)
+    _, types = _check_key(key)
     if isinstance(value, bool) or not isinstance(value, types):
         wanted = " or ".join(t.__name__ for t in types)
         raise SettingsError(

@@ -49,10 +49,17 @@ def test_round_trip() -> None:
         {"mode": "sleep"},
         {"mode": "power_tuning", "power": 2500},
         {"mode": "hashrate_tuning", "hashrate": 90.0},
-        {"mode": "preset", "active_preset": "p1",
-         "available_presets": [{"name": "p1", "power": 2000, "hashrate": 80.0}]},
-        {"mode": "manual", "global_freq": 500, "global_volt": 13.2,
-         "boards": {"0": {"freq": 500, "volt": 13.2}}},
+        {
+            "mode": "preset",
+            "active_preset": "p1",
+            "available_presets": [{"name": "p1", "power": 2000, "hashrate": 80.0}],
+        },
+        {
+            "mode": "manual",
+            "global_freq": 500,
+            "global_volt": 13.2,
+            "boards": {"0": {"freq": 500, "volt": 13.2}},
+        },
     ],
 )
 def test_every_mining_mode(mode: dict[str, object]) -> None:

@@ -170,8 +170,17 @@ def test_as_influxdb() -> None:
 
 def test_fields_lists_stored_and_computed() -> None:
     names = MinerData.fields()
-    for name in ("ip", "hashrate", "hashboards", "config", "efficiency", "total_chips",
-                 "percent_expected_hashrate", "timestamp", "field_errors"):
+    for name in (
+        "ip",
+        "hashrate",
+        "hashboards",
+        "config",
+        "efficiency",
+        "total_chips",
+        "percent_expected_hashrate",
+        "timestamp",
+        "field_errors",
+    ):
         assert name in names
 
 

@@ -7,8 +7,8 @@ field-wise fleet average (pyasic's version raises).
 
 from __future__ import annotations
 
-import json
 import datetime as dt
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
@@ -204,7 +204,9 @@ class MinerData(_Record):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def chip_temperature_avg(self) -> int | None:
-        temps = [b.chip_temp for b in self.hashboards if b.chip_temp is not None and b.chip_temp > 0]
+        temps = [
+            b.chip_temp for b in self.hashboards if b.chip_temp is not None and b.chip_temp > 0
+        ]
         return round(sum(temps) / len(temps)) if temps else None
 
     @computed_field  # type: ignore[prop-decorator]
@@ -266,8 +268,14 @@ class MinerData(_Record):
 
     def as_influxdb(self, measurement: str = "miner_data", level_delimiter: str = ".") -> str:
         """InfluxDB line protocol: identity as tags, readings as fields, ns timestamp."""
-        tags = {"ip": self.ip, "mac": self.mac, "make": self.make, "model": self.model,
-                "firmware": self.firmware, "algo": self.algo}
+        tags = {
+            "ip": self.ip,
+            "mac": self.mac,
+            "make": self.make,
+            "model": self.model,
+            "firmware": self.firmware,
+            "algo": self.algo,
+        }
         tag_text = "".join(
             f",{k}={_influx_escape_tag(str(v))}" for k, v in tags.items() if v not in (None, "")
         )
@@ -304,8 +312,9 @@ class MinerData(_Record):
             elif name == "config":
                 merged[name] = a if a == b else None
             elif field.annotation in (bool | None,):
-                merged[name] = (a and b) if a is not None and b is not None else (
-                    a if b is None else b)
+                merged[name] = (
+                    (a and b) if a is not None and b is not None else (a if b is None else b)
+                )
             else:  # numbers: None is "did not report", not zero
                 merged[name] = (a or 0) + (b or 0) if a is not None or b is not None else None
                 counts[name] = self._count(name) + other._count(name)
@@ -345,7 +354,9 @@ class MinerData(_Record):
         return 1 if getattr(self, name) is not None else 0
 
     def _is_blank(self) -> bool:
-        return not self.ip and self.hashrate is None and self.wattage is None and not self.hashboards
+        return (
+            not self.ip and self.hashrate is None and self.wattage is None and not self.hashboards
+        )
 
 
 def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
@@ -360,17 +371,50 @@ def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
 
 
 _CSV_STORED = [
-    "ip", "datetime", "make", "model", "firmware", "algo", "mac", "serial_number", "hostname",
-    "fw_ver", "api_ver", "hashrate", "expected_hashrate", "wattage", "wattage_limit",
-    "voltage", "env_temp", "fan_psu", "fault_light", "is_mining", "uptime",
-    "expected_hashboards", "expected_chips", "expected_fans",
+    "ip",
+    "datetime",
+    "make",
+    "model",
+    "firmware",
+    "algo",
+    "mac",
+    "serial_number",
+    "hostname",
+    "fw_ver",
+    "api_ver",
+    "hashrate",
+    "expected_hashrate",
+    "wattage",
+    "wattage_limit",
+    "voltage",
+    "env_temp",
+    "fan_psu",
+    "fault_light",
+    "is_mining",
+    "uptime",
+    "expected_hashboards",
+    "expected_chips",
+    "expected_fans",
 ]
 _CSV_COMPUTED = [
-    "hashrate_unit", "total_chips", "temperature_avg", "chip_temperature_avg", "efficiency",
-    "percent_expected_hashrate", "percent_expected_chips", "nominal",
+    "hashrate_unit",
+    "total_chips",
+    "temperature_avg",
+    "chip_temperature_avg",
+    "efficiency",
+    "percent_expected_hashrate",
+    "percent_expected_chips",
+    "nominal",
 ]
-_CSV_COLUMNS = [*_CSV_STORED, *_CSV_COMPUTED, "hashboards", "fans", "pools", "errors",
-                "field_errors"]
+_CSV_COLUMNS = [
+    *_CSV_STORED,
+    *_CSV_COMPUTED,
+    "hashboards",
+    "fans",
+    "pools",
+    "errors",
+    "field_errors",
+]
 
 
 def _csv_cell(value: Any) -> str:

@@ -124,8 +124,9 @@ class BaseMiner:
         ports: Mapping[str, int] | None = None,
     ) -> None:
         self.ip = ip
-        self.identity = identity or Identity(ip=ip, make=self.make, firmware=self.firmware,
-                                             algo=self.default_algo)
+        self.identity = identity or Identity(
+            ip=ip, make=self.make, firmware=self.firmware, algo=self.default_algo
+        )
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.ports: dict[str, int] = dict(ports or {})
         self.capabilities: frozenset[Capability] = self.default_capabilities
@@ -268,7 +269,7 @@ class BaseMiner:
             for group, names in groups.items()
         }
         timeout = float(settings.get("api_function_timeout"))
-        done, pending = await asyncio.wait(tasks.values(), timeout=timeout)
+        _, pending = await asyncio.wait(tasks.values(), timeout=timeout)
         for task in pending:
             task.cancel()
         if pending:
@@ -395,10 +396,12 @@ class BaseMiner:
         """Set the power target in watts, checked against the model's known range."""
         self._require(Capability.POWER_LIMIT, "set_power_limit")
         if isinstance(wattage, bool) or not isinstance(wattage, int) or wattage <= 0:
-            raise ConfigError(f"power limit must be a positive whole number of watts, got {wattage!r}")
+            raise ConfigError(
+                f"power limit must be a positive whole number of watts, got {wattage!r}"
+            )
         low, high = self.power_limit_range()
         if not low <= wattage <= high:
-            raise ConfigError(f"power limit {wattage} W is outside {low}–{high} W for {self.model}")
+            raise ConfigError(f"power limit {wattage} W is outside {low}-{high} W for {self.model}")
         return await self._set_power_limit(wattage)
 
     def power_limit_range(self) -> tuple[int, int]:

@@ -33,9 +33,7 @@ def run_pyasic(hosts: list[str], *, timeout: float = 3.0, data: bool = True) -> 
     cmd = [str(PYASIC_PYTHON), str(PROBE), "--timeout", str(timeout)]
     if not data:
         cmd.append("--no-data")
-    proc = subprocess.run(
-        [*cmd, *hosts], capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = subprocess.run([*cmd, *hosts], capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise RuntimeError(f"pyasic probe failed with exit code {proc.returncode}")
@@ -79,12 +77,17 @@ def differences(
     fans = [f.speed for f in ours.fans]
     check("fans", fans == theirs.get("fans"), fans, theirs.get("fans"))
     boards = theirs.get("hashboards") or []
-    check("hashboards.count", len(ours.hashboards) == len(boards), len(ours.hashboards),
-          len(boards))
+    check(
+        "hashboards.count", len(ours.hashboards) == len(boards), len(ours.hashboards), len(boards)
+    )
     for mine, ref in zip(ours.hashboards, boards, strict=False):
         slot = ref.get("slot")
-        check(f"hashboards[{slot}].hashrate", _close(mine.hashrate, ref.get("hashrate"), rel),
-              mine.hashrate, ref.get("hashrate"))
+        check(
+            f"hashboards[{slot}].hashrate",
+            _close(mine.hashrate, ref.get("hashrate"), rel),
+            mine.hashrate,
+            ref.get("hashrate"),
+        )
         for key in ("temp", "chip_temp", "chips"):
             a, b = getattr(mine, key), ref.get(key)
             equal = _close(float(a), float(b), 1e-6) if a is not None and b is not None else a == b
