@@ -113,6 +113,9 @@ class BaseMiner:
     firmware: ClassVar[str] = "Unknown"
     default_algo: ClassVar[str] = "SHA256"
     default_capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # Mining modes send_config accepts (MinerConfig.mining_mode.mode values), for the bridge's
+    # mode select; only meaningful with Capability.MINING_MODES.
+    supported_modes: ClassVar[tuple[str, ...]] = ()
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {}
 
     def __init__(
@@ -414,6 +417,17 @@ class BaseMiner:
     async def get_config(self) -> MinerConfig:
         self._require(Capability.GET_CONFIG, "get_config")
         return await self._get_config()
+
+    async def set_mode(self, mode: str) -> bool:
+        """Switch to one of ``supported_modes`` (normal/low/high/sleep) keeping all else."""
+        self._require(Capability.MINING_MODES, "set_mode")
+        if mode not in self.supported_modes:
+            raise ConfigError(
+                f"mode {mode!r} is not one of {', '.join(self.supported_modes)} for {self.model}"
+            )
+        config = MinerConfig.from_dict({"mining_mode": {"mode": mode}})
+        await self.send_config(config)
+        return True
 
     async def send_config(self, config: MinerConfig, user_suffix: str | None = None) -> None:
         """Write ``config``; parts left ``None`` keep their live values (read-modify-write)."""

@@ -1,0 +1,39 @@
+"""The embedded MQTT broker (amqtt, MQTT 3.1.1), so the bridge runs with nothing installed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBroker:
+    """amqtt bound to one address; anonymous clients allowed (it listens on loopback by default)."""
+
+    def __init__(self, bind: str = "127.0.0.1", port: int = 1883):
+        self.bind = bind
+        self.port = port
+        self._broker: Any = None
+
+    async def start(self) -> None:
+        from amqtt.broker import Broker
+
+        for noisy in ("amqtt", "transitions"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.bind}:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            },
+        }
+        self._broker = Broker(config)
+        await self._broker.start()
+        log.info("embedded MQTT broker listening on %s:%d", self.bind, self.port)
+
+    async def stop(self) -> None:
+        if self._broker is not None:
+            try:
+                await self._broker.shutdown()
+            finally:
+                self._broker = None

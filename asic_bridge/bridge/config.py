@@ -1,0 +1,268 @@
+"""bridge.yaml: validated at start; a bad file names the key, the value and the reason.
+
+Any string value may reference the environment as ``${NAME}`` (secrets stay out of the file);
+a missing variable is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from asic_bridge.bridge.topics import valid_id
+from asic_bridge.config import describe_validation_error
+from asic_bridge.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TLSConfig(_Section):
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    insecure: bool = False
+
+
+class EmbeddedBrokerConfig(_Section):
+    bind: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+
+
+class MQTTConfig(_Section):
+    url: str = "embedded"
+    base_topic: str = "asic_bridge"
+    discovery_prefix: str = "homeassistant"
+    discovery: bool = True
+    discovery_mode: Literal["entity", "device"] = "entity"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    client_id: str = "asic_bridge"
+    keepalive: int = Field(default=60, ge=5, le=3600)
+    protocol: Literal["auto", "3.1.1", "5"] = "auto"
+    tls: TLSConfig = Field(default_factory=TLSConfig)
+    embedded: EmbeddedBrokerConfig = Field(default_factory=EmbeddedBrokerConfig)
+    per_field_topics: bool = False
+    qos: int = Field(default=1, ge=0, le=2)
+    command_expiry: int = Field(default=60, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if url == "embedded":
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError("must be 'embedded', mqtt://[user:pass@]host[:port] or mqtts://...")
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        try:
+            parts.port  # noqa: B018  (raises on a bad port)
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return url
+
+    @field_validator("base_topic", "discovery_prefix")
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        if not value or not all(_TOPIC_LEVEL.match(level) for level in value.split("/")):
+            raise ValueError("must be non-empty topic levels without '+', '#' or spaces")
+        return value
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.url == "embedded"
+
+    def endpoint(self) -> tuple[str, int, bool, str | None, str | None]:
+        """(host, port, tls, username, password) with credentials from the URL or the keys."""
+        if self.embedded_broker:
+            return self.embedded.bind, self.embedded.port, False, self.username, self.password
+        parts = urlsplit(self.url)
+        tls = parts.scheme in ("mqtts", "ssl")
+        port = parts.port or (8883 if tls else 1883)
+        user = unquote(parts.username) if parts.username else self.username
+        password = unquote(parts.password) if parts.password else self.password
+        assert parts.hostname is not None
+        return parts.hostname, port, tls, user, password
+
+    def redacted_url(self) -> str:
+        if self.embedded_broker:
+            return "embedded"
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}:***@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}"
+
+
+class HostConfig(_Section):
+    """One configured miner: its address and optional name, ports and password."""
+
+    ip: str
+    friendly_name: str | None = None
+    ports: dict[str, int] = Field(default_factory=dict)
+    password: str | None = Field(default=None, repr=False)
+    group: str | None = None
+
+    @field_validator("friendly_name")
+    @classmethod
+    def _check_name(cls, name: str | None) -> str | None:
+        if name is not None and not valid_id(name):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_' or '-' (it becomes an MQTT topic level), "
+                "and not 'bridge' or 'fleet'"
+            )
+        return name
+
+    @field_validator("ip")
+    @classmethod
+    def _check_ip(cls, ip: str) -> str:
+        import ipaddress
+
+        ipaddress.IPv4Address(ip)
+        return ip
+
+
+class MinersConfig(_Section):
+    hosts: list[HostConfig] = Field(default_factory=list)
+    scan: list[str] = Field(default_factory=list)
+    poll_interval: float = Field(default=10.0, ge=1.0, le=3600)
+    scan_interval: float = Field(default=300.0, ge=0, le=86400)
+    offline_after: int = Field(default=2, ge=1, le=100)
+    concurrency: int = Field(default=64, ge=1, le=2000)
+    # friendly names by MAC, for miners found by scanning
+    names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _hosts_may_be_strings(cls, hosts: Any) -> Any:
+        if isinstance(hosts, list):
+            return [{"ip": h} if isinstance(h, str) else h for h in hosts]
+        return hosts
+
+    @field_validator("scan")
+    @classmethod
+    def _check_scan(cls, targets: list[str]) -> list[str]:
+        from asic_bridge.network import MinerNetwork
+
+        for target in targets:
+            MinerNetwork.from_address(target)  # raises a clear ValueError
+        return targets
+
+    @field_validator("names")
+    @classmethod
+    def _check_names(cls, names: dict[str, str]) -> dict[str, str]:
+        for mac, name in names.items():
+            if not valid_id(name):
+                raise ValueError(f"name {name!r} for {mac} must be letters, digits, '_' or '-'")
+        return names
+
+
+class FirmwareCredentials(_Section):
+    password: str | None = Field(default=None, repr=False)
+    username: str | None = None
+
+
+class FleetGroup(_Section):
+    miners: list[str] = Field(default_factory=list)  # ids; empty = every miner
+    min_change_interval: float = Field(default=60.0, ge=0)
+
+
+class FleetConfig(_Section):
+    groups: dict[str, FleetGroup] = Field(default_factory=lambda: {"all": FleetGroup()})
+
+
+class SimulatorConfig(_Section):
+    miners: list[str] = Field(default_factory=list)
+
+
+class BridgeConfig(_Section):
+    mqtt: MQTTConfig = Field(default_factory=MQTTConfig)
+    miners: MinersConfig = Field(default_factory=MinersConfig)
+    credentials: dict[str, FirmwareCredentials] = Field(default_factory=dict)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    state_dir: str = ".asic_bridge_state"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BridgeConfig:
+        names = [h.friendly_name for h in self.miners.hosts if h.friendly_name]
+        names += list(self.miners.names.values())
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"friendly names must be unique: {', '.join(sorted(dupes))}")
+        return self
+
+    def summary(self) -> dict[str, Any]:
+        """The config without secrets, for ``bridge/info``."""
+        return {
+            "mqtt": {
+                "url": self.mqtt.redacted_url(),
+                "base_topic": self.mqtt.base_topic,
+                "discovery_prefix": self.mqtt.discovery_prefix,
+                "discovery": self.mqtt.discovery,
+                "discovery_mode": self.mqtt.discovery_mode,
+            },
+            "miners": {
+                "hosts": [h.ip for h in self.miners.hosts],
+                "scan": self.miners.scan,
+                "poll_interval": self.miners.poll_interval,
+                "scan_interval": self.miners.scan_interval,
+            },
+            "fleet_groups": sorted(self.fleet.groups),
+            "simulated_miners": len(self.simulator.miners),
+        }
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{where}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+def parse_config(raw: Any, source: str = "bridge.yaml") -> BridgeConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return BridgeConfig.model_validate(_expand_env(raw, ""))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> BridgeConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(raw, str(path))

@@ -1,0 +1,931 @@
+"""The bridge daemon: discover miners, poll them, publish to MQTT, act on commands.
+
+One asyncio process.  Tasks: the MQTT session (reconnecting with backoff), the scanner, one
+poll loop per miner (bounded by a semaphore, each under its own deadline, so one hanging
+miner never delays the others), and one task per command (commands to one miner run one at a
+time under that miner's lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+import ssl
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+
+from asic_bridge import __version__, factory, settings
+from asic_bridge.bridge import commands as cmd
+from asic_bridge.bridge.broker import EmbeddedBroker
+from asic_bridge.bridge.config import BridgeConfig, HostConfig, load_config
+from asic_bridge.bridge.entities import bridge_discovery, discovery_messages
+from asic_bridge.bridge.fleet import FleetMember, allocate, allocated_power
+from asic_bridge.bridge.registry import DeviceRecord, Registry
+from asic_bridge.bridge.state import stable_boot_time, state_payload
+from asic_bridge.bridge.topics import Topics, mac_id
+from asic_bridge.credentials import Credentials
+from asic_bridge.data import MinerData
+from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
+from asic_bridge.errors import (
+    AsicBridgeError,
+    ConfigError,
+    MinerConnectionError,
+    MinerTimeoutError,
+    UnsupportedError,
+)
+from asic_bridge.network import Host, MinerNetwork
+
+log = logging.getLogger("asic_bridge.bridge")
+
+# get_data fields the bridge publishes ("config" only for miners with modes).
+POLL_FIELDS = (
+    "mac",
+    "hostname",
+    "fw_ver",
+    "serial_number",
+    "hashrate",
+    "expected_hashrate",
+    "hashboards",
+    "fans",
+    "fan_psu",
+    "env_temp",
+    "wattage",
+    "wattage_limit",
+    "pools",
+    "errors",
+    "fault_light",
+    "is_mining",
+    "uptime",
+)
+
+
+@dataclass
+class MinerSlot:
+    """Runtime state of one miner (the persistent part is its DeviceRecord)."""
+
+    record: DeviceRecord
+    miner: BaseMiner | None = None
+    host: HostConfig | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failures: int = 0
+    online: bool | None = None
+    boot_time: float | None = None
+    mode: str | None = None
+    last_state: dict[str, Any] | None = None
+    reported: set[str] = field(default_factory=set)
+    poll_now: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    transactions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+
+
+class Bridge:
+    """Everything ``asic-bridge run`` does; ``await Bridge(config).run()``."""
+
+    def __init__(self, config: BridgeConfig):
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
+        self.registry = Registry(config.state_dir)
+        self.slots: dict[str, MinerSlot] = {}
+        self.started_at = time.time()
+        self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
+        self._broker: EmbeddedBroker | None = None
+        self._sims: list[Any] = []
+        self._sim_hosts: list[Host] = []
+        self._published_discovery: dict[str, str] = {}
+        self._protocol: aiomqtt.ProtocolVersion | None = None
+        self._fleet_state: dict[str, dict[str, Any]] = {}
+        self.ready = asyncio.Event()  # set after the first connect and scan (for tests)
+
+    # ================================================================== lifecycle
+    async def run(self) -> None:
+        """Run until ``stop()`` or SIGINT/SIGTERM."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def start(self) -> None:
+        self.registry.load()
+        for record in self.registry.devices.values():
+            self.slots[record.id] = MinerSlot(record=record)
+        if self.config.simulator.miners:
+            from asic_bridge.sim import start_fleet
+
+            self._sims = await start_fleet(self.config.simulator.miners)
+            for sim in self._sims:
+                overrides = {
+                    k: v for k, v in sim.ports.items() if v != type(sim).default_ports.get(k)
+                }
+                self._sim_hosts.append(Host(sim.address, overrides or None))
+        if self.config.mqtt.embedded_broker:
+            self._broker = EmbeddedBroker(
+                self.config.mqtt.embedded.bind, self.config.mqtt.embedded.port
+            )
+            await self._broker.start()
+        self._spawn(self._mqtt_loop(), "mqtt")
+        self._spawn(self._scan_loop(), "scanner")
+        for slot in self.slots.values():
+            self._ensure_poller(slot)
+
+    async def shutdown(self) -> None:
+        for slot in self.slots.values():
+            if slot.task is not None:
+                slot.task.cancel()
+        for task in list(self._tasks):
+            if task.get_name() != "mqtt":
+                task.cancel()
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.publish(self.topics.bridge_state, "offline", qos=1, retain=True)
+        for task in list(self._tasks):
+            task.cancel()
+        pending = [t for t in self._tasks] + [s.task for s in self.slots.values() if s.task]
+        await asyncio.gather(*pending, return_exceptions=True)
+        self.registry.save(force=True)
+        for slot in self.slots.values():
+            if slot.miner is not None:
+                with contextlib.suppress(Exception):
+                    await slot.miner.aclose()
+        if self._sims:
+            from asic_bridge.sim import stop_fleet
+
+            await stop_fleet(self._sims)
+        if self._broker is not None:
+            await self._broker.stop()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # ================================================================== MQTT session
+    def _client_kwargs(self) -> dict[str, Any]:
+        mqtt = self.config.mqtt
+        host, port, tls, user, password = mqtt.endpoint()
+        kwargs: dict[str, Any] = {
+            "hostname": host,
+            "port": port,
+            "username": user,
+            "password": password,
+            "identifier": mqtt.client_id,
+            "keepalive": mqtt.keepalive,
+            "will": aiomqtt.Will(self.topics.bridge_state, "offline", qos=1, retain=True),
+            "logger": logging.getLogger("asic_bridge.mqtt"),
+            "timeout": 10,
+        }
+        if tls:
+            context = ssl.create_default_context(cafile=mqtt.tls.ca_certs)
+            if mqtt.tls.certfile:
+                context.load_cert_chain(mqtt.tls.certfile, mqtt.tls.keyfile)
+            if mqtt.tls.insecure:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            kwargs["tls_context"] = context
+        return kwargs
+
+    def _protocols(self) -> list[aiomqtt.ProtocolVersion]:
+        choice = self.config.mqtt.protocol
+        if self._protocol is not None:
+            return [self._protocol]
+        if choice == "5":
+            return [aiomqtt.ProtocolVersion.V5]
+        if choice == "3.1.1" or self.config.mqtt.embedded_broker:
+            return [aiomqtt.ProtocolVersion.V311]
+        return [aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311]
+
+    async def _mqtt_loop(self) -> None:
+        backoff = 1.0
+        logging.getLogger("asic_bridge.mqtt").setLevel(logging.ERROR)
+        while not self._stop.is_set():
+            for protocol in self._protocols():
+                try:
+                    async with aiomqtt.Client(protocol=protocol, **self._client_kwargs()) as client:
+                        self._protocol = protocol
+                        backoff = 1.0
+                        await self._session(client)
+                except aiomqtt.MqttCodeError as exc:
+                    if protocol == aiomqtt.ProtocolVersion.V5 and self._protocol is None:
+                        log.info("broker refused MQTT 5 (%s); using 3.1.1", exc)
+                        continue
+                    log.warning("MQTT error: %s", exc)
+                except aiomqtt.MqttError as exc:
+                    log.warning("MQTT connection lost or refused: %s", exc)
+                finally:
+                    self._client = None
+                    self._connected.clear()
+                break
+            if self._stop.is_set():
+                return
+            delay = backoff * (0.5 + random.random())
+            log.info("reconnecting to the MQTT broker in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            backoff = min(backoff * 2, 60.0)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        qos = self.config.mqtt.qos
+        for topic in self.topics.subscriptions():
+            await client.subscribe(topic, qos=qos)
+        await self._announce_all(force=True)
+        self._connected.set()
+        log.info("connected to MQTT broker %s", self.config.mqtt.redacted_url())
+        async for message in client.messages:
+            self._spawn(self._on_message(message), "message")
+
+    async def _publish(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        retain: bool = False,
+        qos: int | None = None,
+        properties: Any = None,
+    ) -> None:
+        """Publish if connected; while disconnected the caches are republished on reconnect."""
+        client = self._client
+        if client is None:
+            return
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload, separators=(",", ":"))
+        try:
+            await client.publish(
+                topic,
+                payload,
+                qos=self.config.mqtt.qos if qos is None else qos,
+                retain=retain,
+                properties=properties,
+            )
+        except aiomqtt.MqttError as exc:
+            log.debug("publish to %s failed: %s", topic, exc)
+
+    # ================================================================== announcements
+    async def _announce_all(self, force: bool = False) -> None:
+        """Bridge state/info/devices, discovery, and every cached state (after a (re)connect)."""
+        await self._publish(self.topics.bridge_state, "online", retain=True)
+        await self._publish_info()
+        await self._publish_devices()
+        if self.config.mqtt.discovery:
+            for topic, payload in bridge_discovery(self.topics).items():
+                await self._publish(topic, payload, retain=True)
+        for slot in list(self.slots.values()):
+            await self._announce(slot, force=force)
+            if slot.online is not None:
+                await self._publish_availability(slot)
+            if slot.last_state is not None:
+                await self._publish_state(slot)
+        for group, state in self._fleet_state.items():
+            await self._publish(self.topics.fleet_state(group), state, retain=True)
+
+    async def _publish_info(self) -> None:
+        info = {
+            "version": __version__,
+            "started_at": self.started_at,
+            "base_topic": self.topics.base,
+            "discovery_prefix": self.topics.discovery_prefix,
+            "miner_count": len(self.slots),
+            "config": self.config.summary(),
+            "mqtt_protocol": "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1",
+        }
+        await self._publish(self.topics.bridge_info, info, retain=True)
+
+    async def _publish_devices(self) -> None:
+        devices = [slot.record.public() for slot in self.slots.values()]
+        await self._publish(self.topics.bridge_devices, devices, retain=True)
+
+    async def _event(self, kind: str, **data: Any) -> None:
+        await self._publish(self.topics.bridge_event, {"type": kind, "data": data})
+
+    async def _announce(self, slot: MinerSlot, force: bool = False) -> None:
+        """Publish this miner's discovery configs; clear the ones it no longer has."""
+        if not self.config.mqtt.discovery:
+            return
+        messages = discovery_messages(
+            slot.record,
+            self.topics,
+            device_mode=self.config.mqtt.discovery_mode == "device",
+            reported=slot.reported or None,
+        )
+        wanted = {
+            t: json.dumps(p, separators=(",", ":"), sort_keys=True) for t, p in messages.items()
+        }
+        stale = [t for t in slot.record.discovery_topics if t not in wanted]
+        for topic in stale:
+            await self._publish(topic, "", retain=True)
+            self._published_discovery.pop(topic, None)
+        for topic, text in wanted.items():
+            if force or self._published_discovery.get(topic) != text:
+                await self._publish(topic, text, retain=True)
+                self._published_discovery[topic] = text
+        if sorted(wanted) != sorted(slot.record.discovery_topics):
+            slot.record.discovery_topics = sorted(wanted)
+            self.registry.mark_dirty()
+
+    async def _publish_availability(self, slot: MinerSlot) -> None:
+        await self._publish(
+            self.topics.availability(slot.record.id),
+            "online" if slot.online else "offline",
+            retain=True,
+        )
+
+    async def _publish_state(self, slot: MinerSlot) -> None:
+        assert slot.last_state is not None
+        miner_id = slot.record.id
+        await self._publish(self.topics.state(miner_id), slot.last_state, retain=True)
+        if self.config.mqtt.per_field_topics:
+            for key, value in slot.last_state.items():
+                if isinstance(value, (list, dict)):
+                    value = json.dumps(value)
+                elif isinstance(value, bool):
+                    value = "true" if value else "false"
+                await self._publish(self.topics.field(miner_id, key), str(value), retain=True)
+
+    # ================================================================== discovery of miners
+    def _scan_targets(self) -> tuple[list[Host], list[str]]:
+        hosts = [Host(h.ip, h.ports or None) for h in self.config.miners.hosts]
+        hosts += self._sim_hosts
+        return hosts, list(self.config.miners.scan)
+
+    async def _scan_loop(self) -> None:
+        await self._connected.wait()
+        while not self._stop.is_set():
+            try:
+                await self.scan()
+            except Exception:
+                log.exception("scan failed")
+            self.ready.set()
+            interval = self.config.miners.scan_interval
+            if interval <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+
+    async def scan(self) -> int:
+        """Scan every configured target once; returns how many miners answered."""
+        hosts, subnets = self._scan_targets()
+        found = 0
+        networks = []
+        if hosts:
+            networks.append(MinerNetwork.from_hosts(hosts))
+        if subnets:
+            networks.append(MinerNetwork.from_list(subnets))
+        for network in networks:
+            async for miner in network.scan_iter():
+                found += 1
+                try:
+                    await self._adopt(miner)
+                except Exception:
+                    log.exception("could not add miner at %s", miner.ip)
+        await self._publish_info()
+        return found
+
+    def _credentials_for(self, firmware: str | None, host: HostConfig | None) -> Credentials:
+        if host is not None and host.password is not None:
+            return Credentials(password=host.password)
+        for name, creds in self.config.credentials.items():
+            if firmware and name.lower() in firmware.lower():
+                return Credentials(username=creds.username, password=creds.password)
+        return Credentials()
+
+    async def _adopt(self, miner: BaseMiner) -> MinerSlot | None:
+        """A scan found ``miner``: create or update its device, follow IP changes."""
+        if isinstance(miner, UnknownMiner):
+            return None
+        host = next((h for h in self.config.miners.hosts if h.ip == miner.ip), None)
+        mac = miner.identity.mac
+        if mac is None:
+            with contextlib.suppress(AsicBridgeError):
+                mac = await miner.get_mac()
+        record = self.registry.by_mac(mac) if mac else self.registry.by_ip(miner.ip)
+        if record is None:
+            name = (host.friendly_name if host else None) or (
+                self.config.miners.names.get(mac or "") if mac else None
+            )
+            miner_id = name or (mac_id(mac) if mac else "ip_" + miner.ip.replace(".", "_"))
+            if mac is None:
+                log.warning("%s reports no MAC; using %s as its id", miner.ip, miner_id)
+            record = DeviceRecord(id=miner_id, mac=mac, ip=miner.ip, friendly_name=name)
+            self.registry.add(record)
+            slot = MinerSlot(record=record, host=host)
+            self.slots[miner_id] = slot
+            await self._event(
+                "miner_found",
+                id=miner_id,
+                ip=miner.ip,
+                mac=mac,
+                make=miner.identity.make,
+                model=miner.model,
+            )
+        else:
+            slot = self.slots.setdefault(record.id, MinerSlot(record=record))
+            slot.host = host or slot.host
+            if record.ip != miner.ip:
+                old_ip = record.ip
+                # another slot may still think it lives at the new address
+                log.info("%s moved from %s to %s", record.id, old_ip, miner.ip)
+                record.ip = miner.ip
+                self.registry.mark_dirty()
+                await self._event("ip_changed", id=record.id, old_ip=old_ip, new_ip=miner.ip)
+        if not miner.credentials.password and slot.host is not None:
+            miner.credentials = self._credentials_for(miner.firmware, slot.host)
+        if slot.miner is not None and slot.miner is not miner:
+            with contextlib.suppress(Exception):
+                await slot.miner.aclose()
+        slot.miner = miner
+        self._update_record(record, miner)
+        await self._announce(slot)
+        await self._publish_devices()
+        self._ensure_poller(slot)
+        slot.poll_now.set()
+        return slot
+
+    def _update_record(self, record: DeviceRecord, miner: BaseMiner) -> None:
+        ident = miner.identity
+        record.make = ident.make
+        record.model = ident.model or ident.raw_model
+        record.firmware = ident.firmware
+        record.fw_ver = ident.fw_ver or record.fw_ver
+        record.hostname = ident.hostname or record.hostname
+        record.serial_number = ident.serial_number or record.serial_number
+        record.algo = ident.algo
+        record.ports = dict(miner.ports)
+        record.capabilities = sorted(c.value for c in miner.capabilities)
+        record.modes = (
+            list(miner.supported_modes) if miner.supports(Capability.MINING_MODES) else []
+        )
+        if miner.supports(Capability.POWER_LIMIT):
+            record.power_min, record.power_max = miner.power_limit_range()
+        info = miner.model_info
+        if info is not None:
+            record.expected_hashboards = info.hashboards
+            record.expected_fans = info.fans
+        self.registry.mark_dirty()
+
+    # ================================================================== polling
+    def _ensure_poller(self, slot: MinerSlot) -> None:
+        if slot.task is None or slot.task.done():
+            slot.task = asyncio.create_task(self._poll_loop(slot), name=f"poll:{slot.record.id}")
+
+    async def _poll_loop(self, slot: MinerSlot) -> None:
+        interval = self.config.miners.poll_interval
+        # spread the first polls so a large fleet does not poll in lock-step
+        first = random.uniform(0, min(interval, 2.0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(slot.poll_now.wait(), first)
+        while not self._stop.is_set():
+            slot.poll_now.clear()
+            started = time.monotonic()
+            try:
+                async with self._poll_sem:
+                    await self.poll(slot)
+            except Exception:
+                log.exception("poll of %s failed unexpectedly", slot.record.id)
+            delay = max(0.0, interval - (time.monotonic() - started))
+            delay *= random.uniform(0.95, 1.05)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(slot.poll_now.wait(), delay)
+
+    async def _miner_for(self, slot: MinerSlot) -> BaseMiner | None:
+        if slot.miner is not None:
+            return slot.miner
+        record = slot.record
+        creds = self._credentials_for(record.firmware, slot.host)
+        miner = await factory.get_miner(record.ip, credentials=creds, ports=record.ports or None)
+        if miner is None or isinstance(miner, UnknownMiner):
+            return None
+        if record.mac and miner.identity.mac and miner.identity.mac != record.mac:
+            # a different miner now answers at this address: the scan will find ours
+            log.info("%s: address %s now belongs to %s", record.id, record.ip, miner.identity.mac)
+            return None
+        slot.miner = miner
+        self._update_record(record, miner)
+        return miner
+
+    async def poll(self, slot: MinerSlot) -> bool:
+        """Read one miner and publish; returns whether it answered."""
+        async with slot.lock:
+            deadline = float(settings.get("api_function_timeout")) + 2
+            data: MinerData | None = None
+            try:
+                async with asyncio.timeout(deadline * 2):
+                    miner = await self._miner_for(slot)
+                    if miner is not None:
+                        fields = list(POLL_FIELDS)
+                        if slot.record.modes and "config" in miner.FIELDS:
+                            fields.append("config")
+                        data = await miner.get_data(include=fields)
+            except (AsicBridgeError, TimeoutError) as exc:
+                log.debug("poll of %s failed: %s", slot.record.id, exc)
+                data = None
+            if data is None or _nothing_read(data):
+                await self._poll_failed(slot)
+                return False
+            await self._poll_succeeded(slot, data)
+            return True
+
+    async def _poll_failed(self, slot: MinerSlot) -> None:
+        slot.failures += 1
+        if slot.failures >= self.config.miners.offline_after and slot.online is not False:
+            was_online = slot.online
+            slot.online = False
+            await self._publish_availability(slot)
+            if was_online:
+                await self._event("miner_lost", id=slot.record.id, ip=slot.record.ip)
+            # re-identify next time: the miner may have changed firmware or address
+            if slot.miner is not None:
+                with contextlib.suppress(Exception):
+                    await slot.miner.aclose()
+            slot.miner = None
+            factory.forget(slot.record.ip)
+            slot.record.last_power_w = None
+            slot.record.last_power_at = None
+
+    async def _poll_succeeded(self, slot: MinerSlot, data: MinerData) -> None:
+        record = slot.record
+        now = time.time()
+        slot.failures = 0
+        record.last_seen = now
+        record.add_energy(data.wattage, now, self.config.miners.poll_interval)
+        if data.hostname:
+            record.hostname = data.hostname
+        if data.fw_ver:
+            record.fw_ver = data.fw_ver
+        slot.boot_time = stable_boot_time(slot.boot_time, data.uptime, now)
+        if data.config is not None and data.config.mining_mode is not None:
+            slot.mode = data.config.mining_mode.mode
+        state = state_payload(
+            data, energy_kwh=record.energy_kwh, boot_time=slot.boot_time, mode=slot.mode, now=now
+        )
+        new_keys = set(state) - slot.reported
+        slot.reported |= set(state)
+        if record.hashrate_unit != data.hashrate_unit:
+            record.hashrate_unit = data.hashrate_unit
+            new_keys.add("hashrate_unit")
+        if new_keys:
+            await self._announce(slot)
+        slot.last_state = state
+        await self._publish_state(slot)
+        if slot.online is not True:
+            back = slot.online is False
+            slot.online = True
+            await self._publish_availability(slot)
+            if back:
+                await self._event("miner_online", id=record.id, ip=record.ip)
+        self.registry.mark_dirty()
+        self.registry.save()
+
+    # ================================================================== commands
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        incoming = self.topics.classify(topic)
+        if incoming is None:
+            return
+        payload = (
+            message.payload
+            if isinstance(message.payload, bytes)
+            else (str(message.payload).encode() if message.payload is not None else b"")
+        )
+        reply_to, correlation = _response_properties(message)
+        try:
+            if incoming.kind == "ha_status":
+                if payload.strip().lower() == b"online":
+                    await asyncio.sleep(random.uniform(0.5, 3.0))
+                    await self._announce_all(force=True)
+                return
+            if message.retain:
+                # A retained command would replay on every reconnect: never act on it.
+                log.warning("ignoring retained command on %s", topic)
+                return
+            if incoming.kind == "bridge_request":
+                await self._bridge_request(incoming.name or "", payload, reply_to, correlation)
+            elif incoming.kind == "fleet_set":
+                await self._fleet_request(incoming.target or "", payload, reply_to, correlation)
+            elif incoming.kind in ("set", "set_field", "get"):
+                await self._miner_command(
+                    incoming.kind,
+                    incoming.target or "",
+                    incoming.name,
+                    payload,
+                    reply_to,
+                    correlation,
+                )
+        except Exception:
+            log.exception("handling %s failed", topic)
+
+    async def _respond(
+        self, default_topic: str, body: dict[str, Any], reply_to: str | None, correlation: Any
+    ) -> None:
+        properties = None
+        if reply_to is not None:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if correlation is not None:
+                properties.CorrelationData = correlation
+        await self._publish(reply_to or default_topic, body, properties=properties)
+
+    async def _miner_command(
+        self,
+        kind: str,
+        target: str,
+        field_name: str | None,
+        payload: bytes,
+        reply_to: str | None,
+        correlation: Any,
+    ) -> None:
+        response_topic = self.topics.response(target)
+        slot = self.slots.get(target)
+        command_name = "get" if kind == "get" else (field_name or "set")
+        transaction = cmd.transaction_of(payload) if kind == "set" else None
+        body: dict[str, Any] = {
+            "status": "error",
+            "command": command_name,
+            "transaction": transaction,
+        }
+        if slot is None:
+            body["error"] = f"unknown miner {target!r}"
+            await self._respond(response_topic, body, reply_to, correlation)
+            return
+        if kind == "get":
+            slot.poll_now.set()
+            body.update(status="ok", error=None)
+            await self._respond(response_topic, body, reply_to, correlation)
+            return
+        try:
+            if kind == "set":
+                command = cmd.parse_set(payload, slot.record)
+            else:
+                command = cmd.parse_set_field(field_name or "", payload, slot.record)
+        except cmd.CommandError as exc:
+            body["error"] = str(exc)
+            await self._respond(response_topic, body, reply_to, correlation)
+            return
+        body["command"] = command.name
+        key = json.dumps(command.transaction) if command.transaction is not None else None
+        if key is not None and key in slot.transactions:
+            earlier = dict(slot.transactions[key])
+            earlier["duplicate"] = True
+            await self._respond(response_topic, earlier, reply_to, correlation)
+            return
+        result = await self._execute(slot, command)
+        body.update(result)
+        if key is not None:
+            slot.transactions[key] = body
+            while len(slot.transactions) > 64:
+                slot.transactions.popitem(last=False)
+        await self._respond(response_topic, body, reply_to, correlation)
+
+    async def _execute(self, slot: MinerSlot, command: cmd.Command) -> dict[str, Any]:
+        """Run the actions in order; stop at the first failure.  Never retried."""
+        done: list[str] = []
+        try:
+            async with slot.lock:
+                miner = await self._miner_for(slot)
+                if miner is None:
+                    return {"status": "error", "error": "miner is not reachable", "done": done}
+                deadline = float(settings.get("api_function_timeout")) * 3
+                for action in command.actions:
+                    async with asyncio.timeout(deadline):
+                        await _apply(miner, action)
+                    done.append(action.field)
+        except (MinerTimeoutError, TimeoutError):
+            return {
+                "status": "unknown",
+                "error": "the miner did not confirm in time; the outcome is unknown (not retried)",
+                "done": done,
+            }
+        except MinerConnectionError as exc:
+            status = "unknown" if done or "reset" in str(exc).lower() else "error"
+            return {"status": status, "error": str(exc), "done": done}
+        except (UnsupportedError, ConfigError, AsicBridgeError) as exc:
+            return {"status": "error", "error": str(exc), "done": done}
+        finally:
+            slot.poll_now.set()  # republish the new state soon
+        return {"status": "ok", "error": None, "done": done}
+
+    # ================================================================== bridge requests
+    async def _bridge_request(
+        self, op: str, payload: bytes, reply_to: str | None, correlation: Any
+    ) -> None:
+        body: dict[str, Any] = {
+            "status": "error",
+            "data": None,
+            "error": None,
+            "transaction": cmd.transaction_of(payload),
+        }
+        try:
+            args = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+            if not isinstance(args, dict):
+                raise cmd.CommandError("payload must be a JSON object")
+            if op == "scan":
+                body["data"] = {"found": await self.scan()}
+            elif op == "poll":
+                targets = self._targets(args.get("id"))
+                results = await asyncio.gather(*(self.poll(s) for s in targets))
+                body["data"] = {s.record.id: ok for s, ok in zip(targets, results, strict=True)}
+            elif op == "devices":
+                body["data"] = [s.record.public() for s in self.slots.values()]
+            elif op == "info":
+                body["data"] = {"version": __version__, "miner_count": len(self.slots)}
+            elif op == "remove":
+                target = args.get("id")
+                if not isinstance(target, str) or target not in self.slots:
+                    raise cmd.CommandError(f"unknown miner {target!r}")
+                await self.remove(target)
+                body["data"] = {"removed": target}
+            else:
+                raise cmd.CommandError(
+                    f"unknown request {op!r}; known: scan, poll, devices, info, remove"
+                )
+            body["status"] = "ok"
+        except (ValueError, UnicodeDecodeError) as exc:
+            body["error"] = str(exc) if isinstance(exc, cmd.CommandError) else "invalid JSON"
+        await self._respond(self.topics.bridge_response(op), body, reply_to, correlation)
+
+    def _targets(self, ids: Any) -> list[MinerSlot]:
+        if ids is None:
+            return list(self.slots.values())
+        wanted = [ids] if isinstance(ids, str) else ids
+        if not isinstance(wanted, list) or not all(isinstance(i, str) for i in wanted):
+            raise cmd.CommandError("id must be a miner id or a list of ids")
+        missing = [i for i in wanted if i not in self.slots]
+        if missing:
+            raise cmd.CommandError(f"unknown miner(s): {', '.join(missing)}")
+        return [self.slots[i] for i in wanted]
+
+    async def remove(self, miner_id: str) -> None:
+        """Forget a miner: clear its retained topics and discovery, drop it from the registry."""
+        slot = self.slots.pop(miner_id)
+        if slot.task is not None:
+            slot.task.cancel()
+        for topic in slot.record.discovery_topics:
+            await self._publish(topic, "", retain=True)
+            self._published_discovery.pop(topic, None)
+        await self._publish(self.topics.state(miner_id), "", retain=True)
+        await self._publish(self.topics.availability(miner_id), "", retain=True)
+        self.registry.remove(miner_id)
+        self.registry.save(force=True)
+        await self._publish_devices()
+        await self._event("miner_removed", id=miner_id)
+
+    # ================================================================== fleet
+    async def _fleet_request(
+        self, group: str, payload: bytes, reply_to: str | None, correlation: Any
+    ) -> None:
+        body: dict[str, Any] = {
+            "status": "error",
+            "data": None,
+            "error": None,
+            "transaction": cmd.transaction_of(payload),
+        }
+        try:
+            if group not in self.config.fleet.groups:
+                raise cmd.CommandError(f"unknown fleet group {group!r}")
+            try:
+                args = json.loads(payload.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                raise cmd.CommandError('payload must be JSON like {"target_w": 42000}') from None
+            if not isinstance(args, dict):
+                raise cmd.CommandError("payload must be a JSON object")
+            target = args.get("target_w")
+            if isinstance(target, bool) or not isinstance(target, (int, float)) or target < 0:
+                raise cmd.CommandError("target_w must be a non-negative number of watts")
+            body["data"] = await self.curtail(group, int(target))
+            body["status"] = "ok" if not body["data"]["failed"] else "partial"
+        except cmd.CommandError as exc:
+            body["error"] = str(exc)
+        await self._respond(self.topics.fleet_response(group), body, reply_to, correlation)
+
+    def _group_slots(self, group: str) -> list[MinerSlot]:
+        members = self.config.fleet.groups[group].miners
+        chosen = [s for s in self.slots.values() if not members or s.record.id in members]
+        return [s for s in chosen if s.online]
+
+    async def curtail(self, group: str, target_w: int) -> dict[str, Any]:
+        """Apply a fleet power target: most efficient miners first (see bridge.fleet)."""
+        slots = self._group_slots(group)
+        members = []
+        for slot in slots:
+            rec = slot.record
+            state = slot.last_state or {}
+            high = rec.power_max or int(state.get("power") or 0) or 3000
+            low = rec.power_min or high
+            members.append(
+                FleetMember(
+                    id=rec.id,
+                    min_w=low,
+                    max_w=high,
+                    efficiency=state.get("efficiency"),
+                    can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
+                    can_stop=Capability.STOP_MINING.value in rec.capabilities,
+                )
+            )
+        plan = allocate(target_w, members)
+        failed: dict[str, str] = {}
+
+        async def apply(item: Any) -> None:
+            slot = self.slots[item.id]
+            actions = []
+            if item.mining and item.power_limit is not None:
+                actions.append(cmd.Action("power_limit", item.power_limit))
+            if Capability.STOP_MINING.value in slot.record.capabilities:
+                actions.append(cmd.Action("mining", item.mining))
+            if not actions:
+                return
+            result = await self._execute(slot, cmd.Command(tuple(actions)))
+            if result["status"] != "ok":
+                failed[item.id] = str(result.get("error"))
+
+        await asyncio.gather(*(apply(item) for item in plan))
+        state = {
+            "target_w": target_w,
+            "allocated_w": allocated_power(plan, members),
+            "measured_w": sum(int((s.last_state or {}).get("power") or 0) for s in slots),
+            "flex_min_w": sum(m.min_w for m in members if not m.can_stop),
+            "flex_max_w": sum(m.max_w for m in members),
+            "miners": {
+                "on": sorted(p.id for p in plan if p.mining),
+                "sleeping": sorted(p.id for p in plan if not p.mining),
+            },
+            "plan": {p.id: {"mining": p.mining, "power_limit": p.power_limit} for p in plan},
+            "failed": failed,
+            "updated_at": time.time(),
+        }
+        self._fleet_state[group] = state
+        await self._publish(self.topics.fleet_state(group), state, retain=True)
+        return state
+
+
+async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
+    """One validated action -> one driver call."""
+    if action.field == "power_limit":
+        await miner.set_power_limit(int(action.value))
+    elif action.field == "mining":
+        await (miner.resume_mining() if action.value else miner.stop_mining())
+    elif action.field == "fault_light":
+        await (miner.fault_light_on() if action.value else miner.fault_light_off())
+    elif action.field == "mode":
+        await miner.set_mode(str(action.value))
+    elif action.value == "reboot":
+        await miner.reboot()
+    elif action.value == "restart_backend":
+        await miner.restart_backend()
+    elif action.value == "identify":
+        await miner.fault_light_on()
+
+
+def _nothing_read(data: MinerData) -> bool:
+    """True when no core reading arrived: the miner did not really answer this poll."""
+    readings = ("hashrate", "hashboards", "wattage", "is_mining", "pools", "uptime", "fans")
+    return not any(
+        name not in data.field_errors and getattr(data, name) not in (None, []) for name in readings
+    )
+
+
+def _response_properties(message: aiomqtt.Message) -> tuple[str | None, Any]:
+    props = message.properties
+    if props is None:
+        return None, None
+    reply_to = getattr(props, "ResponseTopic", None)
+    correlation = getattr(props, "CorrelationData", None)
+    if reply_to is not None and ("+" in reply_to or "#" in reply_to):
+        reply_to = None
+    return reply_to, correlation
+
+
+async def run_bridge(config_path: str) -> int:
+    """Entry point of ``asic-bridge run``."""
+    config = load_config(config_path)
+    logging.getLogger("asic_bridge").setLevel(config.log_level.upper())
+    logging.getLogger().setLevel(config.log_level.upper())
+    bridge = Bridge(config)
+    await bridge.run()
+    return 0

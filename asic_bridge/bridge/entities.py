@@ -1,0 +1,435 @@
+"""Home Assistant MQTT discovery: which entities a miner gets, and their configs.
+
+The entity set is a table (data, not code); a row is announced only when the miner can
+support it (a capability, or a value it reports).  Every config carries ``unique_id``,
+``default_entity_id`` (``object_id`` is deprecated), a device block, an origin block and
+availability = bridge online AND miner online.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asic_bridge import __version__
+from asic_bridge.bridge.registry import DeviceRecord
+from asic_bridge.bridge.topics import Topics
+from asic_bridge.drivers.base import Capability
+
+ORIGIN = {
+    "name": "asic_bridge",
+    "sw_version": __version__,
+    "support_url": "https://github.com/asic-bridge/asic_bridge",
+}
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One entity kind.  ``key`` is the state field it reads (and the object id)."""
+
+    key: str
+    component: str
+    name: str
+    unit: str | None = None
+    device_class: str | None = None
+    state_class: str | None = None
+    category: str | None = None  # "diagnostic" | "config"
+    icon: str | None = None
+    precision: int | None = None
+    capability: Capability | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    enabled_by_default: bool = True
+
+
+HASHRATE_UNIT = "{hashrate_unit}"  # replaced with the miner's unit
+
+SENSORS: tuple[EntitySpec, ...] = (
+    EntitySpec(
+        "hashrate",
+        "sensor",
+        "Hashrate",
+        HASHRATE_UNIT,
+        None,
+        "measurement",
+        icon="mdi:pickaxe",
+        precision=2,
+    ),
+    EntitySpec(
+        "expected_hashrate",
+        "sensor",
+        "Expected hashrate",
+        HASHRATE_UNIT,
+        None,
+        "measurement",
+        icon="mdi:pickaxe",
+        precision=2,
+    ),
+    EntitySpec("power", "sensor", "Power", "W", "power", "measurement"),
+    EntitySpec(
+        "efficiency",
+        "sensor",
+        "Efficiency",
+        "J/{unit_base}",
+        None,
+        "measurement",
+        icon="mdi:lightning-bolt-outline",
+        precision=1,
+    ),
+    EntitySpec("temperature", "sensor", "Temperature", "°C", "temperature", "measurement"),
+    EntitySpec(
+        "chip_temperature", "sensor", "Chip temperature", "°C", "temperature", "measurement"
+    ),
+    EntitySpec(
+        "env_temperature", "sensor", "Ambient temperature", "°C", "temperature", "measurement"
+    ),
+    EntitySpec("energy", "sensor", "Energy", "kWh", "energy", "total_increasing", precision=3),
+    EntitySpec("boot_time", "sensor", "Last boot", None, "timestamp", None, "diagnostic"),
+    EntitySpec("pool_url", "sensor", "Pool", None, None, None, "diagnostic", icon="mdi:pool"),
+    EntitySpec(
+        "pool_accepted",
+        "sensor",
+        "Accepted shares",
+        None,
+        None,
+        "total_increasing",
+        "diagnostic",
+        icon="mdi:check",
+    ),
+    EntitySpec(
+        "pool_rejected",
+        "sensor",
+        "Rejected shares",
+        None,
+        None,
+        "total_increasing",
+        "diagnostic",
+        icon="mdi:close",
+    ),
+    EntitySpec(
+        "errors", "sensor", "Errors", None, None, "measurement", "diagnostic", icon="mdi:alert"
+    ),
+    EntitySpec(
+        "total_chips", "sensor", "Chips", None, None, "measurement", "diagnostic", icon="mdi:chip"
+    ),
+    EntitySpec(
+        "psu_fan_speed",
+        "sensor",
+        "PSU fan",
+        "RPM",
+        None,
+        "measurement",
+        "diagnostic",
+        icon="mdi:fan",
+    ),
+    EntitySpec("ip", "sensor", "IP address", None, None, None, "diagnostic", icon="mdi:ip"),
+    EntitySpec("mining", "binary_sensor", "Mining", None, "running"),
+    EntitySpec("problem", "binary_sensor", "Problem", None, "problem"),
+)
+
+BOARD_SENSORS: tuple[EntitySpec, ...] = (
+    EntitySpec(
+        "board_{n}_hashrate",
+        "sensor",
+        "Board {n} hashrate",
+        HASHRATE_UNIT,
+        None,
+        "measurement",
+        icon="mdi:pickaxe",
+        precision=2,
+    ),
+    EntitySpec(
+        "board_{n}_temperature",
+        "sensor",
+        "Board {n} temperature",
+        "°C",
+        "temperature",
+        "measurement",
+    ),
+    EntitySpec(
+        "board_{n}_chip_temperature",
+        "sensor",
+        "Board {n} chip temperature",
+        "°C",
+        "temperature",
+        "measurement",
+    ),
+    EntitySpec(
+        "board_{n}_chips",
+        "sensor",
+        "Board {n} chips",
+        None,
+        None,
+        "measurement",
+        "diagnostic",
+        icon="mdi:chip",
+    ),
+)
+
+FAN_SENSORS: tuple[EntitySpec, ...] = (
+    EntitySpec("fan_{n}_speed", "sensor", "Fan {n}", "RPM", None, "measurement", icon="mdi:fan"),
+)
+
+CONTROLS: tuple[EntitySpec, ...] = (
+    EntitySpec("mining", "switch", "Mining", capability=Capability.STOP_MINING, icon="mdi:pickaxe"),
+    EntitySpec(
+        "fault_light",
+        "switch",
+        "Fault light",
+        capability=Capability.FAULT_LIGHT,
+        icon="mdi:alarm-light",
+        category="config",
+    ),
+    EntitySpec(
+        "power_limit",
+        "number",
+        "Power limit",
+        "W",
+        "power",
+        capability=Capability.POWER_LIMIT,
+        category="config",
+    ),
+    EntitySpec(
+        "mode",
+        "select",
+        "Mode",
+        capability=Capability.MINING_MODES,
+        category="config",
+        icon="mdi:speedometer",
+    ),
+    EntitySpec(
+        "reboot",
+        "button",
+        "Reboot",
+        device_class="restart",
+        capability=Capability.REBOOT,
+        category="config",
+    ),
+    EntitySpec(
+        "restart_backend",
+        "button",
+        "Restart mining software",
+        device_class="restart",
+        capability=Capability.RESTART_BACKEND,
+        category="config",
+    ),
+    EntitySpec(
+        "identify",
+        "button",
+        "Identify",
+        device_class="identify",
+        capability=Capability.FAULT_LIGHT,
+        category="config",
+    ),
+)
+
+
+def bridge_device_id(topics: Topics) -> str:
+    return f"asic_bridge_{topics.base.replace('/', '_')}"
+
+
+def device_block(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
+    port = device.ports.get("http")
+    url_host = f"{device.ip}:{port}" if port and port != 80 else device.ip
+    block: dict[str, Any] = {
+        "identifiers": [f"asic_bridge_{device.id}"],
+        "name": device.friendly_name or f"{device.model or device.make or 'Miner'} {device.id}",
+        "manufacturer": device.make,
+        "model": device.model,
+        "sw_version": device.fw_ver or device.firmware,
+        "configuration_url": f"http://{url_host}/",
+        "via_device": bridge_device_id(topics),
+    }
+    if device.mac:
+        block["connections"] = [["mac", device.mac]]
+    if device.serial_number:
+        block["serial_number"] = device.serial_number
+    return {k: v for k, v in block.items() if v is not None}
+
+
+def _availability(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
+    return {
+        "availability": [
+            {"topic": topics.bridge_state},
+            {"topic": topics.availability(device.id)},
+        ],
+        "availability_mode": "all",
+    }
+
+
+def _entity_slug(device: DeviceRecord) -> str:
+    return device.friendly_name or f"miner_{device.id}"
+
+
+def _format(text: str, device: DeviceRecord, n: int | None = None) -> str:
+    unit = device.hashrate_unit
+    return text.format(n=n, hashrate_unit=unit, unit_base=unit.removesuffix("/s"))
+
+
+def _config_for(
+    spec: EntitySpec, device: DeviceRecord, topics: Topics, n: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    key = _format(spec.key, device, n)
+    state = topics.state(device.id)
+    config: dict[str, Any] = {
+        "name": _format(spec.name, device, n),
+        "unique_id": f"asic_bridge_{device.id}_{key}",
+        "default_entity_id": f"{spec.component}.{_entity_slug(device)}_{key}",
+    }
+    if spec.component == "sensor":
+        config["state_topic"] = state
+        config["value_template"] = f"{{{{ value_json.{key} }}}}"
+    elif spec.component == "binary_sensor":
+        config["state_topic"] = state
+        config["value_template"] = f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}"
+    elif spec.component == "switch":
+        config["state_topic"] = state
+        config["value_template"] = f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}"
+        config["command_topic"] = topics.set_field(device.id, key)
+        config["payload_on"] = "ON"
+        config["payload_off"] = "OFF"
+    elif spec.component == "number":
+        low = device.power_min or 100
+        high = device.power_max or 10_000
+        config.update(
+            state_topic=state,
+            value_template=f"{{{{ value_json.{key} }}}}",
+            command_topic=topics.set_field(device.id, key),
+            min=low,
+            max=high,
+            step=max(1, min(50, (high - low) // 20 or 1)),
+            mode="box",
+        )
+    elif spec.component == "select":
+        config.update(
+            state_topic=state,
+            value_template=f"{{{{ value_json.{key} }}}}",
+            command_topic=topics.set_field(device.id, key),
+            options=device.modes,
+        )
+    elif spec.component == "button":
+        config["command_topic"] = topics.set_field(device.id, "action")
+        config["payload_press"] = key
+    if spec.unit:
+        config["unit_of_measurement"] = _format(spec.unit, device, n)
+    if spec.device_class:
+        config["device_class"] = spec.device_class
+    if spec.state_class:
+        config["state_class"] = spec.state_class
+    if spec.category:
+        config["entity_category"] = spec.category
+    if spec.icon:
+        config["icon"] = spec.icon
+    if spec.precision is not None:
+        config["suggested_display_precision"] = spec.precision
+    return key, config
+
+
+def entity_configs(
+    device: DeviceRecord, topics: Topics, reported: set[str] | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(component, object_id, config)`` for every entity this miner supports.
+
+    ``reported`` is the set of state keys the miner has ever reported; sensors for values it
+    never reports are not announced.  Before the first poll (``None``) every sensor the model
+    could have is announced.
+    """
+    capabilities = set(device.capabilities)
+    result: list[tuple[str, str, dict[str, Any]]] = []
+
+    def add(spec: EntitySpec, n: int | None = None) -> None:
+        key, config = _config_for(spec, device, topics, n)
+        result.append((spec.component, key, config))
+
+    for spec in SENSORS:
+        if reported is None or spec.key in reported or spec.key == "energy":
+            add(spec)
+    boards = range(device.expected_hashboards or 0)
+    if reported is not None:
+        boards = range(max([*_indices(reported, "board_"), len(boards) - 1]) + 1)
+    for n in boards:
+        for spec in BOARD_SENSORS:
+            if reported is None or _format(spec.key, device, n) in reported:
+                add(spec, n)
+    fans = range(device.expected_fans or 0)
+    if reported is not None:
+        fans = range(max([*_indices(reported, "fan_"), len(fans) - 1]) + 1)
+    for n in fans:
+        for spec in FAN_SENSORS:
+            if reported is None or _format(spec.key, device, n) in reported:
+                add(spec, n)
+    for spec in CONTROLS:
+        if spec.capability is not None and spec.capability.value not in capabilities:
+            continue
+        if spec.key == "mode" and not device.modes:
+            continue
+        add(spec)
+    return result
+
+
+def _indices(keys: set[str], prefix: str) -> list[int]:
+    found = []
+    for key in keys:
+        if key.startswith(prefix):
+            number = key[len(prefix) :].split("_", 1)[0]
+            if number.isdigit():
+                found.append(int(number))
+    return found
+
+
+def discovery_messages(
+    device: DeviceRecord,
+    topics: Topics,
+    *,
+    device_mode: bool = False,
+    reported: set[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Topic -> retained payload for this miner's discovery."""
+    entities = entity_configs(device, topics, reported)
+    block = device_block(device, topics)
+    availability = _availability(device, topics)
+    if device_mode:
+        components = {}
+        for component, key, config in entities:
+            components[key if component != "switch" else f"{key}_switch"] = {
+                "platform": component,
+                **config,
+            }
+        payload = {"device": block, "origin": ORIGIN, **availability, "components": components}
+        return {topics.device_discovery(device.id): payload}
+    messages = {}
+    for component, key, config in entities:
+        messages[topics.discovery(component, device.id, key)] = {
+            **config,
+            "device": block,
+            "origin": ORIGIN,
+            **availability,
+        }
+    return messages
+
+
+def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
+    """The bridge's own device: a connectivity sensor other devices hang from (via_device)."""
+    node = bridge_device_id(topics)
+    config = {
+        "name": "Connection state",
+        "unique_id": f"{node}_connection_state",
+        "default_entity_id": f"binary_sensor.{node}_connection_state",
+        "state_topic": topics.bridge_state,
+        "payload_on": "online",
+        "payload_off": "offline",
+        "device_class": "connectivity",
+        "entity_category": "diagnostic",
+        "device": {
+            "identifiers": [node],
+            "name": f"asic_bridge ({topics.base})",
+            "manufacturer": "asic_bridge",
+            "model": "MQTT bridge",
+            "sw_version": __version__,
+        },
+        "origin": ORIGIN,
+    }
+    return {topics.discovery("binary_sensor", node, "connection_state"): config}
+
+
+StateKeyFilter = Callable[[str], bool]

@@ -1,0 +1,158 @@
+"""The device registry: every miner the bridge has seen, persisted atomically.
+
+The MAC is a miner's identity; its IP is only where it was last found.  A miner that is off
+keeps its record (and so its Home Assistant entities, shown unavailable) across restarts, and
+its energy total keeps counting from where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# A gap longer than this many poll intervals is not integrated (the miner was away).
+MAX_INTEGRATION_GAP_POLLS = 3.0
+
+
+@dataclass
+class DeviceRecord:
+    """What the bridge knows about one miner."""
+
+    id: str
+    mac: str | None
+    ip: str
+    make: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    fw_ver: str | None = None
+    hostname: str | None = None
+    serial_number: str | None = None
+    algo: str = "SHA256"
+    hashrate_unit: str = "TH/s"
+    ports: dict[str, int] = field(default_factory=dict)
+    capabilities: list[str] = field(default_factory=list)
+    modes: list[str] = field(default_factory=list)
+    power_min: int | None = None
+    power_max: int | None = None
+    expected_hashboards: int | None = None
+    expected_fans: int | None = None
+    friendly_name: str | None = None
+    group: str | None = None
+    energy_kwh: float = 0.0
+    last_power_w: float | None = None
+    last_power_at: float | None = None  # wall-clock seconds
+    last_seen: float | None = None
+    # Retained discovery topics published for this miner, so stale ones can be cleared.
+    discovery_topics: list[str] = field(default_factory=list)
+
+    def public(self) -> dict[str, Any]:
+        """The fields published on ``bridge/devices`` (no internal bookkeeping)."""
+        return {
+            "id": self.id,
+            "ip": self.ip,
+            "mac": self.mac,
+            "make": self.make,
+            "model": self.model,
+            "firmware": self.firmware,
+            "fw_ver": self.fw_ver,
+            "hostname": self.hostname,
+            "friendly_name": self.friendly_name,
+            "capabilities": self.capabilities,
+            "modes": self.modes,
+            "power_limit_range": [self.power_min, self.power_max]
+            if self.power_min is not None and self.power_max is not None
+            else None,
+            "hashrate_unit": self.hashrate_unit,
+        }
+
+    def add_energy(self, power_w: float | None, now: float, poll_interval: float) -> None:
+        """Integrate power over the time since the last reading (trapezoid rule).
+
+        A gap longer than a few poll intervals (miner away, bridge stopped) is not filled in:
+        energy is never invented.
+        """
+        if power_w is None or power_w < 0:
+            self.last_power_w, self.last_power_at = None, None
+            return
+        if self.last_power_w is not None and self.last_power_at is not None:
+            elapsed = now - self.last_power_at
+            if 0 < elapsed <= poll_interval * MAX_INTEGRATION_GAP_POLLS:
+                watts = (self.last_power_w + power_w) / 2
+                self.energy_kwh += watts * elapsed / 3_600_000
+        self.last_power_w, self.last_power_at = power_w, now
+
+
+class Registry:
+    """All device records, keyed by id, saved to ``<state_dir>/devices.json``."""
+
+    def __init__(self, state_dir: str | Path):
+        self.path = Path(state_dir) / "devices.json"
+        self.devices: dict[str, DeviceRecord] = {}
+        self._dirty = False
+        self._last_save = 0.0
+
+    def load(self) -> None:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            # Keep the broken file for inspection; start empty rather than crash.
+            backup = self.path.with_suffix(".broken")
+            log.error("device registry %s is unreadable (%s); moved to %s", self.path, exc, backup)
+            self.path.replace(backup)
+            return
+        known = set(DeviceRecord.__dataclass_fields__)
+        for item in raw.get("devices", []):
+            try:
+                record = DeviceRecord(**{k: v for k, v in item.items() if k in known})
+            except TypeError as exc:
+                log.warning("skipping a malformed registry entry: %s", exc)
+                continue
+            self.devices[record.id] = record
+
+    def save(self, force: bool = False, min_interval: float = 30.0) -> None:
+        """Write atomically (temp file, fsync, rename); throttled unless ``force``."""
+        now = time.monotonic()
+        if not force and (not self._dirty or now - self._last_save < min_interval):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"version": 1, "devices": [asdict(d) for d in self.devices.values()]}
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".devices.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._dirty = False
+        self._last_save = now
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def by_mac(self, mac: str) -> DeviceRecord | None:
+        mac = mac.lower()
+        return next((d for d in self.devices.values() if d.mac == mac), None)
+
+    def by_ip(self, ip: str) -> DeviceRecord | None:
+        return next((d for d in self.devices.values() if d.ip == ip), None)
+
+    def add(self, record: DeviceRecord) -> None:
+        self.devices[record.id] = record
+        self._dirty = True
+
+    def remove(self, device_id: str) -> DeviceRecord | None:
+        self._dirty = True
+        return self.devices.pop(device_id, None)

@@ -1,0 +1,92 @@
+"""MinerData -> the retained JSON state of ``<b>/<id>``.
+
+Plain numbers and strings, units live in the discovery configs.  A value the miner did not
+report is left out, never replaced by an invented zero (hass-miner#519).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from asic_bridge.data import MinerData
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def state_payload(
+    data: MinerData,
+    *,
+    energy_kwh: float,
+    boot_time: float | None,
+    mode: str | None,
+    now: float,
+) -> dict[str, Any]:
+    """The flat state object for one successful poll."""
+    active_pool = next((p for p in data.pools if p.active), data.pools[0] if data.pools else None)
+    problem = bool(data.errors) or data.nominal is False
+    values: dict[str, Any] = {
+        "hashrate": _round(data.hashrate),
+        "expected_hashrate": _round(data.expected_hashrate),
+        "hashrate_unit": data.hashrate_unit,
+        "power": data.wattage,
+        "power_limit": data.wattage_limit,
+        "efficiency": data.efficiency_fract,
+        "temperature": data.temperature_avg,
+        "chip_temperature": data.chip_temperature_avg,
+        "env_temperature": _round(data.env_temp, 1),
+        "psu_fan_speed": data.fan_psu,
+        "uptime": data.uptime,
+        "boot_time": _iso(boot_time) if boot_time is not None else None,
+        "mining": data.is_mining,
+        "fault_light": data.fault_light,
+        "mode": mode,
+        "problem": problem,
+        "errors": len(data.errors),
+        "error_messages": [e.error_message for e in data.errors],
+        "total_chips": data.total_chips if data.hashboards else None,
+        "expected_chips": data.expected_chips,
+        "pool_url": active_pool.url if active_pool else None,
+        "pool_user": active_pool.user if active_pool else None,
+        "pool_accepted": active_pool.accepted if active_pool else None,
+        "pool_rejected": active_pool.rejected if active_pool else None,
+        "energy": round(energy_kwh, 4),
+        "ip": data.ip,
+        "mac": data.mac,
+        "model": data.model,
+        "firmware": data.firmware,
+        "fw_ver": data.fw_ver,
+        "hostname": data.hostname,
+        "last_seen": _iso(now),
+    }
+    for board in data.hashboards:
+        n = board.slot
+        values[f"board_{n}_hashrate"] = _round(board.hashrate)
+        values[f"board_{n}_temperature"] = _round(board.temp, 1)
+        values[f"board_{n}_chip_temperature"] = _round(board.chip_temp, 1)
+        values[f"board_{n}_chips"] = board.chips
+    for index, fan in enumerate(data.fans):
+        values[f"fan_{index}_speed"] = fan.speed
+    if data.field_errors:
+        values["unreadable"] = sorted(data.field_errors)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def stable_boot_time(previous: float | None, uptime: int | None, now: float) -> float | None:
+    """Boot time from uptime, kept steady between polls (HA: a timestamp, not a counter).
+
+    It only moves when it differs by more than two minutes (a reboot), so the entity does not
+    change state on every poll because of rounding.
+    """
+    if uptime is None:
+        return previous
+    boot = now - uptime
+    if previous is None or abs(previous - boot) > 120:
+        return float(int(boot))
+    return previous

@@ -1,0 +1,143 @@
+"""Every MQTT topic the bridge uses, in one place (zigbee2mqtt's layout).
+
+``<b>`` is the base topic, ``<id>`` a miner id (the MAC as 12 lowercase hex digits unless a
+friendly name overrides it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+RESERVED_IDS = frozenset({"bridge", "fleet"})
+
+
+def valid_id(miner_id: str) -> bool:
+    """Ids become topic levels and HA object ids: letters, digits, ``_`` and ``-`` only."""
+    return bool(ID_PATTERN.match(miner_id)) and miner_id not in RESERVED_IDS
+
+
+def mac_id(mac: str) -> str:
+    """``AA:BB:CC:DD:EE:FF`` -> ``aabbccddeeff``."""
+    return "".join(ch for ch in mac.lower() if ch in "0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder for one base topic and discovery prefix."""
+
+    base: str = "asic_bridge"
+    discovery_prefix: str = "homeassistant"
+
+    # bridge ---------------------------------------------------------------------
+    @property
+    def bridge_state(self) -> str:
+        return f"{self.base}/bridge/state"
+
+    @property
+    def bridge_info(self) -> str:
+        return f"{self.base}/bridge/info"
+
+    @property
+    def bridge_devices(self) -> str:
+        return f"{self.base}/bridge/devices"
+
+    @property
+    def bridge_event(self) -> str:
+        return f"{self.base}/bridge/event"
+
+    def bridge_request(self, op: str) -> str:
+        return f"{self.base}/bridge/request/{op}"
+
+    def bridge_response(self, op: str) -> str:
+        return f"{self.base}/bridge/response/{op}"
+
+    # miners ---------------------------------------------------------------------
+    def state(self, miner_id: str) -> str:
+        return f"{self.base}/{miner_id}"
+
+    def field(self, miner_id: str, name: str) -> str:
+        return f"{self.base}/{miner_id}/{name}"
+
+    def availability(self, miner_id: str) -> str:
+        return f"{self.base}/{miner_id}/availability"
+
+    def set(self, miner_id: str) -> str:
+        return f"{self.base}/{miner_id}/set"
+
+    def set_field(self, miner_id: str, name: str) -> str:
+        return f"{self.base}/{miner_id}/set/{name}"
+
+    def get(self, miner_id: str) -> str:
+        return f"{self.base}/{miner_id}/get"
+
+    def response(self, miner_id: str) -> str:
+        return f"{self.base}/{miner_id}/response"
+
+    # fleet ----------------------------------------------------------------------
+    def fleet_set(self, group: str) -> str:
+        return f"{self.base}/fleet/{group}/set"
+
+    def fleet_state(self, group: str) -> str:
+        return f"{self.base}/fleet/{group}"
+
+    def fleet_response(self, group: str) -> str:
+        return f"{self.base}/fleet/{group}/response"
+
+    # Home Assistant -------------------------------------------------------------
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+    def discovery(self, component: str, node_id: str, object_id: str) -> str:
+        return f"{self.discovery_prefix}/{component}/{node_id}/{object_id}/config"
+
+    def device_discovery(self, node_id: str) -> str:
+        return f"{self.discovery_prefix}/device/{node_id}/config"
+
+    def discovery_filter(self) -> str:
+        return f"{self.discovery_prefix}/+/+/+/config"
+
+    # subscriptions --------------------------------------------------------------
+    def subscriptions(self) -> list[str]:
+        """What the bridge listens to: commands, requests, fleet targets, HA's birth."""
+        return [
+            f"{self.base}/+/set",
+            f"{self.base}/+/set/+",
+            f"{self.base}/+/get",
+            f"{self.base}/bridge/request/+",
+            f"{self.base}/fleet/+/set",
+            self.ha_status,
+        ]
+
+    def classify(self, topic: str) -> Incoming | None:
+        """Which command a received topic is, or None for topics the bridge ignores."""
+        if topic == self.ha_status:
+            return Incoming("ha_status")
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) == 3 and parts[:2] == ["bridge", "request"]:
+            return Incoming("bridge_request", name=parts[2])
+        if len(parts) == 3 and parts[0] == "fleet" and parts[2] == "set":
+            return Incoming("fleet_set", target=parts[1])
+        if parts[0] in RESERVED_IDS:
+            return None
+        if len(parts) == 2 and parts[1] == "set":
+            return Incoming("set", target=parts[0])
+        if len(parts) == 3 and parts[1] == "set":
+            return Incoming("set_field", target=parts[0], name=parts[2])
+        if len(parts) == 2 and parts[1] == "get":
+            return Incoming("get", target=parts[0])
+        return None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A classified incoming topic."""
+
+    kind: str  # ha_status | bridge_request | fleet_set | set | set_field | get
+    target: str | None = None
+    name: str | None = None
