@@ -132,15 +132,9 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- run
 async def _cmd_run(args: argparse.Namespace) -> int:
-    try:
-        from asic_bridge.bridge.daemon import run_bridge  # type: ignore[import-not-found]
-    except ImportError:
-        raise CLIError(
-            "the MQTT bridge is not built yet in this version (issue: bridge daemon); "
-            "use 'scan', 'data', 'control', 'config' and 'simulate' meanwhile",
-            EXIT_USAGE,
-        ) from None
-    return int(await run_bridge(args.config))
+    from asic_bridge.bridge.daemon import run_bridge
+
+    return await run_bridge(args.config)
 
 
 # ---------------------------------------------------------------- miners

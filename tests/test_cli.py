@@ -1,0 +1,116 @@
+"""The command line: every failure is one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asic_bridge import cli
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asic_bridge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("run", "scan", "data", "control", "config", "simulate"):
+        assert command in out.stdout
+
+
+def test_list_kinds_format() -> None:
+    out = run_cli("simulate", "--list-kinds")
+    assert out.returncode == 0
+    lines = out.stdout.strip().splitlines()
+    assert lines, "at least one simulator kind"
+    for line in lines:
+        kind, make, model, firmware = line.split("\t")
+        assert kind and make and model and firmware
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data", "not-an-ip"], "is not an IPv4 address"),
+        (["control", "127.0.0.1", "power-limit"], "power-limit needs a whole number"),
+        (["control", "127.0.0.1", "power-limit", "lots"], "power-limit needs a whole number"),
+        (["control", "127.0.0.1", "reboot", "now"], "reboot takes no argument"),
+        (["data", "127.0.0.1:http=99999"], "bad port override"),
+        (["scan", "10.0.0.0/33"], "bad subnet"),
+        (["scan", "10.0.0.1-300"], "bad address range"),
+        (["simulate"], "give --miner"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    out = run_cli(*args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1  # one clear line, no traceback
+
+
+def test_unknown_action_rejected_by_argparse() -> None:
+    out = run_cli("control", "127.0.0.1", "explode")
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr
+
+
+def test_unreachable_host_exits_1(tmp_path: Path) -> None:
+    # 127.0.0.1 on the standard miner ports: nothing listens in the test environment
+    # except what tests start, and they use other 127.x addresses.
+    out = run_cli("data", "127.200.0.1")
+    assert out.returncode == 1
+    assert "no miner answers" in out.stderr
+
+
+def test_run_with_bad_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text("mqtt:\n  url: ftp://nowhere\nminers:\n  poll_interval: -1\n")
+    out = run_cli("run", "-c", str(config))
+    assert out.returncode == 2
+    assert "mqtt.url" in out.stderr
+    assert "miners.poll_interval" in out.stderr
+
+
+def test_run_with_missing_config(tmp_path: Path) -> None:
+    out = run_cli("run", "-c", str(tmp_path / "nope.yaml"))
+    assert out.returncode == 2
+    assert "does not exist" in out.stderr
+
+
+def test_config_set_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "config.yaml"
+    bad.write_text("fan_mode:\n  mode: turbo\n")
+    out = run_cli("config", "set", "127.200.0.1", str(bad))
+    assert out.returncode == 2
+    assert "fan_mode" in out.stderr
+
+
+def test_summary_formatting() -> None:
+    from asic_bridge.data import Fan, HashBoard, MinerData
+
+    data = MinerData(
+        "10.0.0.5",
+        make="AntMiner",
+        model="S19j Pro",
+        firmware="Stock",
+        hashrate=104.2,
+        wattage=3050,
+        hashboards=[HashBoard(slot=0, hashrate=34.7, chips=126, temp=61)],
+        fans=[Fan(speed=5400)],
+        field_errors={"pools": "timeout"},
+    )
+    text = cli.format_summary(data)
+    assert "AntMiner S19j Pro (Stock) at 10.0.0.5" in text
+    assert "104.2 TH/s" in text
+    assert "board 0: 34.7 TH/s" in text
+    assert "could not read pools: timeout" in text
