@@ -92,11 +92,48 @@ async def _one(ip: str, want_data: bool) -> dict[str, Any]:
     return _summarise(ip, miner, data, error)
 
 
+async def _scan(args: argparse.Namespace) -> None:
+    """Benchmark mode: scan a subnet, then get_data on every miner, timing both phases."""
+    from pyasic import MinerNetwork
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    miners = await MinerNetwork.from_subnet(args.scan).scan()
+    cpu1, wall1 = time.process_time(), time.perf_counter()
+    readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
+    cpu2, wall2 = time.process_time(), time.perf_counter()
+    found = []
+    for miner, data in zip(miners, readings, strict=True):
+        ok = not isinstance(data, BaseException)
+        found.append(
+            {
+                "ip": miner.ip,
+                "make": str(miner.make) if miner.make else None,
+                "model": str(miner.raw_model) if miner.raw_model else None,
+                "firmware": str(miner.firmware) if miner.firmware else None,
+                "hashrate": _num(data.hashrate) if ok else None,
+                "data_ok": ok,
+            }
+        )
+    json.dump(
+        {
+            "scan_wall": wall1 - wall0,
+            "scan_cpu": cpu1 - cpu0,
+            "data_wall": wall2 - wall1,
+            "data_cpu": cpu2 - cpu1,
+            "miners": found,
+        },
+        sys.stdout,
+    )
+
+
 async def _main(args: argparse.Namespace) -> None:
     from pyasic import settings
 
     settings.update("factory_get_timeout", args.timeout)
     settings.update("network_ping_timeout", args.timeout)
+    if args.scan:
+        await _scan(args)
+        return
     started = time.perf_counter()
     results = await asyncio.gather(*(_one(ip, not args.no_data) for ip in args.hosts))
     json.dump({"elapsed": time.perf_counter() - started, "miners": results}, sys.stdout)
@@ -106,5 +143,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--no-data", action="store_true")
-    parser.add_argument("hosts", nargs="+")
+    parser.add_argument("--scan", help="benchmark mode: scan this subnet")
+    parser.add_argument("hosts", nargs="*")
     asyncio.run(_main(parser.parse_args()))

@@ -1,0 +1,55 @@
+"""asic_bridge's side of the scan benchmark: scan a network, then get_data on every miner.
+
+Prints JSON: wall and CPU time of each phase and what was found.  Run as its own process so
+its CPU time is its own (the simulated miners live in another process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+
+
+async def main(args: argparse.Namespace) -> None:
+    from asic_bridge import MinerNetwork, settings
+
+    settings.update("network_ping_timeout", args.timeout)
+    settings.update("factory_get_timeout", args.timeout)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    miners = await MinerNetwork.from_subnet(args.scan).scan()
+    cpu1, wall1 = time.process_time(), time.perf_counter()
+    readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
+    cpu2, wall2 = time.process_time(), time.perf_counter()
+    found = []
+    for miner, data in zip(miners, readings, strict=True):
+        ok = not isinstance(data, BaseException)
+        found.append(
+            {
+                "ip": miner.ip,
+                "make": miner.identity.make,
+                "model": miner.model,
+                "firmware": miner.identity.firmware,
+                "hashrate": None if not ok else data.hashrate,  # type: ignore[union-attr]
+                "data_ok": ok and not data.field_errors,  # type: ignore[union-attr]
+            }
+        )
+    json.dump(
+        {
+            "scan_wall": wall1 - wall0,
+            "scan_cpu": cpu1 - cpu0,
+            "data_wall": wall2 - wall1,
+            "data_cpu": cpu2 - cpu1,
+            "miners": found,
+        },
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scan", required=True)
+    parser.add_argument("--timeout", type=float, default=3.0)
+    asyncio.run(main(parser.parse_args()))
