@@ -1,0 +1,462 @@
+"""HTTP clients for miner web APIs: one kept-alive ``httpx.AsyncClient`` per miner.
+
+pyasic opens a new client (and redoes digest auth) for every command; here a miner gets one
+client with a small connection pool, a digest challenge answered once and then reused, and
+login tokens cached until they expire.  Every request has a connect timeout, a total
+deadline and a body size cap, and fails with a typed error naming the miner and path (never
+the credentials, never the query string, which some firmwares use for passwords).
+"""
+
+# Per-call ``timeout`` arguments are deliberate: the callee owns the deadline so that it can
+# name the miner and command in the MinerTimeoutError it raises.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from asic_bridge import settings
+from asic_bridge.errors import (
+    APIError,
+    AuthenticationError,
+    InvalidResponseError,
+    MinerConnectionError,
+    MinerTimeoutError,
+    ResponseTooLargeError,
+)
+
+__all__ = ["HTTPClient", "HTTPResult", "TokenAuth", "digest_auth"]
+
+LoginResult = str | tuple[str, float | None]
+"""What a login callable returns: the token, or ``(token, seconds_valid)``."""
+
+
+def digest_auth(username: str, password: str) -> httpx.DigestAuth:
+    """HTTP digest credentials for :class:`HTTPClient`.
+
+    ``httpx.DigestAuth`` keeps the last challenge and counts ``nc`` up, so one instance reused
+    by one client answers the 401 once and then authenticates every later request directly
+    (tests/test_transport_http.py proves it by counting 401s on a real server).
+    """
+    return httpx.DigestAuth(username, password)
+
+
+@dataclass(frozen=True)
+class HTTPResult:
+    """A complete, size-checked HTTP answer."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    ip: str = ""
+    path: str = ""
+    history: tuple[int, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        ctype = self.headers.get("content-type", "")
+        for part in ctype.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; :class:`InvalidResponseError` if it is not."""
+        try:
+            return jsonlib.loads(self.text, strict=False)
+        except ValueError:
+            snippet = self.text[:80]
+            raise InvalidResponseError(
+                f"HTTP {self.status} body is not JSON: {snippet!r}", ip=self.ip, command=self.path
+            ) from None
+
+
+class TokenAuth:
+    """A login token, fetched by an async callable and cached until it expires.
+
+    ``login`` returns the token or ``(token, seconds_valid)``; it usually posts credentials
+    through the same :class:`HTTPClient` with ``use_auth=False``.  The token is sent as
+    ``header: template.format(token=...)`` - ``Authorization: Bearer x`` by default, raw with
+    ``template="{token}"``, or a custom header such as ``Token: x``.  A 401 (or an answer
+    ``is_expired`` recognises, for firmwares that say "expired" with a 200) triggers one
+    re-login and one retry.
+    """
+
+    def __init__(
+        self,
+        login: Callable[[], Awaitable[LoginResult]],
+        *,
+        header: str = "Authorization",
+        template: str = "Bearer {token}",
+        ttl: float | None = None,
+        is_expired: Callable[[HTTPResult], bool] | None = None,
+    ) -> None:
+        self._login = login
+        self.header = header
+        self.template = template
+        self.ttl = ttl
+        self._is_expired = is_expired
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.logins = 0
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(header={self.header!r}, cached={self._token is not None})"
+
+    async def token(self) -> str:
+        """The cached token, logging in first if there is none or it expired."""
+        async with self._lock:
+            if self._token is not None and time.monotonic() < self._expires_at:
+                return self._token
+            result = await self._login()
+            token, ttl = result if isinstance(result, tuple) else (result, self.ttl)
+            if not isinstance(token, str) or not token:
+                raise AuthenticationError("login returned no token")
+            self.logins += 1
+            self._token = token
+            self._expires_at = float("inf") if ttl is None else time.monotonic() + ttl
+            return token
+
+    def header_for(self, token: str) -> dict[str, str]:
+        return {self.header: self.template.format(token=token)}
+
+    def is_expired(self, result: HTTPResult) -> bool:
+        if result.status == 401:
+            return True
+        return self._is_expired is not None and self._is_expired(result)
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget the token (only if it is still ``token``: a concurrent re-login wins)."""
+        if token is None or token == self._token:
+            self._token = None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CappedStream(httpx.AsyncByteStream):
+    """Stops a body at the cap, whoever reads it (httpx also reads 401 and redirect bodies)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, cap: int) -> None:
+        self._inner = inner
+        self._cap = cap
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self._inner:
+            size += len(chunk)
+            if size > self._cap:
+                raise _TooLarge
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _CappedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, cap: int) -> None:
+        self._inner = inner
+        self._cap = cap
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        resp = await self._inner.handle_async_request(request)
+        length = resp.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self._cap:
+            await resp.aclose()
+            raise _TooLarge
+        assert isinstance(resp.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            status_code=resp.status_code,
+            headers=resp.headers,
+            stream=_CappedStream(resp.stream, self._cap),
+            extensions=resp.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _reason(exc: BaseException) -> str:
+    """An error text without URLs or query strings (they may carry passwords)."""
+    text = str(exc).split("\n", 1)[0]
+    if "://" in text or "?" in text or not text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+class HTTPClient:
+    """One miner's web API: kept-alive connections, cached auth, bounded requests.
+
+    ``auth`` is an ``httpx.Auth`` (e.g. :func:`digest_auth`, reused so the challenge is
+    answered once) or a :class:`TokenAuth`.  Non-2xx answers are returned, not raised (the
+    drivers and the identification probe read them); a 401 on an authenticated request is an
+    :class:`AuthenticationError`.  ``connections`` and ``requests`` count what really went
+    on the wire (401 round trips included), for tests and benchmarks.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        port: int = 80,
+        *,
+        scheme: str = "http",
+        timeout: float | None = None,
+        auth: httpx.Auth | TokenAuth | None = None,
+        max_bytes: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 4,
+    ) -> None:
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported scheme {scheme!r}")
+        self.ip = ip
+        self.port = port
+        self.scheme = scheme
+        self.timeout = timeout
+        self.auth = auth
+        self.max_bytes = max_bytes
+        self.max_connections = max_connections
+        self._headers = dict(headers or {})
+        self._client: httpx.AsyncClient | None = None
+        self.connections = 0
+        self.requests = 0
+        host = f"[{ip}]" if ":" in ip else ip
+        self.base_url = f"{scheme}://{host}:{port}"
+
+    def __repr__(self) -> str:
+        return f"HTTPClient({self.base_url})"
+
+    async def __aenter__(self) -> HTTPClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _total(self, timeout: float | None) -> float:
+        if timeout is not None:
+            return timeout
+        if self.timeout is not None:
+            return self.timeout
+        return float(settings.get("api_function_timeout"))
+
+    def _cap(self) -> int:
+        return (
+            self.max_bytes
+            if self.max_bytes is not None
+            else int(settings.get("max_response_bytes"))
+        )
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None or self._client.is_closed:
+            # verify=False: miners serve self-signed certificates (and it skips loading the
+            # CA bundle, which costs ~20 ms per client).  trust_env=False: a desktop proxy
+            # setting must not route LAN miner traffic through a proxy.
+            inner = httpx.AsyncHTTPTransport(
+                verify=False,
+                trust_env=False,
+                limits=httpx.Limits(
+                    max_connections=self.max_connections,
+                    max_keepalive_connections=self.max_connections,
+                    keepalive_expiry=15.0,
+                ),
+            )
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                transport=_CappedTransport(inner, self._cap()),
+                headers=self._headers,
+                trust_env=False,
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the kept connections; the client reopens lazily if used again."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            self.connections += 1
+        elif event.endswith(".send_request_headers.started"):
+            self.requests += 1
+
+    async def get(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        use_auth: bool = True,
+        **params: Any,
+    ) -> HTTPResult:
+        """GET ``path`` with ``params`` as the query string."""
+        return await self.request(
+            "GET", path, params=params or None, headers=headers, timeout=timeout, use_auth=use_auth
+        )
+
+    async def post(
+        self,
+        path: str,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        use_auth: bool = True,
+        params: Mapping[str, Any] | None = None,
+    ) -> HTTPResult:
+        """POST a JSON body (``json``) or a form (``data``)."""
+        return await self.request(
+            "POST",
+            path,
+            json=json,
+            data=data,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            use_auth=use_auth,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        use_auth: bool = True,
+        follow_redirects: bool = False,
+    ) -> HTTPResult:
+        """One request, including any auth round trip, under one total deadline."""
+        if not path.startswith("/"):
+            path = "/" + path
+        name = path.split("?", 1)[0]
+        total = self._total(timeout)
+        token_auth = self.auth if use_auth and isinstance(self.auth, TokenAuth) else None
+        httpx_auth = self.auth if use_auth and isinstance(self.auth, httpx.Auth) else None
+        try:
+            async with asyncio.timeout(total):
+                for attempt in (1, 2):
+                    all_headers = dict(headers or {})
+                    token: str | None = None
+                    if token_auth is not None:
+                        token = await token_auth.token()
+                        all_headers.update(token_auth.header_for(token))
+                    result = await self._send(
+                        method,
+                        path,
+                        name,
+                        total,
+                        httpx_auth,
+                        follow_redirects,
+                        params=params,
+                        json=json,
+                        data=data,
+                        content=content,
+                        files=files,
+                        headers=all_headers,
+                    )
+                    if token_auth is not None and token_auth.is_expired(result):
+                        token_auth.invalidate(token)
+                        if attempt == 1:
+                            continue
+                        raise AuthenticationError(
+                            f"token rejected (HTTP {result.status})", ip=self.ip, command=name
+                        )
+                    if result.status == 401 and httpx_auth is not None:
+                        raise AuthenticationError(
+                            "credentials rejected (HTTP 401)", ip=self.ip, command=name
+                        )
+                    return result
+        except TimeoutError as exc:
+            if isinstance(exc, APIError):
+                raise
+            raise MinerTimeoutError(
+                f"no complete answer within {total:g}s", ip=self.ip, command=name
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        total: float,
+        auth: httpx.Auth | None,
+        follow_redirects: bool,
+        **kwargs: Any,
+    ) -> HTTPResult:
+        client = self._get_client()
+        connect = min(float(settings.get("network_ping_timeout")), total)
+        request = client.build_request(
+            method,
+            path,
+            timeout=httpx.Timeout(total, connect=connect),
+            extensions={"trace": self._trace},
+            **kwargs,
+        )
+        cap = self._cap()
+        try:
+            resp = await client.send(
+                request, auth=auth, follow_redirects=follow_redirects, stream=True
+            )
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)  # decoded size: a gzip bomb stops here too
+                    if size > cap:
+                        raise _TooLarge
+                    chunks.append(chunk)
+            finally:
+                await resp.aclose()
+        except _TooLarge:
+            raise ResponseTooLargeError(
+                f"body exceeds {cap} bytes", ip=self.ip, command=name
+            ) from None
+        except httpx.TimeoutException as exc:
+            phase = "connect" if isinstance(exc, httpx.ConnectTimeout) else "answer"
+            raise MinerTimeoutError(f"no {phase} in time", ip=self.ip, command=name) from None
+        except httpx.ConnectError as exc:
+            raise MinerConnectionError(_reason(exc), ip=self.ip, command=name) from None
+        except httpx.DecodingError as exc:
+            raise InvalidResponseError(_reason(exc), ip=self.ip, command=name) from None
+        except httpx.ProtocolError as exc:
+            if isinstance(exc, httpx.RemoteProtocolError):
+                raise MinerConnectionError(_reason(exc), ip=self.ip, command=name) from None
+            raise InvalidResponseError(_reason(exc), ip=self.ip, command=name) from None
+        except httpx.TransportError as exc:
+            raise MinerConnectionError(_reason(exc), ip=self.ip, command=name) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise APIError(_reason(exc), ip=self.ip, command=name) from None
+        return HTTPResult(
+            status=resp.status_code,
+            headers=resp.headers,
+            body=b"".join(chunks),
+            ip=self.ip,
+            path=name,
+            history=tuple(r.status_code for r in resp.history),
+        )
