@@ -113,7 +113,7 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
     async def http_probe() -> None:
         client = HTTPClient(ip, ports.get("http", 80), timeout=per_probe, max_bytes=_MAX_PROBE_BODY)
         try:
-            result = await client.get("/", follow_redirects=False)
+            result = await client.get("/")
             evidence.http_status = result.status
             evidence.http_headers = {k.lower(): v for k, v in result.headers.items()}
             evidence.http_body = result.body.decode("utf-8", "replace")
@@ -128,6 +128,8 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
             evidence.whatsminer_v3 = await client.send("get.device.info")
         except APIError as exc:
             evidence.notes.append(f"whatsminer v3: {exc.reason}")
+        finally:
+            await client.aclose()
 
     version, devdetails, _, _ = await asyncio.gather(
         rpc_probe("version"), rpc_probe("devdetails"), http_probe(), v3_probe()
