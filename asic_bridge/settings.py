@@ -38,7 +38,7 @@ _SPEC: dict[str, tuple[Any, tuple[type, ...]]] = {
     "default_goldshell_password": ("123456789", (str,)),
     "default_epic_password": ("letmein", (str,)),
     "default_auradine_password": ("admin", (str,)),
-    "default_avalon_password": ("admin", (str,)),
+    "default_avalon_password": ("root", (str,)),  # pyasic: AvalonMinerWebAPI root/root
     "default_hammer_password": ("root", (str,)),
     "default_volcminer_password": ("ltc@dog", (str,)),
     "default_elphapex_password": ("root", (str,)),

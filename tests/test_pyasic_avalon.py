@@ -1,0 +1,134 @@
+"""pyasic (in its own venv) reads our simulated Avalons and CGMiner like asic_bridge does.
+
+pyasic was written against real hardware: when it identifies the same make/model/firmware and
+reads the same values from a simulator, the simulator is faithful and the driver agrees with
+the reference.  Every field pyasic is known to get wrong is skipped by name, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from reference.compare import differences, pyasic_available, run_pyasic
+
+from asic_bridge import sim
+from asic_bridge.data import MinerData
+from asic_bridge.factory import get_miner
+
+KINDS = ("avalon_1246", "avalon_1566", "avalon_nano3", "cgminer")
+ADDRESSES = {kind: f"127.13.3.{i}" for i, kind in enumerate(KINDS, start=1)}
+
+T = TypeVar("T")
+
+# pyasic's AvalonMiner._get_hashboards copies MTmax (the hottest chip of a board) into both
+# HashBoard.temp and HashBoard.chip_temp, and MTavg into inlet_temp.  asic_bridge reports MTavg,
+# the board's mean chip temperature, as the board temperature and MTmax as the chip temperature.
+AVALON_SKIP = frozenset(f"hashboards[{slot}].temp" for slot in range(3))
+
+# pyasic's BMMiner._get_hashboards swaps the two sensors: it reads ``temp<N>`` (the board/PCB
+# sensor on an S9) as chip_temp and ``temp2_<N>`` (the chip sensor) as the board temp, so it
+# reports chips cooler than the board they sit on.
+BMMINER_SKIP = frozenset(
+    f"hashboards[{slot}].{key}" for slot in range(3) for key in ("temp", "chip_temp")
+)
+
+SKIPS = {
+    "avalon_1246": AVALON_SKIP,
+    "avalon_1566": AVALON_SKIP,
+    "avalon_nano3": frozenset(),  # one board: pyasic falls back to TAvg/TMax, as we do
+    "cgminer": BMMINER_SKIP,
+}
+
+
+class _Loop:
+    """An event loop in a thread, so the simulators keep answering while pyasic runs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def _frozen(moment: float) -> Callable[[], float]:
+    return lambda: moment
+
+
+async def _ours(address: str) -> MinerData:
+    miner = await get_miner(address, use_cache=False)
+    assert miner is not None, address
+    try:
+        return await miner.get_data()
+    finally:
+        await miner.aclose()
+
+
+@pytest.fixture(scope="module")
+def readings() -> Iterator[dict[str, tuple[MinerData, dict[str, Any]]]]:
+    if not pyasic_available():
+        pytest.skip("pyasic venv (.venvs/pyasic) is missing")
+    runner = _Loop()
+    sims = runner.run(sim.start_fleet([f"{kind}@{ADDRESSES[kind]}" for kind in KINDS]))
+    try:
+        for s in sims:
+            # Exact figures and a stopped clock: both readers see the very same miner.
+            s.state.jitter = 0.0
+            s.state.clock = _frozen(s.state.clock() + 600.0)
+        theirs = run_pyasic(list(ADDRESSES.values()), timeout=3.0)
+        ours = {kind: runner.run(_ours(ADDRESSES[kind])) for kind in KINDS}
+        yield {kind: (ours[kind], theirs[ADDRESSES[kind]]) for kind in KINDS}
+    finally:
+        runner.run(sim.stop_fleet(sims))
+        runner.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pyasic_identifies_the_same_miner(
+    kind: str, readings: dict[str, tuple[MinerData, dict[str, Any]]]
+) -> None:
+    ours, theirs = readings[kind]
+    assert theirs["found"] and theirs["error"] is None, theirs
+    assert (theirs["make"], theirs["model"], theirs["firmware"]) == (
+        ours.make,
+        ours.model,
+        ours.firmware,
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pyasic_reads_the_same_values(
+    kind: str, readings: dict[str, tuple[MinerData, dict[str, Any]]]
+) -> None:
+    ours, theirs = readings[kind]
+    assert ours.field_errors == {}
+    # Both sides must really have read the fields (None == None proves nothing).
+    for name in ("hashrate", "expected_hashrate", "fans", "hashboards", "pools", "is_mining"):
+        assert theirs.get(name) not in (None, []), (kind, name)
+    if kind.startswith("avalon"):
+        assert theirs["wattage"] and theirs["mac"], kind
+    assert differences(ours, theirs, rel=0.01, skip=SKIPS[kind]) == []
+
+
+def test_skipped_fields_differ_only_as_documented(
+    readings: dict[str, tuple[MinerData, dict[str, Any]]],
+) -> None:
+    """The skips hide exactly pyasic's known mix-ups, nothing else."""
+    ours, theirs = readings["avalon_1566"]
+    for mine, ref in zip(ours.hashboards, theirs["hashboards"], strict=True):
+        assert ref["temp"] == ref["chip_temp"] == mine.chip_temp  # pyasic: MTmax twice
+        assert mine.temp is not None and mine.chip_temp is not None
+        assert mine.temp < mine.chip_temp
+    ours, theirs = readings["cgminer"]
+    for mine, ref in zip(ours.hashboards, theirs["hashboards"], strict=True):
+        assert (ref["temp"], ref["chip_temp"]) == (mine.chip_temp, mine.temp)  # swapped
