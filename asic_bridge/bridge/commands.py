@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,9 @@ def _as_watts(value: Any, device: DeviceRecord) -> int:
             raise CommandError(
                 f"power_limit must be a number of watts, got {value!r:.40}"
             ) from None
-    if not isinstance(value, (int, float)) or value != value:  # NaN
+    if not isinstance(value, (int, float)) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
         raise CommandError(f"power_limit must be a number of watts, got {value!r:.40}")
     watts = round(value)
     low, high = device.power_min, device.power_max
@@ -111,6 +114,14 @@ def _check(field: str, value: Any, device: DeviceRecord) -> Action:
     raise CommandError(f"unknown field {field!r}; known: {', '.join(FIELDS)}")
 
 
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` whose every failure is a ValueError (deep nesting raises RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON is nested too deeply") from None
+
+
 def _decode(payload: bytes) -> str:
     if len(payload) > MAX_PAYLOAD:
         raise CommandError(f"payload too large ({len(payload)} bytes, max {MAX_PAYLOAD})")
@@ -124,7 +135,7 @@ def parse_set(payload: bytes, device: DeviceRecord) -> Command:
     """``{"power_limit": 3000, "mining": true, "transaction": "t1"}``."""
     text = _decode(payload)
     try:
-        body = json.loads(text)
+        body = loads(text)
     except ValueError:
         raise CommandError("payload is not valid JSON (use set/<field> for plain values)") from None
     if not isinstance(body, dict):
@@ -143,7 +154,7 @@ def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command
     value: Any = text
     if text[:1] in ('"', "{", "[") or text in ("true", "false"):
         try:
-            value = json.loads(text)
+            value = loads(text)
         except ValueError:
             raise CommandError(f"payload for {field} is not a valid value") from None
     if isinstance(value, (dict, list)):
@@ -154,7 +165,7 @@ def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command
 def transaction_of(payload: bytes) -> Any:
     """The ``transaction`` of a payload even when the rest is invalid (to echo it back)."""
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = loads(payload.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
     return body.get("transaction") if isinstance(body, dict) else None

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails
 
 from asic_bridge.bridge.topics import valid_id
 from asic_bridge.config import describe_validation_error
@@ -21,6 +23,8 @@ from asic_bridge.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
+_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
+_SECRET_WORDS = ("pass", "token", "secret")
 
 
 class _Section(BaseModel):
@@ -78,6 +82,10 @@ class MQTTConfig(_Section):
         if not value or not all(_TOPIC_LEVEL.match(level) for level in value.split("/")):
             raise ValueError("must be non-empty topic levels without '+', '#' or spaces")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (self.redacted_url() if name == "url" else value)
 
     @property
     def embedded_broker(self) -> bool:
@@ -167,6 +175,15 @@ class MinersConfig(_Section):
                 raise ValueError(f"name {name!r} for {mac} must be letters, digits, '_' or '-'")
         return names
 
+    @model_validator(mode="after")
+    def _unique_names(self) -> MinersConfig:
+        names = [h.friendly_name for h in self.hosts if h.friendly_name]
+        names += list(self.names.values())
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"friendly names must be unique: {', '.join(sorted(dupes))}")
+        return self
+
 
 class FirmwareCredentials(_Section):
     password: str | None = Field(default=None, repr=False)
@@ -194,15 +211,6 @@ class BridgeConfig(_Section):
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     state_dir: str = ".asic_bridge_state"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> BridgeConfig:
-        names = [h.friendly_name for h in self.miners.hosts if h.friendly_name]
-        names += list(self.miners.names.values())
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ValueError(f"friendly names must be unique: {', '.join(sorted(dupes))}")
-        return self
 
     def summary(self) -> dict[str, Any]:
         """The config without secrets, for ``bridge/info``."""
@@ -250,7 +258,34 @@ def parse_config(raw: Any, source: str = "bridge.yaml") -> BridgeConfig:
     try:
         return BridgeConfig.model_validate(_expand_env(raw, ""))
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, source)) from None
+        raise ConfigError(describe_validation_error(_without_secrets(exc), source)) from None
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` safe to show: passwords (by key, or inside URLs) masked."""
+    if any(word in key.lower() for word in _SECRET_WORDS):
+        return "***"
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***@", value)
+    if isinstance(value, dict):
+        return {k: _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, key) for v in value]
+    return value
+
+
+def _without_secrets(exc: ValidationError) -> ValidationError:
+    """The same errors with their echoed inputs redacted (a URL's password, a whole
+    ``credentials`` entry, password keys inside a section quoted by a section-level error)."""
+    details = []
+    for err in exc.errors():
+        loc = err["loc"]
+        key = str(loc[-1]) if loc else ""
+        value = "***" if loc[:1] == ("credentials",) else _redact(err["input"], key)
+        details.append(
+            InitErrorDetails(type=err["type"], loc=loc, input=value, ctx=err.get("ctx", {}))
+        )
+    return ValidationError.from_exception_data(exc.title, details)
 
 
 def load_config(path: str | Path) -> BridgeConfig:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import signal
 import ssl
@@ -230,12 +231,12 @@ class Bridge:
                         self._protocol = protocol
                         backoff = 1.0
                         await self._session(client)
-                except aiomqtt.MqttCodeError as exc:
-                    if protocol == aiomqtt.ProtocolVersion.V5 and self._protocol is None:
-                        log.info("broker refused MQTT 5 (%s); using 3.1.1", exc)
-                        continue
-                    log.warning("MQTT error: %s", exc)
                 except aiomqtt.MqttError as exc:
+                    # Never connected yet: try 3.1.1.  Some 3.1.1-only brokers refuse MQTT 5
+                    # with a CONNACK code, others (amqtt) never answer, so any failure counts.
+                    if protocol == aiomqtt.ProtocolVersion.V5 and self._protocol is None:
+                        log.info("MQTT 5 connect failed (%s); trying 3.1.1", exc)
+                        continue
                     log.warning("MQTT connection lost or refused: %s", exc)
                 finally:
                     self._client = None
@@ -742,7 +743,7 @@ class Bridge:
             "transaction": cmd.transaction_of(payload),
         }
         try:
-            args = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+            args = cmd.loads(payload.decode("utf-8")) if payload.strip() else {}
             if not isinstance(args, dict):
                 raise cmd.CommandError("payload must be a JSON object")
             if op == "scan":
@@ -810,13 +811,18 @@ class Bridge:
             if group not in self.config.fleet.groups:
                 raise cmd.CommandError(f"unknown fleet group {group!r}")
             try:
-                args = json.loads(payload.decode("utf-8"))
+                args = cmd.loads(payload.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 raise cmd.CommandError('payload must be JSON like {"target_w": 42000}') from None
             if not isinstance(args, dict):
                 raise cmd.CommandError("payload must be a JSON object")
             target = args.get("target_w")
-            if isinstance(target, bool) or not isinstance(target, (int, float)) or target < 0:
+            if (
+                isinstance(target, bool)
+                or not isinstance(target, (int, float))
+                or (isinstance(target, float) and not math.isfinite(target))  # NaN, 1e999
+                or target < 0
+            ):
                 raise cmd.CommandError("target_w must be a non-negative number of watts")
             body["data"] = await self.curtail(group, int(target))
             body["status"] = "ok" if not body["data"]["failed"] else "partial"

@@ -102,6 +102,8 @@ class Registry:
     def load(self) -> None:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(raw, dict) or not isinstance(raw.get("devices", []), list):
+                raise ValueError("not a registry object")
         except FileNotFoundError:
             return
         except (OSError, ValueError) as exc:
@@ -113,6 +115,8 @@ class Registry:
         known = set(DeviceRecord.__dataclass_fields__)
         for item in raw.get("devices", []):
             try:
+                if not isinstance(item, dict):
+                    raise TypeError(f"an entry must be an object, got {type(item).__name__}")
                 record = DeviceRecord(**{k: v for k, v in item.items() if k in known})
             except TypeError as exc:
                 log.warning("skipping a malformed registry entry: %s", exc)

@@ -30,7 +30,11 @@ def state_payload(
 ) -> dict[str, Any]:
     """The flat state object for one successful poll."""
     active_pool = next((p for p in data.pools if p.active), data.pools[0] if data.pools else None)
-    problem = bool(data.errors) or data.nominal is False
+    # An error list that could not be read is not "no errors": leave errors/problem out.
+    errors_read = "errors" not in data.field_errors
+    problem: bool | None = (errors_read and bool(data.errors)) or data.nominal is False
+    if not problem and not errors_read:
+        problem = None
     values: dict[str, Any] = {
         "hashrate": _round(data.hashrate),
         "expected_hashrate": _round(data.expected_hashrate),
@@ -48,8 +52,8 @@ def state_payload(
         "fault_light": data.fault_light,
         "mode": mode,
         "problem": problem,
-        "errors": len(data.errors),
-        "error_messages": [e.error_message for e in data.errors],
+        "errors": len(data.errors) if errors_read else None,
+        "error_messages": [e.error_message for e in data.errors] if errors_read else None,
         "total_chips": data.total_chips if data.hashboards else None,
         "expected_chips": data.expected_chips,
         "pool_url": active_pool.url if active_pool else None,

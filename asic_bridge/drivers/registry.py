@@ -12,10 +12,23 @@ if TYPE_CHECKING:
 # Driver modules in priority order.  Keep look-alikes before the family they resemble and
 # the generic CGMiner family last.
 FAMILY_MODULES: tuple[str, ...] = (
+    "braiins",  # Braiins OS (BOSminer / BOS+): RPC says BOSminer, web says Braiins OS
+    "luxos",  # LuxOS on Antminer hardware: RPC says LUXminer
+    "vnish",  # VNish on Antminer hardware: RPC/web say VNish / AnthillOS
+    "marafw",  # MaraFW on Antminer hardware: digest realm like stock, plus /kaonsu/v1
+    "hiveon",  # Hiveon on Antminer hardware: RPC says Hiveon
+    "epic",  # ePIC UMC: web dashboard, HTTP API on 4028
     "whatsminer",
     "avalon",
-    "antminer",
-    "cgminer",
+    "auradine",
+    "goldshell",
+    "innosilicon",
+    "iceriver",
+    "espminer",  # BitAxe / LuckyMiner (AxeOS)
+    "hammer",  # Hammer / VolcMiner: digest realm blackMiner
+    "elphapex",  # Elphapex: digest realm Daoge
+    "antminer",  # stock Antminer, after every firmware that runs on Antminer hardware
+    "cgminer",  # any other CGMiner-style RPC: last
 )
 
 
