@@ -1,0 +1,96 @@
+"""get_miner() on every simulator kind: the right family, make, model and firmware.
+
+Runs over whatever kinds exist, so every new family is checked against all the others'
+identification rules (look-alikes included) the moment it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asic_bridge import factory, get_miner, settings
+from asic_bridge.drivers.base import UnknownMiner
+from asic_bridge.sim import list_kinds, start_fleet, stop_fleet
+from asic_bridge.sim.base import SimMiner
+
+KINDS = [k[0] for k in list_kinds()]
+
+
+def address_for(index: int) -> str:
+    return f"127.30.{index // 200}.{index % 200 + 1}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    factory.cache.clear()
+
+
+@pytest.fixture
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimMiner]:
+    kind = request.param
+    sims = await start_fleet([f"{kind}@{address_for(KINDS.index(kind))}"])
+    yield sims[0]
+    await stop_fleet(sims)
+
+
+@pytest.mark.parametrize("sim", KINDS, indirect=True)
+async def test_identifies_every_kind(sim: SimMiner) -> None:
+    settings.update("factory_get_timeout", 2)
+    miner = await get_miner(sim.address, ports=_overrides(sim))
+    assert miner is not None, f"{sim.kind}: nothing identified"
+    assert not isinstance(miner, UnknownMiner), f"{sim.kind}: {miner.identity.extra}"
+    assert miner.identity.make == sim.make, sim.kind
+    assert miner.model == sim.model, sim.kind
+    assert miner.identity.firmware == sim.firmware, sim.kind
+    await miner.aclose()
+
+
+def _overrides(sim: SimMiner) -> dict[str, int] | None:
+    changed = {k: v for k, v in sim.ports.items() if v != type(sim).default_ports.get(k)}
+    return changed or None
+
+
+async def test_identification_is_cached_without_network() -> None:
+    kind = "cgminer"
+    sims = await start_fleet([f"{kind}@127.30.250.1"])
+    try:
+        first = await get_miner("127.30.250.1")
+        assert first is not None
+        sims[0].reset_counters()
+        second = await get_miner("127.30.250.1")
+        assert second is first
+        assert sum(c.connections for c in sims[0].counters.values()) == 0
+        factory.forget("127.30.250.1")
+        third = await get_miner("127.30.250.1")
+        assert third is not None and third is not first
+        assert sum(c.connections for c in sims[0].counters.values()) > 0
+    finally:
+        await stop_fleet(sims)
+
+
+async def test_nothing_answers_gives_none() -> None:
+    assert await get_miner("127.30.251.1") is None
+
+
+async def test_something_unknown_gives_unknown_miner() -> None:
+    import asyncio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        body = b"<html><title>Printer</title></html>"
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode() + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.30.252.1", 80)
+    try:
+        miner = await get_miner("127.30.252.1")
+        assert isinstance(miner, UnknownMiner)
+        assert miner.identity.extra["evidence"]["http_status"] == 200
+        assert miner.identity.extra["evidence"]["http_title"] == "Printer"
+    finally:
+        server.close()
+        await server.wait_closed()
