@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from asic_bridge import settings
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.drivers import Evidence, load_families
 from asic_bridge.drivers.base import BaseMiner, Identity, UnknownMiner
-from asic_bridge.errors import APIError
-from asic_bridge.transport.http import HTTPClient
+from asic_bridge.errors import APIError, CommandError
 from asic_bridge.transport.rpc import RPCClient
 from asic_bridge.transport.whatsminer import WhatsminerV3Client
 
@@ -99,28 +97,37 @@ async def get_miner(
 
 
 async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evidence:
-    """One concurrent round: RPC ``version`` and ``devdetails``, ``GET /``, Whatsminer v3."""
+    """One concurrent round: RPC ``version``, a raw ``GET /``, Whatsminer v3 ``get.device.info``.
+
+    The probes are the "ping": a host that refuses costs three refused connects and nothing
+    else (no HTTP client is built for it).  ``devdetails`` is only asked when ``version``
+    answered, on the same deadline.
+    """
     evidence = Evidence(ip=ip, ports=ports)
     rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=per_probe)
 
-    async def rpc_probe(command: str) -> dict[str, Any] | None:
+    async def rpc_probe() -> None:
         try:
-            return await rpc.send(command)
+            evidence.rpc_version = await rpc.send("version")
         except APIError as exc:
-            evidence.notes.append(f"rpc {command}: {exc.reason}")
-            return None
+            evidence.notes.append(f"rpc version: {exc.reason}")
+            if not isinstance(exc, CommandError):
+                return  # nothing speaks RPC here
+        try:
+            evidence.rpc_devdetails = await rpc.send("devdetails")
+        except APIError as exc:
+            evidence.notes.append(f"rpc devdetails: {exc.reason}")
 
     async def http_probe() -> None:
-        client = HTTPClient(ip, ports.get("http", 80), timeout=per_probe, max_bytes=_MAX_PROBE_BODY)
         try:
-            result = await client.get("/")
-            evidence.http_status = result.status
-            evidence.http_headers = {k.lower(): v for k, v in result.headers.items()}
-            evidence.http_body = result.body.decode("utf-8", "replace")
-        except APIError as exc:
-            evidence.notes.append(f"http /: {exc.reason}")
-        finally:
-            await client.aclose()
+            status, headers, body = await http_get_raw(
+                ip, ports.get("http", 80), "/", limit=per_probe
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            evidence.notes.append(f"http /: {type(exc).__name__}")
+            return
+        evidence.http_status, evidence.http_headers = status, headers
+        evidence.http_body = body.decode("utf-8", "replace")
 
     async def v3_probe() -> None:
         client = WhatsminerV3Client(ip, ports.get("whatsminer_v3", 4433), timeout=per_probe)
@@ -131,11 +138,82 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
         finally:
             await client.aclose()
 
-    version, devdetails, _, _ = await asyncio.gather(
-        rpc_probe("version"), rpc_probe("devdetails"), http_probe(), v3_probe()
-    )
-    evidence.rpc_version, evidence.rpc_devdetails = version, devdetails
+    await asyncio.gather(rpc_probe(), http_probe(), v3_probe())
     return evidence
+
+
+async def http_get_raw(
+    ip: str, port: int, path: str, *, limit: float
+) -> tuple[int, dict[str, str], bytes]:
+    """A minimal ``GET`` on a fresh connection: status, lower-cased headers, body (capped).
+
+    Identification reads only the status line, a few headers and the page title, so a full
+    HTTP client per scanned address would be wasted work (it dominated scan CPU).
+    """
+    async with asyncio.timeout(limit):
+        reader, writer = await asyncio.open_connection(ip, port)
+        try:
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {ip}\r\nUser-Agent: asic_bridge\r\n"
+                "Accept: */*\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            if len(head) > _MAX_PROBE_BODY:
+                raise ValueError("header too large")
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise ValueError("not an HTTP response")
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if sep:
+                    headers[name.strip().lower()] = value.strip()
+            length = headers.get("content-length", "")
+            if length.isdigit():
+                body = await reader.read(min(int(length), _MAX_PROBE_BODY))
+                while len(body) < min(int(length), _MAX_PROBE_BODY):
+                    more = await reader.read(_MAX_PROBE_BODY - len(body))
+                    if not more:
+                        break
+                    body += more
+            else:
+                body = await _read_capped(reader)
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = _dechunk(body)
+            return int(parts[1]), headers, body
+        finally:
+            writer.close()
+
+
+async def _read_capped(reader: asyncio.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < _MAX_PROBE_BODY:
+        chunk = await reader.read(_MAX_PROBE_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        line, sep, rest = data.partition(b"\r\n")
+        if not sep:
+            break
+        try:
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return bytes(out)
 
 
 async def identify(evidence: Evidence, credentials: Credentials) -> BaseMiner | None:
