@@ -1,0 +1,575 @@
+"""VNish (Anthill's aftermarket firmware, web UI "AnthillOS") on Antminer hardware.
+
+Two APIs, both used:
+
+* the stock BMMiner RPC on 4028 for the hashing figures (one batched
+  ``summary+stats+pools+devs``): hashrate, expected hashrate, boards, fans, uptime, pools -
+  the generic CGMiner parsers read them;
+* the REST API on 80 under ``/api/v1`` for what the RPC lacks: ``summary`` (power, state,
+  chain failures, MAC/hostname, firmware version in ``miner_type`` "... (Vnish 1.2.6)"),
+  ``settings`` (active preset = the power limit, pools, cooling), ``autotune/presets``,
+  ``perf-summary``.  The web requests of one reading run concurrently on one kept-alive
+  client.
+
+Auth: ``POST /unlock {"pw": <password>}`` -> ``token``, cached; it goes raw in
+``Authorization`` (``Bearer`` for ``system/*``, as the firmware wants).  A 401 re-unlocks
+once.  A wrong password is an AuthenticationError that never contains the password.
+
+Controls: fault light = ``find-miner`` (a toggle: the answer's ``on`` is checked and the
+toggle repeated when it landed on the wrong side); stop/resume = ``mining/stop`` /
+``mining/start``; restart_backend = ``mining/restart``; reboot = ``system/reboot``.
+Power: VNish tunes to *presets* named by their wattage; set_power_limit chooses the highest
+preset at or below the limit (preset hashrates may be "104 TH" or "11500 M" strings,
+pyasic#296) and writes ``settings.miner.overclock.preset``, then reads it back.  Modes are
+the presets (``preset`` mode), ``normal`` = presets disabled (stock clocks), ``sleep`` =
+stopped.  Config: read-modify-write of the whole ``settings`` document - every key we do
+not manage is sent back as it was.  No throttle control is offered (not in the public API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from asic_bridge import catalog, settings
+from asic_bridge.catalog import ModelInfo
+from asic_bridge.config import (
+    FanModeImmersion,
+    FanModeManual,
+    FanModeNormal,
+    MinerConfig,
+    MiningModeNormal,
+    MiningModePreset,
+    MiningModeSleep,
+    MiningPreset,
+    Pool,
+    PoolConfig,
+    PoolGroup,
+    TemperatureConfig,
+)
+from asic_bridge.credentials import Credentials
+from asic_bridge.data import MinerErrorData, to_default
+from asic_bridge.drivers import Evidence, Family
+from asic_bridge.drivers.base import (
+    BaseMiner,
+    Capability,
+    FieldSpec,
+    Identity,
+    ParseContext,
+    normalize_mac,
+)
+from asic_bridge.drivers.cgminer import (
+    CGMinerRPCMiner,
+    first_entry,
+    parse_api_ver,
+    parse_cgminer_expected_hashrate,
+    parse_cgminer_fans,
+    parse_cgminer_hashboards,
+    parse_pools,
+    parse_summary_hashrate,
+    parse_uptime,
+    to_float,
+    to_int,
+)
+from asic_bridge.errors import (
+    APIError,
+    AuthenticationError,
+    CommandError,
+    ConfigError,
+    InvalidResponseError,
+    UnsupportedError,
+)
+from asic_bridge.transport.http import HTTPClient, TokenAuth
+
+__all__ = [
+    "FAMILIES",
+    "VNishMiner",
+    "choose_preset",
+    "parse_preset",
+    "parse_settings_config",
+    "resolve_model",
+]
+
+MAKE = "AntMiner"
+FIRMWARE = "VNish"
+API = "/api/v1"
+STOPPED_STATES = frozenset({"stopped", "shutting-down", "failure", "paused"})
+
+# ---------------------------------------------------------------------------------------------
+# Pure parsers.
+
+_VERSION = re.compile(r"\(\s*vnish\s+([^)]+)\)", re.IGNORECASE)
+_RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]?)(?:H(?:/S)?)?\b", re.IGNORECASE)
+
+
+def resolve_model(raw: str) -> tuple[str, ModelInfo | None]:
+    """``"Antminer S19j Pro (Vnish 1.2.6)"`` -> ("Antminer S19j Pro", its catalog entry).
+
+    ``(88)`` (boards without PIC) and `` AML`` (the Amlogic control board) follow pyasic's
+    reading: the first becomes "No PIC", the second is dropped.
+    """
+    text = raw.strip()
+    nopic = "(88)" in text
+    text = _VERSION.sub("", text).replace("(88)", "").replace(" AML", "").strip()
+    if " (" in text:
+        text = text.split(" (", 1)[0].strip()
+    if nopic:
+        text = f"{text} No PIC"
+    return text, catalog.lookup(text, make=MAKE)
+
+
+def _summary(summary: object) -> dict[str, Any]:
+    if not isinstance(summary, Mapping) or not isinstance(summary.get("miner"), Mapping):
+        raise ValueError("summary has no 'miner' object")
+    return dict(summary)
+
+
+def _network(summary: object) -> Mapping[str, Any]:
+    data = _summary(summary)
+    system = data.get("system")
+    net = system.get("network_status") if isinstance(system, Mapping) else None
+    if not isinstance(net, Mapping):
+        raise ValueError("summary has no system.network_status")
+    return net
+
+
+def parse_mac(ctx: ParseContext, summary: object) -> str | None:
+    return normalize_mac(_network(summary).get("mac"))
+
+
+def parse_hostname(ctx: ParseContext, summary: object) -> str | None:
+    value = _network(summary).get("hostname")
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def parse_fw_ver(ctx: ParseContext, summary: object) -> str | None:
+    miner_type = _summary(summary)["miner"].get("miner_type")
+    m = _VERSION.search(miner_type) if isinstance(miner_type, str) else None
+    return m.group(1).strip() if m else None
+
+
+def parse_wattage(ctx: ParseContext, summary: object) -> int | None:
+    return to_int(_summary(summary)["miner"].get("power_usage"))
+
+
+def _state(summary: object) -> str | None:
+    status = _summary(summary)["miner"].get("miner_status")
+    state = status.get("miner_state") if isinstance(status, Mapping) else None
+    return state if isinstance(state, str) else None
+
+
+def parse_is_mining(ctx: ParseContext, summary: object) -> bool | None:
+    state = _state(summary)
+    return None if state is None else state not in STOPPED_STATES
+
+
+def parse_errors(ctx: ParseContext, summary: object) -> list[MinerErrorData]:
+    out = []
+    chains = _summary(summary)["miner"].get("chains")
+    for chain in chains if isinstance(chains, list) else []:
+        status = chain.get("status") if isinstance(chain, Mapping) else None
+        if isinstance(status, Mapping) and status.get("state") == "failure":
+            text = str(status.get("description") or "failure")
+            out.append(MinerErrorData(error_message=f"chain {chain.get('id')}: {text}"))
+    return out
+
+
+def _miner_settings(web_settings: object) -> Mapping[str, Any]:
+    if not isinstance(web_settings, Mapping) or not isinstance(web_settings.get("miner"), Mapping):
+        raise ValueError("settings has no 'miner' object")
+    miner: Mapping[str, Any] = web_settings["miner"]
+    return miner
+
+
+def _active_preset(web_settings: object) -> str | None:
+    overclock = _miner_settings(web_settings).get("overclock")
+    preset = overclock.get("preset") if isinstance(overclock, Mapping) else None
+    if preset is None or str(preset).lower() in ("disabled", ""):
+        return None
+    return str(preset)
+
+
+def parse_wattage_limit(ctx: ParseContext, web_settings: object) -> int | None:
+    """The active preset's wattage (presets are named by it); None with presets disabled."""
+    preset = _active_preset(web_settings)
+    return to_int(preset) if preset is not None else None
+
+
+def parse_rate(text: str, algo: str = "SHA256") -> float | None:
+    """``"104 TH"``, ``"11500 M"``, ``"9.5 GH/s"`` -> the algorithm's default unit."""
+    m = _RATE.match(text)
+    if m is None:
+        return None
+    prefix = (m.group(2) or "T").upper()
+    return to_default(float(m.group(1)), f"{prefix}H/s", algo)
+
+
+def parse_preset(item: Mapping[str, Any], algo: str = "SHA256") -> MiningPreset | None:
+    """One ``autotune/presets`` entry (``pretty`` = ``"<W> watt ~ <rate>"``)."""
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        return None
+    power: int | None = None
+    hashrate: float | None = None
+    pretty = item.get("pretty")
+    if isinstance(pretty, str) and "~" in pretty:
+        left, right = pretty.split("~", 1)
+        power = to_int(left.lower().replace("watt", "").strip())
+        hashrate = parse_rate(right.replace(" LC", ""), algo)
+    if power is None:
+        power = to_int(name)
+    status = item.get("status")
+    return MiningPreset(
+        name=name,
+        power=power,
+        hashrate=round(hashrate, 6) if hashrate is not None else None,
+        tuned=status == "tuned" if isinstance(status, str) else None,
+    )
+
+
+def parse_presets(presets: object, algo: str = "SHA256") -> list[MiningPreset]:
+    items = presets.get("presets") if isinstance(presets, Mapping) else presets
+    if not isinstance(items, list):
+        raise ValueError("autotune/presets is not a list")
+    return [p for item in items if isinstance(item, Mapping) and (p := parse_preset(item, algo))]
+
+
+def choose_preset(presets: list[MiningPreset], wattage: int) -> MiningPreset | None:
+    """The highest-power preset at or below ``wattage``."""
+    fitting = [p for p in presets if p.power is not None and p.power <= wattage]
+    return max(fitting, key=lambda p: p.power or 0) if fitting else None
+
+
+def parse_settings_config(
+    ctx: ParseContext, web_settings: object, presets: object, summary: object | None = None
+) -> MinerConfig:
+    miner = _miner_settings(web_settings)
+    pools = [
+        Pool(url=str(p["url"]), user=str(p.get("user", "")), password=str(p.get("pass") or "x"))
+        for p in miner.get("pools") or []
+        if isinstance(p, Mapping) and isinstance(p.get("url"), str) and p["url"]
+    ]
+    cooling = miner.get("cooling") if isinstance(miner.get("cooling"), Mapping) else {}
+    assert isinstance(cooling, Mapping)
+    mode = cooling.get("mode") if isinstance(cooling.get("mode"), Mapping) else {}
+    assert isinstance(mode, Mapping)
+    fan: FanModeNormal | FanModeManual | FanModeImmersion | None = None
+    min_fans = to_int(cooling.get("fan_min_count"))
+    if mode.get("name") == "manual":
+        speed = to_int(mode.get("param"))
+        fan = FanModeManual(speed=max(0, min(speed if speed is not None else 100, 100)),
+                            minimum_fans=max(min_fans or 0, 0))  # fmt: skip
+    elif mode.get("name") == "immers":
+        fan = FanModeImmersion()
+    elif mode.get("name") == "auto":
+        duty = to_int(cooling.get("fan_min_duty"))
+        fan = FanModeNormal(minimum_fans=max(min_fans or 0, 0),
+                            minimum_speed=max(0, min(duty or 0, 100)))  # fmt: skip
+    misc = miner.get("misc") if isinstance(miner.get("misc"), Mapping) else {}
+    assert isinstance(misc, Mapping)
+    target = to_float(mode.get("param")) if mode.get("name") == "auto" else None
+    temperature = TemperatureConfig(target=target, danger=to_float(misc.get("restart_temp")))
+    available = parse_presets(presets, ctx.algo)
+    active = _active_preset(web_settings)
+    mining: MiningModeSleep | MiningModePreset | MiningModeNormal
+    if summary is not None and parse_is_mining(ctx, summary) is False:
+        mining = MiningModeSleep()
+    elif active is None:
+        mining = MiningModeNormal()
+    else:
+        mining = MiningModePreset(active_preset=active, available_presets=available)
+    return MinerConfig(
+        pools=PoolConfig(groups=[PoolGroup(pools=pools)]),
+        fan_mode=fan,
+        temperature=temperature,
+        mining_mode=mining,
+    )
+
+
+def encode_settings(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, Any]:
+    """The live ``settings`` document with ``config``'s parts written in (read-modify-write)."""
+    out = copy.deepcopy(dict(live))
+    miner = out.setdefault("miner", {})
+    if config.pools is not None:
+        old = {(p.get("url"), p.get("user")): p for p in miner.get("pools") or []}
+        pools = []
+        for i, pool in enumerate(p for g in config.pools.groups for p in g.pools):
+            prev = old.get((pool.url, pool.user), {})
+            password = pool.password
+            if password == "x" and prev.get("pass"):
+                password = str(prev["pass"])  # "x" = keep the stored password
+            pools.append({**prev, "url": pool.url, "user": pool.user, "pass": password,
+                          "order": i})  # fmt: skip
+        if not pools:
+            raise ConfigError("at least one pool is needed")
+        miner["pools"] = pools
+    cooling = miner.setdefault("cooling", {})
+    fan = config.fan_mode
+    if isinstance(fan, FanModeManual):
+        cooling["fan_min_count"] = fan.minimum_fans
+        cooling["mode"] = {**cooling.get("mode", {}), "name": "manual", "param": fan.speed}
+    elif isinstance(fan, FanModeImmersion):
+        cooling["mode"] = {**cooling.get("mode", {}), "name": "immers"}
+    elif isinstance(fan, FanModeNormal):
+        cooling["fan_min_count"] = fan.minimum_fans
+        cooling["fan_min_duty"] = fan.minimum_speed
+        cooling["mode"] = {**cooling.get("mode", {}), "name": "auto"}
+    temp = config.temperature
+    if temp is not None:
+        if temp.target is not None and cooling.get("mode", {}).get("name") == "auto":
+            cooling["mode"]["param"] = round(temp.target)
+        if temp.danger is not None:
+            miner.setdefault("misc", {})["restart_temp"] = round(temp.danger)
+    mode = config.mining_mode
+    overclock = miner.setdefault("overclock", {})
+    if isinstance(mode, MiningModeNormal):
+        overclock["preset"] = "disabled"
+    elif isinstance(mode, MiningModePreset) and mode.active_preset:
+        overclock["preset"] = mode.active_preset
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver.
+
+_WEB_SOURCES = ("summary", "settings", "autotune/presets", "perf-summary")
+
+
+class VNishMiner(CGMinerRPCMiner):
+    """An Antminer on VNish: BMMiner RPC for hashing figures, REST for the rest."""
+
+    make = MAKE
+    firmware = FIRMWARE
+    default_capabilities = frozenset(
+        {
+            Capability.FAULT_LIGHT,
+            Capability.REBOOT,
+            Capability.RESTART_BACKEND,
+            Capability.STOP_MINING,
+            Capability.POWER_LIMIT,
+            Capability.MINING_MODES,
+            Capability.GET_CONFIG,
+            Capability.SEND_CONFIG,
+        }
+    )
+    supported_modes = ("normal", "sleep")
+    EMPTY_OK: ClassVar[frozenset[str]] = frozenset({"devs"})
+    FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
+        "mac": FieldSpec(("web:summary",), parse_mac, static=True),
+        "hostname": FieldSpec(("web:summary",), parse_hostname, static=True),
+        "fw_ver": FieldSpec(("web:summary",), parse_fw_ver, static=True),
+        "api_ver": FieldSpec(("rpc:version",), parse_api_ver, static=True),
+        "hashrate": FieldSpec(("rpc:summary",), parse_summary_hashrate),
+        "expected_hashrate": FieldSpec(("rpc:stats",), parse_cgminer_expected_hashrate),
+        "hashboards": FieldSpec(("rpc:stats", "rpc:devs"), parse_cgminer_hashboards),
+        "fans": FieldSpec(("rpc:stats",), parse_cgminer_fans),
+        "uptime": FieldSpec(("rpc:summary",), parse_uptime),
+        "pools": FieldSpec(("rpc:pools",), parse_pools),
+        "wattage": FieldSpec(("web:summary",), parse_wattage),
+        "wattage_limit": FieldSpec(("web:settings",), parse_wattage_limit),
+        "is_mining": FieldSpec(("web:summary",), parse_is_mining),
+        "errors": FieldSpec(("web:summary",), parse_errors),
+        "config": FieldSpec(
+            ("web:settings", "web:autotune/presets", "web:summary"), parse_settings_config
+        ),
+    }
+
+    def __init__(self, ip: str, **kwargs: Any) -> None:
+        super().__init__(ip, **kwargs)
+        self._web: HTTPClient | None = None
+        self._auth = TokenAuth(self._unlock, template="{token}")
+
+    @property
+    def web(self) -> HTTPClient:
+        port = self.port("http", 80)
+        if self._web is None or self._web.port != port:
+            self._web = HTTPClient(self.ip, port, auth=self._auth)
+        return self._web
+
+    async def aclose(self) -> None:
+        if self._web is not None:
+            await self._web.aclose()
+        await super().aclose()
+
+    async def _unlock(self) -> str:
+        password = self.credentials.password_or("default_vnish_password")
+        result = await self.web.post(f"{API}/unlock", json={"pw": password}, use_auth=False)
+        if result.status in (401, 403) or (result.ok and not isinstance(result.json(), dict)):
+            raise AuthenticationError(
+                "the miner refused the web password", ip=self.ip, command="unlock"
+            )
+        if not result.ok:
+            raise APIError(f"unlock answered HTTP {result.status}", ip=self.ip, command="unlock")
+        token = result.json().get("token")
+        if not isinstance(token, str) or not token:
+            raise InvalidResponseError("unlock gave no token", ip=self.ip, command="unlock")
+        return token
+
+    async def web_get(self, name: str) -> Any:
+        result = await self.web.get(f"{API}/{name}")
+        if not result.ok:
+            raise APIError(f"HTTP {result.status}", ip=self.ip, command=name)
+        return result.json()
+
+    async def web_post(self, name: str, body: Any = None) -> Any:
+        result = await self.web.post(f"{API}/{name}", json=body)
+        if not result.ok:
+            detail = ""
+            try:
+                payload = result.json()
+                if isinstance(payload, Mapping):
+                    detail = str(payload.get("err") or "")
+            except APIError:
+                pass
+            raise CommandError(f"HTTP {result.status} {detail}".strip(), ip=self.ip, command=name)
+        return result.json() if result.body.strip() else None
+
+    async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
+        if group != "web":
+            return await super()._fetch_group(group, names)
+        outcomes = await asyncio.gather(*(self.web_get(n) for n in names), return_exceptions=True)
+        out: dict[str, Any] = {}
+        for name, outcome in zip(names, outcomes, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+            out[name] = outcome
+        return out
+
+    # -------------------------------------------------------------- controls
+    async def _set_fault_light(self, on: bool) -> bool:
+        for _ in range(2):  # a toggle: at most two presses reach either state
+            answer = await self.web_post("find-miner")
+            if isinstance(answer, Mapping) and answer.get("on") is on:
+                return True
+        return False
+
+    async def _set_mining(self, on: bool) -> bool:
+        await self.web_post("mining/start" if on else "mining/stop")
+        return True
+
+    async def _restart_backend(self) -> bool:
+        await self.web_post("mining/restart")
+        return True
+
+    async def _reboot(self) -> bool:
+        token = await self._auth.token()
+        result = await self.web.post(
+            f"{API}/system/reboot", headers={"Authorization": f"Bearer {token}"}, use_auth=False
+        )
+        if not result.ok:
+            raise CommandError(f"HTTP {result.status}", ip=self.ip, command="system/reboot")
+        self._auth.invalidate()  # the reboot ends every session
+        return True
+
+    async def _settings(self) -> dict[str, Any]:
+        data = await self.web_get("settings")
+        if not isinstance(data, dict):
+            raise InvalidResponseError("settings is not an object", ip=self.ip, command="settings")
+        return data
+
+    async def _set_power_limit(self, wattage: int) -> bool:
+        presets = parse_presets(await self.web_get("autotune/presets"), self.algo)
+        chosen = choose_preset(presets, wattage)
+        if chosen is None:
+            lowest = min((p.power for p in presets if p.power), default=None)
+            raise ConfigError(
+                f"no VNish preset is rated at or below {wattage} W (lowest: {lowest} W)"
+            )
+        live = await self._settings()
+        body = encode_settings(MinerConfig(mining_mode=MiningModePreset(
+            active_preset=chosen.name)), live)  # fmt: skip
+        await self.web_post("settings", body)
+        return _active_preset(await self._settings()) == chosen.name
+
+    async def _live(self) -> tuple[dict[str, Any], Any, Any]:
+        live, presets, summary = await asyncio.gather(
+            self._settings(), self.web_get("autotune/presets"), self.web_get("summary")
+        )
+        return live, presets, summary
+
+    async def _get_config(self) -> MinerConfig:
+        live, presets, summary = await self._live()
+        return parse_settings_config(self._ctx(), live, presets, summary)
+
+    def _ctx(self) -> ParseContext:
+        return ParseContext(self.algo, self.model_info, self.identity)
+
+    async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        mode = config.mining_mode
+        if mode is not None and mode.mode not in ("normal", "preset", "sleep", "power_tuning"):
+            raise UnsupportedError(f"mining mode {mode.mode!r}", "VNish")
+        doc = await self._settings()
+        wanted = config
+        if mode is not None and mode.mode == "power_tuning":
+            presets = parse_presets(await self.web_get("autotune/presets"), self.algo)
+            chosen = choose_preset(presets, getattr(mode, "power", None) or 0)
+            if chosen is None:
+                raise ConfigError("no VNish preset fits that power target")
+            wanted = config.model_copy(
+                update={"mining_mode": MiningModePreset(active_preset=chosen.name)}
+            )
+        body = encode_settings(wanted, doc)
+        if body != doc:
+            await self.web_post("settings", body)
+        if mode is not None and mode != live.mining_mode:
+            if mode.mode == "sleep":
+                await self._set_mining(False)
+            elif isinstance(live.mining_mode, MiningModeSleep):
+                await self._set_mining(True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identification.
+
+
+def _matches(e: Evidence) -> bool:
+    return "AnthillOS" in e.http_body or "VNISH" in e.rpc_text
+
+
+async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
+    miner = VNishMiner(e.ip, credentials=creds, ports=e.ports)
+    timeout = float(settings.get("factory_get_timeout"))
+    raw: str | None = None
+    try:
+        stats = await miner.rpc.send("stats", timeout=timeout)
+        head = first_entry(stats, "STATS") or {}
+        raw = head.get("Type") if isinstance(head.get("Type"), str) else None
+    except APIError:
+        pass
+    summary: Any = None
+    try:
+        result = await miner.web.get(f"{API}/summary", timeout=timeout)
+        summary = result.json() if result.ok else None
+    except APIError:
+        pass
+    if raw is None and isinstance(summary, Mapping):
+        miner_info = summary.get("miner")
+        if isinstance(miner_info, Mapping) and isinstance(miner_info.get("miner_type"), str):
+            raw = miner_info["miner_type"]
+    model, info = resolve_model(raw) if raw else (None, None)
+    identity = Identity(
+        ip=e.ip,
+        make=MAKE,
+        firmware=FIRMWARE,
+        model=info.model if info else model,
+        raw_model=raw,
+        algo=info.algo if info else "SHA256",
+        model_info=info,
+    )
+    version = first_entry(e.rpc_version, "VERSION") or {}
+    identity.api_ver = str(version["API"]) if version.get("API") else None
+    ctx = ParseContext(identity.algo, info, identity)
+    if summary is not None:
+        for name, parse in (("mac", parse_mac), ("hostname", parse_hostname),
+                            ("fw_ver", parse_fw_ver)):  # fmt: skip
+            with contextlib.suppress(ValueError):
+                setattr(identity, name, parse(ctx, summary))
+    miner.identity = identity
+    return miner
+
+
+FAMILIES = [Family("vnish", _matches, _build)]
