@@ -116,12 +116,14 @@ class SSHClient:
             return self._conn
 
     async def run(
-        self, argv: Sequence[str], *, timeout: float | None = None
+        self, argv: Sequence[str], *, timeout: float | None = None, stdin: bytes | None = None
     ) -> tuple[int, str, str]:
         """Run ``argv`` and return ``(exit_status, stdout, stderr)``.
 
         A non-zero exit is returned, not raised: the caller knows what the command means.
-        The output is capped at ``max_response_bytes`` per stream.
+        The output is capped at ``max_response_bytes`` per stream.  ``stdin`` is fed to the
+        command and then closed, so file contents travel as data (``tee FILE``), never as
+        shell syntax.
         """
         command = build_command(argv)
         name = argv[0]
@@ -130,7 +132,7 @@ class SSHClient:
         try:
             async with asyncio.timeout(total):
                 conn = await self._connection(connect)
-                return await self._run_on(conn, command)
+                return await self._run_on(conn, command, stdin)
         except APIError as exc:
             raise type(exc)(exc.reason, ip=self.ip, command=name) from None
         except TimeoutError:
@@ -146,9 +148,14 @@ class SSHClient:
             reason = reason or type(exc).__name__
             raise MinerConnectionError(f"SSH: {reason}", ip=self.ip, command=name) from None
 
-    async def _run_on(self, conn: Any, command: str) -> tuple[int, str, str]:
+    async def _run_on(
+        self, conn: Any, command: str, stdin: bytes | None = None
+    ) -> tuple[int, str, str]:
         process = await conn.create_process(command, encoding=None)
         try:
+            if stdin is not None:
+                process.stdin.write(stdin)
+            process.stdin.write_eof()
             out, err = await asyncio.gather(
                 self._read_capped(process.stdout), self._read_capped(process.stderr)
             )

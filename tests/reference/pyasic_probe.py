@@ -4,7 +4,7 @@ Runs ONLY inside the separate pyasic venv (``.venvs/pyasic/bin/python``); the pa
 imports pyasic.  The comparison tests and benchmarks start this as a subprocess and compare
 its view of a simulated miner with asic_bridge's.
 
-Usage: pyasic_probe.py [--timeout S] [--no-data] IP [IP ...]
+Usage: pyasic_probe.py [--timeout S] [--no-data] [--exclude FIELD ...] IP [IP ...]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _summarise(ip: str, miner: Any, data: Any, error: str | None) -> dict[str, A
     return out
 
 
-async def _one(ip: str, want_data: bool) -> dict[str, Any]:
+async def _one(ip: str, want_data: bool, exclude: list[str] | None = None) -> dict[str, Any]:
     import pyasic
 
     miner = data = None
@@ -86,7 +86,7 @@ async def _one(ip: str, want_data: bool) -> dict[str, Any]:
     try:
         miner = await pyasic.get_miner(ip)
         if miner is not None and want_data:
-            data = await miner.get_data()
+            data = await miner.get_data(exclude=exclude or None)
     except Exception as exc:  # report, do not crash: the caller compares
         error = f"{type(exc).__name__}: {exc}"
     return _summarise(ip, miner, data, error)
@@ -135,7 +135,7 @@ async def _main(args: argparse.Namespace) -> None:
         await _scan(args)
         return
     started = time.perf_counter()
-    results = await asyncio.gather(*(_one(ip, not args.no_data) for ip in args.hosts))
+    results = await asyncio.gather(*(_one(ip, not args.no_data, args.exclude) for ip in args.hosts))
     json.dump({"elapsed": time.perf_counter() - started, "miners": results}, sys.stdout)
 
 
@@ -143,6 +143,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", type=float, default=3.0)
     parser.add_argument("--no-data", action="store_true")
+    parser.add_argument(
+        "--exclude", action="append", default=[], help="a DataOptions name pyasic skips"
+    )
     parser.add_argument("--scan", help="benchmark mode: scan this subnet")
     parser.add_argument("hosts", nargs="*")
     asyncio.run(_main(parser.parse_args()))

@@ -1,0 +1,1376 @@
+"""Braiins OS: the legacy BOSminer (BOS+ before 23.03) and the current BOS+ (BOSer, gRPC API).
+
+Both lines answer the CGMiner-style RPC on 4028 with BOSminer's extensions (``fans``,
+``temps``, ``tunerstatus``, ``pause``/``resume``) and say so in ``version``: the legacy
+``{"BOSminer": "0.2.0-..."}``, the current ``{"BOSer": "boser-buildroot 0.1.0-..."}``.
+
+**Legacy BOSminer** (S9, X17 on BOS+ <= 22.x): readings from one batched
+``summary+devs+devdetails+temps+fans+tunerstatus+pools`` request; MAC and firmware release from
+LuCI on 80 (form login ``luci_username``/``luci_password``, session cookie); hostname, fault
+light and configuration over SSH.  The configuration is ``/etc/bosminer.toml``: it is read,
+changed in memory (unknown keys kept), written back through ``tee`` with the file as stdin (no
+value is ever part of a command line) and applied with ``/etc/init.d/bosminer restart``.
+
+**Current BOS+** (S19/S21 and the Braiins Mini Miner on BOS+ >= 23.03): the public gRPC API on
+50051 (``braiins.bos.v1``), one kept-alive HTTP/2 connection per miner; ``Login`` answers a
+token (response header ``authorization``, and ``token`` in newer releases) sent as the
+``authorization`` metadata of every call and renewed on UNAUTHENTICATED.  The RPC still gives
+the hashrate, uptime and tuner errors.
+
+Why gRPC rather than the REST API: REST (``/api/v1/...`` on 80) only exists from BOS+ 25.07;
+gRPC serves every BOS+ since 23.03, and pyasic speaks it too.  ``h2`` (pure Python) carries
+it; the few messages used are declared here as protobuf field tables (no generated code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from asic_bridge import catalog, settings
+from asic_bridge.catalog import ModelInfo
+from asic_bridge.config import (
+    FanModeImmersion,
+    FanModeManual,
+    FanModeNormal,
+    MinerConfig,
+    MiningModeHashrateTune,
+    MiningModeNormal,
+    MiningModePowerTune,
+    MiningModeSleep,
+    Pool,
+    PoolConfig,
+    PoolGroup,
+    TemperatureConfig,
+)
+from asic_bridge.credentials import Credentials
+from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.drivers import Evidence, Family
+from asic_bridge.drivers.base import (
+    BaseMiner,
+    Capability,
+    FieldSpec,
+    Identity,
+    ParseContext,
+    normalize_mac,
+)
+from asic_bridge.drivers.cgminer import (
+    CGMinerRPCMiner,
+    entries,
+    first_entry,
+    parse_api_ver,
+    parse_pools,
+    parse_uptime,
+    to_float,
+    to_int,
+)
+from asic_bridge.errors import (
+    APIError,
+    AuthenticationError,
+    CommandError,
+    ConfigError,
+    InvalidResponseError,
+    UnsupportedError,
+)
+from asic_bridge.transport.grpc import (
+    F,
+    GRPCAuthError,
+    GRPCClient,
+    Schema,
+    decode_message,
+    encode_message,
+)
+from asic_bridge.transport.http import HTTPClient
+
+__all__ = [
+    "FAMILIES",
+    "BOSMiner",
+    "BOSer",
+    "dump_toml",
+    "parse_bosminer_toml",
+    "toml_from_config",
+]
+
+MAKE_BY_VENDOR = {"Bitmain": "AntMiner", "Braiins": "Braiins"}
+FIRMWARE = "BOS+"
+USER = "root"
+GRPC_PORT = 50051
+SSH_PORT = 22
+CONFIG_PATH = "/etc/bosminer.toml"
+LED_PATH = "/sys/class/leds/Red LED/delay_off"
+LED_BLINK = "50"
+"""The red LED's ``delay_off`` while the locate blink runs (the trigger is a 50 ms timer)."""
+
+# ---------------------------------------------------------------------------------------------
+# RPC parsers (both lines).
+
+
+def _chains(payload: object, section: str) -> list[dict[str, Any]]:
+    """Per-chain entries ordered by ``ID`` (S9: 6-8, X19: 1-3)."""
+    items = entries(payload, section)
+    return sorted(items, key=lambda item: to_int(item.get("ID")) or 0)
+
+
+def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
+    """``MHS 1m`` (MH/s), else ``MHS 5s``/``MHS av``."""
+    entry = first_entry(summary, "SUMMARY")
+    if entry is None:
+        raise ValueError("summary has no SUMMARY section")
+    for key in ("MHS 1m", "MHS 5s", "MHS av"):
+        value = to_float(entry.get(key))
+        if value is not None:
+            return to_default(max(value, 0.0), "MH/s", ctx.algo)
+    return None
+
+
+def parse_expected_hashrate(ctx: ParseContext, devs: object) -> float | None:
+    """Sum of the chains' ``Nominal MHS`` (what the tuned chips should do)."""
+    values = [v for d in _chains(devs, "DEVS") if (v := to_float(d.get("Nominal MHS")))]
+    return to_default(sum(values), "MH/s", ctx.algo) if values else None
+
+
+def parse_rpc_hashboards(
+    ctx: ParseContext, devs: object, devdetails: object, temps: object
+) -> list[HashBoard]:
+    """Boards from ``devs`` (rate), ``devdetails`` (chips) and ``temps`` (Board/Chip degC)."""
+    info = ctx.model_info
+    per_board = info.chips_per_board if info is not None else None
+    rates = {to_int(d.get("ID")): d for d in _chains(devs, "DEVS")}
+    details = {to_int(d.get("ID")): d for d in _chains(devdetails, "DEVDETAILS")}
+    temperatures = {to_int(t.get("ID")): t for t in _chains(temps, "TEMPS")}
+    ids = sorted(i for i in {*rates, *details, *temperatures} if i is not None)
+    if not ids and not isinstance(devs, Mapping):
+        raise ValueError("devs answer is not an object")
+    boards: list[HashBoard] = []
+    for slot, chain in enumerate(ids):
+        dev, det, tmp = rates.get(chain, {}), details.get(chain, {}), temperatures.get(chain, {})
+        rate = to_float(dev.get("MHS 1m", dev.get("MHS 5s")))
+        chips = to_int(det.get("Chips"))
+        board_temp, chip_temp = to_float(tmp.get("Board")), to_float(tmp.get("Chip"))
+        boards.append(
+            HashBoard(
+                slot=slot,
+                hashrate=to_default(rate, "MH/s", ctx.algo) if rate is not None else None,
+                temp=board_temp if board_temp else None,
+                chip_temp=chip_temp if chip_temp else None,
+                chips=chips,
+                expected_chips=per_board,
+                missing=not chips,
+                active=bool(rate),
+                voltage=to_float(det.get("Voltage")),
+            )
+        )
+    expected = info.hashboards if info is not None else None
+    while expected and len(boards) < expected:
+        boards.append(HashBoard(slot=len(boards), expected_chips=per_board, missing=True))
+    return boards
+
+
+def parse_rpc_fans(ctx: ParseContext, fans: object) -> list[Fan]:
+    items = entries(fans, "FANS")
+    if not isinstance(fans, Mapping):
+        raise ValueError("fans answer is not an object")
+    return [Fan(speed=to_int(item.get("RPM"))) for item in items]
+
+
+def _tuner(tunerstatus: object) -> dict[str, Any]:
+    entry = first_entry(tunerstatus, "TUNERSTATUS")
+    if entry is None:
+        raise ValueError("tunerstatus has no TUNERSTATUS section")
+    return entry
+
+
+def parse_wattage(ctx: ParseContext, tunerstatus: object) -> int | None:
+    return to_int(_tuner(tunerstatus).get("ApproximateMinerPowerConsumption"))
+
+
+def parse_wattage_limit(ctx: ParseContext, tunerstatus: object) -> int | None:
+    return to_int(_tuner(tunerstatus).get("PowerLimit"))
+
+
+_HEALTHY = ("stable", "testing performance profile", "tuning individual chips", "tuning")
+
+
+def parse_errors(ctx: ParseContext, tunerstatus: object) -> list[MinerErrorData]:
+    """A tuner chain whose status is not a normal tuning stage is an error."""
+    chains = _tuner(tunerstatus).get("TunerChainStatus") or []
+    if not isinstance(chains, list):
+        return []
+    valid = [c for c in chains if isinstance(c, dict)]
+    valid.sort(key=lambda c: to_int(c.get("HashchainIndex")) or 0)
+    out = []
+    for slot, chain in enumerate(valid):
+        status = chain.get("Status")
+        if not isinstance(status, str) or status.strip().lower().startswith(_HEALTHY):
+            continue
+        text = status.split(" {")[0].strip()
+        out.append(MinerErrorData(error_message=f"Slot {slot}: {text}"))
+    return out
+
+
+def parse_rpc_is_mining(ctx: ParseContext, devs: object) -> bool | None:
+    chains = _chains(devs, "DEVS")
+    if not isinstance(devs, Mapping):
+        raise ValueError("devs answer is not an object")
+    rates = [to_float(d.get("MHS 5s")) for d in chains]
+    known = [r for r in rates if r is not None]
+    return any(r > 0 for r in known) if known else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy: LuCI and SSH parsers.
+
+
+def parse_net_conf(ctx: ParseContext, net_conf: object) -> str | None:
+    """``admin/network/iface_status/lan`` -> ``[{"macaddr": ...}]``."""
+    items = net_conf if isinstance(net_conf, list) else [net_conf]
+    for item in items:
+        if isinstance(item, Mapping):
+            mac = normalize_mac(item.get("macaddr"))
+            if mac:
+                return mac
+    raise ValueError("iface_status has no macaddr")
+
+
+def release_of(version: object) -> str | None:
+    """``2021-10-27-0-9f5b4e5b-21.09-plus`` -> ``21.09`` (the release users know)."""
+    if not isinstance(version, str):
+        return None
+    parts = version.strip().split("-")
+    if len(parts) >= 6 and "." in parts[5]:
+        return parts[5]
+    return version.strip() or None
+
+
+def parse_bos_info(ctx: ParseContext, bos_info: object) -> str | None:
+    if not isinstance(bos_info, Mapping):
+        raise ValueError("bos/info answer is not an object")
+    return release_of(bos_info.get("version"))
+
+
+def parse_ssh_text(ctx: ParseContext, result: object) -> str | None:
+    """The stdout of a successful command (hostname)."""
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise ValueError("no command result")
+    status, out, _ = result
+    if status != 0:
+        raise ValueError(f"command failed with exit status {status}")
+    text = str(out).strip()
+    return text or None
+
+
+def parse_led(ctx: ParseContext, result: object) -> bool | None:
+    """The locate blink runs when the red LED's ``delay_off`` reads 50 (no file: off)."""
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise ValueError("no command result")
+    status, out, _ = result
+    return status == 0 and str(out).strip() == LED_BLINK
+
+
+# --- bosminer.toml ----------------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.match(name) else json.dumps(name)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON escapes are valid TOML basic-string escapes
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(k)} = {_scalar(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _is_table_array(value: Any) -> bool:
+    return (
+        isinstance(value, list) and bool(value) and all(isinstance(item, Mapping) for item in value)
+    )
+
+
+def _dump_table(data: Mapping[str, Any], prefix: str, lines: list[str]) -> None:
+    for name, value in data.items():
+        if not isinstance(value, Mapping) and not _is_table_array(value):
+            lines.append(f"{_key(name)} = {_scalar(value)}")
+    for name, value in data.items():
+        path = f"{prefix}.{_key(name)}" if prefix else _key(name)
+        if isinstance(value, Mapping):
+            lines.append("")
+            lines.append(f"[{path}]")
+            _dump_table(value, path, lines)
+        elif _is_table_array(value):
+            for item in value:
+                lines.append("")
+                lines.append(f"[[{path}]]")
+                _dump_table(item, path, lines)
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """TOML for the subset bosminer.toml uses: tables, arrays of tables, scalars, lists."""
+    lines: list[str] = []
+    _dump_table(data, "", lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def parse_bosminer_toml(text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidResponseError(f"bosminer.toml is not valid TOML: {exc}") from None
+
+
+def config_from_toml(doc: Mapping[str, Any]) -> MinerConfig:
+    """MinerConfig from a bosminer.toml document (format 1.x and 2.x)."""
+    groups = []
+    for group in doc.get("group") or []:
+        if not isinstance(group, Mapping):
+            continue
+        pools = [
+            Pool(
+                url=str(p["url"]), user=str(p.get("user", "")), password=str(p.get("password", ""))
+            )
+            for p in group.get("pool") or []
+            if isinstance(p, Mapping) and p.get("url")
+        ]
+        quota = to_int(group.get("quota"))
+        groups.append(
+            PoolGroup(
+                pools=pools, quota=max(1, quota or 1), name=str(group.get("name", "")) or None
+            )
+        )
+    config = MinerConfig(pools=PoolConfig(groups=groups))
+    tuning = doc.get("autotuning")
+    if isinstance(tuning, Mapping):
+        mode = str(tuning.get("mode", "power_target"))
+        if tuning.get("enabled", True) is False:
+            config.mining_mode = MiningModeNormal()
+        elif mode == "hashrate_target":
+            config.mining_mode = MiningModeHashrateTune(
+                hashrate=to_float(tuning.get("hashrate_target"))
+            )
+        else:
+            power = to_int(tuning.get("power_target", tuning.get("psu_power_limit")))
+            config.mining_mode = MiningModePowerTune(power=power)
+    temp = doc.get("temp_control")
+    if isinstance(temp, Mapping):
+        config.temperature = TemperatureConfig(
+            target=to_float(temp.get("target_temp")),
+            hot=to_float(temp.get("hot_temp")),
+            danger=to_float(temp.get("dangerous_temp")),
+        )
+        if str(temp.get("mode", "")).lower() == "disabled":
+            config.fan_mode = FanModeImmersion()
+    fans = doc.get("fan_control")
+    if isinstance(fans, Mapping) and config.fan_mode is None:
+        speed, min_fans = to_int(fans.get("speed")), to_int(fans.get("min_fans"))
+        manual = isinstance(temp, Mapping) and str(temp.get("mode", "")).lower() == "manual"
+        if manual and speed is not None:
+            config.fan_mode = FanModeManual(speed=speed, minimum_fans=max(0, min_fans or 0))
+        else:
+            config.fan_mode = FanModeNormal(minimum_fans=max(0, min_fans if min_fans else 1))
+    return config
+
+
+def toml_from_config(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, Any]:
+    """``live`` (the parsed file) with the parts ``config`` sets replaced; all else kept."""
+    doc: dict[str, Any] = json.loads(json.dumps(live, default=str))
+    if config.pools is not None:
+        old_groups = [g for g in doc.get("group") or [] if isinstance(g, Mapping)]
+        groups = []
+        for index, group in enumerate(config.pools.groups):
+            base = dict(old_groups[index]) if index < len(old_groups) else {}
+            base["name"] = group.name or base.get("name") or f"Group {index}"
+            base["quota"] = group.quota
+            base["pool"] = [
+                {"url": p.url, "user": p.user, "password": p.password} for p in group.pools
+            ]
+            groups.append(base)
+        doc["group"] = groups
+    mode = config.mining_mode
+    tuning: dict[str, Any] = dict(doc.get("autotuning") or {})
+    if isinstance(mode, MiningModePowerTune):
+        tuning.update(enabled=True, mode="power_target")
+        if mode.power is not None:
+            tuning["power_target"] = mode.power
+            tuning.pop("psu_power_limit", None)
+        doc["autotuning"] = tuning
+    elif isinstance(mode, MiningModeHashrateTune):
+        tuning.update(enabled=True, mode="hashrate_target")
+        if mode.hashrate is not None:
+            tuning["hashrate_target"] = mode.hashrate
+        doc["autotuning"] = tuning
+    elif isinstance(mode, MiningModeNormal):
+        tuning["enabled"] = False
+        doc["autotuning"] = tuning
+    temps: dict[str, Any] = dict(doc.get("temp_control") or {})
+    if config.temperature is not None:
+        for key, value in (
+            ("target_temp", config.temperature.target),
+            ("hot_temp", config.temperature.hot),
+            ("dangerous_temp", config.temperature.danger),
+        ):
+            if value is not None:
+                temps[key] = float(value)
+    fans: dict[str, Any] = dict(doc.get("fan_control") or {})
+    if isinstance(config.fan_mode, FanModeManual):
+        temps["mode"] = "manual"
+        fans.update(speed=config.fan_mode.speed, min_fans=config.fan_mode.minimum_fans)
+    elif isinstance(config.fan_mode, FanModeNormal):
+        temps["mode"] = "auto"
+        fans["min_fans"] = config.fan_mode.minimum_fans
+        fans.pop("speed", None)
+    elif isinstance(config.fan_mode, FanModeImmersion):
+        temps["mode"] = "disabled"
+    if temps:
+        doc["temp_control"] = temps
+    if fans:
+        doc["fan_control"] = fans
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# gRPC messages (braiins.bos.v1; field numbers from the public bos-plus-api protos).
+
+POWER: Schema = {"watt": F(1, "uint")}
+TEMPERATURE: Schema = {"degree_c": F(1, "double")}
+GIGA: Schema = {"gigahash_per_second": F(1, "double")}
+TERA: Schema = {"terahash_per_second": F(1, "double")}
+REAL_HASHRATE: Schema = {
+    "last_5s": F(1, "message", GIGA),
+    "last_15s": F(2, "message", GIGA),
+    "last_30s": F(3, "message", GIGA),
+    "last_1m": F(4, "message", GIGA),
+    "last_5m": F(5, "message", GIGA),
+    "last_15m": F(6, "message", GIGA),
+}
+WORK_SOLVER_STATS: Schema = {
+    "real_hashrate": F(1, "message", REAL_HASHRATE),
+    "nominal_hashrate": F(2, "message", GIGA),
+    "error_hashrate": F(3, "message", GIGA),
+    "found_blocks": F(4, "uint"),
+    "best_share": F(5, "uint"),
+}
+TEMPERATURE_SENSOR: Schema = {
+    "id": F(1, "uint"),
+    "location": F(2, "enum"),
+    "temperature": F(3, "message", TEMPERATURE),
+}
+HASHBOARD: Schema = {
+    "id": F(1, "string"),
+    "enabled": F(2, "bool"),
+    "chips_count": F(3, "uint", wrapped=True),
+    "current_voltage": F(4, "message", {"volt": F(1, "double")}),
+    "current_frequency": F(5, "message", {"hertz": F(1, "double")}),
+    "highest_chip_temp": F(6, "message", TEMPERATURE_SENSOR),
+    "board_temp": F(7, "message", TEMPERATURE),
+    "stats": F(8, "message", WORK_SOLVER_STATS),
+    "model": F(9, "string"),
+    "lowest_inlet_temp": F(10, "message", TEMPERATURE),
+    "highest_outlet_temp": F(11, "message", TEMPERATURE),
+    "serial_number": F(12, "string"),
+}
+HASHBOARDS_RESPONSE: Schema = {"hashboards": F(1, "message", HASHBOARD, repeated=True)}
+MINER_DETAILS_RESPONSE: Schema = {
+    "uid": F(1, "string"),
+    "miner_identity": F(
+        2,
+        "message",
+        {
+            "brand": F(1, "enum"),
+            "model": F(2, "enum"),
+            "name": F(3, "string"),
+            "miner_model": F(4, "string"),
+        },
+    ),
+    "platform": F(3, "enum"),
+    "bos_mode": F(4, "enum"),
+    "bos_version": F(
+        5, "message", {"current": F(1, "string"), "major": F(2, "string"), "bos_plus": F(3, "bool")}
+    ),
+    "hostname": F(6, "string"),
+    "mac_address": F(7, "string"),
+    "system_uptime": F(8, "uint"),
+    "sticker_hashrate": F(9, "message", GIGA),
+    "bosminer_uptime_s": F(10, "uint"),
+    "system_uptime_s": F(11, "uint"),
+    "status": F(12, "enum"),
+    "kernel_version": F(13, "string"),
+    "psu_info": F(14, "message", {"serial_number": F(3, "string"), "model_name": F(4, "string")}),
+    "control_board_soc_family": F(15, "enum"),
+    "serial_number": F(16, "string"),
+}
+MINER_STATUS_NORMAL = 2
+MINER_STATUS_NAMES = {1: "not started", 2: "normal", 3: "paused", 4: "suspended", 5: "restricted"}
+POOL_STATS: Schema = {
+    "accepted_shares": F(1, "uint"),
+    "rejected_shares": F(2, "uint"),
+    "stale_shares": F(3, "uint"),
+    "last_difficulty": F(4, "uint"),
+    "best_share": F(5, "uint"),
+    "generated_work": F(6, "uint"),
+}
+MINER_STATS_RESPONSE: Schema = {
+    "pool_stats": F(1, "message", POOL_STATS),
+    "miner_stats": F(2, "message", WORK_SOLVER_STATS),
+    "power_stats": F(
+        3,
+        "message",
+        {
+            "approximated_consumption": F(1, "message", POWER),
+            "efficiency": F(2, "message", {"joule_per_terahash": F(1, "double")}),
+        },
+    ),
+}
+COOLING_STATE_RESPONSE: Schema = {
+    "fans": F(
+        1,
+        "message",
+        {"position": F(1, "uint"), "rpm": F(2, "uint"), "target_speed_ratio": F(3, "double")},
+        repeated=True,
+    ),
+    "highest_temperature": F(2, "message", TEMPERATURE_SENSOR),
+}
+QUOTA: Schema = {"value": F(1, "uint")}
+POOL: Schema = {
+    "uid": F(1, "string"),
+    "url": F(2, "string"),
+    "user": F(3, "string"),
+    "enabled": F(4, "bool"),
+    "alive": F(5, "bool"),
+    "active": F(6, "bool"),
+    "stats": F(7, "message", POOL_STATS),
+}
+POOL_GROUPS_RESPONSE: Schema = {
+    "pool_groups": F(
+        1,
+        "message",
+        {
+            "name": F(1, "string"),
+            "quota": F(2, "message", QUOTA),
+            "fixed_share_ratio": F(3, "message", {"value": F(1, "double")}),
+            "pools": F(4, "message", POOL, repeated=True),
+        },
+        repeated=True,
+    )
+}
+PERFORMANCE_MODE: Schema = {
+    "manual_mode": F(1, "message", {}),
+    "tuner_mode": F(
+        2,
+        "message",
+        {
+            "power_target": F(1, "message", {"power_target": F(1, "message", POWER)}),
+            "hashrate_target": F(2, "message", {"hashrate_target": F(1, "message", TERA)}),
+        },
+    ),
+}
+LOCATE: Schema = {"enabled": F(1, "bool")}
+SET_LOCATE_REQUEST: Schema = {"enable": F(1, "bool")}
+LOGIN_REQUEST: Schema = {"username": F(1, "string"), "password": F(2, "string")}
+LOGIN_RESPONSE: Schema = {"token": F(1, "string"), "timeout_s": F(2, "uint")}
+SAVE_AND_APPLY = 2
+SAVE_AND_FORCE_APPLY = 3
+SET_POWER_TARGET_REQUEST: Schema = {
+    "save_action": F(1, "enum"),
+    "power_target": F(2, "message", POWER),
+}
+SET_POWER_TARGET_RESPONSE: Schema = {"power_target": F(1, "message", POWER)}
+SET_HASHRATE_TARGET_REQUEST: Schema = {
+    "save_action": F(1, "enum"),
+    "hashrate_target": F(2, "message", TERA),
+}
+POOL_CONFIGURATION: Schema = {
+    "uid": F(1, "string"),
+    "url": F(2, "string"),
+    "user": F(3, "string"),
+    "password": F(4, "string"),
+    "enabled": F(5, "bool"),
+}
+POOL_GROUP_CONFIGURATION: Schema = {
+    "uid": F(1, "string"),
+    "name": F(2, "string"),
+    "quota": F(3, "message", QUOTA),
+    "fixed_share_ratio": F(4, "message", {"value": F(1, "double")}),
+    "pools": F(5, "message", POOL_CONFIGURATION, repeated=True),
+}
+SET_POOL_GROUPS_REQUEST: Schema = {
+    "save_action": F(1, "enum"),
+    "pool_groups": F(2, "message", POOL_GROUP_CONFIGURATION, repeated=True),
+}
+SET_POOL_GROUPS_RESPONSE: Schema = {
+    "pool_groups": F(1, "message", POOL_GROUP_CONFIGURATION, repeated=True)
+}
+TUNER_MODE_POWER, TUNER_MODE_HASHRATE = 1, 2
+MINER_CONFIGURATION_RESPONSE: Schema = {
+    "pool_groups": F(1, "message", POOL_GROUP_CONFIGURATION, repeated=True),
+    "temperature": F(
+        2,
+        "message",
+        {
+            "auto": F(
+                2,
+                "message",
+                {
+                    "target_temperature": F(1, "message", TEMPERATURE),
+                    "hot_temperature": F(2, "message", TEMPERATURE),
+                    "dangerous_temperature": F(3, "message", TEMPERATURE),
+                },
+            ),
+            "manual": F(
+                3,
+                "message",
+                {
+                    "fan_speed_ratio": F(1, "double"),
+                    "hot_temperature": F(2, "message", TEMPERATURE),
+                    "dangerous_temperature": F(3, "message", TEMPERATURE),
+                },
+            ),
+            "disabled": F(4, "message", {}),
+        },
+    ),
+    "tuner": F(
+        3,
+        "message",
+        {
+            "enabled": F(1, "bool"),
+            "tuner_mode": F(2, "enum"),
+            "power_target": F(3, "message", POWER),
+            "hashrate_target": F(4, "message", TERA),
+        },
+    ),
+}
+EMPTY: Schema = {}
+PAUSE_RESPONSE: Schema = {"already_paused": F(1, "bool")}
+RESUME_RESPONSE: Schema = {"already_mining": F(1, "bool")}
+
+
+def _svc(service: str, method: str) -> str:
+    return f"/braiins.bos.v1.{service}/{method}"
+
+
+# name -> (path, response schema): the read calls a poll may make.
+GRPC_READS: dict[str, tuple[str, Schema]] = {
+    "details": (_svc("MinerService", "GetMinerDetails"), MINER_DETAILS_RESPONSE),
+    "stats": (_svc("MinerService", "GetMinerStats"), MINER_STATS_RESPONSE),
+    "hashboards": (_svc("MinerService", "GetHashboards"), HASHBOARDS_RESPONSE),
+    "cooling": (_svc("CoolingService", "GetCoolingState"), COOLING_STATE_RESPONSE),
+    "pools": (_svc("PoolService", "GetPoolGroups"), POOL_GROUPS_RESPONSE),
+    "performance": (_svc("PerformanceService", "GetActivePerformanceMode"), PERFORMANCE_MODE),
+    "locate": (_svc("ActionsService", "GetLocateDeviceStatus"), LOCATE),
+    "configuration": (
+        _svc("ConfigurationService", "GetMinerConfiguration"),
+        MINER_CONFIGURATION_RESPONSE,
+    ),
+}
+
+
+def _msg(payload: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"{what} answer is not a message")
+    return payload
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def parse_grpc_mac(ctx: ParseContext, details: object) -> str | None:
+    return normalize_mac(_msg(details, "GetMinerDetails").get("mac_address"))
+
+
+def parse_grpc_hostname(ctx: ParseContext, details: object) -> str | None:
+    value = _msg(details, "GetMinerDetails").get("hostname")
+    return str(value) if value else None
+
+
+def parse_grpc_serial(ctx: ParseContext, details: object) -> str | None:
+    value = _msg(details, "GetMinerDetails").get("serial_number")
+    return str(value) if value else None
+
+
+def parse_grpc_psu_serial(ctx: ParseContext, details: object) -> str | None:
+    value = _get(_msg(details, "GetMinerDetails"), "psu_info", "serial_number")
+    return str(value) if value else None
+
+
+def parse_grpc_fw_ver(ctx: ParseContext, details: object) -> str | None:
+    return release_of(_get(_msg(details, "GetMinerDetails"), "bos_version", "current"))
+
+
+def parse_grpc_expected_hashrate(ctx: ParseContext, details: object) -> float | None:
+    value = to_float(
+        _get(_msg(details, "GetMinerDetails"), "sticker_hashrate", "gigahash_per_second")
+    )
+    return to_default(value, "GH/s", ctx.algo) if value else None
+
+
+def parse_grpc_is_mining(ctx: ParseContext, details: object, summary: object) -> bool | None:
+    """The miner status (normal = mining; paused, suspended ... = not), else the hashrate."""
+    status = _msg(details, "GetMinerDetails").get("status")
+    if isinstance(status, int) and status:
+        return status == MINER_STATUS_NORMAL
+    rate = parse_hashrate(ctx, summary)
+    return None if rate is None else rate > 0
+
+
+def parse_grpc_hashboards(ctx: ParseContext, hashboards: object) -> list[HashBoard]:
+    info = ctx.model_info
+    per_board = info.chips_per_board if info is not None else None
+    items = _msg(hashboards, "GetHashboards").get("hashboards") or []
+
+    def order(board: Mapping[str, Any]) -> tuple[int, str]:
+        ident = str(board.get("id", ""))
+        return (int(ident), "") if ident.isdigit() else (1 << 30, ident)
+
+    boards: list[HashBoard] = []
+    for slot, board in enumerate(sorted(items, key=order)):
+        rate = to_float(_get(board, "stats", "real_hashrate", "last_5s", "gigahash_per_second"))
+        chips = to_int(board.get("chips_count"))
+        board_temp = to_float(_get(board, "board_temp", "degree_c"))
+        chip_temp = to_float(_get(board, "highest_chip_temp", "temperature", "degree_c"))
+        enabled = bool(board.get("enabled", False))
+        serial = board.get("serial_number")
+        boards.append(
+            HashBoard(
+                slot=slot,
+                hashrate=to_default(rate or 0.0, "GH/s", ctx.algo) if enabled else None,
+                temp=board_temp if board_temp else None,
+                chip_temp=chip_temp if chip_temp else None,
+                inlet_temp=to_float(_get(board, "lowest_inlet_temp", "degree_c")),
+                outlet_temp=to_float(_get(board, "highest_outlet_temp", "degree_c")),
+                chips=chips,
+                expected_chips=per_board,
+                serial_number=str(serial) if serial else None,
+                missing=False,
+                active=enabled and bool(rate),
+                voltage=to_float(_get(board, "current_voltage", "volt")),
+            )
+        )
+    expected = info.hashboards if info is not None else None
+    while expected and len(boards) < expected:
+        boards.append(HashBoard(slot=len(boards), expected_chips=per_board, missing=True))
+    return boards
+
+
+def parse_grpc_wattage(ctx: ParseContext, stats: object) -> int | None:
+    return to_int(_get(_msg(stats, "GetMinerStats"), "power_stats", "approximated_consumption",
+                       "watt"))  # fmt: skip
+
+
+def parse_grpc_wattage_limit(ctx: ParseContext, performance: object) -> int | None:
+    mode = _msg(performance, "GetActivePerformanceMode")
+    return to_int(_get(mode, "tuner_mode", "power_target", "power_target", "watt"))
+
+
+def parse_grpc_fans(ctx: ParseContext, cooling: object) -> list[Fan]:
+    fans = _msg(cooling, "GetCoolingState").get("fans") or []
+    ordered = sorted(enumerate(fans), key=lambda item: to_int(item[1].get("position")) or item[0])
+    return [Fan(speed=to_int(fan.get("rpm")) or 0) for _, fan in ordered]
+
+
+def parse_grpc_fault_light(ctx: ParseContext, locate: object) -> bool:
+    return bool(_msg(locate, "GetLocateDeviceStatus").get("enabled", False))
+
+
+def parse_grpc_pools(ctx: ParseContext, groups: object) -> list[PoolMetrics]:
+    out: list[PoolMetrics] = []
+    for group in _msg(groups, "GetPoolGroups").get("pool_groups") or []:
+        for pool in group.get("pools") or []:
+            stats = pool.get("stats") or {}
+            out.append(
+                PoolMetrics(
+                    url=str(pool.get("url")) if pool.get("url") else None,
+                    user=str(pool.get("user", "")),
+                    index=len(out),
+                    accepted=to_int(stats.get("accepted_shares")) or 0,
+                    rejected=to_int(stats.get("rejected_shares")) or 0,
+                    get_failures=0,
+                    remote_failures=0,
+                    active=bool(pool.get("active", False)),
+                    alive=bool(pool.get("alive", False)),
+                )
+            )
+    return out
+
+
+def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
+    groups = []
+    for group in configuration.get("pool_groups") or []:
+        pools = [
+            Pool(url=str(p["url"]), user=str(p.get("user", "")),
+                 password=str(p.get("password", "")))
+            for p in group.get("pools") or []
+            if p.get("url")
+        ]  # fmt: skip
+        quota = to_int(_get(group, "quota", "value"))
+        groups.append(
+            PoolGroup(pools=pools, quota=max(1, quota or 1), name=group.get("name") or None)
+        )
+    config = MinerConfig(pools=PoolConfig(groups=groups))
+    tuner = configuration.get("tuner") or {}
+    if tuner.get("enabled") is False:
+        config.mining_mode = MiningModeNormal()
+    elif tuner.get("tuner_mode") == TUNER_MODE_HASHRATE:
+        config.mining_mode = MiningModeHashrateTune(
+            hashrate=to_float(_get(tuner, "hashrate_target", "terahash_per_second"))
+        )
+    elif tuner:
+        config.mining_mode = MiningModePowerTune(power=to_int(_get(tuner, "power_target", "watt")))
+    temp = configuration.get("temperature") or {}
+    if "auto" in temp:
+        auto = temp["auto"]
+        config.temperature = TemperatureConfig(
+            target=to_float(_get(auto, "target_temperature", "degree_c")),
+            hot=to_float(_get(auto, "hot_temperature", "degree_c")),
+            danger=to_float(_get(auto, "dangerous_temperature", "degree_c")),
+        )
+        config.fan_mode = FanModeNormal()
+    elif "manual" in temp:
+        manual = temp["manual"]
+        ratio = to_float(manual.get("fan_speed_ratio")) or 0.0
+        config.fan_mode = FanModeManual(speed=max(0, min(100, round(ratio * 100))))
+        config.temperature = TemperatureConfig(
+            hot=to_float(_get(manual, "hot_temperature", "degree_c")),
+            danger=to_float(_get(manual, "dangerous_temperature", "degree_c")),
+        )
+    elif "disabled" in temp:
+        config.fan_mode = FanModeImmersion()
+    return config
+
+
+def parse_grpc_config(ctx: ParseContext, configuration: object) -> MinerConfig:
+    return config_from_grpc(_msg(configuration, "GetMinerConfiguration"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared driver plumbing.
+
+
+def _validate_pools(config: MinerConfig) -> None:
+    if config.pools is None:
+        return
+    for group in config.pools.groups:
+        for pool in group.pools:
+            for name, value in (
+                ("url", pool.url),
+                ("user", pool.user),
+                ("password", pool.password),
+            ):
+                if any(ord(ch) < 32 for ch in value):
+                    raise ConfigError(f"pool {name} may not contain control characters")
+    if not any(group.pools for group in config.pools.groups):
+        raise ConfigError("at least one pool is needed")
+
+
+class _BraiinsMiner(CGMinerRPCMiner):
+    make = "AntMiner"
+    firmware = FIRMWARE
+
+    def _ctx(self) -> ParseContext:
+        return ParseContext(self.algo, self.model_info, self.identity)
+
+    def _user(self) -> str:
+        return self.credentials.username_or(USER)
+
+    def _password(self) -> str:
+        return self.credentials.password_or("default_bosminer_password")
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy BOSminer.
+
+
+class BOSMiner(_BraiinsMiner):
+    """Braiins OS / BOS+ before 23.03 (BOSminer): RPC + LuCI + SSH."""
+
+    default_capabilities = frozenset(
+        {
+            Capability.FAULT_LIGHT,
+            Capability.REBOOT,
+            Capability.RESTART_BACKEND,
+            Capability.STOP_MINING,
+            Capability.POWER_LIMIT,
+            Capability.GET_CONFIG,
+            Capability.SEND_CONFIG,
+        }
+    )
+    FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
+        "mac": FieldSpec(("web:net_conf",), parse_net_conf, static=True),
+        "fw_ver": FieldSpec(("web:bos_info",), parse_bos_info, static=True),
+        "api_ver": FieldSpec(("rpc:version",), parse_api_ver, static=True),
+        "hostname": FieldSpec(("ssh:hostname",), parse_ssh_text, static=True),
+        "hashrate": FieldSpec(("rpc:summary",), parse_hashrate),
+        "expected_hashrate": FieldSpec(("rpc:devs",), parse_expected_hashrate),
+        "hashboards": FieldSpec(("rpc:devs", "rpc:devdetails", "rpc:temps"), parse_rpc_hashboards),
+        "wattage": FieldSpec(("rpc:tunerstatus",), parse_wattage),
+        "wattage_limit": FieldSpec(("rpc:tunerstatus",), parse_wattage_limit),
+        "fans": FieldSpec(("rpc:fans",), parse_rpc_fans),
+        "errors": FieldSpec(("rpc:tunerstatus",), parse_errors),
+        "fault_light": FieldSpec(("ssh:led",), parse_led),
+        "is_mining": FieldSpec(("rpc:devs",), parse_rpc_is_mining),
+        "uptime": FieldSpec(("rpc:summary",), parse_uptime),
+        "pools": FieldSpec(("rpc:pools",), parse_pools),
+        "config": FieldSpec(
+            ("ssh:config",),
+            lambda ctx, r: config_from_toml(parse_bosminer_toml(_stdout(r, CONFIG_PATH))),
+        ),
+    }
+    WEB_PATHS: ClassVar[dict[str, str]] = {
+        "net_conf": "admin/network/iface_status/lan",
+        "bos_info": "bos/info",
+    }
+    SSH_COMMANDS: ClassVar[dict[str, list[str]]] = {
+        "hostname": ["cat", "/proc/sys/kernel/hostname"],
+        "led": ["cat", LED_PATH],
+        "config": ["cat", CONFIG_PATH],
+    }
+
+    def __init__(self, ip: str, **kwargs: Any) -> None:
+        super().__init__(ip, **kwargs)
+        self._web: HTTPClient | None = None
+        self._ssh: Any = None
+        self._logged_in = False
+
+    @property
+    def web(self) -> HTTPClient:
+        port = self.port("http", 80)
+        if self._web is None or self._web.port != port:
+            # LuCI on BOS answers API clients only with this User-Agent (pyasic's finding).
+            self._web = HTTPClient(self.ip, port, headers={"User-Agent": "BTC Tools v0.1"})
+            self._logged_in = False
+        return self._web
+
+    @property
+    def ssh(self) -> Any:
+        from asic_bridge.transport.ssh import SSHClient  # asyncssh is slow to import
+
+        port = self.port("ssh", SSH_PORT)
+        if self._ssh is None or self._ssh.port != port:
+            self._ssh = SSHClient(
+                self.ip,
+                port,
+                username=self.credentials.username_or(USER),
+                password=self.credentials.ssh_password_or("default_bosminer_ssh_password"),
+            )
+        return self._ssh
+
+    async def aclose(self) -> None:
+        if self._web is not None:
+            await self._web.aclose()
+        if self._ssh is not None:
+            await self._ssh.aclose()
+        await super().aclose()
+
+    # -------------------------------------------------------------- sources
+    async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
+        if group == "web":
+            return await self._fetch_web(names)
+        if group == "ssh":
+            results = await asyncio.gather(
+                *(self.ssh.run(self.SSH_COMMANDS[n]) for n in names), return_exceptions=True
+            )
+            return dict(zip(names, results, strict=True))
+        return await super()._fetch_group(group, names)
+
+    async def _login(self) -> None:
+        result = await self.web.post(
+            "/cgi-bin/luci",
+            data={"luci_username": self._user(), "luci_password": self._password()},
+        )
+        if result.status not in (200, 302, 303) or "sysauth" not in result.headers.get(
+            "set-cookie", ""
+        ):
+            raise AuthenticationError(
+                f"LuCI refused the login (HTTP {result.status})", ip=self.ip, command="luci login"
+            )
+        self._logged_in = True
+
+    async def luci(self, path: str) -> Any:
+        """GET ``/cgi-bin/luci/<path>`` as JSON, logging in first (and again once if the
+        session expired)."""
+        for attempt in (1, 2):
+            if not self._logged_in:
+                await self._login()
+            result = await self.web.get(f"/cgi-bin/luci/{path}")
+            if result.status in (401, 403) and attempt == 1:
+                self._logged_in = False
+                continue
+            if result.status != 200:
+                raise APIError(f"HTTP {result.status}", ip=self.ip, command=path)
+            return result.json()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_web(self, names: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not self._logged_in:
+            try:
+                await self._login()
+            except APIError as exc:
+                return dict.fromkeys(names, exc)
+        results = await asyncio.gather(
+            *(self.luci(self.WEB_PATHS[n]) for n in names), return_exceptions=True
+        )
+        for name, value in zip(names, results, strict=True):
+            out[name] = value
+        return out
+
+    async def _ssh_ok(self, argv: list[str], stdin: bytes | None = None) -> str:
+        status, out, err = await self.ssh.run(argv, stdin=stdin)
+        if status != 0:
+            raise CommandError(
+                f"exit status {status}: {err.strip()[:120]}", ip=self.ip, command=argv[0]
+            )
+        return str(out)
+
+    # -------------------------------------------------------------- controls
+    async def _set_fault_light(self, on: bool) -> bool:
+        await self._ssh_ok(["miner", "fault_light", "on" if on else "off"])
+        return True
+
+    async def _reboot(self) -> bool:
+        await self._ssh_ok(["/sbin/reboot"])
+        return True
+
+    async def _restart_backend(self) -> bool:
+        await self._ssh_ok(["/etc/init.d/bosminer", "restart"])
+        return True
+
+    async def _set_mining(self, on: bool) -> bool:
+        command = "resume" if on else "pause"
+        resp = await self._command(command)
+        entry = first_entry(resp, command.upper())
+        if entry is None:
+            raise InvalidResponseError(f"no {command.upper()} section", ip=self.ip, command=command)
+        return True
+
+    async def _read_toml(self) -> dict[str, Any]:
+        return parse_bosminer_toml(await self._ssh_ok(["cat", CONFIG_PATH]))
+
+    async def _get_config(self) -> MinerConfig:
+        return config_from_toml(await self._read_toml())
+
+    async def _set_power_limit(self, wattage: int) -> bool:
+        await self.send_config(MinerConfig(mining_mode=MiningModePowerTune(power=wattage)))
+        doc = await self._read_toml()
+        return bool(_get(doc, "autotuning", "power_target") == wattage)
+
+    async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        if isinstance(config.mining_mode, MiningModeSleep):
+            await self._set_mining(False)
+            config = config.model_copy(update={"mining_mode": live.mining_mode})
+        _validate_pools(config)
+        doc = toml_from_config(config, await self._read_toml())
+        await self._ssh_ok(["tee", CONFIG_PATH], stdin=dump_toml(doc).encode())
+        await self._ssh_ok(["/etc/init.d/bosminer", "restart"])
+
+
+def _stdout(result: object, what: str) -> str:
+    if not isinstance(result, tuple) or len(result) != 3:
+        raise ValueError(f"no result for {what}")
+    status, out, _ = result
+    if status != 0:
+        raise ValueError(f"reading {what} failed (exit status {status})")
+    return str(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Current BOS+ (BOSer).
+
+
+class BOSer(_BraiinsMiner):
+    """BOS+ 23.03 and later: RPC for hashrate/uptime/errors, gRPC for everything else."""
+
+    default_capabilities = frozenset(
+        {
+            Capability.FAULT_LIGHT,
+            Capability.REBOOT,
+            Capability.RESTART_BACKEND,
+            Capability.STOP_MINING,
+            Capability.POWER_LIMIT,
+            Capability.GET_CONFIG,
+            Capability.SEND_CONFIG,
+        }
+    )
+    FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
+        "mac": FieldSpec(("grpc:details",), parse_grpc_mac, static=True),
+        "hostname": FieldSpec(("grpc:details",), parse_grpc_hostname, static=True),
+        "serial_number": FieldSpec(("grpc:details",), parse_grpc_serial, static=True),
+        "psu_serial_number": FieldSpec(("grpc:details",), parse_grpc_psu_serial),
+        "fw_ver": FieldSpec(("grpc:details",), parse_grpc_fw_ver, static=True),
+        "api_ver": FieldSpec(("rpc:version",), parse_api_ver, static=True),
+        "hashrate": FieldSpec(("rpc:summary",), parse_hashrate),
+        "expected_hashrate": FieldSpec(("grpc:details",), parse_grpc_expected_hashrate),
+        "hashboards": FieldSpec(("grpc:hashboards",), parse_grpc_hashboards),
+        "wattage": FieldSpec(("grpc:stats",), parse_grpc_wattage),
+        "wattage_limit": FieldSpec(("grpc:performance",), parse_grpc_wattage_limit),
+        "fans": FieldSpec(("grpc:cooling",), parse_grpc_fans),
+        "errors": FieldSpec(("rpc:tunerstatus",), parse_errors),
+        "fault_light": FieldSpec(("grpc:locate",), parse_grpc_fault_light),
+        "is_mining": FieldSpec(("grpc:details", "rpc:summary"), parse_grpc_is_mining),
+        "uptime": FieldSpec(("rpc:summary",), parse_uptime),
+        "pools": FieldSpec(("grpc:pools",), parse_grpc_pools),
+        "config": FieldSpec(("grpc:configuration",), parse_grpc_config),
+    }
+
+    def __init__(self, ip: str, **kwargs: Any) -> None:
+        super().__init__(ip, **kwargs)
+        self._grpc: GRPCClient | None = None
+        self._token: str | None = None
+        self._token_lock = asyncio.Lock()
+        self.logins = 0
+
+    @property
+    def grpc(self) -> GRPCClient:
+        port = self.port("grpc", GRPC_PORT)
+        if self._grpc is None or self._grpc.port != port:
+            self._grpc = GRPCClient(self.ip, port)
+            self._token = None
+        return self._grpc
+
+    async def aclose(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.aclose()
+        await super().aclose()
+
+    # -------------------------------------------------------------- gRPC with login
+    async def _login(self, stale: str | None) -> str:
+        async with self._token_lock:
+            if self._token is not None and self._token != stale:
+                return self._token
+            request = encode_message(
+                {"username": self._user(), "password": self._password()}, LOGIN_REQUEST
+            )
+            try:
+                reply = await self.grpc.call(_svc("AuthenticationService", "Login"), request)
+            except GRPCAuthError:
+                raise AuthenticationError(
+                    "the miner refused the login (wrong password?)", ip=self.ip, command="Login"
+                ) from None
+            token = reply.headers.get("authorization")
+            if not token:
+                body = decode_message(reply.message, LOGIN_RESPONSE)
+                token = body.get("token")
+            if not token:
+                raise AuthenticationError("login answered no token", ip=self.ip, command="Login")
+            self._token = str(token)
+            self.logins += 1
+            return self._token
+
+    async def call(self, path: str, request: bytes, schema: Schema) -> dict[str, Any]:
+        """One authenticated unary call; a refused token triggers one login and one retry."""
+        token = self._token or await self._login(None)
+        for attempt in (1, 2):
+            try:
+                reply = await self.grpc.call(path, request, metadata={"authorization": token})
+            except GRPCAuthError:
+                if attempt == 2:
+                    raise
+                token = await self._login(token)
+                continue
+            try:
+                return decode_message(reply.message, schema)
+            except ValueError as exc:
+                raise InvalidResponseError(
+                    f"undecodable message: {exc}", ip=self.ip, command=path.rsplit("/", 1)[-1]
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
+        if group != "grpc":
+            return await super()._fetch_group(group, names)
+        if self._token is None:
+            try:
+                await self._login(None)
+            except APIError as exc:
+                return dict.fromkeys(names, exc)
+        results = await asyncio.gather(
+            *(self.call(GRPC_READS[n][0], b"", GRPC_READS[n][1]) for n in names),
+            return_exceptions=True,
+        )
+        return dict(zip(names, results, strict=True))
+
+    # -------------------------------------------------------------- controls
+    async def _action(self, method: str, request: bytes = b"", schema: Schema = EMPTY) -> Any:
+        return await self.call(_svc("ActionsService", method), request, schema)
+
+    async def _set_fault_light(self, on: bool) -> bool:
+        resp = await self._action(
+            "SetLocateDeviceStatus", encode_message({"enable": on}, SET_LOCATE_REQUEST), LOCATE
+        )
+        return bool(resp.get("enabled", False)) == on
+
+    async def _reboot(self) -> bool:
+        await self._action("Reboot")
+        return True
+
+    async def _restart_backend(self) -> bool:
+        await self._action("Restart")
+        return True
+
+    async def _set_mining(self, on: bool) -> bool:
+        if on:
+            await self._action("ResumeMining", schema=RESUME_RESPONSE)
+        else:
+            await self._action("PauseMining", schema=PAUSE_RESPONSE)
+        return True
+
+    async def _set_power_limit(self, wattage: int) -> bool:
+        request = encode_message(
+            {"save_action": SAVE_AND_FORCE_APPLY, "power_target": {"watt": wattage}},
+            SET_POWER_TARGET_REQUEST,
+        )
+        resp = await self.call(
+            _svc("PerformanceService", "SetPowerTarget"), request, SET_POWER_TARGET_RESPONSE
+        )
+        return to_int(_get(resp, "power_target", "watt")) == wattage
+
+    async def _configuration(self) -> dict[str, Any]:
+        path, schema = GRPC_READS["configuration"]
+        return await self.call(path, b"", schema)
+
+    async def _get_config(self) -> MinerConfig:
+        return config_from_grpc(await self._configuration())
+
+    async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        for part in ("fan_mode", "temperature"):
+            if getattr(config, part) != getattr(live, part):
+                raise UnsupportedError(f"setting {part}", "the BOS+ gRPC API (use the web UI)")
+        mode = config.mining_mode
+        tunable = (MiningModePowerTune, MiningModeSleep, MiningModeNormal)
+        if mode != live.mining_mode and mode is not None and not isinstance(mode, tunable):
+            raise UnsupportedError(f"mining mode {mode.mode!r}", "BOS+ (use power_tuning)")
+        if config.pools is not None and config.pools != live.pools:
+            _validate_pools(config)
+            await self._set_pools(config.pools)
+        if mode != live.mining_mode:
+            if isinstance(mode, MiningModeSleep):
+                await self._set_mining(False)
+            elif (
+                isinstance(mode, MiningModePowerTune)
+                and mode.power is not None
+                and not await self._set_power_limit(mode.power)
+            ):
+                raise CommandError("the miner did not take the power target", ip=self.ip)
+            if isinstance(live.mining_mode, MiningModeSleep) and not isinstance(
+                mode, MiningModeSleep
+            ):
+                await self._set_mining(True)
+
+    async def _set_pools(self, pools: PoolConfig) -> None:
+        groups = [
+            {
+                "name": group.name or f"Group {index}",
+                "quota": {"value": group.quota},
+                "pools": [
+                    {"url": p.url, "user": p.user, "password": p.password, "enabled": True}
+                    for p in group.pools
+                ],
+            }
+            for index, group in enumerate(pools.groups)
+            if group.pools
+        ]
+        request = encode_message(
+            {"save_action": SAVE_AND_APPLY, "pool_groups": groups}, SET_POOL_GROUPS_REQUEST
+        )
+        resp = await self.call(
+            _svc("PoolService", "SetPoolGroups"), request, SET_POOL_GROUPS_RESPONSE
+        )
+        got = [p.get("url") for g in resp.get("pool_groups") or [] for p in g.get("pools") or []]
+        wanted = [p.url for g in pools.groups for p in g.pools]
+        if got and got != wanted:
+            raise CommandError("the miner did not take the pool groups", ip=self.ip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identification.
+
+
+def _matches(e: Evidence) -> bool:
+    text = e.rpc_text
+    return "BOSMINER" in text or "BOSER" in text or "Braiins OS" in e.http_body
+
+
+def resolve_model(raw: str | None) -> tuple[str | None, ModelInfo | None]:
+    """``Bitmain Antminer S19j Pro`` / ``Braiins Mini Miner BMM 101`` -> catalog entry."""
+    if not raw:
+        return None, None
+    text = raw.strip()
+    for prefix in ("Bitmain ",):
+        text = text.removeprefix(prefix)
+    text = text.replace("S19XP", "S19 XP")
+    info = catalog.lookup(text)
+    return text, info
+
+
+def _is_boser(e: Evidence) -> bool | None:
+    entry = first_entry(e.rpc_version, "VERSION") or {}
+    status = first_entry(e.rpc_version, "STATUS") or {}
+    description = str(status.get("Description", ""))
+    if "BOSer" in entry or description.startswith("BOSer"):
+        return True
+    if "BOSminer" in entry or "BOSminer+" in entry or description.startswith("BOSminer"):
+        return False
+    return None
+
+
+async def _grpc_answers(ip: str, port: int) -> bool:
+    client = GRPCClient(ip, port, timeout=float(settings.get("factory_get_timeout")))
+    try:
+        await client.call("/braiins.bos.ApiVersionService/GetApiVersion")
+    except APIError:
+        return False
+    finally:
+        await client.aclose()
+    return True
+
+
+async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
+    detail = first_entry(e.rpc_devdetails, "DEVDETAILS") or {}
+    raw_model, info = resolve_model(detail.get("Model") if isinstance(detail, dict) else None)
+    boser = _is_boser(e)
+    if boser is None:  # the RPC is down (backend stopped): does the gRPC API answer?
+        boser = await _grpc_answers(e.ip, e.ports.get("grpc", GRPC_PORT))
+    version = first_entry(e.rpc_version, "VERSION") or {}
+    vendor = str(detail.get("Model", "")).split(" ", 1)[0] if detail else ""
+    make = info.make if info else MAKE_BY_VENDOR.get(vendor, "AntMiner")
+    identity = Identity(
+        ip=e.ip,
+        make=make,
+        firmware=FIRMWARE,
+        model=info.model if info else raw_model,
+        raw_model=raw_model,
+        algo=info.algo if info else "SHA256",
+        model_info=info,
+        api_ver=str(version["API"]) if version.get("API") else None,
+    )
+    identity.extra["backend"] = "BOSer" if boser else "BOSminer"
+    program = version.get("BOSer") or version.get("BOSminer") or version.get("BOSminer+")
+    if program:
+        identity.extra["program_version"] = str(program)
+    cls: type[_BraiinsMiner] = BOSer if boser else BOSMiner
+    return cls(e.ip, identity=identity, credentials=creds, ports=e.ports)
+
+
+FAMILIES = [Family("braiins", _matches, _build)]

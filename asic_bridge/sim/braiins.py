@@ -1,0 +1,893 @@
+"""Kinds ``braiins_s9`` (legacy BOSminer), ``braiins_s19`` and ``braiins_bmm101`` (BOS+ BOSer).
+
+Both lines serve BOSminer's RPC on 4028 (cgminer framing, ``Description`` "BOSminer+ ..." or
+"BOSer boser-buildroot ...") with its extensions, following Braiins' published API examples:
+
+* ``version``: ``{"BOSminer": "0.2.0-<hash>", "API": "3.7"}`` / ``{"API": "3.7", "BOSer": ...}``;
+* ``devdetails``/``devs``/``temps``: one entry per hash chain, ``ID`` 6-8 on an S9, 1-3 on X19,
+  ``Model`` "Bitmain Antminer S9", ``Chips``, ``Voltage``, ``MHS 5s``/``MHS 1m``/``Nominal MHS``
+  (MH/s), ``Board``/``Chip`` degC;
+* ``fans`` (``RPM``, ``Speed`` %), ``tempctrl``, ``tunerstatus`` (``PowerLimit``,
+  ``ApproximateMinerPowerConsumption``, ``TunerChainStatus``), ``pause``/``resume``
+  (``PAUSE``/``RESUME`` sections).
+
+The legacy kind adds LuCI on 80 (form login ``luci_username``/``luci_password`` -> ``sysauth``
+cookie; ``admin/network/iface_status/lan``, ``bos/info``) and SSH on 22 (an RSA host key, as
+pyasic asks for ``ssh-rsa``): ``cat`` of ``/etc/bosminer.toml``, the hostname and the red LED's
+``delay_off``, ``tee /etc/bosminer.toml`` (the file on stdin), ``/etc/init.d/bosminer
+restart|reload|start|stop`` (applies the file: pools, power target), ``miner fault_light
+on|off`` and ``/sbin/reboot``.
+
+The BOS+ kinds add the public gRPC API on 50051 (HTTP/2 without TLS, ``braiins.bos.v1``):
+``Login`` (token in the ``authorization`` response header and in the body), then every call
+carries that token; details, stats, hashboards, cooling, pool groups, performance mode, locate
+status, configuration, and the actions (pause, resume, restart, reboot, locate, power target,
+pool groups).  A wrong password is ``UNAUTHENTICATED``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shlex
+import time
+import tomllib
+from typing import Any, ClassVar
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+
+from asic_bridge.drivers import braiins as proto
+from asic_bridge.transport.grpc import F, Schema, decode_message, encode_message, frame, unframe
+
+from .base import SimServer, register
+from .cgminer import CGMinerSim
+from .http_server import HttpReply, HttpServer, Request, json_reply, text_reply
+from .rpc_server import RpcServer
+from .state import Hardware, Pool, Readings
+
+HOME_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Braiins OS</title></head>"
+    "<body><div id='app'>Braiins OS</div></body></html>"
+)
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Braiins OS - Login</title></head><body>"
+    "<form method='post' action='/cgi-bin/luci'><input name='luci_username'>"
+    "<input name='luci_password' type='password'></form></body></html>"
+)
+
+
+class BraiinsSim(CGMinerSim):
+    """What both lines share: the BOSminer RPC and the login password."""
+
+    make = "AntMiner"
+    firmware = "BOS+"
+    program = "BOSminer"
+    program_version = "0.2.0-ea64aec8e"
+    api_version = "3.7"
+    description = "BOSminer+ 0.2.0-ea64aec8e"
+    rate_key = "MHS"
+    device_model: ClassVar[str] = "Bitmain Antminer S9"
+    first_chain_id: ClassVar[int] = 6
+    bos_version: ClassVar[str] = "2021-10-27-0-9f5b4e5b-21.09-plus"
+
+    password: str = "root"
+    """The root password of the web UI / gRPC API / SSH; tests change it."""
+    restart_downtime: float = 0.2
+
+    def make_rpc(self) -> RpcServer:
+        return RpcServer(self.on_rpc, description=self.description)
+
+    def chain_id(self, index: int) -> int:
+        return self.first_chain_id + index
+
+    # ------------------------------------------------------------------ RPC
+    def cmd_version(self, parameter: str | None) -> dict[str, Any]:
+        item = {self.program: self.program_version, "API": self.api_version}
+        return self.ok(22, f"{self.program} versions", "VERSION", [item])
+
+    def cmd_summary(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        shares = self._share_stats(r)
+        mhs = round(r.rate(r.hashrate, "MH/s"), 3)
+        ideal = round(r.rate(r.ideal_hashrate, "MH/s"), 3)
+        item = {
+            "Accepted": shares["Accepted"],
+            "Best Share": shares["Accepted"] * 1877,
+            "Difficulty Accepted": shares["Difficulty Accepted"],
+            "Difficulty Rejected": shares["Difficulty Rejected"],
+            "Difficulty Stale": 0.0,
+            "Discarded": 0,
+            "Elapsed": r.elapsed,
+            "Found Blocks": 0,
+            "Get Failures": sum(p.get_failures for p in r.pools),
+            "Getworks": r.elapsed // 30,
+            "Hardware Errors": shares["Hardware Errors"],
+            "Last getwork": int(time.time()),
+            "Local Work": r.elapsed * 40,
+            "MHS 15m": ideal,
+            "MHS 1m": mhs,
+            "MHS 5m": ideal,
+            "MHS 5s": mhs,
+            "MHS av": ideal,
+            "Network Blocks": 0,
+            "Pool Rejected%": 0.0,
+            "Pool Stale%": 0.0,
+            "Rejected": shares["Rejected"],
+            "Remote Failures": sum(p.remote_failures for p in r.pools),
+            "Stale": 0,
+            "Total MH": round(ideal * r.elapsed, 1),
+            "Utility": shares["Utility"],
+            "Work Utility": round(shares["Utility"] * 65536 / 60, 2),
+        }
+        return self.ok(11, "Summary", "SUMMARY", [item])
+
+    def cmd_devs(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        items = []
+        for b in r.boards:
+            rate = round(r.rate(b.hashrate, "MH/s"), 3) if r.hashing else 0.0
+            items.append(
+                {
+                    "ASC": b.index,
+                    "Name": f"Hash Chain {self.chain_id(b.index)}",
+                    "ID": self.chain_id(b.index),
+                    "Enabled": "Y",
+                    "Status": "Alive" if b.alive else "Dead",
+                    "Temperature": b.temp_chip,
+                    "MHS av": round(r.rate(b.ideal_hashrate, "MH/s"), 3),
+                    "MHS 5s": rate,
+                    "MHS 1m": rate,
+                    "MHS 5m": rate,
+                    "MHS 15m": rate,
+                    "Nominal MHS": round(r.rate(self.hardware.board_hashrate, "MH/s"), 3)
+                    if b.alive
+                    else 0.0,
+                    "Accepted": 0,
+                    "Rejected": 0,
+                    "Hardware Errors": 0,
+                    "Device Elapsed": r.elapsed,
+                }
+            )
+        return self.ok(9, f"{len(items)} ASC(s)", "DEVS", items)
+
+    def cmd_devdetails(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        items = [
+            {
+                "Chips": b.chips,
+                "Cores": b.chips * 114,
+                "DEVDETAILS": b.index,
+                "Device Path": "",
+                "Driver": "",
+                "Frequency": int(b.frequency * 1_000_000),
+                "ID": self.chain_id(b.index),
+                "Kernel": "",
+                "Model": self.device_model,
+                "Name": f"Hash Chain {self.chain_id(b.index)}",
+                "Voltage": b.voltage,
+            }
+            for b in r.boards
+        ]
+        return self.ok(69, "Device Details", "DEVDETAILS", items)
+
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        item = {"STATS": 0, "ID": "BOSminer0", "Elapsed": r.elapsed, "Calls": 0, "Wait": 0.0}
+        return self.ok(70, f"{self.program} stats", "STATS", [item])
+
+    def cmd_fans(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        pct = 100 if not r.hashing else 70
+        items = [{"FAN": i, "ID": i, "RPM": rpm, "Speed": pct} for i, rpm in enumerate(r.fans)]
+        return self.ok(202, f"{len(items)} Fan(s)", "FANS", items)
+
+    def cmd_temps(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        items = [
+            {"Board": b.temp_pcb, "Chip": b.temp_chip, "ID": self.chain_id(b.index), "TEMP": i}
+            for i, b in enumerate(r.boards)
+            if b.alive
+        ]
+        return self.ok(201, f"{len(items)} Temp(s)", "TEMPS", items)
+
+    def cmd_tempctrl(self, parameter: str | None) -> dict[str, Any]:
+        item = {"Dangerous": 110, "Hot": 100, "Mode": "Automatic", "Target": 89}
+        return self.ok(200, "Temperature control", "TEMPCTRL", [item])
+
+    def cmd_tunerstatus(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        boards = max(1, len(r.boards))
+        chains = [
+            {
+                "ApproximatePowerConsumptionWatt": round(r.wattage / boards),
+                "HashchainIndex": self.chain_id(b.index),
+                "Iteration": 0,
+                "LoadedProfileCreatedOn": int(time.time()) - r.elapsed,
+                "PowerLimitWatt": round(r.power_limit / boards),
+                "StageElapsed": r.elapsed,
+                "Status": "Stable" if b.alive else "Failed to initialize",
+                "TunerRunning": False,
+                "TuningElapsed": r.elapsed,
+            }
+            for b in r.boards
+        ]
+        item = {
+            "ApproximateChainPowerConsumption": round(r.wattage * 0.95),
+            "ApproximateMinerPowerConsumption": round(r.wattage),
+            "DynamicPowerScaling": "Disabled",
+            "PowerLimit": round(r.power_limit),
+            "TunerChainStatus": chains,
+        }
+        return self.ok(203, "Tuner Status", "TUNERSTATUS", [item])
+
+    def cmd_pause(self, parameter: str | None) -> dict[str, Any]:
+        self.state.set_mining(False)
+        return self.ok(204, "Pause", "PAUSE", [{"Paused": True}])
+
+    def cmd_resume(self, parameter: str | None) -> dict[str, Any]:
+        self.state.set_mining(True)
+        return self.ok(205, "Resume", "RESUME", [{"Resumed": True}])
+
+    # ------------------------------------------------------------------ web
+    def build_http(self, routes: dict[str, Any] | None = None) -> HttpServer:
+        server = HttpServer(server_header="uhttpd")
+
+        async def home(request: Request) -> HttpReply:
+            return text_reply(HOME_PAGE)
+
+        server.route("GET", "/", home, public=True)
+        for path, handler in (routes or {}).items():
+            server.route("*", path, handler, public=True)
+        return server
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy BOSminer: LuCI + SSH.
+
+_HOST_KEY: Any = None
+
+
+def _host_key() -> Any:
+    """One RSA host key per process (pyasic only accepts ``ssh-rsa`` host keys)."""
+    global _HOST_KEY
+    if _HOST_KEY is None:
+        import asyncssh
+
+        _HOST_KEY = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    return _HOST_KEY
+
+
+class SshServer(SimServer):
+    """An asyncssh server whose 'shell' is a handler of argv (see BOSMinerSim.on_ssh)."""
+
+    def __init__(self, sim: BOSMinerSim) -> None:
+        super().__init__()
+        self.sim = sim
+        self._acceptor: Any = None
+        self._ssh_conns: dict[Any, Any] = {}
+
+    @property
+    def listening(self) -> bool:
+        return self._acceptor is not None
+
+    async def listen(self, host: str, port: int) -> int:
+        import asyncssh
+
+        if self._acceptor is not None:
+            return self.port or port
+        server = self
+
+        class _Auth(asyncssh.SSHServer):
+            def connection_made(self, conn: Any) -> None:
+                server.counters.connections += 1
+                server.counters.open += 1
+                server._ssh_conns[conn] = conn
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                server.counters.open -= 1
+
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                ok = username == "root" and password == server.sim.password
+                if not ok:
+                    server.counters.unauthorized += 1
+                return ok
+
+        self._acceptor = await asyncssh.create_server(
+            _Auth,
+            host,
+            port,
+            server_host_keys=[_host_key()],
+            process_factory=self._process,
+            encoding="utf-8",
+            reuse_address=True,
+        )
+        self.host = host
+        self.port = int(self._acceptor.sockets[0].getsockname()[1])
+        return self.port
+
+    def close_listener(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.close()
+            self._acceptor = None
+
+    async def drop_connections(self) -> None:
+        conns, self._ssh_conns = list(self._ssh_conns.values()), {}
+        for conn in conns:
+            conn.abort()
+
+    async def _process(self, proc: Any) -> None:
+        self.counters.requests += 1
+        try:
+            argv = shlex.split(proc.command or "")
+        except ValueError:
+            argv = []
+        self.counters.by_key[argv[0] if argv else "?"] += 1
+        mode = self.behaviour.mode
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        elif mode == "slow":
+            await asyncio.sleep(self.behaviour.delay)
+        elif mode in ("reset", "garbage", "huge"):
+            proc.channel.get_connection().abort()
+            return
+        stdin = ""
+        if argv and argv[0] == "tee":
+            stdin = await proc.stdin.read()
+        status, out, err = self.sim.on_ssh(argv, stdin)
+        proc.stdout.write(out)
+        proc.stderr.write(err)
+        proc.exit(status)
+
+
+@register
+class BOSMinerSim(BraiinsSim):
+    """An Antminer S9 on Braiins OS+ 21.09 (BOSminer)."""
+
+    kind = "braiins_s9"
+    model = "S9"
+    default_ports = {"rpc": 4028, "http": 80, "ssh": 22}
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=63,
+        board_hashrate=4.5,
+        unit="TH/s",
+        fans=2,
+        fan_rpm_max=6000,
+        nominal_power=1323.0,
+        min_power=500.0,
+        max_power=1700.0,
+    )
+
+    def __init__(self, address: str, **kwargs: Any) -> None:
+        self._sessions: set[str] = set()
+        super().__init__(address, **kwargs)
+        self.state.hostname = f"bos-{self.state.mac.replace(':', '')[-6:]}"
+        self.toml_text = self._initial_toml()
+
+    def make_servers(self) -> dict[str, SimServer]:
+        return {
+            "rpc": self.make_rpc(),
+            "http": self.build_http(
+                {
+                    "/cgi-bin/luci": self._luci_login,
+                    "/cgi-bin/luci/*": self._luci,
+                }
+            ),
+            "ssh": SshServer(self),
+        }
+
+    def _initial_toml(self) -> str:
+        groups = [
+            {
+                "name": "Default",
+                "quota": 1,
+                "pool": [
+                    {"url": p.url, "user": p.user, "password": p.password} for p in self.state.pools
+                ],
+            }
+        ]
+        doc = {
+            "format": {"version": "1.2+", "model": "Antminer S9", "generator": "BOSminer+ 0.2.0",
+                       "timestamp": int(time.time())},
+            "temp_control": {"mode": "auto", "target_temp": 89.0, "hot_temp": 100.0,
+                             "dangerous_temp": 110.0},
+            "fan_control": {"min_fans": 1},
+            "autotuning": {"enabled": True,
+                           "power_target": round(self.state.effective_power_limit)},
+            "group": groups,
+        }  # fmt: skip
+        return proto.dump_toml(doc)
+
+    # ------------------------------------------------------------------ LuCI
+    async def _luci_login(self, request: Request) -> HttpReply:
+        if request.method != "POST":
+            return text_reply(LOGIN_PAGE, 403)
+        form = request.form()
+        if form.get("luci_username") != "root" or form.get("luci_password") != self.password:
+            return text_reply(LOGIN_PAGE, 403)
+        token = secrets.token_hex(16)
+        self._sessions.add(token)
+        headers = [
+            ("Set-Cookie", f"sysauth={token}; path=/cgi-bin/luci; HttpOnly"),
+            ("Location", "/cgi-bin/luci/"),
+        ]
+        return 302, headers, b""
+
+    async def _luci(self, request: Request) -> HttpReply:
+        if request.cookies().get("sysauth") not in self._sessions:
+            return text_reply(LOGIN_PAGE, 403)
+        path = request.path.removeprefix("/cgi-bin/luci/")
+        if path == "admin/network/iface_status/lan":
+            return json_reply(
+                [
+                    {
+                        "id": "lan",
+                        "name": "br-lan",
+                        "macaddr": self.state.mac.upper(),
+                        "is_up": True,
+                        "ipaddrs": [{"addr": self.address, "netmask": "255.255.255.0"}],
+                    }
+                ]
+            )
+        if path == "bos/info":
+            return json_reply({"version": self.bos_version, "mode": "nand"})
+        return text_reply("<h1>Not Found</h1>", 404)
+
+    # ------------------------------------------------------------------ SSH
+    def on_ssh(self, argv: list[str], stdin: str) -> tuple[int, str, str]:
+        if not argv:
+            return 0, "", ""
+        cmd, args = argv[0], argv[1:]
+        if cmd == "cat" and args == ["/etc/bosminer.toml"]:
+            return 0, self.toml_text, ""
+        if cmd == "cat" and args == ["/proc/sys/kernel/hostname"]:
+            return 0, self.state.hostname + "\n", ""
+        if cmd == "cat" and args == ["/sys/class/leds/Red LED/delay_off"]:
+            if self.state.fault_light:
+                return 0, "50\n", ""
+            return 1, "", "cat: can't open '/sys/class/leds/Red LED/delay_off': No such file\n"
+        if cmd == "tee" and args == ["/etc/bosminer.toml"]:
+            # tee writes whatever it gets; bosminer refuses a broken file at (re)start
+            self.toml_text = stdin
+            return 0, stdin, ""
+        if cmd == "/etc/init.d/bosminer" and args and args[0] in ("restart", "reload", "start"):
+            return self._apply_toml()
+        if cmd == "/etc/init.d/bosminer" and args == ["stop"]:
+            self.rpc.close_listener()
+            self.state.set_backend_running(False)
+            return 0, "", ""
+        if cmd == "miner" and args in (["fault_light", "on"], ["fault_light", "off"]):
+            self.state.fault_light = args[1] == "on"
+            return 0, "", ""
+        if cmd in ("/sbin/reboot", "reboot"):
+            self.spawn(self.reboot(0.5))
+            return 0, "", ""
+        return 127, "", f"sh: {cmd}: not found\n"
+
+    def _apply_toml(self) -> tuple[int, str, str]:
+        try:
+            doc = tomllib.loads(self.toml_text)
+        except tomllib.TOMLDecodeError as exc:
+            return 1, "", f"bosminer: invalid configuration: {exc}\n"
+        pools = [
+            Pool(str(p.get("url", "")), str(p.get("user", "")), str(p.get("password", "")))
+            for g in doc.get("group", [])
+            for p in g.get("pool", [])
+            if p.get("url")
+        ]
+        if pools:
+            self.state.set_pools(pools)
+        tuning = doc.get("autotuning", {})
+        target = tuning.get("power_target", tuning.get("psu_power_limit"))
+        if tuning.get("enabled", True) and isinstance(target, int):
+            self.state.set_power_limit(target)
+        elif tuning.get("enabled") is False:
+            self.state.set_power_limit(None)
+        self.spawn(self.restart_service(["rpc"], self.restart_downtime))
+        return 0, "", ""
+
+
+# ---------------------------------------------------------------------------------------------
+# BOS+ (BOSer): gRPC over HTTP/2.
+
+GrpcResult = tuple[bytes, dict[str, str]] | tuple[int, str]
+"""A reply message and extra response headers, or (grpc status, message) for an error."""
+
+
+class GrpcServer(SimServer):
+    """HTTP/2 without TLS carrying unary gRPC calls, each answered by ``handler``."""
+
+    def __init__(self, sim: BOSerSim) -> None:
+        super().__init__()
+        self.sim = sim
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        )
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        streams: dict[int, tuple[dict[str, str], bytearray]] = {}
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            try:
+                events = conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                writer.write(conn.data_to_send())
+                return
+            for event in events:
+                if isinstance(event, h2.events.RequestReceived):
+                    streams[event.stream_id] = (_str_headers(event.headers), bytearray())
+                elif isinstance(event, h2.events.DataReceived):
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    if event.stream_id in streams:
+                        streams[event.stream_id][1].extend(event.data)
+                elif isinstance(event, h2.events.StreamEnded):
+                    headers, body = streams.pop(event.stream_id, ({}, bytearray()))
+                    self.counters.requests += 1
+                    path = headers.get(":path", "")
+                    self.counters.by_key[path.rsplit("/", 1)[-1]] += 1
+                    writer.write(conn.data_to_send())
+                    if not await self.before_reply(reader, writer):
+                        return
+                    self._answer(conn, event.stream_id, headers, bytes(body))
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    writer.write(conn.data_to_send())
+                    await writer.drain()
+                    return
+            writer.write(conn.data_to_send())
+            await writer.drain()
+
+    def _answer(
+        self, conn: h2.connection.H2Connection, stream_id: int, headers: dict[str, str], body: bytes
+    ) -> None:
+        try:
+            messages = unframe(body)
+            result = self.sim.on_grpc(
+                headers.get(":path", ""), messages[0] if messages else b"", headers
+            )
+        except ValueError as exc:
+            result = (3, f"invalid request: {exc}")  # INVALID_ARGUMENT
+        base = [(":status", "200"), ("content-type", "application/grpc")]
+        if isinstance(result[0], int):
+            status, message = result
+            conn.send_headers(
+                stream_id,
+                [*base, ("grpc-status", str(status)), ("grpc-message", str(message))],
+                end_stream=True,
+            )
+            return
+        payload, extra = result
+        assert isinstance(payload, bytes) and isinstance(extra, dict)
+        conn.send_headers(stream_id, [*base, *extra.items()])
+        conn.send_data(stream_id, frame(payload))
+        conn.send_headers(stream_id, [("grpc-status", "0"), ("grpc-message", "")], end_stream=True)
+
+    def huge_payload(self) -> bytes:
+        return b"\x00\x00\x00\x04\x00" + b"x" * self.behaviour.huge_size
+
+
+def _str_headers(pairs: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        out[key] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return out
+
+
+UNAUTHENTICATED = 16
+UNIMPLEMENTED = 12
+INVALID_ARGUMENT = 3
+
+
+@register
+class BOSerSim(BraiinsSim):
+    """An Antminer S19j Pro on Braiins OS+ 24.09 (BOSer, public gRPC API)."""
+
+    kind = "braiins_s19"
+    model = "S19j Pro"
+    program = "BOSer"
+    program_version = "boser-buildroot 0.1.0-75912fc7"
+    description = "BOSer boser-buildroot 0.1.0-75912fc7"
+    device_model = "Bitmain Antminer S19j Pro"
+    first_chain_id = 1
+    bos_version = "2024-09-20-0-b2d3d8cc-24.09-plus"
+    identity_name: ClassVar[str] = "Antminer S19J Pro"
+    brand: ClassVar[int] = 1  # ANTMINER
+    platform: ClassVar[int] = 3  # AM3_BBB
+    default_ports = {"rpc": 4028, "http": 80, "grpc": 50051}
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=126,
+        board_hashrate=104.0 / 3,
+        unit="TH/s",
+        fans=4,
+        fan_rpm_max=6000,
+        nominal_power=3068.0,
+        min_power=1200.0,
+        max_power=3600.0,
+    )
+
+    def __init__(self, address: str, **kwargs: Any) -> None:
+        self.tokens: set[str] = set()
+        super().__init__(address, **kwargs)
+        self.state.hostname = f"bos-{self.state.mac.replace(':', '')[-6:]}"
+        self.pool_group_name = "Default"
+        self.logins = 0
+
+    def make_servers(self) -> dict[str, SimServer]:
+        return {"rpc": self.make_rpc(), "http": self.build_http(), "grpc": GrpcServer(self)}
+
+    # ------------------------------------------------------------------ gRPC dispatch
+    def on_grpc(self, path: str, request: bytes, headers: dict[str, str]) -> GrpcResult:
+        service, _, method = path.strip("/").rpartition("/")
+        if path == "/braiins.bos.ApiVersionService/GetApiVersion":
+            return encode_message({"major": 1, "minor": 2}, _API_VERSION), {}
+        if path == "/braiins.bos.v1.AuthenticationService/Login":
+            return self._login(request)
+        if headers.get("authorization") not in self.tokens:
+            return UNAUTHENTICATED, "authentication required"
+        handler = getattr(self, f"rpc_{method}", None)
+        if not service.startswith("braiins.bos.v1.") or handler is None:
+            return UNIMPLEMENTED, f"unknown method {method}"
+        result: GrpcResult = handler(request)
+        return result
+
+    def _login(self, request: bytes) -> GrpcResult:
+        creds = decode_message(request, proto.LOGIN_REQUEST)
+        if creds.get("username") != "root" or creds.get("password") != self.password:
+            return UNAUTHENTICATED, "invalid username or password"
+        token = secrets.token_urlsafe(12)
+        self.tokens.add(token)
+        self.logins += 1
+        body = encode_message({"token": token, "timeout_s": 3600}, proto.LOGIN_RESPONSE)
+        return body, {"authorization": token}
+
+    @staticmethod
+    def _ok(obj: dict[str, Any], schema: Schema) -> GrpcResult:
+        return encode_message(obj, schema), {}
+
+    def _status(self) -> int:
+        if not self.state.backend_running:
+            return 1
+        return 2 if self.state.hashing else 3
+
+    def rpc_GetMinerDetails(self, request: bytes) -> GrpcResult:
+        r = self.state.read()
+        now_up = r.uptime
+        return self._ok(
+            {
+                "uid": self.state.serial[-16:],
+                "miner_identity": {
+                    "brand": self.brand,
+                    "name": self.identity_name,
+                    "miner_model": self.identity_name,
+                },
+                "platform": self.platform,
+                "bos_mode": 2,
+                "bos_version": {
+                    "current": self.bos_version,
+                    "major": "2022-09-13-0-11012d53-22.08-plus",
+                    "bos_plus": True,
+                },
+                "hostname": self.state.hostname,
+                "mac_address": self.state.mac,
+                "system_uptime": now_up,
+                "sticker_hashrate": {"gigahash_per_second": r.rate(r.nominal_hashrate, "GH/s")},
+                "bosminer_uptime_s": r.elapsed,
+                "system_uptime_s": now_up,
+                "status": self._status(),
+                "kernel_version": "5.10.0",
+                "psu_info": {"serial_number": "PSU" + self.state.serial[3:], "model_name": "APW12"},
+                "serial_number": self.state.serial,
+            },
+            proto.MINER_DETAILS_RESPONSE,
+        )
+
+    @staticmethod
+    def _giga(r: Readings, value: float) -> dict[str, float]:
+        return {"gigahash_per_second": r.rate(value, "GH/s")}
+
+    def _solver(self, r: Readings, rate: float, nominal: float) -> dict[str, Any]:
+        g = self._giga(r, rate)
+        return {
+            "real_hashrate": {"last_5s": g, "last_15s": g, "last_30s": g, "last_1m": g,
+                              "last_5m": g, "last_15m": g},
+            "nominal_hashrate": self._giga(r, nominal),
+        }  # fmt: skip
+
+    def rpc_GetMinerStats(self, request: bytes) -> GrpcResult:
+        r = self.state.read()
+        return self._ok(
+            {
+                "pool_stats": {"accepted_shares": r.accepted, "rejected_shares": r.rejected},
+                "miner_stats": self._solver(r, r.hashrate, r.nominal_hashrate),
+                "power_stats": {"approximated_consumption": {"watt": round(r.wattage)}},
+            },
+            proto.MINER_STATS_RESPONSE,
+        )
+
+    def rpc_GetHashboards(self, request: bytes) -> GrpcResult:
+        r = self.state.read()
+        boards = []
+        for b in r.boards:
+            board: dict[str, Any] = {
+                "id": str(b.index + 1),
+                "enabled": True,
+                "chips_count": b.chips,
+                "current_voltage": {"volt": b.voltage},
+                "current_frequency": {"hertz": b.frequency * 1e6},
+                "model": "BHB42601",
+                "serial_number": f"{self.state.serial}B{b.index}",
+            }
+            if b.alive:
+                board["highest_chip_temp"] = {
+                    "location": 3,
+                    "temperature": {"degree_c": b.temp_chip},
+                }
+                board["board_temp"] = {"degree_c": b.temp_pcb}
+                board["stats"] = self._solver(
+                    r, b.hashrate if r.hashing else 0.0, self.hardware.board_hashrate
+                )
+            boards.append(board)
+        return self._ok({"hashboards": boards}, proto.HASHBOARDS_RESPONSE)
+
+    def rpc_GetCoolingState(self, request: bytes) -> GrpcResult:
+        r = self.state.read()
+        fans = [
+            {"position": i, "rpm": rpm, "target_speed_ratio": 0.7} for i, rpm in enumerate(r.fans)
+        ]
+        return self._ok(
+            {"fans": fans,
+             "highest_temperature": {"location": 3, "temperature": {"degree_c": r.temp_max}}},
+            proto.COOLING_STATE_RESPONSE,
+        )  # fmt: skip
+
+    def rpc_GetPoolGroups(self, request: bytes) -> GrpcResult:
+        r = self.state.read()
+        pools = [
+            {
+                "uid": str(p.index),
+                "url": p.url,
+                "user": p.user,
+                "enabled": p.enabled,
+                "alive": p.alive,
+                "active": p.active,
+                "stats": {"accepted_shares": p.accepted, "rejected_shares": p.rejected,
+                          "stale_shares": p.stale},
+            }
+            for p in r.pools
+        ]  # fmt: skip
+        group = {"name": self.pool_group_name, "quota": {"value": 1}, "pools": pools}
+        return self._ok({"pool_groups": [group]}, proto.POOL_GROUPS_RESPONSE)
+
+    def _power_target(self) -> int:
+        return round(self.state.effective_power_limit)
+
+    def rpc_GetActivePerformanceMode(self, request: bytes) -> GrpcResult:
+        mode = {"tuner_mode": {"power_target": {"power_target": {"watt": self._power_target()}}}}
+        return self._ok(mode, proto.PERFORMANCE_MODE)
+
+    def rpc_GetLocateDeviceStatus(self, request: bytes) -> GrpcResult:
+        return self._ok({"enabled": self.state.fault_light}, proto.LOCATE)
+
+    def rpc_SetLocateDeviceStatus(self, request: bytes) -> GrpcResult:
+        self.state.fault_light = bool(
+            decode_message(request, proto.SET_LOCATE_REQUEST).get("enable")
+        )
+        return self._ok({"enabled": self.state.fault_light}, proto.LOCATE)
+
+    def rpc_GetMinerConfiguration(self, request: bytes) -> GrpcResult:
+        groups = [
+            {
+                "uid": "0",
+                "name": self.pool_group_name,
+                "quota": {"value": 1},
+                "pools": [
+                    {"uid": str(i), "url": p.url, "user": p.user, "password": p.password,
+                     "enabled": p.enabled}
+                    for i, p in enumerate(self.state.pools)
+                ],
+            }
+        ]  # fmt: skip
+        config = {
+            "pool_groups": groups,
+            "temperature": {
+                "auto": {
+                    "target_temperature": {"degree_c": 75.0},
+                    "hot_temperature": {"degree_c": 90.0},
+                    "dangerous_temperature": {"degree_c": 100.0},
+                }
+            },
+            "tuner": {
+                "enabled": True,
+                "tuner_mode": 1,
+                "power_target": {"watt": self._power_target()},
+            },
+        }
+        return self._ok(config, proto.MINER_CONFIGURATION_RESPONSE)
+
+    def rpc_SetPowerTarget(self, request: bytes) -> GrpcResult:
+        msg = decode_message(request, proto.SET_POWER_TARGET_REQUEST)
+        watt = (msg.get("power_target") or {}).get("watt")
+        low, high = self.hardware.power_range
+        if not isinstance(watt, int) or not low <= watt <= high:
+            return INVALID_ARGUMENT, f"power target out of range {low:.0f}-{high:.0f} W"
+        self.state.set_power_limit(watt)
+        return self._ok({"power_target": {"watt": watt}}, proto.SET_POWER_TARGET_RESPONSE)
+
+    def rpc_SetPoolGroups(self, request: bytes) -> GrpcResult:
+        msg = decode_message(request, proto.SET_POOL_GROUPS_REQUEST)
+        groups = msg.get("pool_groups") or []
+        pools = [
+            Pool(str(p.get("url", "")), str(p.get("user", "")), str(p.get("password", "")))
+            for g in groups
+            for p in g.get("pools") or []
+            if p.get("url")
+        ]
+        if not pools:
+            return INVALID_ARGUMENT, "at least one pool is required"
+        self.state.set_pools(pools)
+        self.pool_group_name = str(groups[0].get("name") or "Default")
+        return self._ok({"pool_groups": groups}, proto.SET_POOL_GROUPS_RESPONSE)
+
+    def rpc_PauseMining(self, request: bytes) -> GrpcResult:
+        already = not self.state.mining
+        self.state.set_mining(False)
+        return self._ok({"already_paused": already}, proto.PAUSE_RESPONSE)
+
+    def rpc_ResumeMining(self, request: bytes) -> GrpcResult:
+        already = self.state.mining
+        self.state.set_mining(True)
+        return self._ok({"already_mining": already}, proto.RESUME_RESPONSE)
+
+    def rpc_Restart(self, request: bytes) -> GrpcResult:
+        self.spawn(self.restart_service(["rpc"], self.restart_downtime))
+        return self._ok({}, proto.EMPTY)
+
+    def rpc_Reboot(self, request: bytes) -> GrpcResult:
+        self.spawn(self.reboot(0.5))
+        return self._ok({}, proto.EMPTY)
+
+
+_API_VERSION: Schema = {
+    "major": F(1, "uint"),
+    "minor": F(2, "uint"),
+    "patch": F(3, "uint"),
+    "pre": F(4, "string"),
+}
+
+
+@register
+class BraiinsMiniMinerSim(BOSerSim):
+    """The Braiins Mini Miner BMM 101 (one board, one fan) on BOS+."""
+
+    kind = "braiins_bmm101"
+    make = "Braiins"
+    model = "BMM101"
+    device_model = "Braiins Mini Miner BMM 101"
+    identity_name = "Braiins Mini Miner BMM 101"
+    brand = 0
+    platform = 0
+    hardware = Hardware(
+        boards=1,
+        chips_per_board=1,
+        board_hashrate=1.0,
+        unit="TH/s",
+        fans=1,
+        fan_rpm_max=4000,
+        nominal_power=40.0,
+        min_power=20.0,
+        max_power=60.0,
+    )
