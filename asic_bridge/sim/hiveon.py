@@ -1,0 +1,210 @@
+"""Hiveon (Hive OS firmware for Antminers): bmminer RPC on 4028 plus a copy of the stock CGI UI.
+
+Kinds: ``hiveon_s19jpro`` (an S19j Pro on the X19-era image) and ``hiveon_t9`` (a T9 on the
+X9-era image).  Wire facts reproduced here (from a captured Hiveon S19 ``stats`` answer, the
+stock UI it copies, and the T9 chain layout pyasic reads):
+
+- RPC: bmminer's framing and replies; the firmware names itself in ``Type``
+  (``"Antminer S19jPro Hiveon"``: no space in "S19jPro", ``Hiveon`` appended) and in the
+  ``BMMiner`` version (``"4.11.1 rwglr"``).  ``stats`` carries the X19 keys without a
+  ``rate_unit`` (every rate is GH/s): chains 1..3, ``tempN`` = PCB, ``temp2_N`` and
+  ``temp3_N`` = chip, ``temp_pcbN``/``temp_chipN`` as "a-b-c-d", plus what stock firmware
+  lacks: power (``total_power`` watts, ``chain_powerN`` per chain and the older text form
+  ``chain_power`` "1345 W"), ``chain_voltageN``, ``freqN``, ``fan_pwm``.
+- HTTP: the stock digest-protected UI (realm ``antMiner Configuration``, user ``root``):
+  ``get_system_info`` (``minertype`` names Hiveon too), ``get_network_info``,
+  ``get_miner_conf``/``set_miner_conf`` (JSON, ``miner-mode`` 0 normal / 1 sleep / 3 low),
+  ``summary``, ``stats``, ``pools``, ``get_blink_status``, ``reboot`` (answers JSON), and
+  the RPC mirrors ``miner_stats``/``miner_summary``/``miner_pools``.  ``blink.cgi`` takes the
+  old UI's form (``action=startBlink|stopBlink|onPageLoaded``) or the modern JSON
+  (``{"blink": "true"}``) and answers the modern code (``B000`` blinking, ``B100`` not)
+  together with the state (``"blink"``).
+
+The T9 image keeps the old stock UI (``isBlinking`` blink, positional form ``set_miner_conf``)
+and reports each of its three boards as three chains in ``stats`` (2,9,10 / 3,11,12 /
+4,13,14; 18 chips each, numeric ``chain_rateN`` in GH/s), ``temp3_N`` = inlet air, fans in
+``fan5``/``fan6`` and its power only as the text ``chain_power`` ("1576.37 W").
+
+State, controls and misbehaviour come from the stock Antminer simulator this UI copies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from .antminer import AntminerModernSim, AntminerOldSim
+from .base import register
+from .http_server import HttpReply, Request, json_reply, text_reply
+from .state import Hardware
+
+_HIVEON_PAGE = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Hiveon ASIC</title></head>'
+    '<body><div id="app">Hiveon Miner Configuration</div></body></html>\n'
+)
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "on", "yes")
+
+
+class HiveonSim(AntminerModernSim):
+    """The modern Hiveon image: stock UI and RPC, Hiveon's name and its power figures."""
+
+    firmware = "Hive"
+    program_version = "4.11.1 rwglr"
+    miner_version = "0.0.1.3"
+    compile_time = "Thu Apr 10 18:12:59 UTC 2025"
+    kernel = "Linux 4.9.38 #1 SMP PREEMPT Thu Apr 10 17:58:02 UTC 2025"
+
+    def cgi_routes(self) -> dict[str, Any]:
+        return {
+            **super().cgi_routes(),
+            "miner_stats": self.cgi_miner_stats,
+            "miner_summary": self.cgi_miner_summary,
+            "miner_pools": self.cgi_miner_pools,
+        }
+
+    # ------------------------------------------------------------------ RPC
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        result = super().cmd_stats(parameter)
+        body = result["STATS"][1]
+        body.pop("rate_unit", None)  # Hiveon's bmminer names no unit: the rates are GH/s
+        body.pop("Mode", None)
+        r = self.state.read()
+        live = [b for b in r.boards if b.alive]
+        watts = round(r.wattage)
+        per_chain = round(r.wattage / len(live)) if live and r.hashing else 0
+        for b in r.boards:
+            n = self.chain_slot + b.index
+            body[f"temp3_{n}"] = round(b.temp_chip)
+            body[f"chain_power{n}"] = per_chain if b.alive else 0
+            body[f"chain_voltage{n}"] = b.voltage
+            body[f"freq{n}"] = round(b.frequency)
+            body[f"chain_avgrate{n}"] = round(self.gh(r, b.ideal_hashrate), 2)
+        body["total_power"] = watts
+        body["chain_power"] = f"{watts} W"
+        body["fan_pwm"] = round(100 * max(r.fans, default=0) / self.hardware.fan_rpm_max)
+        body["has_pic"] = "0"
+        body["tune_running"] = "0"
+        body["downscale_mode"] = "0"
+        return result
+
+    # ------------------------------------------------------------------ web
+    async def page_index(self, request: Request) -> HttpReply:
+        return text_reply(_HIVEON_PAGE)
+
+    async def cgi_blink(self, request: Request) -> HttpReply:
+        """The old UI's ``action`` form or the modern ``blink`` JSON; modern code answers."""
+        action: str | None = None
+        blink: Any = None
+        if request.method == "POST":
+            try:
+                body = request.json()
+            except ValueError:
+                body = request.form()
+            if isinstance(body, dict):
+                action = body.get("action")
+                blink = body.get("blink")
+        action = action or request.query.get("action")
+        if action == "startBlink":
+            self.state.fault_light = True
+        elif action == "stopBlink":
+            self.state.fault_light = False
+        elif blink is not None:
+            self.state.fault_light = _truthy(blink)
+        elif action != "onPageLoaded":
+            return json_reply({"code": "B001", "msg": "missing action"})
+        on = self.state.fault_light
+        return json_reply({"code": "B000" if on else "B100", "msg": "OK!", "blink": on})
+
+    async def cgi_reboot(self, request: Request) -> HttpReply:
+        self.spawn(self._reboot_soon())
+        return json_reply({"stats": "success", "code": "R000", "msg": "Rebooting"})
+
+    async def cgi_miner_stats(self, request: Request) -> HttpReply:
+        return json_reply(self.cmd_stats(None))
+
+    async def cgi_miner_summary(self, request: Request) -> HttpReply:
+        return json_reply(self.cmd_summary(None))
+
+    async def cgi_miner_pools(self, request: Request) -> HttpReply:
+        return json_reply(self.cmd_pools(None))
+
+
+@register
+class HiveonS19jProSim(HiveonSim):
+    kind = "hiveon_s19jpro"
+    model = "S19j Pro"
+    type_string = "Antminer S19jPro Hiveon"
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=126,
+        board_hashrate=104.0 / 3,
+        unit="TH/s",
+        fans=4,
+        fan_rpm_max=6000,
+        nominal_power=3068.0,
+    )
+
+
+_PER_CHAIN = re.compile(
+    r"^(?:chain_(?:acn|acs|hw|rate|rateideal|xtime|offside_|opencore_|power|voltage|avgrate)"
+    r"|temp|temp2_|temp3_|temp_pcb|temp_chip|freq_avg|freq)\d+$"
+)
+
+
+@register
+class HiveonT9Sim(AntminerOldSim):
+    """The X9-era Hiveon image on a T9: old stock UI, three chains per board."""
+
+    kind = "hiveon_t9"
+    model = "T9"
+    firmware = "Hive"
+    type_string = "Antminer T9 Hiveon"
+    program_version = "2.0.0 rwglr"
+    miner_version = "16.8.1.3"
+    description = "bmminer 1.0.0"
+    device_name = "BC5"
+    compile_time = "Fri Jun 14 11:02:47 UTC 2019"
+    kernel = "Linux 4.6.0-xilinx #1 SMP PREEMPT Fri Jun 14 10:55:10 UTC 2019"
+    fan_slot = 5
+    key_slots = 16
+    work_modes: ClassVar[dict[int, str]] = {}
+    CHAINS: ClassVar[tuple[tuple[int, ...], ...]] = ((2, 9, 10), (3, 11, 12), (4, 13, 14))
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=54,
+        board_hashrate=12.5 / 3,
+        unit="TH/s",
+        fans=2,
+        fan_rpm_max=6000,
+        nominal_power=1576.0,
+    )
+
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        result = super().cmd_stats(parameter)
+        body = result["STATS"][1]
+        for key in [k for k in body if _PER_CHAIN.match(k)]:
+            del body[key]
+        body.pop("rate_unit", None)
+        body.pop("Mode", None)
+        for n in range(1, self.key_slots + 1):
+            body.update({f"chain_acn{n}": 0, f"chain_acs{n}": "", f"chain_rate{n}": 0.0})
+            body.update({f"temp{n}": 0, f"temp2_{n}": 0, f"temp3_{n}": 0, f"chain_hw{n}": 0})
+        r = self.state.read()
+        for board, chains in zip(r.boards, self.CHAINS, strict=True):
+            share = len(chains)
+            for n in chains:
+                chips = board.chips // share
+                body[f"chain_acn{n}"] = chips
+                body[f"chain_acs{n}"] = " oooooooo oooooooo oo" if chips else ""
+                body[f"chain_rate{n}"] = round(self.gh(r, board.hashrate) / share, 2)
+                body[f"chain_rateideal{n}"] = round(self.gh(r, board.ideal_hashrate) / share, 2)
+                body[f"freq_avg{n}"] = board.frequency
+                if board.alive:
+                    body[f"temp{n}"] = round(board.temp_pcb)
+                    body[f"temp2_{n}"] = round(board.temp_chip)
+                    body[f"temp3_{n}"] = round(self.state.ambient_temp + 3)
+        body["chain_power"] = f"{r.wattage:.2f} W"
+        return result
