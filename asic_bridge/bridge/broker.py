@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 5.0
 
 
 class EmbeddedBroker:
@@ -32,8 +35,15 @@ class EmbeddedBroker:
         log.info("embedded MQTT broker listening on %s:%d", self.bind, self.port)
 
     async def stop(self) -> None:
-        if self._broker is not None:
-            try:
-                await self._broker.shutdown()
-            finally:
-                self._broker = None
+        """Shut down, bounded: amqtt's shutdown can wait forever for a client handler that
+        ignored its cancellation (seen on Python 3.11), and the daemon must still exit."""
+        broker, self._broker = self._broker, None
+        if broker is None:
+            return
+        task = asyncio.ensure_future(broker.shutdown())
+        done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_TIMEOUT)
+        if not done:
+            task.cancel()
+            log.warning("embedded MQTT broker did not stop within %.0f s", SHUTDOWN_TIMEOUT)
+        elif task.exception() is not None:
+            log.warning("embedded MQTT broker shutdown failed: %s", task.exception())

@@ -84,7 +84,9 @@ class MinerSlot:
     reported: set[str] = field(default_factory=set)
     poll_now: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    transactions: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
+        default_factory=OrderedDict
+    )
 
 
 class Bridge:
@@ -98,6 +100,7 @@ class Bridge:
         self.started_at = time.time()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
+        self._session_ended = asyncio.Event()  # replaced by a fresh one for every session
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
@@ -241,6 +244,7 @@ class Bridge:
                 finally:
                     self._client = None
                     self._connected.clear()
+                    self._session_ended.set()
                 break
             if self._stop.is_set():
                 return
@@ -251,6 +255,7 @@ class Bridge:
             backoff = min(backoff * 2, 60.0)
 
     async def _session(self, client: aiomqtt.Client) -> None:
+        self._session_ended = asyncio.Event()
         self._client = client
         qos = self.config.mqtt.qos
         for topic in self.topics.subscriptions():
@@ -276,16 +281,34 @@ class Bridge:
             return
         if isinstance(payload, (dict, list)):
             payload = json.dumps(payload, separators=(",", ":"))
-        try:
-            await client.publish(
+        publish = asyncio.ensure_future(
+            client.publish(
                 topic,
                 payload,
                 qos=self.config.mqtt.qos if qos is None else qos,
                 retain=retain,
                 properties=properties,
             )
-        except aiomqtt.MqttError as exc:
+        )
+        # aiomqtt does not wake a QoS 1 publish whose connection died: it would wait out the
+        # whole client timeout (10 s) for a PUBACK that cannot come, holding up the caller (a
+        # poll holding its miner's lock, a command reply).  Give up when the session ends.
+        ended = asyncio.ensure_future(self._session_ended.wait())
+        try:
+            await asyncio.wait((publish, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            abandoned = not publish.done()
+            if abandoned:
+                publish.cancel()
+        if abandoned:
+            log.debug("publish to %s abandoned: the MQTT connection was lost", topic)
+            return
+        exc = publish.exception()
+        if isinstance(exc, aiomqtt.MqttError):
             log.debug("publish to %s failed: %s", topic, exc)
+        elif exc is not None:
+            raise exc
 
     # ================================================================== announcements
     async def _announce_all(self, force: bool = False) -> None:
@@ -692,16 +715,24 @@ class Bridge:
         body["command"] = command.name
         key = json.dumps(command.transaction) if command.transaction is not None else None
         if key is not None and key in slot.transactions:
-            earlier = dict(slot.transactions[key])
+            # A repeat (QoS 1 redelivery, a retrying client) is answered with the first
+            # outcome, waiting for it if the first is still running: never executed twice.
+            earlier = dict(await asyncio.shield(slot.transactions[key]))
             earlier["duplicate"] = True
             await self._respond(response_topic, earlier, reply_to, correlation)
             return
-        result = await self._execute(slot, command)
-        body.update(result)
+        outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if key is not None:
-            slot.transactions[key] = body
+            # registered before the first await, so a duplicate arriving meanwhile sees it
+            slot.transactions[key] = outcome
             while len(slot.transactions) > 64:
                 slot.transactions.popitem(last=False)
+        try:
+            body.update(await self._execute(slot, command))
+        finally:
+            if "error" not in body:  # interrupted (shutdown): the outcome is unknown
+                body.update(status="unknown", error="interrupted; the outcome is unknown")
+            outcome.set_result(body)
         await self._respond(response_topic, body, reply_to, correlation)
 
     async def _execute(self, slot: MinerSlot, command: cmd.Command) -> dict[str, Any]:

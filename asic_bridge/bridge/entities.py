@@ -266,6 +266,18 @@ def _format(text: str, device: DeviceRecord, n: int | None = None) -> str:
     return text.format(n=n, hashrate_unit=unit, unit_base=unit.removesuffix("/s"))
 
 
+def _value_template(key: str) -> str:
+    # A value missing from a state (not reported this poll) renders as None, which HA shows
+    # as "unknown".  A bare ``value_json.key`` would log a template warning on every message
+    # and keep the last value on screen (stale readings, hass-miner#519).
+    return f"{{{{ value_json.{key} | default(None) }}}}"
+
+
+def _on_off_template(key: str) -> str:
+    value = f"value_json.{key}"
+    return f"{{{{ ('ON' if {value} else 'OFF') if {value} is defined else None }}}}"
+
+
 def _config_for(
     spec: EntitySpec, device: DeviceRecord, topics: Topics, n: int | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -278,13 +290,13 @@ def _config_for(
     }
     if spec.component == "sensor":
         config["state_topic"] = state
-        config["value_template"] = f"{{{{ value_json.{key} }}}}"
+        config["value_template"] = _value_template(key)
     elif spec.component == "binary_sensor":
         config["state_topic"] = state
-        config["value_template"] = f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}"
+        config["value_template"] = _on_off_template(key)
     elif spec.component == "switch":
         config["state_topic"] = state
-        config["value_template"] = f"{{{{ 'ON' if value_json.{key} else 'OFF' }}}}"
+        config["value_template"] = _on_off_template(key)
         config["command_topic"] = topics.set_field(device.id, key)
         config["payload_on"] = "ON"
         config["payload_off"] = "OFF"
@@ -293,7 +305,7 @@ def _config_for(
         high = device.power_max or 10_000
         config.update(
             state_topic=state,
-            value_template=f"{{{{ value_json.{key} }}}}",
+            value_template=_value_template(key),
             command_topic=topics.set_field(device.id, key),
             min=low,
             max=high,
@@ -303,7 +315,7 @@ def _config_for(
     elif spec.component == "select":
         config.update(
             state_topic=state,
-            value_template=f"{{{{ value_json.{key} }}}}",
+            value_template=_value_template(key),
             command_topic=topics.set_field(device.id, key),
             options=device.modes,
         )

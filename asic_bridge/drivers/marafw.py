@@ -574,9 +574,15 @@ def _kaonsu(e: Evidence) -> bool:
 
 
 def _matches(e: Evidence) -> bool:
-    """RPC naming kaonsu, or the Antminer digest realm (then ``build`` checks the API)."""
+    """RPC naming kaonsu, or the Antminer digest realm (then ``build`` checks the API).
+
+    MaraFW's RPC names kaonsu; a host whose RPC answers without it (stock bmminer, Hiveon)
+    is not MaraFW, so the extra digest request to ``brief`` is only spent when RPC is silent.
+    """
     if _kaonsu(e):
         return True
+    if e.rpc_version is not None:
+        return False
     return e.http_status == 401 and 'realm="antminer' in e.www_authenticate.lower()
 
 
