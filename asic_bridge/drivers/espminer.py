@@ -1,0 +1,464 @@
+"""ESP-Miner (AxeOS): BitAxe Ultra/Supra/Gamma/Max and the LuckyMiner LV07/LV08.
+
+One ESP32 board with one to a few Bitmain chips, spoken to over a plain, unauthenticated HTTP
+JSON API on port 80.  One reading is one ``GET /api/system/info``; the static facts (MAC,
+hostname, firmware version, ASIC model, chip count) are read once at identification.
+
+Field sources (``/api/system/info``; units as the firmware prints them):
+
+========================  ==============================================================
+hashrate                  ``hashRate`` (GH/s)
+expected_hashrate         ``expectedHashrate`` (GH/s, newer firmware), else
+                          ``smallCoreCount * asicCount * frequency`` (MH/s)
+hashboards                one board: ``hashRate``, ``vrTemp`` (board / regulator), ``temp``
+                          (chip), ``asicCount`` (from ``/api/system/asic`` on firmware that
+                          does not repeat it in info), ``voltage`` (mV in, V out)
+fans                      ``fanrpm``
+wattage                   ``power`` (W)
+uptime                    ``uptimeSeconds``
+pools                     ``stratumURL``/``stratumPort``/``stratumUser`` and the fallback
+                          pool, ``sharesAccepted``/``sharesRejected`` on the one in use
+                          (``isUsingFallbackStratum``)
+is_mining                 ``hashRate`` > 0 (a paused board reports 0)
+errors                    ``power_fault`` text, ``overheat_mode`` 1
+mac / hostname / fw_ver   ``macAddr`` / ``hostname`` / ``version`` (api_ver = ``axeOSVersion``)
+========================  ==============================================================
+
+Controls: reboot (``POST /api/system/restart``); stop/resume (``POST /api/system/pause`` and
+``/resume``, only on ESP-Miner >= 2.14 which has them); config through ``PATCH /api/system``
+(pools, fan mode, fan temperature target).  The PATCH only names the keys that change, so the
+firmware keeps everything else (Wi-Fi, voltage, display ...): read-modify-write by design.
+There is no fault light (``/identify`` is a 30-second display greeting), no power limit (the
+firmware takes a chip frequency, not watts) and no mining modes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from asic_bridge import catalog, settings
+from asic_bridge.config import (
+    FanModeManual,
+    FanModeNormal,
+    MinerConfig,
+    Pool,
+    PoolConfig,
+    PoolGroup,
+    TemperatureConfig,
+)
+from asic_bridge.credentials import Credentials
+from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.drivers import Evidence, Family
+from asic_bridge.drivers.base import (
+    BaseMiner,
+    Capability,
+    FieldSpec,
+    Identity,
+    ParseContext,
+    normalize_mac,
+)
+from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
+from asic_bridge.transport.http import HTTPClient
+
+__all__ = ["FAMILIES", "ESPMiner", "parse_info_hashrate", "version_tuple"]
+
+HTTP_PORT = 80
+PAUSE_SINCE = (2, 14)
+"""First ESP-Miner release with ``/api/system/pause`` and ``/resume``."""
+
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def version_tuple(text: object) -> tuple[int, ...] | None:
+    """``"v2.14.1-beta"`` -> (2, 14, 1); None when there is no version number."""
+    if not isinstance(text, str):
+        return None
+    m = _VERSION_RE.search(text)
+    if m is None:
+        return None
+    return tuple(int(part) for part in m.groups() if part is not None)
+
+
+def _info(payload: object) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise ValueError("system/info answer is not an object")
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parsers (ctx, info) -> value.
+
+
+def parse_info_hashrate(ctx: ParseContext, info: object) -> float | None:
+    value = to_float(_info(info).get("hashRate"))
+    return None if value is None else to_default(max(value, 0.0), "GH/s", ctx.algo)
+
+
+def _asic_count(ctx: ParseContext, info: Mapping[str, Any]) -> int | None:
+    count = to_int(info.get("asicCount"))
+    if count is None:
+        count = to_int(ctx.identity.extra.get("asic_count"))
+    return count
+
+
+def parse_expected_hashrate(ctx: ParseContext, info: object) -> float | None:
+    data = _info(info)
+    expected = to_float(data.get("expectedHashrate"))
+    if expected is not None:
+        return to_default(expected, "GH/s", ctx.algo)
+    cores, freq = to_float(data.get("smallCoreCount")), to_float(data.get("frequency"))
+    count = _asic_count(ctx, data)
+    if cores is None or freq is None or count is None:
+        return None
+    return to_default(cores * count * freq, "MH/s", ctx.algo)
+
+
+def parse_hashboards(ctx: ParseContext, info: object) -> list[HashBoard]:
+    data = _info(info)
+    rate = parse_info_hashrate(ctx, data)
+    voltage = to_float(data.get("voltage"))
+    info_model = ctx.model_info
+    return [
+        HashBoard(
+            slot=0,
+            hashrate=rate,
+            temp=to_float(data.get("vrTemp")) or None,
+            chip_temp=to_float(data.get("temp")) or None,
+            chips=_asic_count(ctx, data),
+            expected_chips=info_model.chips_per_board if info_model else None,
+            voltage=round(voltage / 1000.0, 3) if voltage else None,
+            missing=False,
+            active=bool(rate),
+        )
+    ]
+
+
+def parse_fans(ctx: ParseContext, info: object) -> list[Fan] | None:
+    rpm = to_int(_info(info).get("fanrpm"))
+    return None if rpm is None else [Fan(speed=rpm)]
+
+
+def parse_wattage(ctx: ParseContext, info: object) -> int | None:
+    value = to_float(_info(info).get("power"))
+    return None if value is None else round(value)
+
+
+def parse_uptime(ctx: ParseContext, info: object) -> int | None:
+    value = to_int(_info(info).get("uptimeSeconds"))
+    return value if value is not None and value >= 0 else None
+
+
+def parse_is_mining(ctx: ParseContext, info: object) -> bool | None:
+    rate = to_float(_info(info).get("hashRate"))
+    return None if rate is None else rate > 0
+
+
+def parse_errors(ctx: ParseContext, info: object) -> list[MinerErrorData]:
+    data = _info(info)
+    out = []
+    fault = data.get("power_fault")
+    if isinstance(fault, str) and fault.strip():
+        out.append(MinerErrorData(error_message=f"power fault: {fault.strip()}"))
+    if to_int(data.get("overheat_mode")) == 1:
+        out.append(MinerErrorData(error_message="overheat protection is active"))
+    return out
+
+
+def _pool_url(host: object, port: object) -> str | None:
+    """``stratumURL`` + ``stratumPort`` as one URL (the firmware keeps them apart)."""
+    if not isinstance(host, str) or not host.strip():
+        return None
+    host = host.strip()
+    if "://" not in host:
+        host = f"stratum+tcp://{host}"
+    number = to_int(port)
+    split = urlsplit(host)
+    if number and split.port is None:
+        host = f"{host.rstrip('/')}:{number}"
+    return host
+
+
+def parse_pools(ctx: ParseContext, info: object) -> list[PoolMetrics]:
+    data = _info(info)
+    fallback_used = bool(to_int(data.get("isUsingFallbackStratum")))
+    out = []
+    for index, prefix in enumerate(("stratum", "fallbackStratum")):
+        url = _pool_url(data.get(f"{prefix}URL"), data.get(f"{prefix}Port"))
+        if url is None:
+            continue
+        in_use = fallback_used == (index == 1)
+        user = data.get(f"{prefix}User")
+        out.append(
+            PoolMetrics(
+                url=url,
+                user=str(user) if user is not None else None,
+                index=index,
+                accepted=to_int(data.get("sharesAccepted")) if in_use else None,
+                rejected=to_int(data.get("sharesRejected")) if in_use else None,
+                active=in_use,
+                alive=True if in_use and to_float(data.get("hashRate")) else None,
+            )
+        )
+    return out
+
+
+def parse_mac(ctx: ParseContext, info: object) -> str | None:
+    return normalize_mac(_info(info).get("macAddr"))
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def parse_hostname(ctx: ParseContext, info: object) -> str | None:
+    return _text(_info(info).get("hostname"))
+
+
+def parse_fw_ver(ctx: ParseContext, info: object) -> str | None:
+    return _text(_info(info).get("version"))
+
+
+def parse_api_ver(ctx: ParseContext, info: object) -> str | None:
+    return _text(_info(info).get("axeOSVersion"))
+
+
+def parse_config(ctx: ParseContext, info: object) -> MinerConfig:
+    data = _info(info)
+    pools = []
+    for prefix in ("stratum", "fallbackStratum"):
+        url = _pool_url(data.get(f"{prefix}URL"), data.get(f"{prefix}Port"))
+        if url is not None:
+            pools.append(Pool(url=url, user=str(data.get(f"{prefix}User") or "")))
+    config = MinerConfig(pools=PoolConfig(groups=[PoolGroup(pools=pools)]))
+    auto = to_int(data.get("autofanspeed"))
+    if auto == 1:
+        minimum = to_int(data.get("minimumFanSpeed"))
+        config.fan_mode = FanModeNormal(minimum_speed=max(0, min(minimum or 0, 100)))
+    elif auto == 0:
+        speed = to_int(data.get("fanspeed"))
+        if speed is not None:
+            config.fan_mode = FanModeManual(speed=max(0, min(speed, 100)))
+    target = to_float(data.get("temptarget"))
+    if target is not None:
+        config.temperature = TemperatureConfig(target=target)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# The codec: MinerConfig -> the PATCH body (only what changes).
+
+
+def _split_pool(pool: Pool) -> tuple[str, int]:
+    """(host, port) for the firmware, or ConfigError."""
+    text = pool.url.strip()
+    split = urlsplit(text if "://" in text else f"stratum+tcp://{text}")
+    try:
+        port = split.port
+    except ValueError:
+        raise ConfigError(f"pool url {pool.url!r} has a bad port") from None
+    if not split.hostname or port is None:
+        raise ConfigError(f"pool url {pool.url!r} needs a host and a port (host:3333)")
+    if split.scheme not in ("stratum+tcp", "stratum", "tcp", "stratum+ssl", "stratum+tls"):
+        raise ConfigError(f"pool url {pool.url!r}: ESP-Miner speaks stratum over TCP only")
+    return split.hostname, port
+
+
+def encode_config(config: MinerConfig, live: MinerConfig) -> dict[str, Any]:
+    """The ``PATCH /api/system`` body that turns ``live`` into ``config``."""
+    body: dict[str, Any] = {}
+    if config.pools is not None and config.pools != live.pools:
+        wanted = config.pools.first_group
+        if not wanted:
+            raise ConfigError("ESP-Miner needs a pool")
+        if len(wanted) > 2 or len(config.pools.groups) > 1:
+            raise ConfigError("ESP-Miner has two pool slots (primary and fallback)")
+        current = live.pools.first_group if live.pools is not None else []
+        for index, prefix in enumerate(("stratum", "fallbackStratum")):
+            if index >= len(wanted):
+                continue  # the fallback slot stays as it is: the firmware cannot clear it
+            pool = wanted[index]
+            host, port = _split_pool(pool)
+            old = current[index] if index < len(current) else None
+            same = old is not None and (old.url, old.user) == (pool.url, pool.user)
+            if same and old is not None and pool.password in ("x", old.password):
+                continue
+            body[f"{prefix}URL"] = host
+            body[f"{prefix}Port"] = port
+            body[f"{prefix}User"] = pool.user
+            body[f"{prefix}Password"] = pool.password
+    if config.fan_mode is not None and config.fan_mode != live.fan_mode:
+        if isinstance(config.fan_mode, FanModeManual):
+            body["autofanspeed"] = 0
+            body["fanspeed"] = config.fan_mode.speed
+        elif isinstance(config.fan_mode, FanModeNormal):
+            body["autofanspeed"] = 1
+            if config.fan_mode.minimum_speed:
+                body["minimumFanSpeed"] = config.fan_mode.minimum_speed
+        else:
+            raise UnsupportedError("immersion fan mode", "ESP-Miner")
+    if config.temperature is not None and config.temperature != live.temperature:
+        temp = config.temperature
+        live_limits = (
+            (live.temperature.hot, live.temperature.danger) if live.temperature else (None, None)
+        )
+        if (temp.hot, temp.danger) not in ((None, None), live_limits):
+            raise UnsupportedError("hot/danger temperature limits", "ESP-Miner")
+        if temp.target is not None:
+            body["temptarget"] = round(temp.target)
+    if config.mining_mode is not None and config.mining_mode != live.mining_mode:
+        raise UnsupportedError("mining modes", "ESP-Miner")
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver.
+
+
+class ESPMiner(BaseMiner):
+    """A BitAxe or LuckyMiner on ESP-Miner (AxeOS)."""
+
+    make = "BitAxe"
+    firmware = "Stock"
+    default_capabilities = frozenset(
+        {Capability.REBOOT, Capability.GET_CONFIG, Capability.SEND_CONFIG}
+    )
+    FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
+        "mac": FieldSpec(("web:info",), parse_mac, static=True),
+        "hostname": FieldSpec(("web:info",), parse_hostname, static=True),
+        "fw_ver": FieldSpec(("web:info",), parse_fw_ver, static=True),
+        "api_ver": FieldSpec(("web:info",), parse_api_ver, static=True),
+        "hashrate": FieldSpec(("web:info",), parse_info_hashrate),
+        "expected_hashrate": FieldSpec(("web:info",), parse_expected_hashrate),
+        "hashboards": FieldSpec(("web:info",), parse_hashboards),
+        "fans": FieldSpec(("web:info",), parse_fans),
+        "wattage": FieldSpec(("web:info",), parse_wattage),
+        "uptime": FieldSpec(("web:info",), parse_uptime),
+        "pools": FieldSpec(("web:info",), parse_pools),
+        "is_mining": FieldSpec(("web:info",), parse_is_mining),
+        "errors": FieldSpec(("web:info",), parse_errors),
+        "config": FieldSpec(("web:info",), parse_config),
+    }
+    _PATHS: ClassVar[dict[str, str]] = {"info": "/api/system/info", "asic": "/api/system/asic"}
+
+    def __init__(self, ip: str, **kwargs: Any) -> None:
+        super().__init__(ip, **kwargs)
+        self._web: HTTPClient | None = None
+
+    @property
+    def web(self) -> HTTPClient:
+        port = self.port("http", HTTP_PORT)
+        if self._web is None or self._web.port != port:
+            self._web = HTTPClient(self.ip, port)
+        return self._web
+
+    async def aclose(self) -> None:
+        if self._web is not None:
+            await self._web.aclose()
+
+    async def _get_json(self, path: str) -> Any:
+        result = await self.web.get(path)
+        if result.status != 200:
+            raise APIError(f"HTTP {result.status}", ip=self.ip, command=path)
+        return result.json()
+
+    async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
+        if group != "web":
+            return await super()._fetch_group(group, names)
+        answers = await asyncio.gather(
+            *(self._get_json(self._PATHS[n]) for n in names), return_exceptions=True
+        )
+        return dict(zip(names, answers, strict=True))
+
+    async def _post(self, path: str) -> None:
+        result = await self.web.post(path)
+        if result.status != 200:
+            raise CommandError(f"HTTP {result.status}", ip=self.ip, command=path)
+
+    # -------------------------------------------------------------- controls
+    async def _reboot(self) -> bool:
+        await self._post("/api/system/restart")
+        return True
+
+    async def _set_mining(self, on: bool) -> bool:
+        await self._post("/api/system/resume" if on else "/api/system/pause")
+        return True
+
+    async def _get_config(self) -> MinerConfig:
+        ctx = ParseContext(self.algo, self.model_info, self.identity)
+        return parse_config(ctx, await self._get_json("/api/system/info"))
+
+    async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        body = encode_config(config, live)
+        if not body:
+            return
+        result = await self.web.request("PATCH", "/api/system", json=body)
+        if result.status != 200:
+            raise CommandError(
+                f"settings refused (HTTP {result.status})", ip=self.ip, command="/api/system"
+            )
+
+
+class LuckyMiner(ESPMiner):
+    """A LuckyMiner (LV07/LV08) on its ESP-Miner fork."""
+
+    make = "LuckyMiner"
+
+
+# ---------------------------------------------------------------------------------------------
+# Identification.
+
+
+def _matches(e: Evidence) -> bool:
+    return "AxeOS" in e.http_body or "Lucky miner" in e.http_body
+
+
+async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
+    lucky = "AxeOS" not in e.http_body
+    cls: type[ESPMiner] = LuckyMiner if lucky else ESPMiner
+    miner = cls(e.ip, credentials=creds, ports=e.ports)
+    timeout = float(settings.get("factory_get_timeout"))
+    try:
+        result = await miner.web.get("/api/system/info", timeout=timeout)
+        info = result.json() if result.status == 200 else None
+    except APIError:
+        info = None
+    if not isinstance(info, dict):
+        info = {}
+    raw = _text(info.get("minerModel") if lucky else None) or _text(info.get("ASICModel"))
+    model_info = catalog.lookup(raw, make=cls.make) if raw else None
+    if model_info is not None and model_info.make != cls.make:
+        model_info = None
+    identity = Identity(
+        ip=e.ip,
+        make=cls.make,
+        firmware="Stock",
+        model=model_info.model if model_info else raw,
+        raw_model=raw,
+        algo="SHA256",
+        model_info=model_info,
+        mac=normalize_mac(info.get("macAddr")),
+        hostname=_text(info.get("hostname")),
+        fw_ver=_text(info.get("version")),
+        api_ver=_text(info.get("axeOSVersion")),
+    )
+    if info.get("asicCount") is None and info:
+        try:
+            asic = await miner.web.get("/api/system/asic", timeout=timeout)
+            count = to_int(asic.json().get("asicCount")) if asic.status == 200 else None
+        except (APIError, AttributeError):
+            count = None
+        if count is not None:
+            identity.extra["asic_count"] = count
+    miner.identity = identity
+    version = version_tuple(info.get("version"))
+    if version is not None and version[:2] >= PAUSE_SINCE:
+        miner.capabilities = miner.capabilities | {Capability.STOP_MINING}
+    return miner
+
+
+FAMILIES = [Family("espminer", _matches, _build)]
