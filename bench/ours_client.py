@@ -15,7 +15,6 @@ import time
 
 async def main(args: argparse.Namespace) -> None:
     from asic_bridge import MinerNetwork, settings
-
     from asic_bridge.drivers import load_families
 
     settings.update("network_ping_timeout", args.timeout)
