@@ -774,6 +774,8 @@ class AntminerModern(_AntminerStock):
     """X19/X21-era stock firmware (S19 family, S21, T21, L7, L9, KS3/KS5, E9, D9 ...)."""
 
     generation = "modern"
+    # No evidence of a "high" work-mode code on stock firmware, so it is not offered.
+    supported_modes = ("normal", "low", "sleep")
     default_capabilities = frozenset(
         {
             Capability.FAULT_LIGHT,

@@ -738,6 +738,7 @@ class _Whatsminer(BaseMiner):
             Capability.SEND_CONFIG,
         }
     )
+    supported_modes = ("normal", "low", "high", "sleep")
     LED_PERIOD_MS: ClassVar[int] = 1000
     LED_DURATION_MS: ClassVar[int] = 500
     MAX_POOLS: ClassVar[int] = 3
