@@ -1,0 +1,434 @@
+"""One asic_bridge daemon as Home Assistant sees it: its topics, what it last said, requests.
+
+Everything goes through Home Assistant's MQTT integration.  The topics are the daemon's
+contract (zigbee2mqtt's layout):
+
+- ``<b>/bridge/state`` (retained ``online``/``offline``, the daemon's last will),
+- ``<b>/bridge/info`` and ``<b>/bridge/devices`` (retained JSON),
+- ``<b>/bridge/event`` (``{"type": ..., "data": {...}}``),
+- ``<b>/<id>`` (retained JSON state of one miner),
+- ``<b>/<id>/set`` -> ``<b>/<id>/response``, ``<b>/bridge/request/<op>`` ->
+  ``<b>/bridge/response/<op>`` and ``<b>/fleet/<group>/set`` -> ``<b>/fleet/<group>/response``,
+  every answer echoing the request's ``transaction``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import json
+import logging
+from typing import Any
+import uuid
+
+from homeassistant.components import mqtt
+from homeassistant.components.mqtt import ReceiveMessage
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+
+from .const import (
+    DOMAIN,
+    EVENT_ASIC_BRIDGE,
+    EVENT_NEW_ERROR,
+    IDENTIFIER_PREFIX,
+    ISSUE_BRIDGE_OFFLINE,
+    MQTT_DOMAIN,
+    OFFLINE_GRACE_SECONDS,
+    TIMEOUTS,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+type AsicBridgeConfigEntry = ConfigEntry[AsicBridge]
+
+# Topic levels under the base topic that are not miner ids.
+RESERVED_IDS = frozenset({"bridge", "fleet"})
+# Keys of a bridge event's data that would clash with the Home Assistant event's own keys.
+_EVENT_OWN_KEYS = frozenset({"type", "device_id", "miner_id", "base_topic", "config_entry_id"})
+
+
+def _json(payload: Any) -> Any:
+    """Decode a JSON payload; None when it is empty or not JSON."""
+    if isinstance(payload, bytes | bytearray):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def miner_id_of(device: dr.DeviceEntry) -> str | None:
+    """The bridge's miner id of a device MQTT discovery created, or None."""
+    for domain, identifier in device.identifiers:
+        if domain == MQTT_DOMAIN and identifier.startswith(IDENTIFIER_PREFIX):
+            return identifier[len(IDENTIFIER_PREFIX) :]
+    return None
+
+
+def loaded_bridges(hass: HomeAssistant) -> list[AsicBridge]:
+    """The bridges of every loaded config entry."""
+    return [
+        entry.runtime_data
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+def bridge_device_identifier(base_topic: str) -> str:
+    """The identifier of the bridge's own device (the daemon's ``bridge_device_id``)."""
+    return f"{IDENTIFIER_PREFIX}{base_topic.replace('/', '_')}"
+
+
+class BridgeError(HomeAssistantError):
+    """A command the bridge refused, failed, or did not answer."""
+
+
+class AsicBridge:
+    """Runtime data of one config entry: a live view of one bridge."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, base_topic: str) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.base = base_topic
+        self.online: bool | None = None
+        self.info: dict[str, Any] | None = None
+        self.devices: dict[str, dict[str, Any]] = {}
+        self.states: dict[str, dict[str, Any]] = {}
+        self._errors: dict[str, list[str]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._offline_timer: CALLBACK_TYPE | None = None
+
+    # ------------------------------------------------------------------ topics
+    def topic(self, *levels: str) -> str:
+        return "/".join((self.base, *levels))
+
+    @property
+    def issue_id(self) -> str:
+        return f"{ISSUE_BRIDGE_OFFLINE}_{self.entry.entry_id}"
+
+    @property
+    def bridge_identifier(self) -> str:
+        return bridge_device_identifier(self.base)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def async_start(self) -> None:
+        """Subscribe to everything the bridge publishes (retained topics replay at once)."""
+        handlers: dict[str, Callable[[ReceiveMessage], None]] = {
+            self.topic("bridge", "state"): self._on_bridge_state,
+            self.topic("bridge", "info"): self._on_info,
+            self.topic("bridge", "devices"): self._on_devices,
+            self.topic("bridge", "event"): self._on_event,
+            self.topic("+", "response"): self._on_response,
+            self.topic("bridge", "response", "+"): self._on_response,
+            self.topic("fleet", "+", "response"): self._on_response,
+            self.topic("+"): self._on_miner_state,
+        }
+        for topic, handler in handlers.items():
+            self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
+        self._unsubscribe.append(
+            self.hass.bus.async_listen(
+                dr.EVENT_DEVICE_REGISTRY_UPDATED,
+                self._on_device_registry_updated,
+                event_filter=_is_device_created,
+            )
+        )
+
+    async def async_stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self._cancel_offline_timer()
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    BridgeError(
+                        "The asic_bridge integration was unloaded while waiting for the bridge",
+                        translation_domain=DOMAIN,
+                        translation_key="unloaded",
+                    )
+                )
+        self._pending.clear()
+
+    # ------------------------------------------------------------------ incoming
+    @callback
+    def _on_bridge_state(self, msg: ReceiveMessage) -> None:
+        payload = msg.payload.decode() if isinstance(msg.payload, bytes) else str(msg.payload)
+        state = payload.strip().lower()
+        if state == "online":
+            self.online = True
+            self._cancel_offline_timer()
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        elif state == "offline":
+            self.online = False
+            self._schedule_offline_issue()
+
+    @callback
+    def _on_info(self, msg: ReceiveMessage) -> None:
+        info = _json(msg.payload)
+        if isinstance(info, dict):
+            self.info = info
+
+    @callback
+    def _on_devices(self, msg: ReceiveMessage) -> None:
+        devices = _json(msg.payload)
+        if not isinstance(devices, list):
+            return
+        self.devices = {
+            str(item["id"]): item for item in devices if isinstance(item, dict) and "id" in item
+        }
+        self._link_devices(detach=True)
+
+    @callback
+    def _on_event(self, msg: ReceiveMessage) -> None:
+        event = _json(msg.payload)
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            _LOGGER.debug("ignoring malformed bridge event on %s: %s", msg.topic, msg.payload)
+            return
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        miner_id = data.get("id")
+        extra = {k: v for k, v in data.items() if k != "id" and k not in _EVENT_OWN_KEYS}
+        self._fire(event["type"], str(miner_id) if miner_id is not None else None, extra)
+
+    @callback
+    def _on_response(self, msg: ReceiveMessage) -> None:
+        body = _json(msg.payload)
+        if not isinstance(body, dict) or body.get("transaction") is None:
+            return
+        future = self._pending.get((msg.topic, str(body["transaction"])))
+        if future is not None and not future.done():
+            future.set_result(body)
+
+    @callback
+    def _on_miner_state(self, msg: ReceiveMessage) -> None:
+        miner_id = msg.topic.rsplit("/", 1)[-1]
+        if miner_id in RESERVED_IDS:
+            return
+        state = _json(msg.payload)
+        if not isinstance(state, dict):
+            if not msg.payload:  # cleared: the miner was removed
+                self.states.pop(miner_id, None)
+                self._errors.pop(miner_id, None)
+            return
+        self.states[miner_id] = state
+        raw = state.get("error_messages")
+        messages = [str(m) for m in raw] if isinstance(raw, list) else []
+        previous = self._errors.get(miner_id)
+        self._errors[miner_id] = messages
+        if previous is None:
+            return  # the first state we see (retained) is the baseline, not news
+        for message in messages:
+            if message not in previous:
+                self._fire(EVENT_NEW_ERROR, miner_id, {"error": message, "errors": messages})
+
+    @callback
+    def _on_device_registry_updated(self, event: Event[dr.EventDeviceRegistryUpdatedData]) -> None:
+        self._link_devices(detach=False)
+
+    # ------------------------------------------------------------------ events
+    @callback
+    def _fire(self, event_type: str, miner_id: str | None, data: dict[str, Any]) -> None:
+        device = self.device_for(miner_id) if miner_id is not None else None
+        self.hass.bus.async_fire(
+            EVENT_ASIC_BRIDGE,
+            {
+                "type": event_type,
+                "device_id": device.id if device else None,
+                "miner_id": miner_id,
+                "base_topic": self.base,
+                "config_entry_id": self.entry.entry_id,
+                **data,
+            },
+        )
+
+    # ------------------------------------------------------------------ devices
+    def device_for(self, miner_id: str) -> dr.DeviceEntry | None:
+        """The Home Assistant device MQTT discovery created for a miner."""
+        return dr.async_get(self.hass).async_get_device(
+            identifiers={(MQTT_DOMAIN, f"{IDENTIFIER_PREFIX}{miner_id}")}
+        )
+
+    def owns(self, device: dr.DeviceEntry) -> bool:
+        """Whether a device is one of this bridge's miners."""
+        miner_id = miner_id_of(device)
+        if miner_id is None:
+            return False
+        if miner_id in self.devices:
+            return True
+        if device.via_device_id is None:
+            return False
+        parent = dr.async_get(self.hass).async_get(device.via_device_id)
+        return parent is not None and (MQTT_DOMAIN, self.bridge_identifier) in parent.identifiers
+
+    @callback
+    def _link_devices(self, *, detach: bool) -> None:
+        """Attach this config entry to the MQTT-discovered devices of this bridge's miners.
+
+        MQTT discovery creates the devices (owned by the MQTT config entry).  Adding this
+        entry to them lists them under the integration, lets the services and device
+        triggers target them, and lets diagnostics find them.  With ``detach`` (a fresh
+        ``bridge/devices`` list), a miner the bridge forgot is detached again (and its device
+        removed when nothing else holds it).
+        """
+        registry = dr.async_get(self.hass)
+        entry_id = self.entry.entry_id
+        wanted: set[str] = set()
+        for miner_id in self.devices:
+            device = self.device_for(miner_id)
+            if device is not None:
+                wanted.add(device.id)
+        bridge = registry.async_get_device(identifiers={(MQTT_DOMAIN, self.bridge_identifier)})
+        if bridge is not None:
+            wanted.add(bridge.id)
+        for device_id in wanted:
+            device = registry.async_get(device_id)
+            if device is not None and entry_id not in device.config_entries:
+                registry.async_update_device(device_id, add_config_entry_id=entry_id)
+        if not detach:
+            return
+        for device in dr.async_entries_for_config_entry(registry, entry_id):
+            if device.id not in wanted:
+                registry.async_update_device(device.id, remove_config_entry_id=entry_id)
+
+    # ------------------------------------------------------------------ repairs
+    @callback
+    def _schedule_offline_issue(self) -> None:
+        if self._offline_timer is not None:
+            return
+        grace = OFFLINE_GRACE_SECONDS["value"]
+        if grace <= 0:
+            self._create_offline_issue()
+            return
+        self._offline_timer = async_call_later(self.hass, grace, self._offline_grace_over)
+
+    @callback
+    def _offline_grace_over(self, _now: Any) -> None:
+        self._offline_timer = None
+        if self.online is False:
+            self._create_offline_issue()
+
+    @callback
+    def _cancel_offline_timer(self) -> None:
+        if self._offline_timer is not None:
+            self._offline_timer()
+            self._offline_timer = None
+
+    @callback
+    def _create_offline_issue(self) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_BRIDGE_OFFLINE,
+            translation_placeholders={"base_topic": self.base, "title": self.entry.title},
+        )
+
+    # ------------------------------------------------------------------ requests
+    async def async_request(
+        self, topic: str, payload: dict[str, Any], response_topic: str, wait: float
+    ) -> dict[str, Any]:
+        """Publish a command with a fresh transaction; return the matching answer."""
+        if self.online is False:
+            raise BridgeError(
+                f"The bridge on {self.base} is offline",
+                translation_domain=DOMAIN,
+                translation_key="bridge_offline",
+                translation_placeholders={"base_topic": self.base},
+            )
+        transaction = f"ha-{uuid.uuid4().hex[:16]}"
+        key = (response_topic, transaction)
+        future: asyncio.Future[dict[str, Any]] = self.hass.loop.create_future()
+        self._pending[key] = future
+        try:
+            await mqtt.async_publish(
+                self.hass,
+                topic,
+                json.dumps({**payload, "transaction": transaction}, separators=(",", ":")),
+                qos=1,
+                retain=False,
+            )
+            async with asyncio.timeout(wait):
+                return await future
+        except TimeoutError as err:
+            raise BridgeError(
+                f"No answer from the bridge on {response_topic} within {wait:g} s",
+                translation_domain=DOMAIN,
+                translation_key="no_response",
+                translation_placeholders={"topic": response_topic, "timeout": f"{wait:g}"},
+            ) from err
+        finally:
+            self._pending.pop(key, None)
+
+    async def async_miner_command(self, miner_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """``<b>/<id>/set`` -> ``<b>/<id>/response``; raises on anything but ``ok``."""
+        answer = await self.async_request(
+            self.topic(miner_id, "set"),
+            payload,
+            self.topic(miner_id, "response"),
+            TIMEOUTS["command"],
+        )
+        return _checked(answer, self._miner_label(miner_id))
+
+    async def async_bridge_request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """``<b>/bridge/request/<op>`` -> ``<b>/bridge/response/<op>``."""
+        answer = await self.async_request(
+            self.topic("bridge", "request", op),
+            args,
+            self.topic("bridge", "response", op),
+            TIMEOUTS.get(op, TIMEOUTS["command"]),
+        )
+        return _checked(answer, f"bridge request {op}")
+
+    async def async_fleet_power(self, group: str, target_w: int) -> dict[str, Any]:
+        """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``."""
+        answer = await self.async_request(
+            self.topic("fleet", group, "set"),
+            {"target_w": target_w},
+            self.topic("fleet", group, "response"),
+            TIMEOUTS["fleet"],
+        )
+        return _checked(answer, f"fleet group {group}")
+
+    def _miner_label(self, miner_id: str) -> str:
+        device = self.device_for(miner_id)
+        name = device.name_by_user or device.name if device else None
+        return f"{name} ({miner_id})" if name else miner_id
+
+
+def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
+    """The answer when its status is ``ok``; otherwise a BridgeError with the bridge's words."""
+    status = answer.get("status")
+    if status == "ok":
+        return answer
+    error = answer.get("error")
+    if status == "partial":
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        failed = data.get("failed") if isinstance(data.get("failed"), dict) else {}
+        details = "; ".join(f"{miner}: {reason}" for miner, reason in sorted(failed.items()))
+        error = f"only partly applied; failed: {details or error or 'unknown'}"
+    elif status == "unknown":
+        error = error or "the outcome is unknown"
+    message = str(error or f"status {status!r}")
+    raise BridgeError(
+        f"{target}: {message}",
+        translation_domain=DOMAIN,
+        translation_key="command_failed",
+        translation_placeholders={"target": target, "error": message},
+    )
+
+
+@callback
+def _is_device_created(event_data: dr.EventDeviceRegistryUpdatedData) -> bool:
+    return event_data["action"] == "create"

@@ -1,0 +1,332 @@
+"""Home Assistant + real broker + real bridge + simulated miners, end to end.
+
+- mosquitto runs with docker/mosquitto's config and ACL (users asic_bridge, homeassistant);
+- two simulated miners, each in its own ``asic-bridge simulate`` process: a WhatsMiner M60
+  (power limit, mining on/off, reboot) and a stock Antminer S19j Pro;
+- the bridge daemon ``asic-bridge run -c <tmp yaml>`` as a subprocess;
+- Home Assistant's own MQTT integration connects to the broker, finds the bridge by MQTT
+  discovery (manifest ``mqtt`` key), and the bridge's entities arrive by MQTT discovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+import json
+from pathlib import Path
+import subprocess
+import time
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import SOURCE_MQTT, ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+
+from custom_components.asic_bridge.const import DOMAIN, EVENT_ASIC_BRIDGE
+
+from .conftest import BRIDGE_PASSWORD, DAEMON_BIN, HA_PASSWORD, ROOT, Process, start_sim
+
+pytestmark = pytest.mark.e2e
+
+BASE = "asic_bridge"
+M60 = "whatsminer_m60@127.77.3.1"
+S19 = "antminer_s19jpro@127.77.3.2"
+
+
+@pytest.fixture
+def sims(tmp_path: Path) -> Iterator[dict[str, tuple[Process, dict[str, int]]]]:
+    started = {spec: start_sim(tmp_path, spec) for spec in (M60, S19)}
+    try:
+        yield started
+    finally:
+        for process, _ in started.values():
+            process.stop()
+
+
+@pytest.fixture
+def bridge(
+    tmp_path: Path, broker: int, sims: dict[str, tuple[Process, dict[str, int]]]
+) -> Iterator[Process]:
+    hosts = [{"ip": spec.partition("@")[2], "ports": ports} for spec, (_, ports) in sims.items()]
+    config = {
+        "mqtt": {
+            "url": f"mqtt://asic_bridge:{BRIDGE_PASSWORD}@127.0.0.1:{broker}",
+            "base_topic": BASE,
+            "discovery_prefix": "homeassistant",
+        },
+        "miners": {"hosts": hosts, "poll_interval": 2, "scan_interval": 0, "offline_after": 2},
+        "fleet": {"groups": {"all": {}}},
+        "state_dir": str(tmp_path / "bridge-state"),
+        "log_level": "info",
+    }
+    path = tmp_path / "bridge.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    process = Process("bridge", [str(DAEMON_BIN), "run", "-c", str(path)], tmp_path / "bridge.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def wait_until(predicate: Callable[[], Any], what: str, within: float = 30.0) -> Any:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            value = predicate()
+        except (KeyError, AttributeError, TypeError, ValueError):
+            value = None
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def entity_id(hass: HomeAssistant, component: str, miner: str, key: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(component, "mqtt", f"asic_bridge_{miner}_{key}")
+    assert found, f"no {component} {key} for {miner}"
+    return found
+
+
+def state(hass: HomeAssistant, entity: str) -> str:
+    current = hass.states.get(entity)
+    return current.state if current else STATE_UNKNOWN
+
+
+async def test_end_to_end(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    mock_hass_config: None,
+    broker: int,
+    sims: dict[str, tuple[Process, dict[str, int]]],
+    bridge: Process,
+    tmp_path: Path,
+) -> None:
+    mqtt_entry = MockConfigEntry(
+        domain=mqtt.DOMAIN,
+        title="MQTT",
+        data={
+            "broker": "127.0.0.1",
+            "port": broker,
+            "username": "homeassistant",
+            "password": HA_PASSWORD,
+        },
+        version=1,
+        minor_version=2,
+    )
+    mqtt_entry.add_to_hass(hass)
+    try:
+        await _scenario(hass, sims, bridge, mqtt_entry, tmp_path / "bridge.yaml")
+    except BaseException:
+        print("---- bridge log ----\n" + bridge.output()[-6000:])
+        raise
+    finally:
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(entry.entry_id)
+        await hass.config_entries.async_unload(mqtt_entry.entry_id)
+        await hass.async_block_till_done()
+
+
+async def _scenario(
+    hass: HomeAssistant,
+    sims: dict[str, tuple[Process, dict[str, int]]],
+    bridge: Process,
+    mqtt_entry: MockConfigEntry,
+    bridge_config: Path,
+) -> None:
+    assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
+    await wait_until(lambda: mqtt.is_connected(hass), "HA's MQTT client to connect", 15)
+
+    # 1. The bridge's retained bridge/info starts our config flow (manifest "mqtt" key).
+    flows = await wait_until(
+        lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN), "a discovery flow"
+    )
+    assert flows[0]["context"]["source"] == SOURCE_MQTT
+    result = await hass.config_entries.flow.async_configure(flows[0]["flow_id"], {})
+    entry = result["result"]
+    assert entry.unique_id == BASE
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    runtime = entry.runtime_data
+    events = async_capture_events(hass, EVENT_ASIC_BRIDGE)
+
+    # 2. Both miners found; their entities arrive by MQTT discovery with live values.
+    await wait_until(lambda: len(runtime.devices) == 2, "two miners on bridge/devices")
+    by_ip = {record["ip"]: miner for miner, record in runtime.devices.items()}
+    m60, s19 = by_ip["127.77.3.1"], by_ip["127.77.3.2"]
+    await wait_until(
+        lambda: (
+            float(state(hass, entity_id(hass, "sensor", m60, "hashrate"))) > 0
+            and float(state(hass, entity_id(hass, "sensor", s19, "hashrate"))) > 0
+        ),
+        "hashrate values",
+    )
+    expectations = {
+        ("sensor", "hashrate"): ("TH/s", None, "measurement"),
+        ("sensor", "power"): ("W", "power", "measurement"),
+        ("sensor", "temperature"): ("°C", "temperature", "measurement"),
+        ("sensor", "energy"): ("kWh", "energy", "total_increasing"),
+        ("sensor", "boot_time"): (None, "timestamp", None),
+        ("binary_sensor", "mining"): (None, "running", None),
+        ("number", "power_limit"): ("W", "power", None),
+        ("switch", "mining"): (None, None, None),
+        ("button", "reboot"): (None, "restart", None),
+    }
+    await wait_until(
+        lambda: all(
+            state(hass, entity_id(hass, c, m60, k)) not in (STATE_UNKNOWN, STATE_UNAVAILABLE)
+            for c, k in expectations
+            if c != "button"
+        ),
+        "every M60 entity to have a state",
+    )
+    for (component, key), (unit, device_class, state_class) in expectations.items():
+        current = hass.states.get(entity_id(hass, component, m60, key))
+        assert current is not None
+        assert current.attributes.get("unit_of_measurement") == unit, key
+        assert current.attributes.get("device_class") == device_class, key
+        assert current.attributes.get("state_class") == state_class, key
+    assert state(hass, entity_id(hass, "binary_sensor", m60, "mining")) == "on"
+    low, high = runtime.devices[m60]["power_limit_range"]
+    number = hass.states.get(entity_id(hass, "number", m60, "power_limit"))
+    assert (number.attributes["min"], number.attributes["max"]) == (low, high)
+    # the stock Antminer has no power limit: no number entity
+    assert (
+        er.async_get(hass).async_get_entity_id("number", "mqtt", f"asic_bridge_{s19}_power_limit")
+        is None
+    )
+
+    device = dr.async_get(hass).async_get_device(identifiers={("mqtt", f"asic_bridge_{m60}")})
+    assert device is not None
+    assert device.manufacturer == "WhatsMiner"
+    assert device.model == runtime.devices[m60]["model"]
+    assert (dr.CONNECTION_NETWORK_MAC, runtime.devices[m60]["mac"]) in device.connections
+    assert entry.entry_id in device.config_entries  # linked to our integration
+    parent = dr.async_get(hass).async_get(device.via_device_id)
+    assert parent is not None and ("mqtt", "asic_bridge_asic_bridge") in parent.identifiers
+
+    # 3. The power-limit number reaches the miner and the new value comes back.
+    target = max(low, min(high, 3000))
+    await hass.services.async_call(
+        "number",
+        "set_value",
+        {"entity_id": entity_id(hass, "number", m60, "power_limit"), "value": target},
+        blocking=True,
+    )
+    await wait_until(
+        lambda: float(state(hass, entity_id(hass, "number", m60, "power_limit"))) == target,
+        "the power limit to come back",
+    )
+    await wait_until(
+        lambda: float(state(hass, entity_id(hass, "sensor", m60, "power"))) <= target * 1.05,
+        "the power to follow the limit",
+    )
+
+    # 4. The mining switch off: the miner stops, hashrate falls to 0.
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": entity_id(hass, "switch", m60, "mining")}, blocking=True
+    )
+    await wait_until(
+        lambda: state(hass, entity_id(hass, "switch", m60, "mining")) == "off", "switch off"
+    )
+    await wait_until(
+        lambda: (
+            state(hass, entity_id(hass, "binary_sensor", m60, "mining")) == "off"
+            and float(state(hass, entity_id(hass, "sensor", m60, "hashrate"))) == 0
+        ),
+        "the miner to stop hashing",
+    )
+
+    # 5. Our actions wait for the bridge's answer: start mining again, a refused power limit.
+    await hass.services.async_call(DOMAIN, "start_mining", {"device_id": device.id}, blocking=True)
+    await wait_until(
+        lambda: state(hass, entity_id(hass, "switch", m60, "mining")) == "on", "switch on"
+    )
+    with pytest.raises(HomeAssistantError, match="outside"):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_power_limit",
+            {"device_id": device.id, "power_limit": high + 1000},
+            blocking=True,
+        )
+    polled = await hass.services.async_call(
+        DOMAIN, "poll_now", {"device_id": device.id}, blocking=True, return_response=True
+    )
+    assert polled == {"polled": {m60: True}}
+
+    # 6. The reboot button reaches the miner: the bridge answers ok and uptime restarts.
+    answers: list[dict[str, Any]] = []
+
+    @callback
+    def on_response(msg: mqtt.ReceiveMessage) -> None:
+        answers.append(json.loads(msg.payload))
+
+    unsubscribe = await mqtt.async_subscribe(hass, f"{BASE}/{m60}/response", on_response)
+    await asyncio.sleep(0.5)  # let the subscription reach the broker
+    uptime_before = runtime.states[m60]["uptime"]
+    await hass.services.async_call(
+        "button", "press", {"entity_id": entity_id(hass, "button", m60, "reboot")}, blocking=True
+    )
+    await wait_until(
+        lambda: any(a.get("command") == "action" for a in answers), "the reboot answer"
+    )
+    assert [a["status"] for a in answers if a.get("command") == "action"] == ["ok"]
+    await wait_until(
+        lambda: runtime.states[m60]["uptime"] < uptime_before, "uptime to restart after the reboot"
+    )
+    unsubscribe()
+
+    # 7. A miner that goes away: its entities become unavailable, miner_lost fires; it
+    #    comes back: available again, miner_online fires.
+    s19_process, _ = sims[S19]
+    await hass.async_add_executor_job(s19_process.stop)
+    s19_hashrate = entity_id(hass, "sensor", s19, "hashrate")
+    await wait_until(
+        lambda: state(hass, s19_hashrate) == STATE_UNAVAILABLE, "the S19 to go unavailable"
+    )
+    await wait_until(
+        lambda: any(e.data["type"] == "miner_lost" and e.data["miner_id"] == s19 for e in events),
+        "a miner_lost event",
+    )
+    s19_device = dr.async_get(hass).async_get_device(identifiers={("mqtt", f"asic_bridge_{s19}")})
+    lost = next(e for e in events if e.data["type"] == "miner_lost")
+    assert lost.data["device_id"] == s19_device.id
+    assert state(hass, entity_id(hass, "sensor", m60, "hashrate")) != STATE_UNAVAILABLE
+    await hass.async_add_executor_job(s19_process.start)
+    await wait_until(
+        lambda: state(hass, s19_hashrate) != STATE_UNAVAILABLE, "the S19 to come back", 45
+    )
+    await wait_until(
+        lambda: any(e.data["type"] == "miner_online" and e.data["miner_id"] == s19 for e in events),
+        "a miner_online event",
+    )
+
+    # 8. The docker image's HEALTHCHECK script sees the bridge online on its broker.
+    assert await hass.async_add_executor_job(healthcheck, bridge_config) == 0
+
+    # 9. The bridge stops: everything unavailable, a repair issue says why, unhealthy.
+    await hass.async_add_executor_job(bridge.stop)
+    await wait_until(
+        lambda: state(hass, entity_id(hass, "sensor", m60, "hashrate")) == STATE_UNAVAILABLE,
+        "entities to go unavailable with the bridge",
+    )
+    await wait_until(
+        lambda: ir.async_get(hass).async_get_issue(DOMAIN, f"bridge_offline_{entry.entry_id}"),
+        "the bridge-offline repair issue",
+    )
+    with pytest.raises(HomeAssistantError, match="offline"):
+        await hass.services.async_call(DOMAIN, "reboot", {"device_id": device.id}, blocking=True)
+    assert await hass.async_add_executor_job(healthcheck, bridge_config) == 1
+
+
+def healthcheck(config: Path) -> int:
+    """docker/healthcheck.py with the daemon's Python, as the container runs it."""
+    python = DAEMON_BIN.parent / "python"
+    script = ROOT / "docker" / "healthcheck.py"
+    done = subprocess.run([str(python), str(script), str(config)], capture_output=True, timeout=30)
+    return done.returncode

@@ -1,0 +1,212 @@
+"""Write the bridge's real HA discovery payloads (and matching states) as JSON fixtures.
+
+Runs in the daemon's venv (``.venv/bin/python tests_ha/gen_discovery.py OUT.json``): the HA
+venv cannot import asic_bridge (pydantic and paho pins clash), so the HA test
+``test_discovery_payloads.py`` runs this as a subprocess and feeds every payload through Home
+Assistant's own MQTT discovery.
+
+Each case is one miner as the daemon would announce it: the discovery messages from
+``asic_bridge.bridge.entities.discovery_messages`` (or ``bridge_discovery`` for the bridge
+itself) and the retained state from ``asic_bridge.bridge.state.state_payload`` for a
+MinerData with every field the miner reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import sys
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from asic_bridge.bridge.entities import bridge_discovery, discovery_messages  # noqa: E402
+from asic_bridge.bridge.registry import DeviceRecord  # noqa: E402
+from asic_bridge.bridge.state import state_payload  # noqa: E402
+from asic_bridge.bridge.topics import Topics  # noqa: E402
+from asic_bridge.data import MinerData  # noqa: E402
+from asic_bridge.data.errors import MinerErrorData  # noqa: E402
+from asic_bridge.data.miner_data import Fan, HashBoard, PoolMetrics  # noqa: E402
+
+BASE = "asic_bridge"
+PREFIX = "homeassistant"
+ALL_CAPS = ["fault_light", "power_limit", "reboot", "restart_backend", "stop_mining"]
+
+
+def _data(
+    *,
+    algo: str = "SHA256",
+    boards: int = 3,
+    fans: int = 4,
+    hashrate: float = 100.0,
+    wattage: int | None = 3250,
+    errors: tuple[str, ...] = (),
+    fault_light: bool | None = False,
+    env_temp: float | None = 24.5,
+) -> MinerData:
+    per_board = hashrate / boards if boards else 0.0
+    return MinerData(
+        "10.0.0.5",
+        make="AntMiner",
+        model="S19j Pro",
+        firmware="Stock",
+        algo=algo,
+        mac="AA:BB:CC:DD:EE:01",
+        fw_ver="2023.01.01",
+        hostname="miner-1",
+        hashrate=hashrate,
+        expected_hashrate=hashrate * 1.02,
+        hashboards=[
+            HashBoard(
+                slot=n,
+                hashrate=per_board,
+                temp=60.0 + n,
+                chip_temp=75.0 + n,
+                chips=126,
+                expected_chips=126,
+                missing=False,
+            )
+            for n in range(boards)
+        ],
+        expected_chips=126 * boards if boards else None,
+        fans=[Fan(speed=5400 + 10 * n) for n in range(fans)],
+        fan_psu=3000,
+        env_temp=env_temp,
+        wattage=wattage,
+        wattage_limit=3300 if wattage is not None else None,
+        pools=[
+            PoolMetrics(
+                url="stratum+tcp://pool.example:3333",
+                user="wallet.worker1",
+                index=0,
+                accepted=1234,
+                rejected=5,
+                active=True,
+                alive=True,
+            )
+        ],
+        errors=[MinerErrorData(error_message=message) for message in errors],
+        fault_light=fault_light,
+        is_mining=True,
+        uptime=86_400,
+    )
+
+
+def _case(
+    name: str,
+    record: DeviceRecord,
+    data: MinerData | None,
+    *,
+    device_mode: bool = False,
+    before_first_poll: bool = False,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    topics = Topics(BASE, PREFIX)
+    now = time.time()
+    state = None
+    reported: set[str] | None = None
+    if data is not None:
+        record.hashrate_unit = data.hashrate_unit
+        state = state_payload(
+            data, energy_kwh=12.3456, boot_time=now - (data.uptime or 0), mode=mode, now=now
+        )
+        reported = None if before_first_poll else set(state)
+    messages = discovery_messages(record, topics, device_mode=device_mode, reported=reported)
+    return {
+        "name": name,
+        "miner_id": record.id,
+        "base_topic": BASE,
+        "device_mode": device_mode,
+        "messages": messages,
+        "state": state,
+        "availability_topic": topics.availability(record.id),
+        "bridge_state_topic": topics.bridge_state,
+    }
+
+
+def cases() -> list[dict[str, Any]]:
+    s19 = DeviceRecord(
+        id="aabbccddee01",
+        mac="aa:bb:cc:dd:ee:01",
+        ip="10.0.0.5",
+        make="AntMiner",
+        model="S19j Pro",
+        firmware="Stock",
+        fw_ver="2023.01.01",
+        serial_number="SN123",
+        ports={"http": 80},
+        capabilities=ALL_CAPS,
+        power_min=1000,
+        power_max=3600,
+        expected_hashboards=3,
+        expected_fans=4,
+    )
+    m30 = DeviceRecord(
+        id="aabbccddee02",
+        mac="aa:bb:cc:dd:ee:02",
+        ip="10.0.0.6",
+        make="WhatsMiner",
+        model="M30S",
+        firmware="Stock",
+        ports={"http": 8082},
+        capabilities=[*ALL_CAPS, "mining_modes"],
+        modes=["low", "normal", "high"],
+        power_min=2000,
+        power_max=3800,
+        expected_hashboards=3,
+        expected_fans=2,
+    )
+    l7 = DeviceRecord(
+        id="garage_l7",
+        mac="aa:bb:cc:dd:ee:03",
+        ip="10.0.0.7",
+        make="AntMiner",
+        model="L7",
+        firmware="Stock",
+        algo="Scrypt",
+        capabilities=["reboot", "fault_light"],
+        expected_hashboards=4,
+        expected_fans=4,
+        friendly_name="garage_l7",
+    )
+    bare = DeviceRecord(id="ip_10_0_0_9", mac=None, ip="10.0.0.9", make="AntMiner", model=None)
+    return [
+        _case("s19_entity_mode", s19, _data()),
+        _case("s19_before_first_poll", s19, _data(), before_first_poll=True),
+        _case("s19_with_errors", s19, _data(errors=("fan 2 lost",), fault_light=True)),
+        _case("m30_device_mode", m30, _data(fans=2), device_mode=True, mode="normal"),
+        _case("m30_entity_mode_modes", m30, _data(fans=2), mode="low"),
+        _case("l7_scrypt_friendly_name", l7, _data(algo="Scrypt", boards=4, hashrate=9500.0)),
+        _case(
+            "cgminer_minimal_no_mac",
+            bare,
+            _data(boards=0, fans=0, wattage=None, env_temp=None, fault_light=None),
+        ),
+        _case(
+            "cgminer_before_first_poll_missing_values",
+            bare,
+            _data(boards=0, fans=0, wattage=None, env_temp=None, fault_light=None),
+            before_first_poll=True,
+        ),
+        {
+            "name": "bridge_device",
+            "miner_id": None,
+            "base_topic": BASE,
+            "device_mode": False,
+            "messages": bridge_discovery(Topics(BASE, PREFIX)),
+            "state": None,
+            "availability_topic": None,
+            "bridge_state_topic": f"{BASE}/bridge/state",
+        },
+    ]
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.write_text(json.dumps({"cases": cases()}, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""The bridge's discovery payloads, fed through Home Assistant's own MQTT discovery.
+
+``gen_discovery.py`` runs in the daemon's venv and writes the payloads the daemon really
+publishes (``asic_bridge.bridge.entities``) plus a matching retained state.  Each case is
+replayed here as the broker would: availability and state, then the discovery configs.
+Home Assistant must create every entity (proof it accepted the config) with the announced
+device class, unit, state class, category and device, render a value from the state, log no
+MQTT/template complaint, and follow availability (bridge AND miner).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+import json
+import logging
+import os
+from pathlib import Path
+import subprocess
+from typing import Any
+
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+
+ROOT = Path(__file__).resolve().parent.parent
+DAEMON_PYTHON = Path(os.environ.get("ASIC_BRIDGE_PYTHON", ROOT / ".venv" / "bin" / "python"))
+
+# Loggers whose warnings mean HA rejected or mis-rendered something the bridge sent.
+WATCHED = (
+    "homeassistant.components.mqtt",
+    "homeassistant.helpers.template",
+    "homeassistant.components.sensor",
+    "homeassistant.helpers.entity",
+    "homeassistant.helpers.entity_platform",
+    "homeassistant.helpers.device_registry",
+)
+
+
+def _generate(out: Path) -> list[dict[str, Any]]:
+    if not DAEMON_PYTHON.exists():
+        pytest.fail(f"the daemon venv is missing ({DAEMON_PYTHON}); run scripts/setup first")
+    subprocess.run(
+        [str(DAEMON_PYTHON), str(ROOT / "tests_ha" / "gen_discovery.py"), str(out)],
+        check=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    return json.loads(out.read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.fixture(scope="session")
+def discovery_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    cases = _generate(tmp_path_factory.mktemp("discovery") / "cases.json")
+    return {case["name"]: case for case in cases}
+
+
+CASE_NAMES = [
+    "s19_entity_mode",
+    "s19_before_first_poll",
+    "s19_with_errors",
+    "m30_device_mode",
+    "m30_entity_mode_modes",
+    "l7_scrypt_friendly_name",
+    "cgminer_minimal_no_mac",
+    "cgminer_before_first_poll_missing_values",
+    "bridge_device",
+]
+
+
+def _configs(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(component, entity config, device block) for every entity a case announces."""
+    out = []
+    for topic, payload in case["messages"].items():
+        if case["device_mode"]:
+            for component in payload["components"].values():
+                out.append((component["platform"], component, payload["device"]))
+        else:
+            out.append((topic.split("/")[1], payload, payload["device"]))
+    return out
+
+
+def _key(config: dict[str, Any]) -> str | None:
+    template = config.get("value_template", "")
+    marker = "value_json."
+    if marker not in template:
+        return None
+    return template.split(marker, 1)[1].split()[0].strip("}")
+
+
+async def _replay(hass: HomeAssistant, case: dict[str, Any]) -> None:
+    """What HA gets from the broker: the retained discovery configs, then (replayed when the
+    new entities subscribe) the retained availability and state."""
+    for topic, payload in case["messages"].items():
+        async_fire_mqtt_message(hass, topic, json.dumps(payload), retain=True)
+    await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, case["bridge_state_topic"], "online", retain=True)
+    if case["availability_topic"]:
+        async_fire_mqtt_message(hass, case["availability_topic"], "online", retain=True)
+    if case["state"] is not None:
+        state_topic = f"{case['base_topic']}/{case['miner_id']}"
+        async_fire_mqtt_message(hass, state_topic, json.dumps(case["state"]), retain=True)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+async def test_ha_accepts_discovery(
+    hass: HomeAssistant,
+    mqtt_mock,
+    caplog: pytest.LogCaptureFixture,
+    discovery_cases: dict[str, dict[str, Any]],
+    name: str,
+) -> None:
+    case = discovery_cases[name]
+    caplog.set_level(logging.WARNING)
+    await _replay(hass, case)
+
+    complaints = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith(WATCHED)
+    ]
+    assert complaints == [], "\n".join(complaints)
+
+    entities = er.async_get(hass)
+    devices = dr.async_get(hass)
+    state_values = case["state"] or {}
+    configs = _configs(case)
+    assert configs, "the case announces nothing"
+    for component, config, device_block in configs:
+        what = f"{component} {config['unique_id']}"
+        entity_id = entities.async_get_entity_id(component, "mqtt", config["unique_id"])
+        assert entity_id is not None, f"HA did not create {what}"
+        entry = entities.async_get(entity_id)
+        assert entry is not None
+        assert entry.entity_category == config.get("entity_category"), what
+        state = hass.states.get(entity_id)
+        assert state is not None, what
+        attributes = state.attributes
+        assert attributes.get("device_class") == config.get("device_class"), what
+        if component in ("sensor", "number"):
+            assert attributes.get("unit_of_measurement") == config.get("unit_of_measurement"), what
+        if component == "sensor":
+            assert attributes.get("state_class") == config.get("state_class"), what
+        if component == "number":
+            assert attributes["min"] == config["min"], what
+            assert attributes["max"] == config["max"], what
+            assert attributes["step"] == config["step"], what
+        if component == "select":
+            assert attributes["options"] == config["options"], what
+
+        key = _key(config)
+        if key is not None and key in state_values:
+            value = state_values[key]
+            assert state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE), f"{what}: {state.state}"
+            if component in ("binary_sensor", "switch"):
+                assert state.state == ("on" if value else "off"), what
+            elif config.get("device_class") == "timestamp":
+                assert datetime.fromisoformat(state.state) == datetime.fromisoformat(value), what
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                assert float(state.state) == pytest.approx(float(value)), what
+            else:
+                assert state.state == str(value), what
+
+        device = devices.async_get(entry.device_id) if entry.device_id else None
+        assert device is not None, f"{what} has no device"
+        assert ("mqtt", device_block["identifiers"][0]) in device.identifiers
+        assert device.name == device_block["name"]
+        assert device.manufacturer == device_block.get("manufacturer")
+        assert device.model == device_block.get("model")
+        assert device.sw_version == device_block.get("sw_version")
+        assert device.configuration_url == device_block.get("configuration_url")
+        for kind, value in device_block.get("connections", []):
+            assert (kind, dr.format_mac(value)) in device.connections
+        if "via_device" in device_block:
+            parent = devices.async_get_device(identifiers={("mqtt", device_block["via_device"])})
+            assert parent is not None and device.via_device_id == parent.id, what
+
+    # availability = bridge online AND miner online
+    if case["availability_topic"]:
+        ids = [
+            entities.async_get_entity_id(component, "mqtt", config["unique_id"])
+            for component, config, _ in configs
+        ]
+        async_fire_mqtt_message(hass, case["availability_topic"], "offline")
+        await hass.async_block_till_done()
+        assert {hass.states.get(i).state for i in ids} == {STATE_UNAVAILABLE}
+        async_fire_mqtt_message(hass, case["availability_topic"], "online")
+        await hass.async_block_till_done()
+        assert STATE_UNAVAILABLE not in {hass.states.get(i).state for i in ids}
+        async_fire_mqtt_message(hass, case["bridge_state_topic"], "offline")
+        await hass.async_block_till_done()
+        assert {hass.states.get(i).state for i in ids} == {STATE_UNAVAILABLE}
+
+
+async def test_removed_miner_clears_entities(
+    hass: HomeAssistant, mqtt_mock, discovery_cases: dict[str, dict[str, Any]]
+) -> None:
+    """An empty retained config (what the bridge sends for a removed miner) deletes it."""
+    case = discovery_cases["s19_entity_mode"]
+    await _replay(hass, case)
+    entities = er.async_get(hass)
+    for topic in case["messages"]:
+        async_fire_mqtt_message(hass, topic, "")
+    await hass.async_block_till_done()
+    for component, config, _ in _configs(case):
+        assert entities.async_get_entity_id(component, "mqtt", config["unique_id"]) is None
+    device = dr.async_get(hass).async_get_device(
+        identifiers={("mqtt", f"asic_bridge_{case['miner_id']}")}
+    )
+    assert device is None
+
+
+async def test_missing_value_is_unknown_not_stale(
+    hass: HomeAssistant,
+    mqtt_mock,
+    caplog: pytest.LogCaptureFixture,
+    discovery_cases: dict[str, dict[str, Any]],
+) -> None:
+    """A value a poll did not report turns "unknown" (no stale reading, no log spam)."""
+    case = discovery_cases["s19_entity_mode"]
+    await _replay(hass, case)
+    entities = er.async_get(hass)
+    miner = case["miner_id"]
+    ids = {
+        key: entities.async_get_entity_id(component, "mqtt", f"asic_bridge_{miner}_{key}")
+        for component, key in (
+            ("sensor", "power"),
+            ("binary_sensor", "mining"),
+            ("switch", "mining"),
+            ("number", "power_limit"),
+        )
+    }
+    assert hass.states.get(ids["power"]).state == "3250"
+    caplog.set_level(logging.WARNING)
+    state = {k: v for k, v in case["state"].items() if k not in ("power", "mining", "power_limit")}
+    async_fire_mqtt_message(hass, f"{case['base_topic']}/{miner}", json.dumps(state))
+    await hass.async_block_till_done()
+    assert {key: hass.states.get(entity_id).state for key, entity_id in ids.items()} == {
+        key: STATE_UNKNOWN for key in ids
+    }
+    assert [
+        r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith(WATCHED)
+    ] == []
