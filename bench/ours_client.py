@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -24,11 +25,14 @@ async def main(args: argparse.Namespace) -> None:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     miners = await MinerNetwork.from_subnet(args.scan).scan()
     cpu1, wall1 = time.process_time(), time.perf_counter()
-    readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
+    if args.no_data:
+        readings: list[Any] = [None] * len(miners)
+    else:
+        readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
     cpu2, wall2 = time.process_time(), time.perf_counter()
     found = []
     for miner, data in zip(miners, readings, strict=True):
-        ok = not isinstance(data, BaseException)
+        ok = data is not None and not isinstance(data, BaseException)
         found.append(
             {
                 "ip": miner.ip,
@@ -55,4 +59,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--scan", required=True)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--no-data", action="store_true", help="scan only")
     asyncio.run(main(parser.parse_args()))

@@ -131,10 +131,17 @@ async def _bench(args: argparse.Namespace) -> None:
     rows: dict[str, dict[str, Any]] = {}
     try:
         for name, cmd in (("asic_bridge", ours_cmd), ("pyasic", theirs_cmd)):
+            # A scan-only run first: the get_data traffic is the difference of the two.
+            for sim in sims:
+                sim.reset_counters()
+            await _run_client([*cmd, "--no-data"])
+            scan_traffic = _traffic(sims)
             for sim in sims:
                 sim.reset_counters()
             result = await _run_client(cmd)
-            rows[name] = {**result, **_score(result, truth), **_traffic(sims)}
+            total = _traffic(sims)
+            data_traffic = {f"data_{k}": total[k] - scan_traffic[k] for k in total}
+            rows[name] = {**result, **_score(result, truth), **total, **data_traffic}
     finally:
         await stop_fleet(sims)
     _report(rows, args)
@@ -153,6 +160,9 @@ def _report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         ("connections / miner", "connections_per_miner", "{:.1f}"),
         ("requests / miner", "requests_per_miner", "{:.1f}"),
         ("HTTP 401s / miner", "http_401_per_miner", "{:.1f}"),
+        ("get_data connections", "data_connections_per_miner", "{:.2f}"),
+        ("get_data requests", "data_requests_per_miner", "{:.2f}"),
+        ("get_data HTTP 401s", "data_http_401_per_miner", "{:.2f}"),
     ]
     print(f"\n{'':24}{'asic_bridge':>14}{'pyasic':>14}{'ratio':>10}")
     for label, key, fmt in metrics:

@@ -99,11 +99,14 @@ async def _scan(args: argparse.Namespace) -> None:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     miners = await MinerNetwork.from_subnet(args.scan).scan()
     cpu1, wall1 = time.process_time(), time.perf_counter()
-    readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
+    if args.no_data:
+        readings: list[Any] = [None] * len(miners)
+    else:
+        readings = await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
     cpu2, wall2 = time.process_time(), time.perf_counter()
     found = []
     for miner, data in zip(miners, readings, strict=True):
-        ok = not isinstance(data, BaseException)
+        ok = data is not None and not isinstance(data, BaseException)
         found.append(
             {
                 "ip": miner.ip,
