@@ -53,7 +53,7 @@ def addresses(n: int) -> list[str]:
 async def main(args: argparse.Namespace) -> None:
     from asic_bridge.sim import list_kinds
 
-    kinds = [k[0] for k in list_kinds()]
+    kinds = args.kinds.split(",") if args.kinds else [k[0] for k in list_kinds()]
     hosts = addresses(args.miners)
     specs = [f"{kinds[i % len(kinds)]}@{ip}" for i, ip in enumerate(hosts)]
     work = Path(tempfile.mkdtemp(prefix="asic_bench_"))
@@ -140,6 +140,7 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--poll-interval", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--kinds", help="comma-separated simulator kinds (default: all)")
     try:
         asyncio.run(main(parser.parse_args()))
     except KeyboardInterrupt:

@@ -88,6 +88,9 @@ class MinerSlot:
         default_factory=OrderedDict
     )
 
+    def __post_init__(self) -> None:
+        self.reported |= set(self.record.reported)
+
 
 class Bridge:
     """Everything ``asic-bridge run`` does; ``await Bridge(config).run()``."""
@@ -579,17 +582,19 @@ class Bridge:
         if slot.failures >= self.config.miners.offline_after and slot.online is not False:
             was_online = slot.online
             slot.online = False
+            # Re-identify next time: the miner may have changed firmware or address.  Forget
+            # it before the first await, so a scan running meanwhile cannot be handed the
+            # cached identification and "find" the miner where it no longer is.
+            factory.forget(slot.record.ip)
+            miner, slot.miner = slot.miner, None
+            slot.record.last_power_w = None
+            slot.record.last_power_at = None
             await self._publish_availability(slot)
             if was_online:
                 await self._event("miner_lost", id=slot.record.id, ip=slot.record.ip)
-            # re-identify next time: the miner may have changed firmware or address
-            if slot.miner is not None:
+            if miner is not None:
                 with contextlib.suppress(Exception):
-                    await slot.miner.aclose()
-            slot.miner = None
-            factory.forget(slot.record.ip)
-            slot.record.last_power_w = None
-            slot.record.last_power_at = None
+                    await miner.aclose()
 
     async def _poll_succeeded(self, slot: MinerSlot, data: MinerData) -> None:
         record = slot.record
@@ -609,6 +614,8 @@ class Bridge:
         )
         new_keys = set(state) - slot.reported
         slot.reported |= set(state)
+        if new_keys:
+            record.reported = sorted(slot.reported)
         if record.hashrate_unit != data.hashrate_unit:
             record.hashrate_unit = data.hashrate_unit
             new_keys.add("hashrate_unit")
@@ -963,6 +970,9 @@ async def run_bridge(config_path: str) -> int:
     config = load_config(config_path)
     logging.getLogger("asic_bridge").setLevel(config.log_level.upper())
     logging.getLogger().setLevel(config.log_level.upper())
+    # Per-request lines from the HTTP stack would drown the bridge's own log at "info".
+    for noisy in ("httpx", "httpcore", "asyncssh", "h2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     bridge = Bridge(config)
     await bridge.run()
     return 0

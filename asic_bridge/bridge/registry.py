@@ -52,6 +52,9 @@ class DeviceRecord:
     last_seen: float | None = None
     # Retained discovery topics published for this miner, so stale ones can be cleared.
     discovery_topics: list[str] = field(default_factory=list)
+    # State keys this miner has ever reported: which sensors it gets.  Persisted so a restart
+    # neither re-announces sensors it never reports nor withdraws ones a first poll missed.
+    reported: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         """The fields published on ``bridge/devices`` (no internal bookkeeping)."""
