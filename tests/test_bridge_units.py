@@ -913,15 +913,12 @@ def test_registry_crash_mid_write_leaves_old_file(tmp_path: Path) -> None:
         r = reg.Registry({str(tmp_path)!r})
         r.load()
         r.devices["02aabbccddee"].energy_kwh = 99.0
-        real_dump = json.dump
 
-        def dump_then_die(obj, handle, **kw):
-            text = json.dumps(obj, **kw)
-            handle.write(text[: len(text) // 2])
-            handle.flush()
+        def half_written_then_die(fd):
+            os.ftruncate(fd, os.fstat(fd).st_size // 2)  # only half reached the disk
             os._exit(9)  # killed mid-write
 
-        reg.json.dump = dump_then_die
+        reg.os.fsync = half_written_then_die
         r.save(force=True)
         """
     )

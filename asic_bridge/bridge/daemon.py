@@ -46,7 +46,7 @@ from asic_bridge.network import Host, MinerNetwork
 
 log = logging.getLogger("asic_bridge.bridge")
 
-# get_data fields the bridge publishes ("config" only for miners with modes).
+# get_data fields the bridge reads on every poll.
 POLL_FIELDS = (
     "mac",
     "hostname",
@@ -62,10 +62,15 @@ POLL_FIELDS = (
     "wattage_limit",
     "pools",
     "errors",
-    "fault_light",
     "is_mining",
     "uptime",
 )
+
+# Settings that change only when someone changes them (the fault light, the mining mode):
+# read on every FULL_POLL_EVERY-th poll and on the poll right after a command, and carried
+# over in between.  On web-UI firmwares each is an extra HTTP request per poll.
+SLOW_FIELDS = ("fault_light", "config")
+FULL_POLL_EVERY = 6
 
 
 @dataclass
@@ -83,6 +88,9 @@ class MinerSlot:
     last_state: dict[str, Any] | None = None
     reported: set[str] = field(default_factory=set)
     poll_now: asyncio.Event = field(default_factory=asyncio.Event)
+    polls: int = 0
+    full_poll_due: bool = True
+    fault_light: bool | None = None
     task: asyncio.Task[None] | None = None
     transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
         default_factory=OrderedDict
@@ -564,10 +572,7 @@ class Bridge:
                 async with asyncio.timeout(deadline * 2):
                     miner = await self._miner_for(slot)
                     if miner is not None:
-                        fields = list(POLL_FIELDS)
-                        if slot.record.modes and "config" in miner.FIELDS:
-                            fields.append("config")
-                        data = await miner.get_data(include=fields)
+                        data = await miner.get_data(include=self._poll_fields(slot, miner))
             except (AsicBridgeError, TimeoutError) as exc:
                 log.debug("poll of %s failed: %s", slot.record.id, exc)
                 data = None
@@ -576,6 +581,18 @@ class Bridge:
                 return False
             await self._poll_succeeded(slot, data)
             return True
+
+    @staticmethod
+    def _poll_fields(slot: MinerSlot, miner: BaseMiner) -> list[str]:
+        fields = list(POLL_FIELDS)
+        full = slot.full_poll_due or slot.polls % FULL_POLL_EVERY == 0
+        slot.polls += 1
+        if full:
+            slot.full_poll_due = False
+            fields.append("fault_light")
+            if slot.record.modes and "config" in miner.FIELDS:
+                fields.append("config")
+        return fields
 
     async def _poll_failed(self, slot: MinerSlot) -> None:
         slot.failures += 1
@@ -609,6 +626,10 @@ class Bridge:
         slot.boot_time = stable_boot_time(slot.boot_time, data.uptime, now)
         if data.config is not None and data.config.mining_mode is not None:
             slot.mode = data.config.mining_mode.mode
+        if data.fault_light is not None or "fault_light" in data.field_errors:
+            slot.fault_light = data.fault_light
+        else:  # not read this poll (a slow field): carry the last reading over
+            data.fault_light = slot.fault_light
         state = state_payload(
             data, energy_kwh=record.energy_kwh, boot_time=slot.boot_time, mode=slot.mode, now=now
         )
@@ -767,6 +788,7 @@ class Bridge:
         except (UnsupportedError, ConfigError, AsicBridgeError) as exc:
             return {"status": "error", "error": str(exc), "done": done}
         finally:
+            slot.full_poll_due = True  # read the settings a command may have changed
             slot.poll_now.set()  # republish the new state soon
         return {"status": "ok", "error": None, "done": done}
 
