@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,9 @@ class Registry:
         if not force and (not self._dirty or now - self._last_save < min_interval):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"version": 1, "devices": [asdict(d) for d in self.devices.values()]}
+        # vars(), not asdict(): asdict deep-copies every list of every record first, which
+        # cost more than the write itself on a large fleet.
+        payload = {"version": 1, "devices": [vars(d) for d in self.devices.values()]}
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".devices.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
