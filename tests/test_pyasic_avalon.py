@@ -7,13 +7,17 @@ the reference.  Every field pyasic is known to get wrong is skipped by name, wit
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import (
+    BackgroundLoop,
+    differences,
+    frozen_clock,
+    pyasic_available,
+    run_pyasic,
+)
 
 from asic_bridge import sim
 from asic_bridge.data import MinerData
@@ -22,7 +26,6 @@ from asic_bridge.factory import get_miner
 KINDS = ("avalon_1246", "avalon_1566", "avalon_nano3", "cgminer")
 ADDRESSES = {kind: f"127.13.3.{i}" for i, kind in enumerate(KINDS, start=1)}
 
-T = TypeVar("T")
 
 # pyasic's AvalonMiner._get_hashboards copies MTmax (the hottest chip of a board) into both
 # HashBoard.temp and HashBoard.chip_temp, and MTavg into inlet_temp.  asic_bridge reports MTavg,
@@ -44,27 +47,6 @@ SKIPS = {
 }
 
 
-class _Loop:
-    """An event loop in a thread, so the simulators keep answering while pyasic runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-def _frozen(moment: float) -> Callable[[], float]:
-    return lambda: moment
-
-
 async def _ours(address: str) -> MinerData:
     miner = await get_miner(address, use_cache=False)
     assert miner is not None, address
@@ -78,13 +60,13 @@ async def _ours(address: str) -> MinerData:
 def readings() -> Iterator[dict[str, tuple[MinerData, dict[str, Any]]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"{kind}@{ADDRESSES[kind]}" for kind in KINDS]))
     try:
         for s in sims:
             # Exact figures and a stopped clock: both readers see the very same miner.
             s.state.jitter = 0.0
-            s.state.clock = _frozen(s.state.clock() + 600.0)
+            s.state.clock = frozen_clock(s.state.clock() + 600.0)
         theirs = run_pyasic(list(ADDRESSES.values()), timeout=3.0)
         ours = {kind: runner.run(_ours(ADDRESSES[kind])) for kind in KINDS}
         yield {kind: (ours[kind], theirs[ADDRESSES[kind]]) for kind in KINDS}

@@ -7,13 +7,17 @@ simulators are faithful and the drivers agree with the reference.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import (
+    BackgroundLoop,
+    differences,
+    frozen_clock,
+    pyasic_available,
+    run_pyasic,
+)
 
 from asic_bridge import sim
 from asic_bridge.data import MinerData
@@ -24,7 +28,6 @@ ADDRESSES = {kind: f"127.21.3.{i}" for i, kind in enumerate(KINDS, start=1)}
 CLASSES = {"braiins_s9": "BOSMinerS9", "braiins_s19": "BOSMinerS19jPro",
            "braiins_bmm101": "BraiinsBMM101"}  # fmt: skip
 
-T = TypeVar("T")
 
 # pyasic cuts board temperatures to whole degrees: BOSMiner._get_hashboards rounds the RPC
 # ``temps`` values (round(81.875) = 82) and BOSer._get_hashboards truncates the gRPC ones
@@ -32,27 +35,6 @@ T = TypeVar("T")
 TEMP_SKIP = frozenset(
     f"hashboards[{slot}].{key}" for slot in range(3) for key in ("temp", "chip_temp")
 )
-
-
-class _Loop:
-    """An event loop in a thread, so the simulators keep answering while pyasic runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-def _frozen(moment: float) -> Callable[[], float]:
-    return lambda: moment
 
 
 async def _ours(address: str) -> MinerData:
@@ -68,12 +50,12 @@ async def _ours(address: str) -> MinerData:
 def readings() -> Iterator[dict[str, tuple[MinerData, dict[str, Any]]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"{kind}@{ADDRESSES[kind]}" for kind in KINDS]))
     try:
         for s in sims:
             s.state.jitter = 0.0
-            s.state.clock = _frozen(s.state.clock() + 600.0)
+            s.state.clock = frozen_clock(s.state.clock() + 600.0)
         theirs = run_pyasic(list(ADDRESSES.values()), timeout=3.0)
         ours = {kind: runner.run(_ours(ADDRESSES[kind])) for kind in KINDS}
         yield {kind: (ours[kind], theirs[ADDRESSES[kind]]) for kind in KINDS}

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import BackgroundLoop, differences, pyasic_available, run_pyasic
 
 from asic_bridge import sim
 from asic_bridge.data import MinerData
 from asic_bridge.factory import get_miner
 
 ADDRESS = "127.23.10.31"
-T = TypeVar("T")
 
 SKIP = frozenset(
     {
@@ -31,21 +28,6 @@ SKIP = frozenset(
 )
 
 
-class _Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 async def _ours(address: str) -> MinerData:
     miner = await get_miner(address, use_cache=False)
     assert miner is not None
@@ -59,7 +41,7 @@ async def _ours(address: str) -> MinerData:
 def readings() -> Iterator[tuple[MinerData, dict[str, Any]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"elphapex_dg1plus@{ADDRESS}"]))
     try:
         moment = sims[0].state.clock() + 600.0

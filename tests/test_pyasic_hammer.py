@@ -14,13 +14,11 @@ Two pyasic defects shape this test:
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import BackgroundLoop, differences, pyasic_available, run_pyasic
 
 from asic_bridge import sim
 from asic_bridge.credentials import Credentials
@@ -30,7 +28,6 @@ from asic_bridge.sim.hammer import BlackMinerSim
 
 ADDRESSES = {"hammer_d10": "127.23.10.41", "volcminer_d1": "127.23.10.42"}
 VOLC_PASSWORD = "root"
-T = TypeVar("T")
 
 # pyasic's BlackMiner: board temp = the last repeated tempN value, which is a chip sensor.
 TEMP_SKIP = frozenset(f"hashboards[{slot}].temp" for slot in range(3))
@@ -43,21 +40,6 @@ SKIPS = {
         {"model", "hashrate", "expected_hashrate", "fans", "hashboards.count"}
     ),
 }
-
-
-class _Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 async def _ours(address: str, credentials: Credentials | None) -> MinerData:
@@ -73,7 +55,7 @@ async def _ours(address: str, credentials: Credentials | None) -> MinerData:
 def readings() -> Iterator[dict[str, tuple[MinerData, dict[str, Any]]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"{k}@{a}" for k, a in ADDRESSES.items()]))
     try:
         for s in sims:

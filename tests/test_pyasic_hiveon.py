@@ -7,15 +7,19 @@ pyasic defects, each with its reason below; a test checks every skip is still ne
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import PYASIC_PYTHON, differences, pyasic_available, run_pyasic
+from reference.compare import (
+    PYASIC_PYTHON,
+    BackgroundLoop,
+    differences,
+    pyasic_available,
+    run_pyasic,
+)
 
 from asic_bridge import factory
 from asic_bridge.data import MinerData
@@ -28,7 +32,6 @@ pytestmark = pytest.mark.skipif(
 HOSTS = {"hiveon_s19jpro": "127.26.10.1", "hiveon_t9": "127.26.10.3"}
 CLASSES = {"hiveon_s19jpro": ("HiveonS19jPro", "S19j Pro"), "hiveon_t9": ("HiveonT9", "T9")}
 CONTROL_ADDRESS = "127.26.10.2"
-T = TypeVar("T")
 
 _WEB_MULTI = (
     "pyasic's HiveonWebAPI.multicommand returns its pages without the 'multicommand' marker, "
@@ -56,23 +59,6 @@ SKIPS: dict[str, dict[str, str]] = {
 Session = dict[str, tuple[MinerData, dict[str, Any]]]
 
 
-class _Loop:
-    """The simulators' event loop in a thread, so they answer while pyasic runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
 async def _start(address: str, kind: str = "hiveon_s19jpro") -> SimMiner:
     sim = load_kinds()[kind](address)
     moment = sim.state.clock() + 600.0
@@ -92,14 +78,14 @@ async def _ours(address: str) -> MinerData:
 
 
 @pytest.fixture(scope="module")
-def runner() -> Iterator[_Loop]:
-    loop = _Loop()
+def runner() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
     yield loop
     loop.close()
 
 
 @pytest.fixture(scope="module")
-def session(runner: _Loop) -> Iterator[Session]:
+def session(runner: BackgroundLoop) -> Iterator[Session]:
     sims = [runner.run(_start(address, kind)) for kind, address in HOSTS.items()]
     try:
         for sim in sims:
@@ -178,7 +164,7 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-def test_pyasic_controls_work_on_the_simulator(runner: _Loop) -> None:
+def test_pyasic_controls_work_on_the_simulator(runner: BackgroundLoop) -> None:
     """pyasic's own fault-light and config calls speak the simulator's web UI."""
     sim = runner.run(_start(CONTROL_ADDRESS))
     try:

@@ -6,13 +6,17 @@ pyasic gets wrong is skipped by name with the reason.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import (
+    BackgroundLoop,
+    differences,
+    frozen_clock,
+    pyasic_available,
+    run_pyasic,
+)
 
 from asic_bridge import sim
 from asic_bridge.data import MinerData
@@ -31,29 +35,6 @@ SKIP_TEMPS = frozenset(
 # each of four fans by assuming 6000 RPM at 100 %.  asic_bridge reports no invented speeds.
 SKIP = SKIP_TEMPS | {"fans"}
 
-T = TypeVar("T")
-
-
-class _Loop:
-    """An event loop in a thread, so the simulators keep answering while pyasic runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-def _frozen(moment: float) -> Callable[[], float]:
-    return lambda: moment
-
 
 async def _ours(address: str) -> MinerData:
     miner = await get_miner(address, use_cache=False)
@@ -68,12 +49,12 @@ async def _ours(address: str) -> MinerData:
 def readings() -> Iterator[dict[str, tuple[MinerData, dict[str, Any]]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"{kind}@{ADDRESSES[kind]}" for kind in KINDS]))
     try:
         for s in sims:
             s.state.jitter = 0.0
-            s.state.clock = _frozen(s.state.clock() + 600.0)  # both see the same board
+            s.state.clock = frozen_clock(s.state.clock() + 600.0)  # both see the same board
         theirs = run_pyasic(list(ADDRESSES.values()), timeout=3.0)
         ours = {kind: runner.run(_ours(ADDRESSES[kind])) for kind in KINDS}
         yield {kind: (ours[kind], theirs[ADDRESSES[kind]]) for kind in KINDS}

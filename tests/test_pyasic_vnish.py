@@ -5,13 +5,11 @@ Every field pyasic demonstrably gets wrong is skipped by name, with the reason b
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import BackgroundLoop, differences, pyasic_available, run_pyasic
 
 from asic_bridge import sim
 from asic_bridge.data import MinerData
@@ -19,30 +17,12 @@ from asic_bridge.factory import get_miner
 
 KIND = "vnish_s19jpro"
 ADDRESS = "127.22.9.2"
-T = TypeVar("T")
 
 # pyasic's BMMiner._get_hashboards (which VNish inherits) reads ``temp<N>`` as the chip and
 # ``temp2_<N>`` as the board temperature; BMMiner's stats put the board (PCB) sensor in
 # temp<N> and the hottest chip in temp2_<N> (see also the generic cgminer comparison), so
 # pyasic reports chips cooler than their board.
 SKIPS = frozenset(f"hashboards[{slot}].{key}" for slot in range(3) for key in ("temp", "chip_temp"))
-
-
-class _Loop:
-    """An event loop in a thread, so the simulator answers while pyasic runs."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 async def _ours(address: str) -> MinerData:
@@ -58,7 +38,7 @@ async def _ours(address: str) -> MinerData:
 def reading() -> Iterator[tuple[MinerData, dict[str, Any]]]:
     if not pyasic_available():
         pytest.skip("pyasic venv (.venvs/pyasic) is missing")
-    runner = _Loop()
+    runner = BackgroundLoop()
     sims = runner.run(sim.start_fleet([f"{KIND}@{ADDRESS}"]))
     try:
         for s in sims:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from reference.compare import differences, pyasic_available, run_pyasic
+from reference.compare import (
+    differences,
+    frozen_clock,
+    pyasic_available,
+    run_pyasic,
+)
 
 from asic_bridge.factory import get_miner
 from asic_bridge.sim import SimMiner, create
@@ -43,10 +48,6 @@ V3_SKIPS = frozenset(
 V2_SKIPS = frozenset(f"hashboards[{i}].chip_temp" for i in range(3))
 
 
-def _frozen(at: float) -> Callable[[], float]:
-    return lambda: at
-
-
 def _address() -> str:
     return f"127.12.200.{next(_hosts)}"
 
@@ -58,7 +59,7 @@ async def fleet() -> AsyncIterator[list[SimMiner]]:
         sim = create(f"{kind}@{_address()}")
         sim.state.jitter = 0.0
         # freeze time, so both readers see the same uptime and share counters
-        sim.state.clock = _frozen(sim.state.boot_at + 900)
+        sim.state.clock = frozen_clock(sim.state.boot_at + 900)
         sims.append(sim)
         await sim.start()
     yield sims

@@ -6,12 +6,15 @@ same way we do, the simulator is faithful and our driver agrees with the referen
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asic_bridge.data import MinerData
 
@@ -111,3 +114,29 @@ def differences(
             a, b = getattr(mine_pool, key), ref_pool.get(key)
             check(f"pools[{mine_pool.index}].{key}", a == b, a, b)
     return diffs
+
+
+T = TypeVar("T")
+
+
+class BackgroundLoop:
+    """An event loop in a thread, so simulators keep answering while pyasic (a subprocess
+    the test waits for) reads them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def frozen_clock(moment: float) -> Callable[[], float]:
+    """A clock that stands still, so pyasic and asic_bridge read the very same numbers."""
+    return lambda: moment
