@@ -30,7 +30,6 @@ models pyasic marks as unable to shut down (L7, KS5, HS3, E9 Pro) do not get the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 from collections.abc import Mapping, Sequence
@@ -708,13 +707,7 @@ class _AntminerStock(BaseMiner):
         if group == "rpc":
             return dict(await self.rpc.multicommand(*names))
         if group == "web":
-            results = await asyncio.gather(
-                *(self._web_source(name) for name in names), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException) and not isinstance(result, Exception):
-                    raise result  # cancellation: let the engine see it
-            return dict(zip(names, results, strict=True))
+            return await self._fetch_each(names, self._web_source)
         return await super()._fetch_group(group, names)
 
     async def _web_source(self, name: str) -> dict[str, Any]:

@@ -369,10 +369,7 @@ class AuradineMiner(CGMinerRPCMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        answers = await asyncio.gather(
-            *(self.web_command(n) for n in names), return_exceptions=True
-        )
-        return dict(zip(names, answers, strict=True))
+        return await self._fetch_each(names, self.web_command)
 
     # -------------------------------------------------------------- controls
     async def _set_fault_light(self, on: bool) -> bool:

@@ -297,6 +297,19 @@ class BaseMiner:
                     )
         return result
 
+    @staticmethod
+    async def _fetch_each(
+        names: list[str], fetch: Callable[[str], Awaitable[Any]]
+    ) -> dict[str, Any]:
+        """``{name: await fetch(name)}`` run concurrently; a failed request becomes its name's
+        value (so the other fields still arrive), while cancellation propagates to the engine.
+        """
+        results = await asyncio.gather(*(fetch(name) for name in names), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        return dict(zip(names, results, strict=True))
+
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         """Return ``{name: payload or exception}`` for one source group.  Drivers implement."""
         raise NotImplementedError(f"{type(self).__name__} has no source group {group!r}")

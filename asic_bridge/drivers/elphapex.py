@@ -24,7 +24,6 @@ Controls: fault light (``blink.cgi``, ``B000``/``B100``), reboot, get/send_confi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -366,13 +365,7 @@ class ElphapexMiner(BaseMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        results = await asyncio.gather(
-            *(self._web_source(n) for n in names), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-        return dict(zip(names, results, strict=True))
+        return await self._fetch_each(names, self._web_source)
 
     async def _set_fault_light(self, on: bool) -> bool:
         answer = _json_object(

@@ -34,7 +34,6 @@ firmware takes a chip frequency, not watts) and no mining modes.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -369,10 +368,7 @@ class ESPMiner(BaseMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        answers = await asyncio.gather(
-            *(self._get_json(self._PATHS[n]) for n in names), return_exceptions=True
-        )
-        return dict(zip(names, answers, strict=True))
+        return await self._fetch_each(names, lambda name: self._get_json(self._PATHS[name]))
 
     async def _post(self, path: str) -> None:
         result = await self.web.post(path)

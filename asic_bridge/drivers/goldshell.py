@@ -341,10 +341,7 @@ class GoldshellMiner(CGMinerRPCMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        answers = await asyncio.gather(
-            *(self.web_json(self._PATHS[n]) for n in names), return_exceptions=True
-        )
-        return dict(zip(names, answers, strict=True))
+        return await self._fetch_each(names, lambda name: self.web_json(self._PATHS[name]))
 
     # -------------------------------------------------------------- controls
     async def _select_level(self, level: int) -> None:

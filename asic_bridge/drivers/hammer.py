@@ -358,13 +358,7 @@ class BlackMiner(BaseMiner):
         if group == "rpc":
             return await self._rpc_batch(names)
         if group == "web":
-            results = await asyncio.gather(
-                *(self._web_source(n) for n in names), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException) and not isinstance(result, Exception):
-                    raise result
-            return dict(zip(names, results, strict=True))
+            return await self._fetch_each(names, self._web_source)
         return await super()._fetch_group(group, names)
 
     # ------------------------------------------------------------------ controls

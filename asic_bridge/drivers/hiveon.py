@@ -314,13 +314,7 @@ class HiveonModern(BaseMiner):
         if group == "rpc":
             return dict(await self.rpc.multicommand(*names))
         if group == "web":
-            results = await asyncio.gather(
-                *(self._cgi(name) for name in names), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException) and not isinstance(result, Exception):
-                    raise result  # cancellation belongs to the engine
-            return dict(zip(names, results, strict=True))
+            return await self._fetch_each(names, self._cgi)
         return await super()._fetch_group(group, names)
 
     async def _cgi(self, name: str) -> dict[str, Any]:

@@ -297,8 +297,7 @@ class InnosiliconMiner(CGMinerRPCMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        answers = await asyncio.gather(*(self.api(n) for n in names), return_exceptions=True)
-        return dict(zip(names, answers, strict=True))
+        return await self._fetch_each(names, self.api)
 
     # -------------------------------------------------------------- controls
     async def _reboot(self) -> bool:

@@ -473,13 +473,7 @@ class MaraMiner(BaseMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        results = await asyncio.gather(
-            *(self.command(name) for name in names), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-        return dict(zip(names, results, strict=True))
+        return await self._fetch_each(names, self.command)
 
     def _ctx(self) -> ParseContext:
         return ParseContext(self.algo, self.model_info, self.identity)

@@ -431,13 +431,7 @@ class VNishMiner(CGMinerRPCMiner):
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
             return await super()._fetch_group(group, names)
-        outcomes = await asyncio.gather(*(self.web_get(n) for n in names), return_exceptions=True)
-        out: dict[str, Any] = {}
-        for name, outcome in zip(names, outcomes, strict=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-                raise outcome
-            out[name] = outcome
-        return out
+        return await self._fetch_each(names, self.web_get)
 
     # -------------------------------------------------------------- controls
     async def _set_fault_light(self, on: bool) -> bool:
