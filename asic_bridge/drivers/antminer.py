@@ -60,6 +60,8 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
+from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
     CommandError,
@@ -167,23 +169,6 @@ _ALGO_HINTS = {
 
 
 # =============================================================================== helpers
-def _num(value: Any) -> float | None:
-    """A reading as float; None for missing, empty, boolean or non-numeric values."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    return None
-
-
 def _int(value: Any) -> int | None:
     number = _num(value)
     return None if number is None else int(number)
@@ -223,10 +208,6 @@ def _mean_nonzero(values: Any) -> float | None:
         return None
     readings = [v for v in (_num(x) for x in values) if v]
     return sum(readings) / len(readings) if readings else None
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def pyasic_model_string(raw_type: str) -> str:

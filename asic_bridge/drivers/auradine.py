@@ -75,6 +75,7 @@ from asic_bridge.drivers.cgminer import (
     to_int,
     validate_pool_field,
 )
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     AuthenticationError,
     CommandError,
@@ -202,10 +203,6 @@ def _report(ipreport: object) -> dict[str, Any]:
 
 def parse_mac(ctx: ParseContext, ipreport: object) -> str | None:
     return normalize_mac(_report(ipreport).get("mac"))
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_hostname(ctx: ParseContext, ipreport: object) -> str | None:

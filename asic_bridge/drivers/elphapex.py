@@ -54,6 +54,9 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.marafw import parse_pools as _parse_pool_list
+from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import text as _text
+from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
     APIError,
     CommandError,
@@ -83,28 +86,6 @@ MAKE = "Elphapex"
 WEB_USER = "root"
 MODES = {"normal": 0, "sleep": 1, "low": 3}
 _EMPTY_SLOT = {"url": "", "user": "", "pass": ""}
-
-
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return None if number is None else round(number)
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def _first(payload: Any, section: str) -> Mapping[str, Any]:

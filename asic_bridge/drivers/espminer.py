@@ -61,6 +61,7 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
 from asic_bridge.transport.http import HTTPClient
 
@@ -208,10 +209,6 @@ def parse_pools(ctx: ParseContext, info: object) -> list[PoolMetrics]:
 
 def parse_mac(ctx: ParseContext, info: object) -> str | None:
     return normalize_mac(_info(info).get("macAddr"))
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_hostname(ctx: ParseContext, info: object) -> str | None:

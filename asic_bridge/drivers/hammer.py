@@ -51,6 +51,7 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
+from asic_bridge.drivers.values import number as _num
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -111,19 +112,6 @@ def loads_keeping_duplicates(raw: bytes) -> dict[str, Any]:
 
 
 # =============================================================================== parsers
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def _int(value: Any) -> int | None:
     number = _num(value)
     return None if number is None else int(number)

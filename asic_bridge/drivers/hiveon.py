@@ -74,6 +74,7 @@ from asic_bridge.drivers.cgminer import (
     to_float,
     to_int,
 )
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
     CommandError,
@@ -490,10 +491,6 @@ def _matches(e: Evidence) -> bool:
     if MARKER in e.rpc_text:
         return True
     return e.rpc_version is None and e.rpc_devdetails is None and _stock_realm(e)
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:

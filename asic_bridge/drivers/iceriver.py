@@ -52,6 +52,7 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -189,10 +190,6 @@ def parse_fault_light(ctx: ParseContext, panel: object) -> bool | None:
 
 def parse_mac(ctx: ParseContext, panel: object) -> str | None:
     return normalize_mac(_data(panel).get("mac"))
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_hostname(ctx: ParseContext, panel: object) -> str | None:

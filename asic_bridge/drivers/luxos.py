@@ -79,6 +79,7 @@ from asic_bridge.drivers.cgminer import (
     to_float,
     to_int,
 )
+from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
 
 __all__ = [
@@ -238,10 +239,6 @@ def parse_errors(ctx: ParseContext, config: object) -> list[MinerErrorData]:
 
 def parse_mac(ctx: ParseContext, config: object) -> str | None:
     return normalize_mac(_config_entry(config).get("MACAddr"))
-
-
-def _text(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def parse_hostname(ctx: ParseContext, config: object) -> str | None:

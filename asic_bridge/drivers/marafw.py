@@ -64,6 +64,9 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
+from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import text as _text
+from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -101,28 +104,6 @@ SELECTORS = {"Stock": "normal", "Sleep": "sleep", "Auto": "auto", "Fixed": "manu
 
 
 # =============================================================================== helpers
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return None if number is None else round(number)
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
 def _obj(payload: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
         raise ValueError(f"{what} did not answer a JSON object")

@@ -1,0 +1,41 @@
+"""Coercing firmware values: the small rules every parser needs, in one place.
+
+Firmwares send numbers as numbers, as strings, padded, empty, or as garbage; a parser wants a
+finite number or None ("not reported"), never an exception and never an invented zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def number(value: object) -> float | None:
+    """A finite float from an int, float or numeric string; None for anything else.
+
+    Booleans are not numbers here, and NaN / infinity mean "no reading".
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return result if math.isfinite(result) else None
+
+
+def whole(value: object) -> int | None:
+    """``number`` rounded to the nearest integer."""
+    result = number(value)
+    return None if result is None else round(result)
+
+
+def text(value: object) -> str | None:
+    """A stripped, non-empty string; None for anything else."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
