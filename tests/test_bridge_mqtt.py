@@ -662,12 +662,25 @@ async def test_bridge_requests_and_fleet_target(broker: Broker, tmp_path: Path) 
         fleet_state = await rig.mqtt.wait_topic(rig.t("fleet", "all"), since=mark)
         assert fleet_state.json()["target_w"] == 1
 
-        # plenty of power: everyone mines again, limit-capable miners at their maximum
+        # a new target right away is held: each miner waits min_change_interval (60 s)
         mark = rig.mqtt.mark()
         await rig.mqtt.publish(rig.t("fleet", "all", "set"), {"target_w": 1_000_000})
         reply = await rig.mqtt.wait_topic(rig.t("fleet", "all", "response"), since=mark, within=15)
         body = reply.json()
         assert body["status"] == "ok", body
+        changed = {i for i in ids if {"stop_mining", "power_limit"} & set(rig.caps(i))}
+        assert sorted(body["data"]["held"]) == sorted(changed)
+        assert not any(rig.sims[i].state.hashing for i in stoppable)  # nothing was changed
+
+        # an emergency target is applied at once: everyone mines again, at their maximum
+        mark = rig.mqtt.mark()
+        await rig.mqtt.publish(
+            rig.t("fleet", "all", "set"), {"target_w": 1_000_000, "emergency": True}
+        )
+        reply = await rig.mqtt.wait_topic(rig.t("fleet", "all", "response"), since=mark, within=15)
+        body = reply.json()
+        assert body["status"] == "ok", body
+        assert body["data"]["held"] == []
         for miner_id in ids:
             assert body["data"]["plan"][miner_id]["mining"] is True
             assert rig.sims[miner_id].state.hashing

@@ -90,6 +90,7 @@ class MinerSlot:
     poll_now: asyncio.Event = field(default_factory=asyncio.Event)
     polls: int = 0
     full_poll_due: bool = True
+    last_fleet_change: float = float("-inf")  # monotonic time of the last fleet change
     fault_light: bool | None = None
     task: asyncio.Task[None] | None = None
     transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
@@ -884,7 +885,10 @@ class Bridge:
                 or target < 0
             ):
                 raise cmd.CommandError("target_w must be a non-negative number of watts")
-            body["data"] = await self.curtail(group, int(target))
+            emergency = args.get("emergency", False)
+            if not isinstance(emergency, bool):
+                raise cmd.CommandError("emergency must be true or false")
+            body["data"] = await self.curtail(group, int(target), emergency=emergency)
             body["status"] = "ok" if not body["data"]["failed"] else "partial"
         except cmd.CommandError as exc:
             body["error"] = str(exc)
@@ -895,9 +899,17 @@ class Bridge:
         chosen = [s for s in self.slots.values() if not members or s.record.id in members]
         return [s for s in chosen if s.online]
 
-    async def curtail(self, group: str, target_w: int) -> dict[str, Any]:
-        """Apply a fleet power target: most efficient miners first (see bridge.fleet)."""
+    async def curtail(
+        self, group: str, target_w: int, *, emergency: bool = False
+    ) -> dict[str, Any]:
+        """Apply a fleet power target: most efficient miners first (see bridge.fleet).
+
+        A miner changed less than the group's ``min_change_interval`` ago is held as it is
+        (many firmwares restart hashing on every change), unless ``emergency`` is set.
+        """
         slots = self._group_slots(group)
+        hold_for = self.config.fleet.groups[group].min_change_interval
+        now = time.monotonic()
         members = []
         for slot in slots:
             rec = slot.record
@@ -916,9 +928,13 @@ class Bridge:
             )
         plan = allocate(target_w, members)
         failed: dict[str, str] = {}
+        held: list[str] = []
 
         async def apply(item: Any) -> None:
             slot = self.slots[item.id]
+            if not emergency and now - slot.last_fleet_change < hold_for:
+                held.append(item.id)
+                return
             actions = []
             if item.mining and item.power_limit is not None:
                 actions.append(cmd.Action("power_limit", item.power_limit))
@@ -926,6 +942,7 @@ class Bridge:
                 actions.append(cmd.Action("mining", item.mining))
             if not actions:
                 return
+            slot.last_fleet_change = now
             result = await self._execute(slot, cmd.Command(tuple(actions)))
             if result["status"] != "ok":
                 failed[item.id] = str(result.get("error"))
@@ -943,6 +960,7 @@ class Bridge:
             },
             "plan": {p.id: {"mining": p.mining, "power_limit": p.power_limit} for p in plan},
             "failed": failed,
+            "held": sorted(held),
             "updated_at": time.time(),
         }
         self._fleet_state[group] = state
