@@ -7,6 +7,8 @@ changes the unit: the firmware's algorithm decides it (pyasic falls back to H/s,
 
 from __future__ import annotations
 
+import functools
+
 from asic_bridge.catalog import ALGORITHMS
 from asic_bridge.errors import AsicBridgeError
 
@@ -21,7 +23,9 @@ class UnitError(AsicBridgeError, ValueError):
     """An unknown hash-rate unit or algorithm name."""
 
 
+@functools.lru_cache(maxsize=64)
 def _canonical_unit(unit: str) -> str:
+    # Cached: parsers convert every board's rate on every poll, with a handful of spellings.
     cleaned = unit.strip().upper().removesuffix("/S").removesuffix("S")
     for known in UNITS:
         if known.upper().removesuffix("/S") == cleaned:
