@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,86 @@ def test_summary_formatting() -> None:
     assert "104.2 TH/s" in text
     assert "board 0: 34.7 TH/s" in text
     assert "could not read pools: timeout" in text
+
+
+# ---------------------------------------------------------------- against simulated miners
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[list[str]]:
+    """Two simulated miners served by ``asic-bridge simulate`` in its own process."""
+    specs = ["antminer_s19jpro@127.33.0.1", "whatsminer_m50@127.33.0.2"]
+    args = [arg for spec in specs for arg in ("--miner", spec)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asic_bridge", "simulate", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for _ in specs:  # one line per miner once it listens
+            assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
+        yield ["127.33.0.1", "127.33.0.2"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def test_scan_json(fleet: list[str]) -> None:
+    out = run_cli("scan", "127.33.0.0/29", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["ip"] for r in rows] == fleet
+    assert [(r["make"], r["model"]) for r in rows] == [
+        ("AntMiner", "S19j Pro"),
+        ("WhatsMiner", "M50 VH50"),
+    ]
+    for row in rows:
+        assert row["mac"] and row["firmware"] == "Stock"
+        assert row["hashrate"] > 0 and row["status"] == "mining"
+
+
+def test_scan_table(fleet: list[str]) -> None:
+    out = run_cli("scan", "127.33.0.1-2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].split()[:4] == ["IP", "MAC", "MAKE", "MODEL"]
+    assert "2 miner(s) found in 2 address(es)" in out.stdout
+
+
+def test_data_summary_and_json(fleet: list[str]) -> None:
+    out = run_cli("data", fleet[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"WhatsMiner M50 VH50 (Stock) at {fleet[1]}")
+    out = run_cli("data", fleet[1], "--json")
+    data = json.loads(out.stdout)
+    assert data["ip"] == fleet[1] and data["hashrate_unit"] == "TH/s"
+    assert data["wattage"] > 0 and data["field_errors"] == {}
+
+
+def test_control_light_and_power(fleet: list[str]) -> None:
+    out = run_cli("control", fleet[0], "light-on")
+    assert (out.returncode, out.stdout.strip()) == (0, f"{fleet[0]}: light-on ok")
+    assert json.loads(run_cli("data", fleet[0], "--json").stdout)["fault_light"] is True
+    run_cli("control", fleet[0], "light-off")
+    out = run_cli("control", fleet[1], "power-limit", "3000")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(run_cli("data", fleet[1], "--json").stdout)["wattage_limit"] == 3000
+
+
+def test_unsupported_control_exits_1(fleet: list[str]) -> None:
+    out = run_cli("control", fleet[0], "power-limit", "3000")  # stock Antminer: no watt target
+    assert out.returncode == 1
+    assert "not supported by AntMiner Stock" in out.stderr
+
+
+def test_config_get_then_set(fleet: list[str], tmp_path: Path) -> None:
+    out = run_cli("config", "get", fleet[0])
+    assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)
+    assert config["pools"]["groups"][0]["pools"]
+    config["pools"]["groups"][0]["pools"][0]["user"] = "cli_test.worker"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    out = run_cli("config", "set", fleet[0], str(path), timeout=90)
+    assert out.returncode == 0, out.stderr
+    again = json.loads(run_cli("config", "get", fleet[0]).stdout)
+    assert again["pools"]["groups"][0]["pools"][0]["user"] == "cli_test.worker"
