@@ -491,10 +491,13 @@ class Bridge:
                 await self._event("ip_changed", id=record.id, old_ip=old_ip, new_ip=miner.ip)
         if not miner.credentials.password and slot.host is not None:
             miner.credentials = self._credentials_for(miner.firmware, slot.host)
-        if slot.miner is not None and slot.miner is not miner:
-            with contextlib.suppress(Exception):
-                await slot.miner.aclose()
-        slot.miner = miner
+        if slot.miner is not miner:
+            # Under the miner's lock: a poll or command in flight keeps its connection.
+            async with slot.lock:
+                old, slot.miner = slot.miner, miner
+                if old is not None:
+                    with contextlib.suppress(Exception):
+                        await old.aclose()
         self._update_record(record, miner)
         await self._announce(slot)
         await self._publish_devices()
