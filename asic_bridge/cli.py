@@ -134,7 +134,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 async def _cmd_run(args: argparse.Namespace) -> int:
     from asic_bridge.bridge.daemon import run_bridge
 
-    return await run_bridge(args.config)
+    try:
+        return await run_bridge(args.config)
+    except OSError as exc:  # a port already taken (embedded broker, simulated miners)
+        raise CLIError(f"cannot start the bridge: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- miners

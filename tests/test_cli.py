@@ -200,3 +200,21 @@ def test_config_get_then_set(fleet: list[str], tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     again = json.loads(run_cli("config", "get", fleet[0]).stdout)
     assert again["pools"]["groups"][0]["pools"][0]["user"] == "cli_test.worker"
+
+
+def test_run_with_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "bridge.yaml"
+        config.write_text(
+            f"mqtt:\n  url: embedded\n  embedded:\n    port: {port}\n"
+            f"state_dir: {tmp_path / 'state'}\n"
+        )
+        out = run_cli("run", "-c", str(config))
+    assert out.returncode == 1
+    assert out.stderr.startswith("asic-bridge: cannot start the bridge:")
+    assert len(out.stderr.strip().splitlines()) == 1

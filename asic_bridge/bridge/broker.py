@@ -31,7 +31,18 @@ class EmbeddedBroker:
             },
         }
         self._broker = Broker(config)
-        await self._broker.start()
+        startup_log = logging.getLogger("amqtt.broker")
+        startup_log.setLevel(logging.CRITICAL)  # its own traceback would duplicate ours
+        try:
+            await self._broker.start()
+        except Exception as exc:  # amqtt wraps the bind OSError in its BrokerError
+            self._broker = None
+            cause = exc.__cause__ or exc
+            raise OSError(
+                f"embedded MQTT broker cannot listen on {self.bind}:{self.port} ({cause})"
+            ) from None
+        finally:
+            startup_log.setLevel(logging.WARNING)
         log.info("embedded MQTT broker listening on %s:%d", self.bind, self.port)
 
     async def stop(self) -> None:
