@@ -951,12 +951,16 @@ def test_corrupt_registry_is_moved_aside(tmp_path: Path, content: str) -> None:
 
 
 def test_registry_skips_malformed_entries_and_ignores_unknown_keys(tmp_path: Path) -> None:
-    good = {"id": "a", "mac": None, "ip": "10.0.0.1", "future_key": 1}
+    good = {"id": "a", "mac": None, "ip": "10.0.0.1", "future_key": 1, "energy_kwh": "2.5"}
     bad = {"mac": None}  # no id
-    (tmp_path / "devices.json").write_text(json.dumps({"version": 1, "devices": [good, bad]}))
+    wrong_type = {"id": "b", "mac": None, "ip": "10.0.0.2", "energy_kwh": "x"}
+    wrong_list = {"id": "c", "mac": None, "ip": "10.0.0.3", "capabilities": "reboot"}
+    devices = [good, bad, wrong_type, wrong_list]
+    (tmp_path / "devices.json").write_text(json.dumps({"version": 1, "devices": devices}))
     registry = Registry(tmp_path)
     registry.load()
     assert list(registry.devices) == ["a"]
+    assert registry.devices["a"].energy_kwh == 2.5  # a numeric string is still a number
 
 
 def test_energy_integration_by_hand() -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 log = logging.getLogger(__name__)
 
 # A gap longer than this many poll intervals is not integrated (the miner was away).
@@ -93,6 +95,10 @@ class DeviceRecord:
         self.last_power_w, self.last_power_at = power_w, now
 
 
+# Validates a stored record against DeviceRecord's type hints (lax: "3" is 3, "x" is an error).
+_RECORD: TypeAdapter[DeviceRecord] = TypeAdapter(DeviceRecord)
+
+
 class Registry:
     """All device records, keyed by id, saved to ``<state_dir>/devices.json``."""
 
@@ -120,9 +126,10 @@ class Registry:
             try:
                 if not isinstance(item, dict):
                     raise TypeError(f"an entry must be an object, got {type(item).__name__}")
-                record = DeviceRecord(**{k: v for k, v in item.items() if k in known})
-            except TypeError as exc:
-                log.warning("skipping a malformed registry entry: %s", exc)
+                record = _RECORD.validate_python({k: v for k, v in item.items() if k in known})
+            except (TypeError, ValidationError) as exc:
+                # A wrong type would only fail later, mid-poll; drop the entry now instead.
+                log.warning("skipping a malformed registry entry: %s", str(exc).splitlines()[0])
                 continue
             self.devices[record.id] = record
 
