@@ -71,7 +71,6 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
-from asic_bridge.transport.rpc import RPCClient
 
 __all__ = [
     "FAMILIES",
@@ -655,7 +654,6 @@ class _AntminerStock(BaseMiner):
     ) -> None:
         super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
         self._http = http
-        self._rpc: RPCClient | None = None
         self._live_conf: dict[str, Any] | None = None
         model = normalize(self.identity.model or "") if self.identity.model else ""
         if model in NO_WORK_MODES:
@@ -671,13 +669,6 @@ class _AntminerStock(BaseMiner):
         if self._http is None or self._http.port != self.port("http", 80):
             self._http = _web_client(self.ip, self.ports, self.credentials)
         return self._http
-
-    @property
-    def rpc(self) -> RPCClient:
-        port = self.port("rpc", 4028)
-        if self._rpc is None or self._rpc.port != port:
-            self._rpc = RPCClient(self.ip, port)
-        return self._rpc
 
     async def aclose(self) -> None:
         if self._http is not None:

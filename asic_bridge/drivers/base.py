@@ -29,6 +29,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     UnsupportedError,
 )
+from asic_bridge.transport.rpc import RPCClient
 
 
 class Capability(StrEnum):
@@ -116,6 +117,7 @@ class BaseMiner:
     # Mining modes send_config accepts (MinerConfig.mining_mode.mode values), for the bridge's
     # mode select; only meaningful with Capability.MINING_MODES.
     supported_modes: ClassVar[tuple[str, ...]] = ()
+    rpc_port: ClassVar[int] = 4028  # the CGMiner-style API port of this firmware
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {}
 
     def __init__(
@@ -134,6 +136,7 @@ class BaseMiner:
         self.ports: dict[str, int] = dict(ports or {})
         self.capabilities: frozenset[Capability] = self.default_capabilities
         self._lock = asyncio.Lock()
+        self._rpc: RPCClient | None = None
 
     # ------------------------------------------------------------ identity
     @property
@@ -147,6 +150,14 @@ class BaseMiner:
     @property
     def model_info(self) -> ModelInfo | None:
         return self.identity.model_info
+
+    @property
+    def rpc(self) -> RPCClient:
+        """The miner's RPC client, rebuilt only when its port override changes."""
+        port = self.port("rpc", self.rpc_port)
+        if self._rpc is None or self._rpc.port != port:
+            self._rpc = RPCClient(self.ip, port)
+        return self._rpc
 
     def port(self, name: str, default: int) -> int:
         """The port for ``name`` (``"rpc"``, ``"http"`` ...), honouring per-host overrides."""

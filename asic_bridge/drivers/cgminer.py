@@ -402,14 +402,6 @@ class CGMinerRPCMiner(BaseMiner):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._rpc: RPCClient | None = None
-
-    @property
-    def rpc(self) -> RPCClient:
-        port = self.port("rpc", RPC_PORT)
-        if self._rpc is None or self._rpc.port != port:
-            self._rpc = RPCClient(self.ip, port)
-        return self._rpc
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "rpc":

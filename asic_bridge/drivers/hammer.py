@@ -60,7 +60,7 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
-from asic_bridge.transport.rpc import RPCClient, check_status, parse_rpc_payload
+from asic_bridge.transport.rpc import check_status, parse_rpc_payload
 
 __all__ = [
     "FAMILIES",
@@ -245,6 +245,7 @@ class BlackMiner(BaseMiner):
     make = "Hammer"
     firmware = "Stock"
     default_algo = "Scrypt"
+    rpc_port = RPC_PORT  # ccminer's API port on this firmware
     default_capabilities = frozenset(
         {
             Capability.FAULT_LIGHT,
@@ -273,7 +274,6 @@ class BlackMiner(BaseMiner):
     def __init__(self, ip: str, *, http: HTTPClient | None = None, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
         self._http = http
-        self._rpc: RPCClient | None = None
         self._live_conf: dict[str, Any] | None = None
 
     @property
@@ -283,13 +283,6 @@ class BlackMiner(BaseMiner):
             user = self.credentials.username_or(WEB_USER)
             self._http = _web_client(self.ip, self.port("http", 80), user, password)
         return self._http
-
-    @property
-    def rpc(self) -> RPCClient:
-        port = self.port("rpc", RPC_PORT)
-        if self._rpc is None or self._rpc.port != port:
-            self._rpc = RPCClient(self.ip, port)
-        return self._rpc
 
     async def aclose(self) -> None:
         if self._http is not None:
