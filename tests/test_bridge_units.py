@@ -22,6 +22,7 @@ from asic_bridge.bridge.commands import (
     transaction_of,
 )
 from asic_bridge.bridge.config import BridgeConfig, parse_config
+from asic_bridge.bridge.daemon import on_tick
 from asic_bridge.bridge.entities import (
     ORIGIN,
     bridge_device_id,
@@ -1060,3 +1061,16 @@ def test_allocate_miners_that_cannot_limit_or_stop() -> None:
     plan = {p.id: p for p in allocate(6000, members)}
     assert plan["on_off"] == Allocation("on_off", True, None)
     assert allocated_power(list(plan.values()), members) == 6000
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.49, 0.5, 3.21, 9.87])
+def test_poll_delays_end_on_the_tick_grid(delay: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls start on a shared grid (fewer event-loop wake-ups), never earlier than asked."""
+    import asic_bridge.bridge.daemon as daemon
+
+    monkeypatch.setattr(daemon.time, "monotonic", lambda: 1000.123)
+    stretched = on_tick(delay, 0.5)
+    assert delay <= stretched < delay + 0.5 + 1e-9
+    end = 1000.123 + stretched
+    assert math.isclose(end / 0.5, round(end / 0.5), abs_tol=1e-6)
+    assert on_tick(delay, 0) == delay

@@ -102,8 +102,10 @@ def test_md5_crypt_matches_live_openssl() -> None:
     for length in (0, 1, 7, 15, 16, 17, 33):
         password = "".join(secrets.choice(string.printable[:94]) for _ in range(length))
         salt = "".join(secrets.choice(alphabet) for _ in range(8))
+        # on stdin: a password starting with "-" would be read as an option on the command line
         out = subprocess.run(
-            ["openssl", "passwd", "-1", "-salt", salt, password],
+            ["openssl", "passwd", "-1", "-salt", salt, "-stdin"],
+            input=password + "\n",
             capture_output=True,
             text=True,
             check=True,

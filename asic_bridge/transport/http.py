@@ -18,7 +18,7 @@ import functools
 import json as jsonlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asic_bridge.transport.wire import BodyTooLarge, MinerTransport, WireStats
 
 __all__ = ["HTTPClient", "HTTPResult", "TokenAuth", "digest_auth"]
 
@@ -48,6 +49,11 @@ def _insecure_context() -> ssl.SSLContext:
 
 LoginResult = str | tuple[str, float | None]
 """What a login callable returns: the token, or ``(token, seconds_valid)``."""
+
+
+#: Sent with every request (a driver's own headers win).  No Accept-Encoding: miner answers
+#: are small and on the LAN, so compressing them would only cost CPU at both ends.
+_DEFAULT_HEADERS = {"User-Agent": "asic_bridge", "Accept": "*/*"}
 
 
 def digest_auth(username: str, password: str) -> httpx.DigestAuth:
@@ -160,52 +166,6 @@ class TokenAuth:
             self._token = None
 
 
-class _TooLarge(Exception):
-    pass
-
-
-class _CappedStream(httpx.AsyncByteStream):
-    """Stops a body at the cap, whoever reads it (httpx also reads 401 and redirect bodies)."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, cap: int) -> None:
-        self._inner = inner
-        self._cap = cap
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        size = 0
-        async for chunk in self._inner:
-            size += len(chunk)
-            if size > self._cap:
-                raise _TooLarge
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _CappedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, cap: int) -> None:
-        self._inner = inner
-        self._cap = cap
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        resp = await self._inner.handle_async_request(request)
-        length = resp.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self._cap:
-            await resp.aclose()
-            raise _TooLarge
-        assert isinstance(resp.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            status_code=resp.status_code,
-            headers=resp.headers,
-            stream=_CappedStream(resp.stream, self._cap),
-            extensions=resp.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 def _reason(exc: BaseException) -> str:
     """An error text without URLs or query strings (they may carry passwords)."""
     text = str(exc).split("\n", 1)[0]
@@ -246,14 +206,25 @@ class HTTPClient:
         self.max_bytes = max_bytes
         self.max_connections = max_connections
         self._headers = dict(headers or {})
-        self._client: httpx.AsyncClient | None = None
-        self.connections = 0
-        self.requests = 0
+        self._wire: MinerTransport | None = None
+        self._urls: dict[str, httpx.URL] = {}
+        self.cookies = httpx.Cookies()
+        self.stats = WireStats()
         host = f"[{ip}]" if ":" in ip else ip
         self.base_url = f"{scheme}://{host}:{port}"
 
     def __repr__(self) -> str:
         return f"HTTPClient({self.base_url})"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections opened so far."""
+        return self.stats.connections
+
+    @property
+    def requests(self) -> int:
+        """Requests sent so far, auth round trips included."""
+        return self.stats.requests
 
     async def __aenter__(self) -> HTTPClient:
         return self
@@ -275,42 +246,36 @@ class HTTPClient:
             else int(settings.get("max_response_bytes"))
         )
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self._client is None or self._client.is_closed:
+    def _transport(self) -> MinerTransport:
+        if self._wire is None:
             # No certificate checks: miners serve self-signed certificates.  One shared SSL
             # context, because building one per client (even unverified) costs ~1 ms, which
-            # was a third of the CPU of identifying a miner during a scan.
-            # trust_env=False: a desktop proxy setting must not route LAN miner traffic
-            # through a proxy.
-            inner = httpx.AsyncHTTPTransport(
-                verify=_insecure_context(),
-                trust_env=False,
-                limits=httpx.Limits(
-                    max_connections=self.max_connections,
-                    max_keepalive_connections=self.max_connections,
-                    keepalive_expiry=15.0,
-                ),
+            # was a third of the CPU of identifying a miner during a scan.  No proxy
+            # settings are read: a desktop proxy must not carry LAN miner traffic.
+            self._wire = MinerTransport(
+                ssl_context=_insecure_context(),
+                max_connections=self.max_connections,
+                keepalive_expiry=15.0,
+                max_bytes=self._cap(),
+                stats=self.stats,
             )
-            self._client = httpx.AsyncClient(
-                base_url=self.base_url,
-                transport=_CappedTransport(inner, self._cap()),
-                headers=self._headers,
-                trust_env=False,
-                follow_redirects=False,
-            )
-        return self._client
+        return self._wire
+
+    def _url(self, path: str) -> httpx.URL:
+        """Parsed once per path: httpx's URL parser costs ~30 us a call, on every request."""
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= 64:
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.base_url + path)
+        return url
 
     async def aclose(self) -> None:
-        """Close the kept connections; the client reopens lazily if used again."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    async def _trace(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete":
-            self.connections += 1
-        elif event.endswith(".send_request_headers.started"):
-            self.requests += 1
+        """Close the kept connections and forget session cookies; reopens lazily if used."""
+        self.cookies.clear()
+        if self._wire is not None:
+            wire, self._wire = self._wire, None
+            await wire.aclose()
 
     async def get(
         self,
@@ -358,11 +323,9 @@ class HTTPClient:
         json: Any = None,
         data: Mapping[str, Any] | None = None,
         content: bytes | None = None,
-        files: Any = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         use_auth: bool = True,
-        follow_redirects: bool = False,
     ) -> HTTPResult:
         """One request, including any auth round trip, under one total deadline."""
         if not path.startswith("/"):
@@ -385,12 +348,10 @@ class HTTPClient:
                         name,
                         total,
                         httpx_auth,
-                        follow_redirects,
                         params=params,
                         json=json,
                         data=data,
                         content=content,
-                        files=files,
                         headers=all_headers,
                     )
                     if token_auth is not None and token_auth.is_expired(result):
@@ -420,34 +381,54 @@ class HTTPClient:
         name: str,
         total: float,
         auth: httpx.Auth | None,
-        follow_redirects: bool,
-        **kwargs: Any,
+        *,
+        headers: dict[str, str],
+        **body: Any,
     ) -> HTTPResult:
-        client = self._get_client()
+        """Build the request, run the auth flow (a digest 401 and its answer), read the body.
+
+        httpx supplies the request model, the auth flows and the cookie jar; the bytes go
+        through :class:`MinerTransport` directly, skipping ``AsyncClient``'s per-request
+        machinery (redirect and event-hook handling, URL merging), which no miner needs.
+        """
+        transport = self._transport()
         connect = min(float(settings.get("network_ping_timeout")), total)
-        request = client.build_request(
-            method,
-            path,
-            timeout=httpx.Timeout(total, connect=connect),
-            extensions={"trace": self._trace},
-            **kwargs,
-        )
         cap = self._cap()
         try:
-            resp = await client.send(
-                request, auth=auth, follow_redirects=follow_redirects, stream=True
+            request = httpx.Request(
+                method,
+                self._url(path),
+                headers={**_DEFAULT_HEADERS, **self._headers, **headers},
+                extensions={
+                    "timeout": {"connect": connect, "read": total, "write": total, "pool": total}
+                },
+                **body,
             )
-            try:
+            history: list[int] = []
+            if auth is None:
+                resp = await self._exchange(transport, request)
+            else:
+                flow = auth.async_auth_flow(request)
+                request = await flow.__anext__()
+                while True:
+                    resp = await self._exchange(transport, request)
+                    try:
+                        request = await flow.asend(resp)
+                    except StopAsyncIteration:
+                        break
+                    history.append(resp.status_code)
+            if "content-encoding" in resp.headers:
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.aiter_bytes():
                     size += len(chunk)  # decoded size: a gzip bomb stops here too
                     if size > cap:
-                        raise _TooLarge
+                        raise BodyTooLarge
                     chunks.append(chunk)
-            finally:
-                await resp.aclose()
-        except _TooLarge:
+                content = b"".join(chunks)
+            else:
+                content = await resp.aread()
+        except BodyTooLarge:
             raise ResponseTooLargeError(
                 f"body exceeds {cap} bytes", ip=self.ip, command=name
             ) from None
@@ -469,8 +450,17 @@ class HTTPClient:
         return HTTPResult(
             status=resp.status_code,
             headers=resp.headers,
-            body=b"".join(chunks),
+            body=content,
             ip=self.ip,
             path=name,
-            history=tuple(r.status_code for r in resp.history),
+            history=tuple(history),
         )
+
+    async def _exchange(self, transport: MinerTransport, request: httpx.Request) -> httpx.Response:
+        """One round trip, with the session cookies sent and updated."""
+        if self.cookies:
+            self.cookies.set_cookie_header(request)
+        response = await transport.handle_async_request(request)
+        if "set-cookie" in response.headers:
+            self.cookies.extract_cookies(response)
+        return response

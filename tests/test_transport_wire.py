@@ -1,0 +1,337 @@
+"""The HTTP/1.1 wire under HTTPClient, against raw servers that write exact bytes.
+
+Each test's server is a few lines of asyncio that answer the way some miner web server
+does (chunked, HTTP/1.0 read-to-close, ``Connection: close``, interim 100, stale kept
+connections), so the framing rules are checked on real sockets, byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asic_bridge.errors import (
+    MinerConnectionError,
+    MinerTimeoutError,
+    ResponseTooLargeError,
+)
+from asic_bridge.transport.http import HTTPClient
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Server:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.open = 0
+        self.peak_open = 0
+        self.requests: list[bytes] = []
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = await reader.readexactly(length)
+        self.requests.append(head + body)
+        return head + body
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open += 1
+        self.peak_open = max(self.peak_open, self.open)
+        try:
+            await self.handler(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+@asynccontextmanager
+async def serve(
+    make: Callable[[Server], Handler], tls: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[Server, int]]:
+    server = Server(lambda r, w: asyncio.sleep(0))
+    server.handler = make(server)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
+    try:
+        yield server, listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+
+
+@asynccontextmanager
+async def connected(
+    make: Callable[[Server], Handler], tls: ssl.SSLContext | None = None, **options: Any
+) -> AsyncIterator[tuple[Server, HTTPClient]]:
+    """A server and an HTTPClient on it (``https`` when ``tls`` is given)."""
+    async with serve(make, tls) as (server, port):
+        scheme = "https" if tls is not None else "http"
+        client = HTTPClient("127.0.0.1", port, scheme=scheme, **options)
+        try:
+            yield server, client
+        finally:
+            await client.aclose()
+
+
+def ok(body: bytes, *extra: str) -> bytes:
+    head = ["HTTP/1.1 200 OK", f"Content-Length: {len(body)}", *extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def keep_alive(answer: Callable[[bytes, int], bytes]) -> Callable[[Server], Handler]:
+    """A server answering every request on a connection with ``answer(request, n)``."""
+
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                request = await server.read_request(reader)
+                writer.write(answer(request, len(server.requests)))
+                await writer.drain()
+
+        return handler
+
+    return make
+
+
+async def test_kept_alive_connection_serves_every_request() -> None:
+    async with connected(keep_alive(lambda req, n: ok(b'{"n": %d}' % n))) as (server, client):
+        answers = [(await client.get("/x")).json()["n"] for _ in range(20)]
+    assert answers == list(range(1, 21))
+    assert server.connections == client.connections == 1
+    assert client.requests == 20
+
+
+async def test_chunked_body_with_extensions_and_trailers() -> None:
+    def answer(req: bytes, n: int) -> bytes:
+        return (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        )
+
+    async with connected(keep_alive(answer)) as (server, client):
+        first = await client.get("/a")
+        second = await client.get("/b")
+    assert first.body == second.body == b"hello world"
+    assert server.connections == 1  # the chunked framing left the connection reusable
+
+
+async def test_http10_body_read_to_close_and_connection_not_reused() -> None:
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<title>x</title>")
+            await writer.drain()
+
+        return handler
+
+    async with connected(make) as (server, client):
+        for _ in range(3):
+            assert (await client.get("/")).text == "<title>x</title>"
+    assert server.connections == 3
+
+
+async def test_connection_close_header_opens_a_fresh_connection() -> None:
+    async with connected(keep_alive(lambda req, n: ok(b"{}", "Connection: close"))) as (
+        server,
+        client,
+    ):
+        for _ in range(3):
+            assert (await client.get("/")).ok
+    assert server.connections == 3
+
+
+async def test_interim_100_skipped_and_no_body_statuses() -> None:
+    def answer(req: bytes, n: int) -> bytes:
+        if req.startswith(b"HEAD"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"
+        if n == 1:
+            return b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"done")
+        return b"HTTP/1.1 204 No Content\r\n\r\n"
+
+    async with connected(keep_alive(answer)) as (server, client):
+        first = await client.post("/form", data={"a": "1"})
+        second = await client.get("/empty")
+        third = await client.request("HEAD", "/head")
+        fourth = await client.get("/empty")
+    assert (first.status, first.body) == (200, b"done")
+    assert (second.status, second.body) == (204, b"")
+    assert (third.status, third.body) == (200, b"")  # HEAD: the length describes a GET
+    assert fourth.status == 204
+    assert server.connections == 1
+    assert server.requests[0].endswith(b"\r\n\r\na=1")
+
+
+async def test_get_on_a_connection_the_miner_dropped_is_retried_once() -> None:
+    """The miner closes a kept connection just as the next request arrives (its idle timer
+    fired): a GET is sent again on a new connection, a POST is not (it may have acted)."""
+
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(ok(b"first"))
+            await writer.drain()
+            await server.read_request(reader)  # the second request on this connection...
+            # ...is dropped unanswered: the handler returns and the socket closes
+
+        return handler
+
+    async with connected(make) as (server, client):
+        assert (await client.get("/a")).body == b"first"
+        assert (await client.get("/b")).body == b"first"  # answered on a new connection
+        assert server.connections == 2
+        with pytest.raises(MinerConnectionError):
+            await client.post("/c", json={"x": 1})
+    assert server.connections == 2
+    assert sum(req.startswith(b"POST") for req in server.requests) == 1
+
+
+async def test_timeout_discards_the_connection_so_a_late_answer_is_never_misread() -> None:
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                request = await server.read_request(reader)
+                if b"/slow" in request:
+                    await asyncio.sleep(0.5)
+                    writer.write(ok(b"late"))
+                else:
+                    writer.write(ok(b"fresh"))
+                await writer.drain()
+
+        return handler
+
+    async with connected(make) as (server, client):
+        with pytest.raises(MinerTimeoutError):
+            await client.get("/slow", timeout=0.2)
+        await asyncio.sleep(0.5)
+        assert (await client.get("/next")).body == b"fresh"
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SSH-2.0-dropbear\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
+    ],
+    ids=["not-http", "bad-status", "bad-length", "bad-chunk", "truncated", "huge-header"],
+)
+async def test_garbage_answers_are_clear_errors(reply: bytes) -> None:
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(reply)
+            await writer.drain()
+
+        return handler
+
+    async with connected(make, timeout=2) as (_, client):
+        with pytest.raises(MinerConnectionError) as caught:
+            await client.get("/x")
+    assert caught.value.ip == "127.0.0.1"
+    assert "/x" in str(caught.value)
+
+
+async def test_body_cap_applies_to_chunked_and_declared_lengths() -> None:
+    def answer(req: bytes, n: int) -> bytes:
+        if b"/declared" in req:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+        chunks = b"".join(b"400\r\n" + b"y" * 1024 + b"\r\n" for _ in range(5))
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+
+    async with connected(keep_alive(answer), max_bytes=4096) as (_, client):
+        with pytest.raises(ResponseTooLargeError):
+            await client.get("/declared")
+        with pytest.raises(ResponseTooLargeError):
+            await client.get("/chunked")
+
+
+async def test_max_connections_bounds_concurrent_requests() -> None:
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                await asyncio.sleep(0.05)
+                writer.write(ok(b"{}"))
+                await writer.drain()
+
+        return handler
+
+    async with connected(make, max_connections=2) as (server, client):
+        results = await asyncio.gather(*(client.get(f"/{i}") for i in range(8)))
+    assert all(r.ok for r in results)
+    assert server.peak_open == server.connections == 2
+
+
+async def test_cookies_set_by_the_miner_are_sent_back_and_dropped_on_close() -> None:
+    def answer(req: bytes, n: int) -> bytes:
+        if n == 1:
+            return ok(b"{}", "Set-Cookie: session=abc123; Path=/")
+        return ok(b"{}")
+
+    async with serve(keep_alive(answer)) as (server, port):
+        client = HTTPClient("127.0.0.1", port)
+        await client.get("/login")
+        await client.get("/data")
+        await client.aclose()
+        await client.get("/data")
+        await client.aclose()
+    assert b"session=abc123" not in server.requests[0]
+    assert b"Cookie: session=abc123" in server.requests[1]
+    assert b"session=abc123" not in server.requests[2]
+
+
+def _self_signed(tmp: Path) -> ssl.SSLContext:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "miner")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    return context
+
+
+async def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    """Miners (ePIC, Auradine, newer Whatsminer UIs) serve self-signed certificates."""
+    tls = _self_signed(tmp_path)
+    async with connected(keep_alive(lambda req, n: ok(b'{"tls": true}')), tls) as (server, client):
+        assert (await client.get("/a")).json() == {"tls": True}
+        assert (await client.get("/b")).ok
+    assert server.connections == 1
