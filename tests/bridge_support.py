@@ -264,6 +264,7 @@ class Received:
     properties: Any
     at: float
     index: int
+    qos: int = 0
 
     @property
     def text(self) -> str:
@@ -350,6 +351,7 @@ class Collector:
                     message.properties,
                     time.monotonic(),
                     len(self.messages),
+                    message.qos,
                 )
             )
             self._changed.set()

@@ -395,6 +395,7 @@ def test_shipped_bridge_yaml_is_valid() -> None:
         ({"mqtt": {"discovery_prefix": "home assistant"}}, "mqtt.discovery_prefix", "spaces"),
         ({"mqtt": {"discovery_mode": "both"}}, "mqtt.discovery_mode", "'entity' or 'device'"),
         ({"mqtt": {"qos": 3}}, "mqtt.qos", "less than or equal to 2"),
+        ({"mqtt": {"state_qos": -1}}, "mqtt.state_qos", "greater than or equal to 0"),
         ({"mqtt": {"keepalive": 1}}, "mqtt.keepalive", "greater than or equal to 5"),
         ({"mqtt": {"protocol": "4"}}, "mqtt.protocol", "'auto', '3.1.1' or '5'"),
         ({"mqtt": {"embedded": {"port": 0}}}, "mqtt.embedded.port", "greater than or equal"),

@@ -58,6 +58,10 @@ class MQTTConfig(_Section):
     embedded: EmbeddedBrokerConfig = Field(default_factory=EmbeddedBrokerConfig)
     per_field_topics: bool = False
     qos: int = Field(default=1, ge=0, le=2)
+    #: QoS of the polled state topics.  0 like zigbee2mqtt's device state: every poll
+    #: republishes the retained state and a reconnect republishes all of it, so a lost
+    #: message is replaced within one poll_interval.  Responses, events and discovery: qos.
+    state_qos: int = Field(default=0, ge=0, le=2)
     command_expiry: int = Field(default=60, ge=1)
 
     @field_validator("url")

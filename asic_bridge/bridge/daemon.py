@@ -78,6 +78,19 @@ FULL_POLL_EVERY = 6
 POLL_TICK = 0.5
 
 
+async def wait_or_wake(event: asyncio.Event, delay: float) -> None:
+    """Wait until ``event`` is set (a poll request) or ``delay`` passes (which sets it).
+
+    A timer instead of ``asyncio.wait_for``, which makes a task per wait: this runs once per
+    miner per poll.
+    """
+    timer = asyncio.get_running_loop().call_later(delay, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
+
+
 def on_tick(delay: float, tick: float) -> float:
     """``delay`` stretched so that it ends on the next multiple of ``tick`` (monotonic)."""
     if tick <= 0:
@@ -125,7 +138,8 @@ class Bridge:
         self.started_at = time.time()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
-        self._session_ended = asyncio.Event()  # replaced by a fresh one for every session
+        # resolved when the MQTT session ends (a fresh future for every session)
+        self._session_ended: asyncio.Future[None] | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
@@ -269,7 +283,8 @@ class Bridge:
                 finally:
                     self._client = None
                     self._connected.clear()
-                    self._session_ended.set()
+                    if self._session_ended is not None and not self._session_ended.done():
+                        self._session_ended.set_result(None)
                 break
             if self._stop.is_set():
                 return
@@ -280,7 +295,7 @@ class Bridge:
             backoff = min(backoff * 2, 60.0)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        self._session_ended = asyncio.Event()
+        self._session_ended = asyncio.get_running_loop().create_future()
         self._client = client
         qos = self.config.mqtt.qos
         for topic in self.topics.subscriptions():
@@ -301,8 +316,8 @@ class Bridge:
         properties: Any = None,
     ) -> None:
         """Publish if connected; while disconnected the caches are republished on reconnect."""
-        client = self._client
-        if client is None:
+        client, ended = self._client, self._session_ended
+        if client is None or ended is None:
             return
         if isinstance(payload, (dict, list)):
             payload = json.dumps(payload, separators=(",", ":"))
@@ -318,11 +333,9 @@ class Bridge:
         # aiomqtt does not wake a QoS 1 publish whose connection died: it would wait out the
         # whole client timeout (10 s) for a PUBACK that cannot come, holding up the caller (a
         # poll holding its miner's lock, a command reply).  Give up when the session ends.
-        ended = asyncio.ensure_future(self._session_ended.wait())
         try:
             await asyncio.wait((publish, ended), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            ended.cancel()
             abandoned = not publish.done()
             if abandoned:
                 publish.cancel()
@@ -407,14 +420,17 @@ class Bridge:
     async def _publish_state(self, slot: MinerSlot) -> None:
         assert slot.last_state is not None
         miner_id = slot.record.id
-        await self._publish(self.topics.state(miner_id), slot.last_state, retain=True)
+        qos = self.config.mqtt.state_qos
+        await self._publish(self.topics.state(miner_id), slot.last_state, retain=True, qos=qos)
         if self.config.mqtt.per_field_topics:
             for key, value in slot.last_state.items():
                 if isinstance(value, (list, dict)):
                     value = json.dumps(value)
                 elif isinstance(value, bool):
                     value = "true" if value else "false"
-                await self._publish(self.topics.field(miner_id, key), str(value), retain=True)
+                await self._publish(
+                    self.topics.field(miner_id, key), str(value), retain=True, qos=qos
+                )
 
     # ================================================================== discovery of miners
     def _scan_targets(self) -> tuple[list[Host], list[str]]:
@@ -550,8 +566,7 @@ class Bridge:
         tick = min(POLL_TICK, interval / 10)
         # spread the first polls so a large fleet does not poll in lock-step
         first = on_tick(random.uniform(0, min(interval, 2.0)), tick)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(slot.poll_now.wait(), first)
+        await wait_or_wake(slot.poll_now, first)
         while not self._stop.is_set():
             slot.poll_now.clear()
             started = time.monotonic()
@@ -562,8 +577,7 @@ class Bridge:
                 log.exception("poll of %s failed unexpectedly", slot.record.id)
             delay = max(0.0, interval - (time.monotonic() - started))
             delay = on_tick(delay * random.uniform(0.95, 1.05), tick)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(slot.poll_now.wait(), delay)
+            await wait_or_wake(slot.poll_now, delay)
 
     async def _miner_for(self, slot: MinerSlot) -> BaseMiner | None:
         if slot.miner is not None:

@@ -270,7 +270,8 @@ class BaseMiner:
             data.field_errors[name] = f"could not parse {name}: {_describe(exc)}"
 
     async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
-        """Fetch every source: one task per group, all under ``api_function_timeout``.
+        """Fetch every source: a task per group (none for a single group), all under
+        ``api_function_timeout``.
 
         Groups that finish in time keep their payloads; the others become timeout errors.
         """
@@ -278,35 +279,49 @@ class BaseMiner:
         for src in sorted(sources):
             group, _, name = src.partition(":")
             groups.setdefault(group, []).append(name)
-        tasks = {
-            group: asyncio.ensure_future(self._fetch_group(group, names))
-            for group, names in groups.items()
-        }
         timeout = float(settings.get("api_function_timeout"))
-        _, pending = await asyncio.wait(tasks.values(), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        outcomes: dict[str, dict[str, Any] | BaseException]
+        if len(groups) == 1:
+            # most polls: one source group, awaited in place (a task costs a loop turn)
+            ((group, names),) = groups.items()
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:
+                    outcomes = {group: await self._fetch_group(group, names)}
+            except Exception as exc:
+                outcomes = {group: exc}
+                if deadline.expired():
+                    outcomes[group] = self._group_timeout(group, timeout)
+        else:
+            tasks = {
+                group: asyncio.ensure_future(self._fetch_group(group, names))
+                for group, names in groups.items()
+            }
+            _, pending = await asyncio.wait(tasks.values(), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            outcomes = {}
+            for group, task in tasks.items():
+                if task in pending:
+                    outcomes[group] = self._group_timeout(group, timeout)
+                else:
+                    outcomes[group] = task.exception() or task.result()
         result: dict[str, Any] = {}
-        for group, task in tasks.items():
+        for group, outcome in outcomes.items():
             names = groups[group]
-            if task in pending:
-                err: BaseException = MinerTimeoutError(
-                    f"no answer within {timeout:g} s", ip=self.ip, command=group
-                )
-                result.update({f"{group}:{n}": err for n in names})
-            elif task.exception() is not None:
-                exc = task.exception()
-                assert exc is not None
-                result.update({f"{group}:{n}": exc for n in names})
+            if isinstance(outcome, BaseException):
+                result.update({f"{group}:{n}": outcome for n in names})
             else:
-                payloads = task.result()
                 for n in names:
-                    result[f"{group}:{n}"] = payloads.get(
+                    result[f"{group}:{n}"] = outcome.get(
                         n, APIError("no payload", ip=self.ip, command=n)
                     )
         return result
+
+    def _group_timeout(self, group: str, timeout: float) -> MinerTimeoutError:
+        return MinerTimeoutError(f"no answer within {timeout:g} s", ip=self.ip, command=group)
 
     @staticmethod
     async def _fetch_each(

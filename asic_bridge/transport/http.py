@@ -33,7 +33,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
-from asic_bridge.transport.wire import BodyTooLarge, MinerTransport, WireStats
+from asic_bridge.transport.wire import BodyTooLarge, MinerTransport, RawResponse, WireStats
 
 __all__ = ["HTTPClient", "HTTPResult", "TokenAuth", "digest_auth"]
 
@@ -71,7 +71,7 @@ class HTTPResult:
     """A complete, size-checked HTTP answer."""
 
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # lower-cased names
     body: bytes
     ip: str = ""
     path: str = ""
@@ -406,28 +406,26 @@ class HTTPClient:
             )
             history: list[int] = []
             if auth is None:
-                resp = await self._exchange(transport, request)
+                raw = await self._exchange(transport, request)
             else:
                 flow = auth.async_auth_flow(request)
                 request = await flow.__anext__()
                 while True:
-                    resp = await self._exchange(transport, request)
+                    raw = await self._exchange(transport, request)
+                    if raw.status != 401:
+                        # digest (the httpx scheme drivers use) only answers a 401 challenge,
+                        # so a final answer needs no httpx.Response built for the flow
+                        await flow.aclose()
+                        break
                     try:
-                        request = await flow.asend(resp)
+                        request = await flow.asend(raw.to_httpx(request))
                     except StopAsyncIteration:
                         break
-                    history.append(resp.status_code)
-            if "content-encoding" in resp.headers:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)  # decoded size: a gzip bomb stops here too
-                    if size > cap:
-                        raise BodyTooLarge
-                    chunks.append(chunk)
-                content = b"".join(chunks)
-            else:
-                content = await resp.aread()
+                    history.append(raw.status)
+            headers = raw.header_map()
+            content = raw.body
+            if "content-encoding" in headers:
+                content = await _decoded(raw.to_httpx(request), cap)
         except BodyTooLarge:
             raise ResponseTooLargeError(
                 f"body exceeds {cap} bytes", ip=self.ip, command=name
@@ -448,19 +446,31 @@ class HTTPClient:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise APIError(_reason(exc), ip=self.ip, command=name) from None
         return HTTPResult(
-            status=resp.status_code,
-            headers=resp.headers,
+            status=raw.status,
+            headers=headers,
             body=content,
             ip=self.ip,
             path=name,
             history=tuple(history),
         )
 
-    async def _exchange(self, transport: MinerTransport, request: httpx.Request) -> httpx.Response:
+    async def _exchange(self, transport: MinerTransport, request: httpx.Request) -> RawResponse:
         """One round trip, with the session cookies sent and updated."""
         if self.cookies:
             self.cookies.set_cookie_header(request)
-        response = await transport.handle_async_request(request)
-        if "set-cookie" in response.headers:
-            self.cookies.extract_cookies(response)
-        return response
+        raw = await transport.exchange(request)
+        if any(name == "set-cookie" for name, _ in raw.headers):
+            self.cookies.extract_cookies(raw.to_httpx(request))
+        return raw
+
+
+async def _decoded(response: httpx.Response, cap: int) -> bytes:
+    """A gzip/deflate body decoded, stopped at ``cap`` decoded bytes (a zip bomb too)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -50,11 +50,25 @@ class RawResponse:
     body: bytes
     reusable: bool
 
-    def header(self, name: str, default: str = "") -> str:
+    def header_map(self) -> dict[str, str]:
+        """Lower-cased names; a repeated header's values joined with ", " (RFC 9110)."""
+        result: dict[str, str] = {}
         for key, value in self.headers:
-            if key == name:
-                return value
-        return default
+            result[key] = f"{result[key]}, {value}" if key in result else value
+        return result
+
+    def to_httpx(self, request: httpx.Request) -> httpx.Response:
+        """The same answer as an ``httpx.Response`` (for auth flows and the cookie jar)."""
+        return httpx.Response(
+            self.status,
+            headers=self.headers,
+            stream=httpx.ByteStream(self.body),
+            extensions={
+                "http_version": self.version.encode("ascii"),
+                "reason_phrase": self.reason.encode("latin-1"),
+            },
+            request=request,
+        )
 
 
 @dataclass
@@ -224,6 +238,10 @@ class MinerTransport(httpx.AsyncBaseTransport):
         self.stats = stats if stats is not None else WireStats()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return (await self.exchange(request)).to_httpx(request)
+
+    async def exchange(self, request: httpx.Request) -> RawResponse:
+        """One round trip, answered as a :class:`RawResponse` (no httpx models built)."""
         body = await request.aread()
         payload = _encode_request(request, body)
         connect_timeout, read_timeout = _timeouts(request)
@@ -251,16 +269,7 @@ class MinerTransport(httpx.AsyncBaseTransport):
                     self._idle.append(conn)
                 else:
                     conn.close()
-                return httpx.Response(
-                    raw.status,
-                    headers=raw.headers,
-                    stream=httpx.ByteStream(raw.body),
-                    extensions={
-                        "http_version": raw.version.encode("ascii"),
-                        "reason_phrase": raw.reason.encode("latin-1"),
-                    },
-                    request=request,
-                )
+                return raw
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connection(
