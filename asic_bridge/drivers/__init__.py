@@ -59,7 +59,13 @@ class Family:
 
 
 def load_families() -> list[Family]:
-    """Every family, in the order the factory tries them (see ``registry``)."""
+    """Every family, in the order the factory tries them (see ``registry``).
+
+    Also loads the model catalog, which every identification needs: like importing the
+    driver modules, it is start-up work, done once per process.
+    """
+    from asic_bridge.catalog import all_models
     from asic_bridge.drivers.registry import families
 
+    all_models()
     return families()

@@ -385,9 +385,8 @@ class GRPCClient:
         if self.connected:
             return
         await self._drop()
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.ip, self.port), connect_timeout
-        )
+        async with asyncio.timeout(connect_timeout):
+            reader, writer = await asyncio.open_connection(self.ip, self.port)
         self.connections += 1
         conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=True, header_encoding=None)

@@ -324,9 +324,9 @@ class RPCClient:
         ok = False
         try:
             async with asyncio.timeout(total):
-                reader, stream = await asyncio.wait_for(
-                    asyncio.open_connection(self.ip, self.port), connect_limit
-                )
+                # asyncio.timeout, not wait_for: no task per connection (3.11)
+                async with asyncio.timeout(connect_limit):
+                    reader, stream = await asyncio.open_connection(self.ip, self.port)
                 writer = stream
                 self.connections += 1
                 phase = "answer"

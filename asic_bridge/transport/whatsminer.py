@@ -592,7 +592,8 @@ class WhatsminerV3Client:
         remaining = deadline - asyncio.get_running_loop().time()
         limit = min(float(settings.get("network_ping_timeout")), max(remaining, 0.0))
         try:
-            conn = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), limit)
+            async with asyncio.timeout(limit):
+                conn = await asyncio.open_connection(self.ip, self.port)
         except TimeoutError:
             raise MinerTimeoutError(f"no connect within {limit:g}s") from None
         self.connections += 1
