@@ -28,6 +28,7 @@ async def main(args: argparse.Namespace) -> None:
     import asic_bridge.transport.http
     import asic_bridge.transport.ssh
     import asic_bridge.transport.whatsminer  # noqa: F401
+
     cpu0, wall0 = time.process_time(), time.perf_counter()
     miners = await MinerNetwork.from_subnet(args.scan).scan()
     cpu1, wall1 = time.process_time(), time.perf_counter()
