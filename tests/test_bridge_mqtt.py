@@ -266,6 +266,12 @@ async def test_bridge_announces_itself_and_every_miner(broker: Broker, tmp_path:
             state = await rig.mqtt.wait_topic(rig.t(some_id), lambda m: not m.retain)
             assert state.qos == 0
 
+        # the device list is published once for the miners a scan adopts together
+        await rig.mqtt.wait_topic(
+            rig.t("bridge", "devices"), lambda m: {d["id"] for d in m.json()} == ids
+        )
+        lists = [m for m in rig.mqtt.messages if m.topic == rig.t("bridge", "devices")]
+        assert len(lists) < len(ids)
         # a late subscriber gets everything retained
         async with collector(broker, (f"{BASE}/#", f"{HA}/#"), identifier="late") as late:
             state = await late.wait_topic(rig.t("bridge", "state"))

@@ -18,6 +18,7 @@ import signal
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,21 +62,64 @@ POLL_FIELDS = (
     "wattage",
     "wattage_limit",
     "pools",
-    "errors",
-    "is_mining",
     "uptime",
 )
 
-# Settings that change only when someone changes them (the fault light, the mining mode):
-# read on every FULL_POLL_EVERY-th poll and on the poll right after a command, and carried
-# over in between.  On web-UI firmwares each is an extra HTTP request per poll.
-SLOW_FIELDS = ("fault_light", "config")
+# Fields that change rarely or only when someone changes them: the error list, the mining
+# state, the fault light, the configuration (mining mode).  Read on every FULL_POLL_EVERY-th
+# poll, on the poll right after a command, and on every poll where they come free (their
+# sources are fetched anyway for the fields above); carried over in between.  On web-UI
+# firmwares each can be an extra request: on an Antminer they were 2 of its 3 HTTP
+# requests per poll.
+SLOW_FIELDS = ("errors", "is_mining", "fault_light", "config")
 FULL_POLL_EVERY = 6
+#: How long adoptions are collected before bridge/devices is published.
+DEVICES_COALESCE = 0.5
 #: Poll starts are rounded up to this grid (or a tenth of the poll interval if smaller).
 #: Polls that start together share the event loop's wake-ups, one epoll wait serving many
 #: sockets: on 500 simulated miners this cut the CPU per poll by a third compared with
 #: every miner waking the process on its own.  Jitter still spreads the miners.
 POLL_TICK = 0.5
+
+
+_FREE_SLOW: dict[type[BaseMiner], tuple[str, ...]] = {}
+
+
+def free_slow_fields(miner_type: type[BaseMiner]) -> tuple[str, ...]:
+    """The slow fields this driver reads from sources a normal poll fetches anyway.
+
+    Not ``config``: decoding a whole MinerConfig for the mining mode costs more than it
+    tells between full polls.
+    """
+    cached = _FREE_SLOW.get(miner_type)
+    if cached is None:
+        specs = miner_type.FIELDS
+        fetched = {
+            src
+            for name in POLL_FIELDS
+            if name in specs and not specs[name].static
+            for src in specs[name].sources
+        }
+        cached = _FREE_SLOW[miner_type] = tuple(
+            name
+            for name in SLOW_FIELDS
+            if name != "config" and name in specs and set(specs[name].sources) <= fetched
+        )
+    return cached
+
+
+def carry_slow_fields(
+    readings: dict[str, tuple[Any, str | None]], data: MinerData, read: Sequence[str]
+) -> None:
+    """Remember the slow fields read this poll; put the last reading of the others back."""
+    for name in SLOW_FIELDS:
+        if name in read:
+            readings[name] = (getattr(data, name), data.field_errors.get(name))
+        elif name in readings:
+            value, error = readings[name]
+            setattr(data, name, value)
+            if error is not None:
+                data.field_errors[name] = error
 
 
 async def wait_or_wake(event: asyncio.Event, delay: float) -> None:
@@ -117,7 +161,7 @@ class MinerSlot:
     polls: int = 0
     full_poll_due: bool = True
     last_fleet_change: float = float("-inf")  # monotonic time of the last fleet change
-    fault_light: bool | None = None
+    slow_readings: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
         default_factory=OrderedDict
@@ -142,6 +186,8 @@ class Bridge:
         self._session_ended: asyncio.Future[None] | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._devices_task: asyncio.Task[Any] | None = None
+        self._devices_published: str | None = None
         self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
         self._broker: EmbeddedBroker | None = None
         self._sims: list[Any] = []
@@ -353,7 +399,7 @@ class Bridge:
         """Bridge state/info/devices, discovery, and every cached state (after a (re)connect)."""
         await self._publish(self.topics.bridge_state, "online", retain=True)
         await self._publish_info()
-        await self._publish_devices()
+        await self._publish_devices(force=True)
         if self.config.mqtt.discovery:
             for topic, payload in bridge_discovery(self.topics).items():
                 await self._publish(topic, payload, retain=True)
@@ -378,9 +424,28 @@ class Bridge:
         }
         await self._publish(self.topics.bridge_info, info, retain=True)
 
-    async def _publish_devices(self) -> None:
-        devices = [slot.record.public() for slot in self.slots.values()]
+    async def _publish_devices(self, force: bool = False) -> None:
+        """The retained device list; skipped when nothing in it changed (unless ``force``)."""
+        devices = json.dumps(
+            [slot.record.public() for slot in self.slots.values()], separators=(",", ":")
+        )
+        if devices == self._devices_published and not force:
+            return
+        self._devices_published = devices
         await self._publish(self.topics.bridge_devices, devices, retain=True)
+
+    def _devices_changed(self) -> None:
+        """Publish the device list shortly: the miners a scan adopts share one message.
+
+        Publishing it per adopted miner made a scan quadratic (a 500-miner scan wrote 500
+        lists of up to 500 devices).
+        """
+        if self._devices_task is None or self._devices_task.done():
+            self._devices_task = self._spawn(self._publish_devices_soon(), "devices")
+
+    async def _publish_devices_soon(self) -> None:
+        await asyncio.sleep(DEVICES_COALESCE)
+        await self._publish_devices()
 
     async def _event(self, kind: str, **data: Any) -> None:
         await self._publish(self.topics.bridge_event, {"type": kind, "data": data})
@@ -468,6 +533,7 @@ class Bridge:
                     await self._adopt(miner)
                 except Exception:
                     log.exception("could not add miner at %s", miner.ip)
+        await self._publish_devices()  # the scan's adoptions, now complete (if any changed)
         await self._publish_info()
         return found
 
@@ -529,7 +595,7 @@ class Bridge:
                         await old.aclose()
         self._update_record(record, miner)
         await self._announce(slot)
-        await self._publish_devices()
+        self._devices_changed()
         self._ensure_poller(slot)
         slot.poll_now.set()
         return slot
@@ -600,31 +666,31 @@ class Bridge:
         async with slot.lock:
             deadline = float(settings.get("api_function_timeout")) + 2
             data: MinerData | None = None
+            fields: list[str] = []
             try:
                 async with asyncio.timeout(deadline * 2):
                     miner = await self._miner_for(slot)
                     if miner is not None:
-                        data = await miner.get_data(include=self._poll_fields(slot, miner))
+                        fields = self._poll_fields(slot, miner)
+                        data = await miner.get_data(include=fields)
             except (AsicBridgeError, TimeoutError) as exc:
                 log.debug("poll of %s failed: %s", slot.record.id, exc)
                 data = None
             if data is None or _nothing_read(data):
                 await self._poll_failed(slot)
                 return False
-            await self._poll_succeeded(slot, data)
+            await self._poll_succeeded(slot, data, fields)
             return True
 
     @staticmethod
     def _poll_fields(slot: MinerSlot, miner: BaseMiner) -> list[str]:
-        fields = list(POLL_FIELDS)
         full = slot.full_poll_due or slot.polls % FULL_POLL_EVERY == 0
         slot.polls += 1
-        if full:
-            slot.full_poll_due = False
-            fields.append("fault_light")
-            if slot.record.modes and "config" in miner.FIELDS:
-                fields.append("config")
-        return fields
+        if not full:
+            return [*POLL_FIELDS, *free_slow_fields(type(miner))]
+        slot.full_poll_due = False
+        slow = [f for f in SLOW_FIELDS if f != "config" or slot.record.modes]
+        return [*POLL_FIELDS, *slow]
 
     async def _poll_failed(self, slot: MinerSlot) -> None:
         slot.failures += 1
@@ -645,7 +711,9 @@ class Bridge:
                 with contextlib.suppress(Exception):
                     await miner.aclose()
 
-    async def _poll_succeeded(self, slot: MinerSlot, data: MinerData) -> None:
+    async def _poll_succeeded(
+        self, slot: MinerSlot, data: MinerData, fields: Sequence[str] = SLOW_FIELDS
+    ) -> None:
         record = slot.record
         now = time.time()
         slot.failures = 0
@@ -658,10 +726,7 @@ class Bridge:
         slot.boot_time = stable_boot_time(slot.boot_time, data.uptime, now)
         if data.config is not None and data.config.mining_mode is not None:
             slot.mode = data.config.mining_mode.mode
-        if data.fault_light is not None or "fault_light" in data.field_errors:
-            slot.fault_light = data.fault_light
-        else:  # not read this poll (a slow field): carry the last reading over
-            data.fault_light = slot.fault_light
+        carry_slow_fields(slot.slow_readings, data, read=fields)
         state = state_payload(
             data, energy_kwh=record.energy_kwh, boot_time=slot.boot_time, mode=slot.mode, now=now
         )
