@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from asic_bridge import __version__, factory, settings
 from asic_bridge.bridge import commands as cmd
@@ -60,18 +62,17 @@ POLL_FIELDS = (
     "fan_psu",
     "env_temp",
     "wattage",
-    "wattage_limit",
     "pools",
     "uptime",
 )
 
 # Fields that change rarely or only when someone changes them: the error list, the mining
-# state, the fault light, the configuration (mining mode).  Read on every FULL_POLL_EVERY-th
+# state, the power limit, the fault light, the configuration (mining mode).  Read on every FULL_POLL_EVERY-th
 # poll, on the poll right after a command, and on every poll where they come free (their
 # sources are fetched anyway for the fields above); carried over in between.  On web-UI
 # firmwares each can be an extra request: on an Antminer they were 2 of its 3 HTTP
 # requests per poll.
-SLOW_FIELDS = ("errors", "is_mining", "fault_light", "config")
+SLOW_FIELDS = ("errors", "is_mining", "wattage_limit", "fault_light", "config")
 FULL_POLL_EVERY = 6
 #: How long adoptions are collected before bridge/devices is published.
 DEVICES_COALESCE = 0.5
@@ -187,7 +188,7 @@ class Bridge:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._devices_task: asyncio.Task[Any] | None = None
-        self._devices_published: str | None = None
+        self._devices_published: bytes | None = None
         self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
         self._broker: EmbeddedBroker | None = None
         self._sims: list[Any] = []
@@ -366,7 +367,7 @@ class Bridge:
         if client is None or ended is None:
             return
         if isinstance(payload, (dict, list)):
-            payload = json.dumps(payload, separators=(",", ":"))
+            payload = orjson.dumps(payload)  # compact UTF-8, 5-10x faster than json
         publish = asyncio.ensure_future(
             client.publish(
                 topic,
@@ -426,9 +427,7 @@ class Bridge:
 
     async def _publish_devices(self, force: bool = False) -> None:
         """The retained device list; skipped when nothing in it changed (unless ``force``)."""
-        devices = json.dumps(
-            [slot.record.public() for slot in self.slots.values()], separators=(",", ":")
-        )
+        devices = orjson.dumps([slot.record.public() for slot in self.slots.values()])
         if devices == self._devices_published and not force:
             return
         self._devices_published = devices
@@ -1110,5 +1109,17 @@ async def run_bridge(config_path: str) -> int:
     for noisy in ("httpx", "httpcore", "asyncssh", "h2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     bridge = Bridge(config)
-    await bridge.run()
+    freezer = asyncio.create_task(_freeze_after_start_up(bridge))
+    try:
+        await bridge.run()
+    finally:
+        freezer.cancel()
     return 0
+
+
+async def _freeze_after_start_up(bridge: Bridge) -> None:
+    """Once the first scan is done, move what start-up built (modules, the catalog, the
+    drivers) out of the garbage collector's way: the daemon's full collections then walk only
+    what it allocates from there on.  Process-wide, so here in the entry point only."""
+    await bridge.ready.wait()
+    gc.freeze()

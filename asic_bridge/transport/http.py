@@ -14,6 +14,7 @@ the credentials, never the query string, which some firmwares use for passwords)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json as jsonlib
 import ssl
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from asic_bridge import settings
 from asic_bridge.errors import (
@@ -86,20 +88,28 @@ class HTTPResult:
         return 200 <= self.status < 300
 
     @property
-    def text(self) -> str:
-        charset = "utf-8"
+    def charset(self) -> str:
+        """The declared charset, utf-8 when none is."""
         ctype = self.headers.get("content-type", "")
         for part in ctype.split(";")[1:]:
             key, _, value = part.strip().partition("=")
             if key.lower() == "charset" and value:
-                charset = value.strip('"')
+                return value.strip('"')
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
         try:
-            return self.body.decode(charset, errors="replace")
+            return self.body.decode(self.charset, errors="replace")
         except LookupError:
             return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
         """The body as JSON; :class:`InvalidResponseError` if it is not."""
+        if self.charset.lower() in ("utf-8", "utf8"):
+            # orjson on the bytes (5x faster); the lenient parser below takes what it refuses
+            with contextlib.suppress(orjson.JSONDecodeError):
+                return orjson.loads(self.body)
         try:
             return jsonlib.loads(self.text, strict=False)
         except ValueError:
