@@ -1,14 +1,12 @@
 """HTTP/1.1 on asyncio streams: the bytes under every miner web request.
 
-httpx stays the client (auth flows, URLs, forms, cookies); this module replaces what sits
-below it.  httpcore + h11 + anyio cost about 0.25 ms of CPU per request on a kept-alive
-connection, which on a 500-miner fleet polled every 10 s was most of the bridge's CPU;
-the same request here costs a fifth of that.  Miner web servers (lighttpd, esp-httpd,
-mongoose, Go's net/http) speak plain HTTP/1.1, so the subset needed is small: one request
-at a time per connection, ``Content-Length``, chunked or read-to-close bodies, keep-alive.
-
-:func:`read_response` is shared with the identification probe, which sends one raw GET per
-scanned address.
+httpx stays the request model (URLs, forms, auth flows, cookies); this module carries the
+bytes instead of httpx's own transport stack.  httpcore + h11 + anyio cost about 0.25 ms of
+CPU per request on a kept-alive connection, which on a 500-miner fleet polled every 10 s
+was most of the bridge's CPU; the same request here costs a fifth of that.  Miner web
+servers (lighttpd, esp-httpd, mongoose, Go's net/http) speak plain HTTP/1.1, so the subset
+needed is small: one request at a time per connection, ``Content-Length``, chunked or
+read-to-close bodies, keep-alive.
 """
 
 # ruff: noqa: ASYNC109  (the caller's per-request timeouts are applied here, on purpose)
@@ -212,13 +210,14 @@ def _timeouts(request: httpx.Request) -> tuple[float | None, float | None]:
     return timeout.get("connect"), timeout.get("read")
 
 
-class MinerTransport(httpx.AsyncBaseTransport):
-    """An ``httpx`` transport speaking HTTP/1.1 to one miner over kept-alive connections.
+class MinerTransport:
+    """HTTP/1.1 to one miner over kept-alive connections, for ``httpx.Request`` objects.
 
     At most ``max_connections`` requests run at once (the rest wait); idle connections are
     kept for ``keepalive_expiry`` seconds.  A GET on a kept connection that the miner had
     closed meanwhile is retried once on a fresh one; other methods are not (the miner may
-    have acted on them).  Errors are httpx's exception types, so callers handle one family.
+    have acted on them).  Errors are httpx's exception types, so the HTTP client handles one
+    family whether httpx (building the request) or the wire failed.
     """
 
     def __init__(
@@ -236,9 +235,6 @@ class MinerTransport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._cap = max_bytes
         self.stats = stats if stats is not None else WireStats()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return (await self.exchange(request)).to_httpx(request)
 
     async def exchange(self, request: httpx.Request) -> RawResponse:
         """One round trip, answered as a :class:`RawResponse` (no httpx models built)."""
