@@ -719,7 +719,7 @@ class Bridge:
                     await miner.aclose()
 
     async def _poll_succeeded(
-        self, slot: MinerSlot, data: MinerData, fields: Sequence[str] = SLOW_FIELDS
+        self, slot: MinerSlot, data: MinerData, fields: Sequence[str]
     ) -> None:
         record = slot.record
         now = time.time()
