@@ -56,6 +56,24 @@ class CommandError(APIError):
     """The miner understood the request and refused it (STATUS E, code != 0, ...)."""
 
 
+class NotAppliedError(APIError):
+    """The miner accepted a write but reading back shows it did something else (ignored it,
+    clamped it).  ``wanted`` and ``applied`` say what was asked and what the miner did."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        wanted: object = None,
+        applied: object = None,
+        ip: str | None = None,
+        command: str | None = None,
+    ):
+        self.wanted = wanted
+        self.applied = applied
+        super().__init__(message, ip=ip, command=command)
+
+
 class AuthenticationError(APIError):
     """The miner rejected the credentials."""
 

@@ -519,7 +519,7 @@ def test_registry_and_specs() -> None:
     assert other.state.mac != miner.state.mac  # same address, different offset
 
     bad_specs: list[tuple[str, str]] = [
-        ("cgminer", "KIND@ADDRESS"),
+        ("cgminer", r"KIND\[:VERSION\]@ADDRESS"),
         ("@127.0.0.2", "missing KIND"),
         ("cgminer@", "IPv4"),
         ("cgminer@300.0.0.1", "IPv4"),
@@ -527,7 +527,7 @@ def test_registry_and_specs() -> None:
         ("cgminer@127.0.0.2:70000", "port offset"),
         ("cgminer@127.0.0.2:65000", "past 65535"),
         ("nosuch@127.0.0.2", "unknown kind 'nosuch'.*cgminer"),
-        ("a@b@c", "KIND@ADDRESS"),
+        ("a@b@c", r"KIND\[:VERSION\]@ADDRESS"),
     ]
     for spec, message in bad_specs:
         with pytest.raises(ValueError, match=message):
@@ -539,6 +539,30 @@ def test_registry_and_specs() -> None:
 
     with pytest.raises(TypeError, match="kind"):
         sim.register(NoKind)
+
+
+def test_versioned_kinds_parse_create_and_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Versioned(CGMinerSim):
+        kind = "test_versioned"
+        versions = ("2.0", "1.0")
+
+    monkeypatch.setitem(sim.KINDS, "test_versioned", Versioned)
+    assert sim.split_kind("test_versioned:1.0") == ("test_versioned", "1.0")
+    assert sim.split_kind("test_versioned") == ("test_versioned", None)
+    newest = sim.create("test_versioned@127.0.0.5")
+    older = sim.create("test_versioned:1.0@127.0.0.5:100")
+    assert (newest.served_version, older.served_version) == ("2.0", "1.0")
+    assert older.ports == {"rpc": 4128}
+    assert older.describe().startswith("test_versioned:1.0\t127.0.0.5\t")
+    rows = [row for row in sim.list_kinds() if row[0].startswith("test_versioned")]
+    assert [r[0] for r in rows] == ["test_versioned", "test_versioned:2.0", "test_versioned:1.0"]
+    assert rows[0][3] == "Stock 2.0" and rows[2][3] == "Stock 1.0"
+    with pytest.raises(ValueError, match=r"no firmware version '3.0' \(known: 2.0, 1.0\)"):
+        sim.create("test_versioned:3.0@127.0.0.5")
+    with pytest.raises(ValueError, match=r"has no firmware version '1\.0'"):
+        sim.create("cgminer:1.0@127.0.0.5")  # a one-version kind takes no version
+    with pytest.raises(ValueError, match="unknown firmware version"):
+        Versioned("127.0.0.5", version="0.1")
 
 
 # ---------------------------------------------------------------------------- fleet

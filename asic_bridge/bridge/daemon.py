@@ -600,6 +600,11 @@ class Bridge:
                 if old is not None:
                     with contextlib.suppress(Exception):
                         await old.aclose()
+        if miner.supports(Capability.POWER_LIMIT):
+            try:  # the firmware's own bounds, once per adoption; the catalog's guess otherwise
+                await miner.get_power_range()
+            except AsicBridgeError as exc:
+                log.info("%s: power range not readable (%s); using the catalog's", record.id, exc)
         self._update_record(record, miner)
         await self._announce(slot)
         self._devices_changed()
@@ -622,7 +627,11 @@ class Bridge:
             list(miner.supported_modes) if miner.supports(Capability.MINING_MODES) else []
         )
         if miner.supports(Capability.POWER_LIMIT):
-            record.power_min, record.power_max = miner.power_limit_range()
+            bounds = miner.power_range()
+            known = bounds.source != "unknown"  # unknown: the miner decides, no bounds offered
+            record.power_min = bounds.low if known else None
+            record.power_max = bounds.high if known else None
+            record.power_range_source = bounds.source
         info = miner.model_info
         if info is not None:
             record.expected_hashboards = info.hashboards

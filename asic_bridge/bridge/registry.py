@@ -45,6 +45,7 @@ class DeviceRecord:
     modes: list[str] = field(default_factory=list)
     power_min: int | None = None
     power_max: int | None = None
+    power_range_source: str | None = None  # "firmware" / "catalog" / "unknown"
     expected_hashboards: int | None = None
     expected_fans: int | None = None
     friendly_name: str | None = None
@@ -76,6 +77,7 @@ class DeviceRecord:
             "power_limit_range": [self.power_min, self.power_max]
             if self.power_min is not None and self.power_max is not None
             else None,
+            "power_limit_range_source": self.power_range_source,
             "hashrate_unit": self.hashrate_unit,
         }
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
@@ -97,6 +97,27 @@ DEFAULT_EXCLUDED = frozenset({"config"})
 _MISSING = object()
 
 
+@dataclass(frozen=True)
+class PowerRange:
+    """The watts a power target may take on this miner, and where the bounds came from.
+
+    ``firmware``: the miner reported them (BOS+ bounds, VNish presets, ...), so they are the
+    miner's own.  ``catalog``: the model table's range widened for tuning, a guess used only
+    when the firmware reports none.  ``unknown``: nothing known; the miner decides.
+    """
+
+    low: int
+    high: int
+    source: Literal["firmware", "catalog", "unknown"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"min": self.low, "max": self.high, "source": self.source}
+
+
+UNKNOWN_POWER_RANGE = PowerRange(1, 100_000, "unknown")
+"""No range known: only absurd values are refused, the miner judges the rest."""
+
+
 def normalize_mac(raw: object) -> str | None:
     """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
     if not isinstance(raw, str):
@@ -137,6 +158,7 @@ class BaseMiner:
         self.capabilities: frozenset[Capability] = self.default_capabilities
         self._lock = asyncio.Lock()
         self._rpc: RPCClient | None = None
+        self._firmware_power_range: PowerRange | None = None
 
     # ------------------------------------------------------------ identity
     @property
@@ -441,17 +463,38 @@ class BaseMiner:
             raise ConfigError(
                 f"power limit must be a positive whole number of watts, got {wattage!r}"
             )
-        low, high = self.power_limit_range()
-        if not low <= wattage <= high:
-            raise ConfigError(f"power limit {wattage} W is outside {low}-{high} W for {self.model}")
+        bounds = await self.get_power_range()
+        if not bounds.low <= wattage <= bounds.high:
+            raise ConfigError(
+                f"power limit {wattage} W is outside {bounds.low}-{bounds.high} W for "
+                f"{self.model} (range from the {bounds.source})"
+            )
         return await self._set_power_limit(wattage)
 
-    def power_limit_range(self) -> tuple[int, int]:
-        """Bounds for set_power_limit: the catalog's range widened for tuning, else generous."""
+    async def get_power_range(self) -> PowerRange:
+        """The miner's power-target bounds: read from the firmware once where it reports them
+        (:meth:`_read_power_range`), else the catalog's guess, else unknown."""
+        if self._firmware_power_range is None and self.supports(Capability.POWER_LIMIT):
+            read = await self._read_power_range()
+            if read is not None and 0 < read[0] <= read[1]:
+                self._firmware_power_range = PowerRange(int(read[0]), int(read[1]), "firmware")
+        return self.power_range()
+
+    def power_range(self) -> PowerRange:
+        """The best range known without I/O (the firmware's once read, else the catalog's)."""
+        if self._firmware_power_range is not None:
+            return self._firmware_power_range
         info = self.model_info
         if info is not None and info.power_min and info.power_max:
-            return max(100, int(info.power_min * 0.5)), int(info.power_max * 1.2)
-        return 100, 10_000
+            return PowerRange(
+                max(100, int(info.power_min * 0.5)), int(info.power_max * 1.2), "catalog"
+            )
+        return UNKNOWN_POWER_RANGE
+
+    def power_limit_range(self) -> tuple[int, int]:
+        """``(low, high)`` of :meth:`power_range` (the older name, kept for callers)."""
+        bounds = self.power_range()
+        return bounds.low, bounds.high
 
     async def get_config(self) -> MinerConfig:
         self._require(Capability.GET_CONFIG, "get_config")
@@ -498,6 +541,13 @@ class BaseMiner:
 
     async def _get_config(self) -> MinerConfig:
         raise UnsupportedError("get_config", f"{self.make} {self.firmware}")
+
+    async def _read_power_range(self) -> tuple[int, int] | None:
+        """The firmware's own power-target bounds in watts, or None where it reports none.
+
+        Drivers whose firmware publishes bounds (BOS+, VNish presets, LuxOS profiles, ePIC,
+        Auradine, Whatsminer ...) override this; errors propagate (the caller decides)."""
+        return None
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
         raise UnsupportedError("send_config", f"{self.make} {self.firmware}")

@@ -67,6 +67,7 @@ from asic_bridge.drivers.base import (
     FieldSpec,
     Identity,
     ParseContext,
+    PowerRange,
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
@@ -558,10 +559,10 @@ class EpicMiner(BaseMiner):
     def _ctx(self) -> ParseContext:
         return ParseContext(self.algo, self.model_info, self.identity)
 
-    def power_limit_range(self) -> tuple[int, int]:
-        """The ``Power`` tuner's own range when the firmware states one."""
+    def power_range(self) -> PowerRange:
+        """The ``Power`` tuner's own range when the firmware states one (read at identification)."""
         low, high = tuner_ranges(self.identity.extra.get("capabilities")).get(POWER_TUNER, (0, 0))
-        return (low, high) if 0 < low < high else super().power_limit_range()
+        return PowerRange(low, high, "firmware") if 0 < low < high else super().power_range()
 
     # -------------------------------------------------------------- wire
     async def web_get(self, name: str) -> Any:

@@ -27,6 +27,7 @@ from .base import (
     load_kinds,
     parse_spec,
     register,
+    split_kind,
 )
 from .fleet import run_fleet, start_fleet, stop_fleet
 from .state import Fault, Hardware, MinerState, Pool, Readings
@@ -50,6 +51,7 @@ __all__ = [
     "parse_spec",
     "register",
     "run_fleet",
+    "split_kind",
     "start_fleet",
     "stop_fleet",
 ]

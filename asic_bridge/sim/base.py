@@ -233,6 +233,10 @@ class SimMiner:
     firmware: ClassVar[str] = ""
     default_ports: ClassVar[dict[str, int]] = {}
     hardware: ClassVar[Hardware] = Hardware()
+    versions: ClassVar[tuple[str, ...]] = ()
+    """Firmware versions this kind can serve, newest (the default) first.  Each names a real
+    capture under ``tests/fixtures/real/<family>/<version>/`` whose key set, types and quirks
+    the kind reproduces; pick one with ``KIND:VERSION@ADDRESS``.  Empty: one unnamed version."""
 
     assume_unprivileged: bool = bool(os.environ.get("ASIC_BRIDGE_SIM_UNPRIVILEGED"))
     """Act as a non-root user: move ports below 1024 without trying them (tests, demos)."""
@@ -243,8 +247,14 @@ class SimMiner:
         *,
         state: MinerState | None = None,
         ports: dict[str, int] | None = None,
+        version: str | None = None,
     ) -> None:
         self.address = check_address(address)
+        if version is not None and version not in self.versions:
+            known = ", ".join(self.versions) or "none (this kind has one version)"
+            raise ValueError(f"{self.kind}: unknown firmware version {version!r} (known: {known})")
+        self.served_version: str = version or (self.versions[0] if self.versions else "")
+        """The firmware version served (one of ``versions``; ``""`` for a one-version kind)."""
         unknown = set(ports or {}) - set(self.default_ports)
         if unknown:
             raise ValueError(
@@ -317,7 +327,12 @@ class SimMiner:
     def describe(self) -> str:
         """One line saying where this miner listens."""
         ports = " ".join(f"{n}={p}" for n, p in self.ports.items())
-        return f"{self.kind}\t{self.address}\t{ports}"
+        return f"{self.spec_kind}\t{self.address}\t{ports}"
+
+    @property
+    def spec_kind(self) -> str:
+        """The kind as a spec names it: ``kind:version`` when the kind has several versions."""
+        return f"{self.kind}:{self.served_version}" if self.versions else self.kind
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -507,8 +522,22 @@ def load_kinds() -> dict[str, type[SimMiner]]:
 
 
 def list_kinds() -> list[tuple[str, str, str, str]]:
-    """(kind, make, model, firmware) of every kind, sorted by kind."""
-    return [(k, c.make, c.model, c.firmware) for k, c in sorted(load_kinds().items())]
+    """(kind, make, model, firmware) of every kind, sorted by kind.
+
+    A kind with several firmware versions is listed once bare (its newest version) and once
+    per version as ``kind:version``, the firmware column naming the version.
+    """
+    rows: list[tuple[str, str, str, str]] = []
+    for kind, cls in sorted(load_kinds().items()):
+        if not cls.versions:
+            rows.append((kind, cls.make, cls.model, cls.firmware))
+            continue
+        rows.append((kind, cls.make, cls.model, f"{cls.firmware} {cls.versions[0]}"))
+        rows.extend(
+            (f"{kind}:{version}", cls.make, cls.model, f"{cls.firmware} {version}")
+            for version in cls.versions
+        )
+    return rows
 
 
 def check_address(address: str) -> str:
@@ -520,8 +549,14 @@ def check_address(address: str) -> str:
 
 
 def parse_spec(spec: str) -> tuple[str, str, int]:
-    """Split ``KIND@ADDRESS[:PORTOFFSET]`` into (kind, address, offset)."""
-    usage = "expected KIND@ADDRESS[:PORTOFFSET], e.g. cgminer@127.0.0.2 or cgminer@127.0.0.1:10000"
+    """Split ``KIND[:VERSION]@ADDRESS[:PORTOFFSET]`` into (kind, address, offset).
+
+    The kind keeps its ``:VERSION`` suffix; :func:`split_kind` takes it apart.
+    """
+    usage = (
+        "expected KIND[:VERSION]@ADDRESS[:PORTOFFSET], e.g. cgminer@127.0.0.2, "
+        "vnish_s19jpro:1.2.0@127.0.0.3 or cgminer@127.0.0.1:10000"
+    )
     if not isinstance(spec, str) or spec.count("@") != 1:
         raise ValueError(f"bad simulator spec {spec!r}: {usage}")
     kind, _, rest = spec.strip().partition("@")
@@ -542,17 +577,30 @@ def parse_spec(spec: str) -> tuple[str, str, int]:
     return kind, address, offset
 
 
+def split_kind(kind: str) -> tuple[str, str | None]:
+    """``"vnish_s19jpro:1.2.0"`` -> ``("vnish_s19jpro", "1.2.0")``; no suffix -> version None."""
+    name, sep, version = kind.partition(":")
+    return name, (version if sep else None)
+
+
 def create(spec: str) -> SimMiner:
-    """Build (not start) the miner a ``KIND@ADDRESS[:PORTOFFSET]`` spec describes."""
+    """Build (not start) the miner a ``KIND[:VERSION]@ADDRESS[:PORTOFFSET]`` spec describes."""
     kind, address, offset = parse_spec(spec)
-    cls = load_kinds().get(kind)
+    name, version = split_kind(kind)
+    cls = load_kinds().get(name)
     if cls is None:
         known = ", ".join(sorted(KINDS)) or "none"
-        raise ValueError(f"bad simulator spec {spec!r}: unknown kind {kind!r} (known: {known})")
+        raise ValueError(f"bad simulator spec {spec!r}: unknown kind {name!r} (known: {known})")
+    if version is not None and version not in cls.versions:
+        known = ", ".join(cls.versions) or "none (this kind has one version)"
+        raise ValueError(
+            f"bad simulator spec {spec!r}: {name} has no firmware version {version!r} "
+            f"(known: {known})"
+        )
     ports = {name: port + offset for name, port in cls.default_ports.items()}
     too_high = {n: p for n, p in ports.items() if p > 65535}
     if too_high:
         raise ValueError(
             f"bad simulator spec {spec!r}: offset {offset} pushes {too_high} past 65535"
         )
-    return cls(address, ports=ports)
+    return cls(address, ports=ports, version=version)
