@@ -23,8 +23,11 @@ from asic_bridge.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
-_URL_PASSWORD = re.compile(r"(://[^/@:\s]*:)[^@\s]*@")
+# scheme://user:password@host: everything up to the LAST '@' is masked after the first ':',
+# so a password holding '@', '/', '#' or spaces (which also break URL parsing) never shows.
+_URL_USERINFO = re.compile(r"(://)(.*)@")
 _SECRET_WORDS = ("pass", "token", "secret")
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class _Section(BaseModel):
@@ -32,10 +35,21 @@ class _Section(BaseModel):
 
 
 class TLSConfig(_Section):
+    """TLS to the broker (``mqtts://``): CA bundle, client certificate, and an opt-out."""
+
     ca_certs: str | None = None
     certfile: str | None = None
     keyfile: str | None = None
     insecure: bool = False
+
+    @field_validator("ca_certs", "certfile", "keyfile")
+    @classmethod
+    def _readable_file(cls, path: str | None) -> str | None:
+        # A file that is not there can never work: fail at start, not in the MQTT task.
+        if path is not None and not os.access(path, os.R_OK):
+            reason = "does not exist" if not os.path.exists(path) else "is not readable"
+            raise ValueError(f"file {path} {reason}")
+        return path
 
 
 class EmbeddedBrokerConfig(_Section):
@@ -74,6 +88,9 @@ class MQTTConfig(_Section):
             raise ValueError("must be 'embedded', mqtt://[user:pass@]host[:port] or mqtts://...")
         if not parts.hostname:
             raise ValueError("has no host name")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            # also what an unencoded '/', '?' or '#' in a password turns into
+            raise ValueError("has a path, query or fragment (percent-encode them in a password)")
         try:
             parts.port  # noqa: B018  (raises on a bad port)
         except ValueError:
@@ -214,7 +231,10 @@ class BridgeConfig(_Section):
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     state_dir: str = ".asic_bridge_state"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
+    #: Levels of single loggers, over log_level and the WARNING default of third-party
+    #: ones (bridge.logs.THIRD_PARTY): ``{hpack: debug}`` to see what h2 does.
+    log_levels: dict[str, LogLevel] = Field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The config without secrets, for ``bridge/info``."""
@@ -270,12 +290,17 @@ def _redact(value: Any, key: str = "") -> Any:
     if any(word in key.lower() for word in _SECRET_WORDS):
         return "***"
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1***@", value)
+        return _URL_USERINFO.sub(_mask_userinfo, value)
     if isinstance(value, dict):
         return {k: _redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v, key) for v in value]
     return value
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, sep, _ = match.group(2).partition(":")
+    return f"{match.group(1)}{user}{':***' if sep else ''}@"
 
 
 def _without_secrets(exc: ValidationError) -> ValidationError:

@@ -32,6 +32,7 @@ from asic_bridge.bridge.broker import EmbeddedBroker
 from asic_bridge.bridge.config import BridgeConfig, HostConfig, load_config
 from asic_bridge.bridge.entities import bridge_discovery, discovery_messages
 from asic_bridge.bridge.fleet import FleetMember, allocate, allocated_power
+from asic_bridge.bridge.logs import configure_logging
 from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.state import stable_boot_time, state_payload
 from asic_bridge.bridge.topics import Topics, mac_id
@@ -197,6 +198,7 @@ class Bridge:
         self._protocol: aiomqtt.ProtocolVersion | None = None
         self._fleet_state: dict[str, dict[str, Any]] = {}
         self.ready = asyncio.Event()  # set after the first connect and scan (for tests)
+        self._tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
 
     # ================================================================== lifecycle
     async def run(self) -> None:
@@ -291,13 +293,7 @@ class Bridge:
             "timeout": 10,
         }
         if tls:
-            context = ssl.create_default_context(cafile=mqtt.tls.ca_certs)
-            if mqtt.tls.certfile:
-                context.load_cert_chain(mqtt.tls.certfile, mqtt.tls.keyfile)
-            if mqtt.tls.insecure:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            kwargs["tls_context"] = context
+            kwargs["tls_context"] = self._tls_context
         return kwargs
 
     def _protocols(self) -> list[aiomqtt.ProtocolVersion]:
@@ -1080,6 +1076,24 @@ class Bridge:
         return state
 
 
+def tls_context(config: BridgeConfig) -> ssl.SSLContext:
+    """The broker's TLS context, built once at start: a CA or certificate file that cannot
+    be loaded is a ConfigError naming its key (exit 2), not a failing MQTT task."""
+    tls = config.mqtt.tls
+    key = "mqtt.tls.ca_certs"
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_certs)
+        if tls.certfile:
+            key = "mqtt.tls.certfile"
+            context.load_cert_chain(tls.certfile, tls.keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"{key}: cannot be loaded ({exc.strerror or exc})") from None
+    if tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
     """One validated action -> one driver call."""
     if action.field == "power_limit":
@@ -1120,11 +1134,7 @@ def _response_properties(message: aiomqtt.Message) -> tuple[str | None, Any]:
 async def run_bridge(config_path: str) -> int:
     """Entry point of ``asic-bridge run``."""
     config = load_config(config_path)
-    logging.getLogger("asic_bridge").setLevel(config.log_level.upper())
-    logging.getLogger().setLevel(config.log_level.upper())
-    # Per-request lines from the HTTP stack would drown the bridge's own log at "info".
-    for noisy in ("httpx", "httpcore", "asyncssh", "h2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(config.log_level, config.log_levels)
     bridge = Bridge(config)
     freezer = asyncio.create_task(_freeze_after_start_up(bridge))
     try:
