@@ -323,7 +323,7 @@ async def test_bridge_announces_itself_and_every_miner(broker: Broker, tmp_path:
                     {"topic": rig.t(miner_id, "availability")},
                 ]
                 assert config["availability_mode"] == "all"
-                assert "object_id" not in config and config["default_entity_id"]
+                assert config["default_entity_id"] == f"sensor.{config['object_id']}"
                 assert config["device"]["identifiers"] == [f"asic_bridge_{miner_id}"]
                 assert config["device"]["manufacturer"]
                 assert config["origin"]["name"] == "asic_bridge"

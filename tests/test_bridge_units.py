@@ -549,8 +549,10 @@ def test_every_entity_config_has_identity_device_origin_and_availability() -> No
         assert topic == f"homeassistant/{component}/{node}/{object_id}/config"
         assert node == "02aabbccddee"
         assert config["unique_id"] == f"asic_bridge_02aabbccddee_{object_id}"
+        # both spellings of the entity-id hint: HA <= 2025.9 reads object_id, later ones
+        # default_entity_id (tests_ha checks the ids on the oldest and newest HA)
         assert config["default_entity_id"] == f"{component}.miner_02aabbccddee_{object_id}"
-        assert "object_id" not in config
+        assert config["object_id"] == f"miner_02aabbccddee_{object_id}"
         unique_ids.add((component, config["unique_id"]))
         assert config["availability"] == [
             {"topic": "asic_bridge/bridge/state"},
@@ -578,6 +580,7 @@ def test_friendly_name_sets_entity_ids_and_device_name() -> None:
     messages = entity_messages(rec={"id": "garage", "friendly_name": "garage"})
     config = messages["homeassistant/sensor/garage/hashrate/config"]
     assert config["default_entity_id"] == "sensor.garage_hashrate"
+    assert config["object_id"] == "garage_hashrate"
     assert config["device"]["name"] == "garage"
     assert config["unique_id"] == "asic_bridge_garage_hashrate"
 
@@ -605,6 +608,8 @@ def test_controls_only_with_capabilities() -> None:
     controls = {"switch", "number", "select", "button"}
     assert not [k for k in none if k[0] in controls]
     assert ("sensor", "hashrate") in none and ("binary_sensor", "mining") in none
+    # with a Mining switch, the switch shows the state: no second "Mining" entity
+    assert ("binary_sensor", "mining") not in full
 
     only_light = _by_key(entity_messages(rec={"capabilities": ["fault_light"]}))
     assert {k for k in only_light if k[0] in controls} == {
@@ -669,7 +674,7 @@ def test_control_configs() -> None:
 def test_units_and_classes(
     component: str, key: str, unit: str | None, device_class: str | None, state_class: str | None
 ) -> None:
-    config = _by_key(entity_messages())[(component, key)]
+    config = _by_key(entity_messages(rec={"capabilities": []}))[(component, key)]
     assert config.get("unit_of_measurement") == unit
     assert config.get("device_class") == device_class
     assert config.get("state_class") == state_class
@@ -688,7 +693,7 @@ def test_model_entities_before_the_first_poll_then_only_reported_ones() -> None:
     reported = {"hashrate", "power", "board_0_hashrate", "board_1_hashrate", "fan_0_speed"}
     after = _by_key(entity_messages(reported=reported))
     assert ("sensor", "hashrate") in after and ("sensor", "power") in after
-    assert ("sensor", "energy") in after  # the bridge's own counter is always there
+    assert ("sensor", "energy") in after  # the bridge's own counter, integrated from power
     assert ("sensor", "board_1_hashrate") in after
     assert ("sensor", "board_2_hashrate") not in after
     assert ("sensor", "board_0_temperature") not in after
@@ -717,11 +722,10 @@ def test_device_mode_payload_shape() -> None:
     assert len(set(zip(ids, [c["platform"] for c in components.values()], strict=True))) == len(ids)
     for component in components.values():
         assert "device" not in component and "origin" not in component
-        assert "object_id" not in component
+        assert component["default_entity_id"] == f"{component['platform']}.{component['object_id']}"
         assert component["default_entity_id"].startswith(component["platform"] + ".")
-    # both the mining binary sensor and the mining switch survive (distinct component keys)
-    mining = [c for c in components.values() if c["unique_id"].endswith("_mining")]
-    assert sorted(c["platform"] for c in mining) == ["binary_sensor", "switch"]
+    assert components["mining_switch"]["platform"] == "switch"
+    assert components["mining_switch"]["object_id"] == "miner_02aabbccddee_mining"
 
 
 def test_bridge_discovery() -> None:
@@ -731,7 +735,49 @@ def test_bridge_discovery() -> None:
     assert config["state_topic"] == "asic_bridge/bridge/state"
     assert (config["payload_on"], config["payload_off"]) == ("online", "offline")
     assert config["device"]["identifiers"] == [bridge_device_id(T)]
-    assert "object_id" not in config
+    assert config["device"]["name"] == "ASIC Bridge"  # not "asic_bridge (asic_bridge)"
+    assert config["object_id"] == f"{bridge_device_id(T)}_connection_state"
+    assert config["default_entity_id"] == f"binary_sensor.{config['object_id']}"
+    other = bridge_discovery(Topics("site/asic", "homeassistant"))
+    assert next(iter(other.values()))["device"]["name"] == "ASIC Bridge (site/asic)"
+
+
+def test_no_energy_sensor_for_a_miner_that_reports_no_power() -> None:
+    """A stock S19 reports no power: an energy sensor would read 0 kWh forever."""
+    no_power = _by_key(entity_messages(reported={"hashrate", "temperature", "energy"}))
+    assert ("sensor", "energy") not in no_power and ("sensor", "power") not in no_power
+    with_power = _by_key(entity_messages(reported={"hashrate", "power", "energy"}))
+    assert ("sensor", "energy") in with_power
+
+
+def test_single_board_miner_gets_no_board_sensors() -> None:
+    """A BitAxe's one board is the miner: its board readings repeat the totals."""
+    keys = {"hashrate", "temperature", "total_chips", "board_0_hashrate", "board_0_temperature"}
+    bitaxe = _by_key(entity_messages(rec={"expected_hashboards": 1}, reported=keys))
+    assert ("sensor", "hashrate") in bitaxe and ("sensor", "total_chips") in bitaxe
+    assert not [k for k in bitaxe if k[1].startswith("board_")]
+    before_poll = _by_key(entity_messages(rec={"expected_hashboards": 1}))
+    assert not [k for k in before_poll if k[1].startswith("board_")]
+    # two boards (even when the catalog expected one) are announced
+    two_boards = {"board_0_hashrate", "board_1_hashrate"}
+    two = _by_key(entity_messages(rec={"expected_hashboards": 1}, reported=two_boards))
+    assert ("sensor", "board_1_hashrate") in two and ("sensor", "board_0_hashrate") in two
+
+
+@pytest.mark.parametrize("caps", [ALL_CAPS, [], ["fault_light"], ["stop_mining"]])
+def test_every_entity_of_a_miner_has_its_own_short_name(caps: list[str]) -> None:
+    messages = entity_messages(rec={"capabilities": caps})
+    names = [config["name"] for config in messages.values()]
+    assert len(names) == len(set(names)), sorted(names)
+    assert max(len(name) for name in names) <= 24, max(names, key=len)
+
+
+def test_pool_sensor_shows_host_and_keeps_the_url_as_attribute() -> None:
+    pool = _by_key(entity_messages())[("sensor", "pool_url")]
+    assert pool["name"] == "Pool"
+    assert "split('://')" in pool["value_template"]
+    assert pool["json_attributes_topic"] == pool["state_topic"]
+    assert "url" in pool["json_attributes_template"]
 
 
 # ============================================================================ state

@@ -42,6 +42,7 @@ def _data(
     fans: int = 4,
     hashrate: float = 100.0,
     wattage: int | None = 3250,
+    wattage_limit: int = 3300,
     errors: tuple[str, ...] = (),
     fault_light: bool | None = False,
     env_temp: float | None = 24.5,
@@ -75,7 +76,7 @@ def _data(
         fan_psu=3000,
         env_temp=env_temp,
         wattage=wattage,
-        wattage_limit=3300 if wattage is not None else None,
+        wattage_limit=wattage_limit if wattage is not None else None,
         pools=[
             PoolMetrics(
                 url="stratum+tcp://pool.example:3333",
@@ -172,6 +173,30 @@ def cases() -> list[dict[str, Any]]:
         friendly_name="garage_l7",
     )
     bare = DeviceRecord(id="ip_10_0_0_9", mac=None, ip="10.0.0.9", make="AntMiner", model=None)
+    stock_s19 = DeviceRecord(
+        id="aabbccddee04",
+        mac="aa:bb:cc:dd:ee:04",
+        ip="10.0.0.10",
+        make="AntMiner",
+        model="S19",
+        firmware="Stock",
+        capabilities=["fault_light", "reboot"],
+        expected_hashboards=3,
+        expected_fans=4,
+    )
+    bitaxe = DeviceRecord(
+        id="aabbccddee05",
+        mac="aa:bb:cc:dd:ee:05",
+        ip="10.0.0.11",
+        make="BitAxe",
+        model="Gamma",
+        firmware="ESP-Miner",
+        capabilities=["reboot", "power_limit"],
+        power_min=10,
+        power_max=25,
+        expected_hashboards=1,
+        expected_fans=1,
+    )
     return [
         _case("s19_entity_mode", s19, _data()),
         _case("s19_before_first_poll", s19, _data(), before_first_poll=True),
@@ -189,6 +214,12 @@ def cases() -> list[dict[str, Any]]:
             bare,
             _data(boards=0, fans=0, wattage=None, env_temp=None, fault_light=None),
             before_first_poll=True,
+        ),
+        _case("s19_stock_no_power", stock_s19, _data(wattage=None)),
+        _case(
+            "bitaxe_single_board",
+            bitaxe,
+            _data(boards=1, fans=1, hashrate=1.2, wattage=18, wattage_limit=20),
         ),
         {
             "name": "bridge_device",

@@ -57,7 +57,7 @@ async def test_user_happy_path(hass: HomeAssistant, mqtt_mock, monkeypatch) -> N
 
     result = await _configure_answering(hass, result["flow_id"], "site/asic")
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "asic_bridge (site/asic)"
+    assert result["title"] == "ASIC Bridge (site/asic)"
     assert result["data"] == {CONF_BASE_TOPIC: "site/asic"}
     assert result["result"].unique_id == "site/asic"
     await hass.async_block_till_done()

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 from pathlib import Path
+import re
 import subprocess
 from typing import Any
 
@@ -65,6 +66,8 @@ CASE_NAMES = [
     "l7_scrypt_friendly_name",
     "cgminer_minimal_no_mac",
     "cgminer_before_first_poll_missing_values",
+    "s19_stock_no_power",
+    "bitaxe_single_board",
     "bridge_device",
 ]
 
@@ -82,11 +85,8 @@ def _configs(case: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, 
 
 
 def _key(config: dict[str, Any]) -> str | None:
-    template = config.get("value_template", "")
-    marker = "value_json."
-    if marker not in template:
-        return None
-    return template.split(marker, 1)[1].split()[0].strip("}")
+    found = re.search(r"value_json\.(\w+)", config.get("value_template", ""))
+    return found.group(1) if found else None
 
 
 async def _replay(hass: HomeAssistant, case: dict[str, Any]) -> None:
@@ -128,6 +128,7 @@ async def test_ha_accepts_discovery(
     state_values = case["state"] or {}
     configs = _configs(case)
     assert configs, "the case announces nothing"
+    names: dict[str | None, list[str]] = {}
     for component, config, device_block in configs:
         what = f"{component} {config['unique_id']}"
         entity_id = entities.async_get_entity_id(component, "mqtt", config["unique_id"])
@@ -150,11 +151,19 @@ async def test_ha_accepts_discovery(
         if component == "select":
             assert attributes["options"] == config["options"], what
 
+        # the entity id the bridge asked for, whatever this HA version reads (object_id up to
+        # 2025.9, default_entity_id after): not one derived from the device name
+        assert entity_id == config["default_entity_id"], what
+        assert entity_id == f"{component}.{config['object_id']}", what
+
         key = _key(config)
         if key is not None and key in state_values:
             value = state_values[key]
             assert state.state not in (STATE_UNKNOWN, STATE_UNAVAILABLE), f"{what}: {state.state}"
-            if component in ("binary_sensor", "switch"):
+            if key == "pool_url":  # host:port shown, the whole URL an attribute
+                assert state.state == value.split("://")[-1], what
+                assert attributes["url"] == value, what
+            elif component in ("binary_sensor", "switch"):
                 assert state.state == ("on" if value else "off"), what
             elif config.get("device_class") == "timestamp":
                 assert datetime.fromisoformat(state.state) == datetime.fromisoformat(value), what
@@ -164,6 +173,7 @@ async def test_ha_accepts_discovery(
                 assert state.state == str(value), what
 
         device = devices.async_get(entry.device_id) if entry.device_id else None
+        names.setdefault(entry.device_id, []).append(state.attributes.get("friendly_name"))
         assert device is not None, f"{what} has no device"
         assert ("mqtt", device_block["identifiers"][0]) in device.identifiers
         assert device.name == device_block["name"]
@@ -176,6 +186,10 @@ async def test_ha_accepts_discovery(
         if "via_device" in device_block:
             parent = devices.async_get_device(identifiers={("mqtt", device_block["via_device"])})
             assert parent is not None and device.via_device_id == parent.id, what
+
+    # every entity of a device has its own name on the device page
+    for device_names in names.values():
+        assert len(device_names) == len(set(device_names)), sorted(device_names)
 
     # availability = bridge online AND miner online
     if case["availability_topic"]:
@@ -192,6 +206,31 @@ async def test_ha_accepts_discovery(
         async_fire_mqtt_message(hass, case["bridge_state_topic"], "offline")
         await hass.async_block_till_done()
         assert {hass.states.get(i).state for i in ids} == {STATE_UNAVAILABLE}
+
+
+async def test_only_what_the_miner_reports(
+    hass: HomeAssistant, mqtt_mock, discovery_cases: dict[str, dict[str, Any]]
+) -> None:
+    """No 0 kWh energy sensor without power, no board sensors repeating a single board's
+    totals, one "Mining" entity, a bridge device named once."""
+    entities = er.async_get(hass)
+    for name in ("s19_stock_no_power", "bitaxe_single_board", "s19_entity_mode", "bridge_device"):
+        await _replay(hass, discovery_cases[name])
+    by_miner: dict[str, set[tuple[str, str]]] = {}
+    for entry in entities.entities.values():
+        miner, _, key = entry.unique_id.removeprefix("asic_bridge_").partition("_")
+        by_miner.setdefault(miner, set()).add((entry.domain, key))
+    no_power = by_miner[discovery_cases["s19_stock_no_power"]["miner_id"]]
+    assert ("sensor", "hashrate") in no_power
+    assert ("sensor", "energy") not in no_power and ("sensor", "power") not in no_power
+    bitaxe = by_miner[discovery_cases["bitaxe_single_board"]["miner_id"]]
+    assert ("sensor", "hashrate") in bitaxe and ("sensor", "energy") in bitaxe
+    assert not [key for _, key in bitaxe if key.startswith("board_")]
+    s19 = by_miner[discovery_cases["s19_entity_mode"]["miner_id"]]
+    assert ("sensor", "board_2_hashrate") in s19
+    assert [d for d, key in s19 if key == "mining"] == ["switch"]
+    bridge = dr.async_get(hass).async_get_device(identifiers={("mqtt", "asic_bridge_asic_bridge")})
+    assert bridge is not None and bridge.name == "ASIC Bridge"
 
 
 async def test_removed_miner_clears_entities(
@@ -227,14 +266,15 @@ async def test_missing_value_is_unknown_not_stale(
         key: entities.async_get_entity_id(component, "mqtt", f"asic_bridge_{miner}_{key}")
         for component, key in (
             ("sensor", "power"),
-            ("binary_sensor", "mining"),
+            ("binary_sensor", "problem"),
             ("switch", "mining"),
             ("number", "power_limit"),
         )
     }
     assert hass.states.get(ids["power"]).state == "3250"
     caplog.set_level(logging.WARNING)
-    state = {k: v for k, v in case["state"].items() if k not in ("power", "mining", "power_limit")}
+    left_out = ("power", "problem", "mining", "power_limit")
+    state = {k: v for k, v in case["state"].items() if k not in left_out}
     async_fire_mqtt_message(hass, f"{case['base_topic']}/{miner}", json.dumps(state))
     await hass.async_block_till_done()
     assert {key: hass.states.get(entity_id).state for key, entity_id in ids.items()} == {

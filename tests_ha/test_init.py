@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import json
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -185,18 +186,20 @@ async def test_diagnostics_redacted(hass, mqtt_mock, secret_state) -> None:
 
 async def test_diagnostics_through_the_api(hass, mqtt_mock, hass_client, secret_state) -> None:
     """The diagnostics integration finds our platform (config entry and device)."""
-    helpers = pytest.importorskip(
-        "pytest_homeassistant_custom_component.components.diagnostics",
-        reason="this phcc has no diagnostics helpers (older than HA 2025.4)",
-    )
-    get_diagnostics_for_config_entry = helpers.get_diagnostics_for_config_entry
-    get_diagnostics_for_device = helpers.get_diagnostics_for_device
+
+    async def get_diagnostics(path: str) -> dict[str, Any]:
+        # the diagnostics HTTP API itself (older phcc releases have no helper for it)
+        client = await hass_client()
+        response = await client.get(f"/api/diagnostics/config_entry/{path}")
+        assert response.status == 200
+        body = await response.json()
+        return body["data"]
 
     assert await async_setup_component(hass, "diagnostics", {})
     entry = await setup_bridge(hass)
     async_fire_mqtt_message(hass, f"{BASE}/{MINER}", json.dumps(secret_state), retain=True)
     await hass.async_block_till_done()
-    result = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    result = await get_diagnostics(entry.entry_id)
     assert result["bridge"]["base_topic"] == BASE
-    result = await get_diagnostics_for_device(hass, hass_client, entry, miner_device(hass, MINER))
+    result = await get_diagnostics(f"{entry.entry_id}/device/{miner_device(hass, MINER).id}")
     assert result["state"]["pool_url"].startswith("stratum+tcp://**REDACTED**@")

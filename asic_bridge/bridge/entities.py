@@ -1,9 +1,11 @@
 """Home Assistant MQTT discovery: which entities a miner gets, and their configs.
 
 The entity set is a table (data, not code); a row is announced only when the miner can
-support it (a capability, or a value it reports).  Every config carries ``unique_id``,
-``default_entity_id`` (``object_id`` is deprecated), a device block, an origin block and
-availability = bridge online AND miner online.
+support it (a capability, or a value it reports), and every entity of a device has its own
+short name.  Every config carries ``unique_id``, the entity-id hint in both spellings HA has
+read (``object_id`` up to 2025.9, ``default_entity_id`` from 2025.10; each version drops the
+key it does not know), a device block, an origin block and availability = bridge online AND
+miner online.
 """
 
 from __future__ import annotations
@@ -85,7 +87,24 @@ SENSORS: tuple[EntitySpec, ...] = (
     ),
     EntitySpec("energy", "sensor", "Energy", "kWh", "energy", "total_increasing", precision=3),
     EntitySpec("boot_time", "sensor", "Last boot", None, "timestamp", None, "diagnostic"),
-    EntitySpec("pool_url", "sensor", "Pool", None, None, None, "diagnostic", icon="mdi:pool"),
+    EntitySpec(
+        "pool_url",
+        "sensor",
+        "Pool",
+        None,
+        None,
+        None,
+        "diagnostic",
+        icon="mdi:pool",
+        # host:port as the state (a full stratum URL pushes the name out of the row);
+        # the whole URL stays an attribute
+        extra={
+            "value_template": "{{ value_json.pool_url.split('://')[-1]"
+            " if value_json.pool_url is defined else None }}",
+            "json_attributes_template": "{{ {'url': value_json.pool_url}"
+            " | tojson if value_json.pool_url is defined else '{}' }}",
+        },
+    ),
     EntitySpec(
         "pool_accepted",
         "sensor",
@@ -208,7 +227,7 @@ CONTROLS: tuple[EntitySpec, ...] = (
     EntitySpec(
         "restart_backend",
         "button",
-        "Restart mining software",
+        "Restart software",
         device_class="restart",
         capability=Capability.RESTART_BACKEND,
         category="config",
@@ -245,6 +264,16 @@ def device_block(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
     if device.serial_number:
         block["serial_number"] = device.serial_number
     return {k: v for k, v in block.items() if v is not None}
+
+
+def entity_id_hint(component: str, object_id: str) -> dict[str, str]:
+    """The entity id HA should give a new entity, in the key each supported version reads.
+
+    HA up to 2025.9 reads ``object_id`` and drops ``default_entity_id`` as an unknown key;
+    2025.10 to 2026.3 prefer ``default_entity_id`` (and warn only about an ``object_id``
+    sent alone); 2026.4 on drop ``object_id``.  Sending both gives the same id everywhere.
+    """
+    return {"object_id": object_id, "default_entity_id": f"{component}.{object_id}"}
 
 
 def _availability(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
@@ -286,7 +315,7 @@ def _config_for(
     config: dict[str, Any] = {
         "name": _format(spec.name, device, n),
         "unique_id": f"asic_bridge_{device.id}_{key}",
-        "default_entity_id": f"{spec.component}.{_entity_slug(device)}_{key}",
+        **entity_id_hint(spec.component, f"{_entity_slug(device)}_{key}"),
     }
     if spec.component == "sensor":
         config["state_topic"] = state
@@ -334,6 +363,9 @@ def _config_for(
         config["icon"] = spec.icon
     if spec.precision is not None:
         config["suggested_display_precision"] = spec.precision
+    if "json_attributes_template" in spec.extra:
+        config["json_attributes_topic"] = state
+    config.update(spec.extra)
     return key, config
 
 
@@ -353,12 +385,22 @@ def entity_configs(
         key, config = _config_for(spec, device, topics, n)
         result.append((spec.component, key, config))
 
+    switch_shows_mining = Capability.STOP_MINING.value in capabilities
     for spec in SENSORS:
-        if reported is None or spec.key in reported or spec.key == "energy":
+        if spec.key == "mining" and spec.component == "binary_sensor" and switch_shows_mining:
+            continue  # the Mining switch shows the same state: one "Mining" per device
+        if spec.key == "energy":
+            # the bridge integrates power into energy: nothing to count without power
+            wanted = reported is None or "power" in reported
+        else:
+            wanted = reported is None or spec.key in reported
+        if wanted:
             add(spec)
     boards = range(device.expected_hashboards or 0)
     if reported is not None:
         boards = range(max([*_indices(reported, "board_"), len(boards) - 1]) + 1)
+    if len(boards) == 1:
+        boards = range(0)  # one board's readings are the miner's totals, already announced
     for n in boards:
         for spec in BOARD_SENSORS:
             if reported is None or _format(spec.key, device, n) in reported:
@@ -423,10 +465,12 @@ def discovery_messages(
 def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
     """The bridge's own device: a connectivity sensor other devices hang from (via_device)."""
     node = bridge_device_id(topics)
+    # the base topic only tells bridges apart when it is not the default one
+    name = "ASIC Bridge" if topics.base == "asic_bridge" else f"ASIC Bridge ({topics.base})"
     config = {
         "name": "Connection state",
         "unique_id": f"{node}_connection_state",
-        "default_entity_id": f"binary_sensor.{node}_connection_state",
+        **entity_id_hint("binary_sensor", f"{node}_connection_state"),
         "state_topic": topics.bridge_state,
         "payload_on": "online",
         "payload_off": "offline",
@@ -434,7 +478,7 @@ def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
         "entity_category": "diagnostic",
         "device": {
             "identifiers": [node],
-            "name": f"asic_bridge ({topics.base})",
+            "name": name,
             "manufacturer": "asic_bridge",
             "model": "MQTT bridge",
             "sw_version": __version__,

@@ -77,7 +77,8 @@ async def async_wait_for_bridge_info(
 
 
 def _title(base: str) -> str:
-    return f"asic_bridge ({base})"
+    """The daemon's name for its bridge device: the base topic only when it is not the default."""
+    return "ASIC Bridge" if base == DEFAULT_BASE_TOPIC else f"ASIC Bridge ({base})"
 
 
 class AsicBridgeConfigFlow(ConfigFlow, domain=DOMAIN):

@@ -172,7 +172,7 @@ async def _scenario(
         ("sensor", "temperature"): ("°C", "temperature", "measurement"),
         ("sensor", "energy"): ("kWh", "energy", "total_increasing"),
         ("sensor", "boot_time"): (None, "timestamp", None),
-        ("binary_sensor", "mining"): (None, "running", None),
+        ("binary_sensor", "problem"): (None, "problem", None),
         ("number", "power_limit"): ("W", "power", None),
         ("switch", "mining"): (None, None, None),
         ("button", "reboot"): (None, "restart", None),
@@ -191,7 +191,12 @@ async def _scenario(
         assert current.attributes.get("unit_of_measurement") == unit, key
         assert current.attributes.get("device_class") == device_class, key
         assert current.attributes.get("state_class") == state_class, key
-    assert state(hass, entity_id(hass, "binary_sensor", m60, "mining")) == "on"
+    assert state(hass, entity_id(hass, "switch", m60, "mining")) == "on"
+    # the Mining switch shows whether it mines: no second "Mining" binary sensor
+    assert (
+        er.async_get(hass).async_get_entity_id("binary_sensor", "mqtt", f"asic_bridge_{m60}_mining")
+        is None
+    )
     low, high = runtime.devices[m60]["power_limit_range"]
     number = hass.states.get(entity_id(hass, "number", m60, "power_limit"))
     assert (number.attributes["min"], number.attributes["max"]) == (low, high)
@@ -235,10 +240,7 @@ async def _scenario(
         lambda: state(hass, entity_id(hass, "switch", m60, "mining")) == "off", "switch off"
     )
     await wait_until(
-        lambda: (
-            state(hass, entity_id(hass, "binary_sensor", m60, "mining")) == "off"
-            and float(state(hass, entity_id(hass, "sensor", m60, "hashrate"))) == 0
-        ),
+        lambda: float(state(hass, entity_id(hass, "sensor", m60, "hashrate"))) == 0,
         "the miner to stop hashing",
     )
 
