@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from asic_bridge import catalog
-from asic_bridge.config import FanModeManual, FanModeNormal, MiningModePreset, MiningModeSleep
+from asic_bridge.config import (
+    FanModeManual,
+    FanModeNormal,
+    MiningModeNormal,
+    MiningModePreset,
+    MiningModeSleep,
+)
 from asic_bridge.drivers.base import Identity, ParseContext
 from asic_bridge.drivers.luxos import (
     LuxOSMiner,
@@ -152,8 +158,11 @@ def test_config_codec() -> None:
                                                          "stratum+tcp://b:3333"]  # fmt: skip
     assert config.fan_mode == FanModeNormal(minimum_fans=3)
     assert config.temperature is not None and config.temperature.danger == 100.0
-    assert isinstance(config.mining_mode, MiningModePreset)
-    assert config.mining_mode.active_preset == "default"
+    # the active profile is "default", the one "normal" selects: reported as normal
+    assert config.mining_mode == MiningModeNormal()
+    other = {"CONFIG": [{**CONFIG["CONFIG"][0], "Profile": "500MHz"}]}
+    mode = parse_config(CTX, pools, groups, FANS, tempctrl, other, PROFILES).mining_mode
+    assert isinstance(mode, MiningModePreset) and mode.active_preset == "500MHz"
     manual = {"TEMPCTRL": [{"Mode": "Manual"}]}
     assert parse_config(CTX, pools, groups, FANS, manual, CONFIG, PROFILES).fan_mode == (
         FanModeManual(speed=20, minimum_fans=3)

@@ -49,6 +49,10 @@ from asic_bridge.config import (
     FanModeManual,
     FanModeNormal,
     MinerConfig,
+    MiningMode,
+    MiningModeHigh,
+    MiningModeLow,
+    MiningModeNormal,
     MiningModePreset,
     MiningModeSleep,
     MiningPreset,
@@ -320,14 +324,8 @@ def parse_config(
     profiles: object,
 ) -> MinerConfig:
     presets = parse_profiles(profiles)
-    if _curtailed(config):
-        mode: MiningModeSleep | MiningModePreset = MiningModeSleep()
-    else:
-        active = _config_entry(config).get("Profile")
-        mode = MiningModePreset(
-            active_preset=active if isinstance(active, str) else None,
-            available_presets=presets,
-        )
+    active = _config_entry(config).get("Profile")
+    mode = reported_mode(presets, active if isinstance(active, str) else None, _curtailed(config))
     return MinerConfig(
         pools=parse_pool_config(pools, groups),
         fan_mode=parse_fan_mode(fans, tempctrl),
@@ -355,6 +353,30 @@ def mode_profile(presets: list[MiningPreset], mode: str) -> MiningPreset | None:
     return None
 
 
+def reported_mode(presets: list[MiningPreset], active: str | None, curtailed: bool) -> MiningMode:
+    """The mode the active profile stands for, so the reading is one of ``supported_modes``.
+
+    ``sleep`` when curtailed; ``normal``/``low``/``high`` when the active profile is the one
+    that mode selects (:func:`mode_profile`); any other profile is ``preset`` naming it.
+    """
+    if curtailed:
+        return MiningModeSleep()
+    by_mode: dict[str, MiningModeNormal | MiningModeLow | MiningModeHigh] = {
+        "normal": MiningModeNormal(), "low": MiningModeLow(), "high": MiningModeHigh()
+    }  # fmt: skip
+    for name, plain in by_mode.items():
+        chosen = mode_profile(presets, name)
+        if chosen is not None and chosen.name == active:
+            return plain
+    return MiningModePreset(active_preset=active, available_presets=presets)
+
+
+def power_bounds(presets: list[MiningPreset]) -> tuple[int, int] | None:
+    """The lowest and highest rated profile watts: what a power target can really select."""
+    watts = [p.power for p in presets if p.power]
+    return (min(watts), max(watts)) if watts else None
+
+
 # ---------------------------------------------------------------------------------------------
 # The driver.
 
@@ -378,7 +400,7 @@ class LuxOSMiner(CGMiner):
             Capability.SEND_CONFIG,
         }
     )
-    supported_modes = ("low", "normal", "high", "sleep")
+    supported_modes = ("low", "normal", "high", "sleep", "preset")
     EMPTY_OK: ClassVar[frozenset[str]] = frozenset()
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("rpc:config",), parse_mac, static=True),
@@ -463,6 +485,9 @@ class LuxOSMiner(CGMiner):
 
     async def _presets(self) -> list[MiningPreset]:
         return parse_profiles(await self._command("profiles"))
+
+    async def _read_power_range(self) -> tuple[int, int] | None:
+        return power_bounds(await self._presets())
 
     async def _set_profile(self, name: str) -> bool:
         """``profileset``, with ATM switched off around it when it is on."""

@@ -36,12 +36,68 @@ from typing import Any, ClassVar
 
 from .base import register
 from .cgminer import CGMinerSim, _chip_map
+from .shapes import conform
 from .state import HASH_EXPONENT, Hardware
 
 CODE_SESSION = 307
 CODE_SESSION_ACTIVE = 402
 CODE_INVALID_SESSION = 403
 CODE_OK = 300
+
+# The shapes of LUXminer 2025.4.8.220305's answers (tests/fixtures/real/luxos/2025.4.8.220305,
+# an S19k Pro): every key it sends with a value of its type.  Live values are laid over them.
+CONFIG_2025_4 = {
+    "ASC Count": 3, "BcastAddr": "192.168.1.255", "ControlBoardType": "cvitek",
+    "Cooling": "Air", "CurtailMode": "None", "DHCP": True, "DNS Servers": "", "Device Code": "",
+    "FPGABuildIdHex": "0x18351835", "FPGABuildIdStr": "2018-35-18 35:00", "FeeStatus": "Ok",
+    "Gateway": "192.168.1.1", "GreenLed": "auto", "Hostname": "", "Hotplug": "None",
+    "IPAddr": "", "ImmersionMode": False, "IsAtmEnabled": True, "IsPowerSupplyOn": True,
+    "IsSingleVoltage": True, "IsTuning": False, "Log Interval": 0, "LogFileLevel": "info",
+    "MACAddr": "", "Model": "", "NameplateTHS": 0.0, "Netmask": "255.255.255.0", "OS": "LuxOS",
+    "PGA Count": 0, "PSUHwVersion": "75", "PSULabel": "APW121215e", "Pool Count": 0,
+    "Profile": "default", "ProfileStep": "0", "RedLed": "auto", "SerialNumber": "",
+    "Strategy": "Failover", "SystemStatus": "Normal", "UpdateOnStartup": "off",
+    "UpdateOnTimeout": "off", "UpdateOnUser": "full",
+    "UpdateSource": "https://storage.googleapis.com/luxor-firmware/stable", "UpdateTimeout": 60,
+}  # fmt: skip
+SUMMARY_2025_4 = {
+    "Accepted": 0, "Best Share": 0, "Device Hardware%": 0.0, "Device Rejected%": 0.0,
+    "Difficulty Accepted": 0, "Difficulty Rejected": 0, "Difficulty Stale": 0, "Discarded": 0,
+    "Elapsed": 0, "Found Blocks": 0, "GHS 15m": 0.0, "GHS 1m": 0.0, "GHS 24h": 0.0,
+    "GHS 30m": 0.0, "GHS 5m": 0.0, "GHS 5s": 0.0, "GHS av": 0.0, "Get Failures": 0,
+    "Getworks": 0, "Hardware Errors": 0, "Last getwork": 0, "Local Work": 0, "Network Blocks": 0,
+    "Pool Rejected%": 0.0, "Pool Stale%": 0.0, "Rejected": 0, "Remote Failures": 0, "Stale": 0,
+    "Total MH": 0.0, "Utility": 0.0, "Work Utility": 0.0,
+}  # fmt: skip
+POOL_2025_4 = {
+    "Accepted": 0, "AsicBoost": True, "Bad Work": 0, "Best Share": 0, "Current Block Height": 0,
+    "Current Block Version": 536870912, "Diff": "32K", "Diff1 Shares": 0,
+    "Difficulty Accepted": 0, "Difficulty Rejected": 0, "Difficulty Stale": 0, "Discarded": 0,
+    "GROUP": 0, "Get Failures": 0, "Getworks": 0, "Has GBT": False, "Has Stratum": True,
+    "Has Vmask": True, "Last Share Difficulty": 0, "Last Share Time": "0", "Long Pool": "N",
+    "POOL": 0, "Pool Rejected%": 0.0, "Pool Stale%": 0.0, "Priority": 0, "Proxy": "",
+    "Proxy Type": "", "Quota": 1.0, "Rejected": 0, "Remote Failures": 0, "Stale": 0,
+    "Status": "Alive", "Stratum Active": False, "Stratum Difficulty": 0, "Stratum URL": "",
+    "URL": "", "User": "", "Work Difficulty": 0, "Works": 0,
+}  # fmt: skip
+DEV_2025_4 = {
+    "ASC": 0, "Accepted": 0, "Board": "BHB56903", "Connector": "J7",
+    "ControllerIPVersionHex": "0x18351835", "ControllerIPVersionStr": "N/A",
+    "Device Elapsed": 0, "Device Hardware%": 0, "Device Rejected%": 0, "Diff1 Work": 0,
+    "Difficulty Accepted": 0, "Difficulty Rejected": 0, "Enabled": "Y",
+    "Hardware Error MHS 15m": 0, "Hardware Errors": 0, "ID": 0, "IsRamping": False,
+    "IsUserShutdown": False, "Last Share Difficulty": 0, "Last Share Pool": 0,
+    "Last Share Time": 0, "Last Valid Work": 0, "MHS 15m": 0.0, "MHS 1m": 0.0, "MHS 30m": 0.0,
+    "MHS 5m": 0.0, "MHS 5s": 0.0, "MHS 60m": 0.0, "MHS av": 0.0, "Name": "",
+    "Nominal MHS": 0.0, "Profile": "default", "Rejected": 0, "SerialNumber": "",
+    "Status": "Alive", "Temperature": 0.0, "Total MH": 0.0, "Utility": 0,
+}  # fmt: skip
+TEMPS_METADATA_2025_4 = {
+    "BottomLeft": {"Label": "Board Exhaust (bottom)", "Position": [1, 0]},
+    "BottomRight": {"Label": "Board Intake (bottom)", "Position": [1, 1]},
+    "TopLeft": {"Label": "Board Exhaust (top)", "Position": [0, 0]},
+    "TopRight": {"Label": "Board Intake (top)", "Position": [0, 1]},
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +137,7 @@ class LuxOSSim(CGMinerSim):
     """LUXminer on an S19j Pro (3 boards x 126 chips, 4 fans)."""
 
     kind = "luxos_s19jpro"
+    versions = ("2025.4.8.220305",)  # the answers' shapes are that capture's (see CONFIG_2025_4)
     make = "AntMiner"
     model = "S19j Pro"
     firmware = "LuxOS"
@@ -182,6 +239,7 @@ class LuxOSSim(CGMinerSim):
         item["GHS 5s"] = now
         for key in ("GHS 1m", "GHS 5m", "GHS 15m", "GHS 30m", "GHS 24h"):
             item[key] = ideal if r.hashing else 0.0
+        result["SUMMARY"] = [conform(item, SUMMARY_2025_4)]
         return result
 
     def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
@@ -237,17 +295,43 @@ class LuxOSSim(CGMinerSim):
                 "total_acn": len(r.boards),
                 "total_freqavg": freq,
                 "total_rateideal": round(self.gh(r, r.ideal_hashrate), 2),
+                "rate_30m": round(self.gh(r, r.ideal_hashrate), 2) if r.hashing else 0.0,
             }
         )
         return self.ok(70, f"{self.program} stats", "STATS", [head, stats])
 
     def cmd_pools(self, parameter: str | None) -> dict[str, Any]:
         result = super().cmd_pools(parameter)
+        items = []
         for item in result.get("POOLS", []):
             item["GROUP"] = self.pool_groups.get(item["POOL"], 0)
-            item["Quota"] = 1.0
-            item["AsicBoost"] = True
+            item["Diff1 Shares"] = item["Difficulty Accepted"]
+            difficulty = 32768 if item["Stratum Active"] else 0
+            item["Stratum Difficulty"] = item["Work Difficulty"] = difficulty
+            items.append(conform(item, POOL_2025_4))
+        if "POOLS" in result:
+            result["POOLS"] = items
         return result
+
+    def cmd_devs(self, parameter: str | None) -> dict[str, Any]:
+        """One entry per board (LUXminer's ASC is the board), as 2025.4 sends them."""
+        r = self.state.read()
+        now = int(time.time())
+        items = []
+        for b in r.boards:
+            mhs = r.rate(b.hashrate, "MH/s") if b.alive else 0.0
+            live = {
+                "ASC": b.index, "ID": b.index, "Connector": f"J{b.index + 7}",
+                "Device Elapsed": r.elapsed, "Last Share Time": now if r.hashing else 0,
+                "Last Valid Work": now if r.hashing else 0, "MHS 15m": mhs, "MHS 1m": mhs,
+                "MHS 30m": mhs, "MHS 5m": mhs, "MHS 5s": mhs, "MHS 60m": mhs, "MHS av": mhs,
+                "Nominal MHS": r.rate(r.ideal_hashrate, "MH/s") / max(len(r.boards), 1),
+                "Profile": self.profile, "SerialNumber": f"{self.state.serial}B{b.index}",
+                "Status": "Alive" if b.alive else "Dead", "Temperature": float(int(b.temp_chip)),
+                "Total MH": mhs * r.elapsed,
+            }  # fmt: skip
+            items.append(conform(live, DEV_2025_4))
+        return self.ok(9, f"{len(items)} ASC(s)", "DEVS", items)
 
     def cmd_groups(self, parameter: str | None) -> dict[str, Any]:
         items = []
@@ -285,7 +369,7 @@ class LuxOSSim(CGMinerSim):
             "Strategy": "Failover",
             "SystemStatus": "Normal" if not self.state.errors else "Error",
         }
-        return self.ok(33, f"{self.program} config", "CONFIG", [item])
+        return self.ok(33, f"{self.program} config", "CONFIG", [conform(item, CONFIG_2025_4)])
 
     def hardware_boards(self) -> range:
         return range(self.hardware.boards)
@@ -311,7 +395,8 @@ class LuxOSSim(CGMinerSim):
             hot, cool = (b.temp_chip, b.temp_pcb) if b.alive else (0.0, 0.0)
             items.append({"BottomLeft": hot, "BottomRight": cool, "ID": b.index,
                           "TEMP": b.index, "TopLeft": hot, "TopRight": cool})  # fmt: skip
-        return self.ok(201, f"{len(items)} Temp(s)", "TEMPS", items)
+        return {**self.ok(201, f"{len(items)} Temp(s)", "TEMPS", items),
+                "METADATA": [TEMPS_METADATA_2025_4]}  # fmt: skip
 
     def cmd_tempctrl(self, parameter: str | None) -> dict[str, Any]:
         mode = "Manual" if self.fan_speed >= 0 else "Auto"
@@ -375,7 +460,8 @@ class LuxOSSim(CGMinerSim):
         if self.atm_enabled:
             return self.err(CODE_OK + 6, "Cannot set profile while ATM is enabled")
         self.apply_profile(args[0])
-        return self.ok(CODE_OK + 7, "Profile set", "PROFILE", [{"Profile": args[0]}])
+        confirmed = {"Board": 0, "FrequencyStep": 5, "Profile": args[0], "VoltageStep": 0.05}
+        return self.ok(321, "Profile Set", "PROFILE", [confirmed])
 
     def cmd_atmset(self, parameter: str | None) -> dict[str, Any]:
         args = self._privileged(parameter)
@@ -398,7 +484,10 @@ class LuxOSSim(CGMinerSim):
                     self.temp_ctrl[key] = float(value)
                 except ValueError:
                     return self.err(CODE_OK + 9, f"Invalid temperature {value!r}")
-        return self.ok(CODE_OK + 10, "Temperature control updated", None, [])
+        target, hot, danger = (round(float(str(self.temp_ctrl[k]))) for k in keys)
+        limits = {"ChipDangerous": danger + 10, "ChipHot": hot + 10, "Dangerous": danger,
+                  "Hot": hot, "Target": target, "WaterInletDangerous": 55}  # fmt: skip
+        return self.ok(330, "Set temperature control", "TEMPCTRL", [limits])
 
     def cmd_fanset(self, parameter: str | None) -> dict[str, Any]:
         args = self._privileged(parameter)
