@@ -398,7 +398,8 @@ def test_v3_errors_of_every_shape() -> None:
     info = {"msg": {"error-code": ["2010", 541, slot_error, "bad", None]}}
     errors = wm.v3_errors(CTX3, info)
     assert [e.error_code for e in errors] == [541, 2010, 5032]
-    assert errors[2].error_message == "Unknown error (code 5032)"
+    # a code our table lacks takes the firmware's own reason (API 3.0.2 sends one per code)
+    assert errors[2].error_message == "hashboard"
     text = wm.v3_errors(CTX3, {"msg": {"error-code": "btminer process is down err"}})
     assert [(e.error_code, e.error_message) for e in text] == [
         (None, "btminer process is down err")

@@ -261,7 +261,10 @@ def parse_hashboards(ctx: ParseContext, estats: object) -> list[HashBoard]:
     boards: list[HashBoard] = []
     for module in modules:
         count = _board_count(module)
-        rates = module.positional("MGHS")
+        # MGHS is each board's average since start (they sum to GHSavg), so a module whose
+        # current speed GHSspd is 0 (soft-off, idle) has no board hashing, whatever MGHS says.
+        idle = module.number("GHSspd") == 0
+        rates: list[float | None] = [0.0] * count if idle else module.positional("MGHS")
         tmax, tavg = module.positional("MTmax"), module.positional("MTavg")
         inlet, outlet = module.positional("HBITemp"), module.positional("HBOTemp")
         for b in range(count):

@@ -120,8 +120,8 @@ _BOARD_ERROR_FAMILIES: dict[int, str] = {
 }
 
 
-def describe_error(code: int) -> str:
-    """A readable message for a Whatsminer error code (never raises)."""
+def _known_error(code: int) -> str | None:
+    """Our message for a code we know, else None."""
     text = _ERROR_CODES.get(code)
     if text is not None:
         return text
@@ -129,7 +129,12 @@ def describe_error(code: int) -> str:
     family_text = _BOARD_ERROR_FAMILIES.get(family * 10)
     if family_text is not None and slot < 4:
         return f"Hash board {slot}: {family_text}"
-    return f"Unknown error (code {code})"
+    return None
+
+
+def describe_error(code: int) -> str:
+    """A readable message for a Whatsminer error code (never raises)."""
+    return _known_error(code) or f"Unknown error (code {code})"
 
 
 def _error(code: int) -> MinerErrorData:
@@ -448,15 +453,15 @@ def v2_errors(ctx: ParseContext, error_code: Any, summary: Any) -> list[MinerErr
 
 
 def v2_is_mining(ctx: ParseContext, status: Any) -> bool | None:
+    """``mineroff`` (API 2.x) or, on API 1.4 firmware, ``btmineroff``: "true" means stopped."""
     info = _msg(status)
     if info is None:
         return None
-    if _text(info.get("btmineroff")) == "true":
-        return False  # the mining process itself is down
-    off = _text(info.get("mineroff"))
-    if off is None:
-        return None
-    return off.lower() != "true"
+    for key in ("btmineroff", "mineroff"):  # no capture has both; a stopped btminer wins
+        off = _text(info.get(key))
+        if off is not None and off.lower() in ("true", "false"):
+            return off.lower() == "false"
+    return None
 
 
 _V2_MODES = {"low": MiningModeLow, "normal": MiningModeNormal, "high": MiningModeHigh}
@@ -573,12 +578,28 @@ def v3_voltage(ctx: ParseContext, info: Any) -> float | None:
 
 
 def v3_errors(ctx: ParseContext, info: Any) -> list[MinerErrorData]:
+    """``error-code``: ``[{"<code>": "<time>", "reason": "<text>"}, ...]`` (API 3.x).
+
+    The firmware's own ``reason`` names codes our table does not know (power supply codes
+    264-270 on 3.0.2); a known code keeps our wording, so messages stay stable across versions.
+    """
     msg = _v3_part(info)
     raw = msg.get("error-code") if msg else None
     if raw is None or isinstance(raw, str):
         # a string is a free-text complaint ("btminer process is down err"), no code
         return [MinerErrorData(error_message=raw)] if isinstance(raw, str) and raw else []
-    return [_error(code) for code in sorted(_codes_from_list(raw))]
+    reasons: dict[int, str] = {}
+    for item in raw if isinstance(raw, list) else [raw]:
+        if isinstance(item, dict) and (reason := _text(item.get("reason"))):
+            for code in _codes_from_list(item):
+                reasons.setdefault(code, reason)
+    out = []
+    for code in sorted(_codes_from_list(raw)):
+        if _known_error(code) is None and code in reasons:
+            out.append(MinerErrorData(error_code=code, error_message=reasons[code]))
+        else:
+            out.append(_error(code))
+    return out
 
 
 def _v3_summary(payload: Any) -> dict[str, Any] | None:
