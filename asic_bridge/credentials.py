@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asic_bridge import settings
@@ -33,3 +34,46 @@ class Credentials:
 
 
 DEFAULT_CREDENTIALS = Credentials()
+
+
+def credential_key(name: str) -> str:
+    """A make, firmware or family name as a credentials-table key: lower case, letters and
+    digits only (``"BOS+"`` -> ``"bos"``, ``"WhatsMiner"`` -> ``"whatsminer"``)."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class CredentialTable:
+    """Which credentials a miner gets: per host, per firmware, per make.
+
+    Precedence, field by field (password, username, SSH password): the host's entry, then
+    the firmware's (its name as ``bridge/devices`` shows it, or its driver family's name:
+    ``bos``/``braiins``, ``luxos``, ``vnish``, ``hive``/``hiveon``, ``epic``, ``marafw``),
+    then the make's (``antminer``, ``whatsminer``, ``avalonminer``, ...), then the settings
+    default of the firmware.  The most specific entry wins because a host is one machine,
+    and a firmware (say BOS+ on an Antminer) replaces the make's stock login.
+    """
+
+    hosts: Mapping[str, Credentials] = field(default_factory=dict)
+    #: credential_key(make or firmware or family name) -> credentials
+    names: Mapping[str, Credentials] = field(default_factory=dict)
+
+    def resolve(
+        self,
+        ip: str,
+        *,
+        make: str | None = None,
+        firmware: str | None = None,
+        family: str | None = None,
+    ) -> Credentials:
+        firmware_keys = [credential_key(n) for n in (firmware, family) if n]
+        levels = [self.hosts.get(ip)]
+        levels += [self.names.get(key) for key in firmware_keys]
+        levels.append(self.names.get(credential_key(make)) if make else None)
+        chosen = [level for level in levels if level is not None]
+        return Credentials(
+            **{
+                name: next((getattr(c, name) for c in chosen if getattr(c, name) is not None), None)
+                for name in ("username", "password", "ssh_username", "ssh_password")
+            }
+        )

@@ -8,12 +8,20 @@ its identification expires or a call on it fails completely.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Mapping
+from functools import cache as memoize
 
 from asic_bridge import settings
-from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
-from asic_bridge.drivers import Evidence, load_families
+from asic_bridge.catalog import makes
+from asic_bridge.credentials import (
+    DEFAULT_CREDENTIALS,
+    Credentials,
+    CredentialTable,
+    credential_key,
+)
+from asic_bridge.drivers import Evidence, Family, load_families
 from asic_bridge.drivers.base import BaseMiner, Identity, UnknownMiner
 from asic_bridge.errors import APIError, CommandError
 from asic_bridge.transport.rpc import RPCClient
@@ -65,19 +73,24 @@ def forget(ip: str) -> None:
 async def get_miner(
     ip: str,
     *,
-    credentials: Credentials | None = None,
+    credentials: Credentials | CredentialTable | None = None,
     ports: Mapping[str, int] | None = None,
     use_cache: bool = True,
 ) -> BaseMiner | None:
     """Identify the miner at ``ip``.
 
     ``ports`` overrides the standard ports (``{"rpc": 14028, "http": 8081}``) for
-    port-forwarded farms.  ``credentials`` are used for this miner only.
+    port-forwarded farms.  ``credentials`` are used for this miner only, from identification
+    on (so a non-default password still reads the MAC): one :class:`Credentials`, or a
+    :class:`CredentialTable` resolved by host, firmware and make as identification learns
+    them.  A cached miner built with other credentials is identified again.
     """
     ports = dict(ports or {})
     if use_cache:
         cached = cache.get(ip, ports)
-        if cached is not None:
+        if cached is not None and cached.credentials == _resolve(
+            credentials, ip, cached.identity.make, cached.identity.firmware
+        ):
             return cached
     retries = max(1, int(settings.get("factory_get_retries")))
     timeout = float(settings.get("factory_get_timeout"))
@@ -86,7 +99,7 @@ async def get_miner(
         try:
             async with asyncio.timeout(timeout * 2):
                 evidence = await probe(ip, ports, per_probe=timeout)
-                miner = await identify(evidence, credentials or DEFAULT_CREDENTIALS)
+                miner = await identify(evidence, credentials)
         except (TimeoutError, APIError):
             miner = None
         if miner is not None:
@@ -216,13 +229,84 @@ def _dechunk(data: bytes) -> bytes:
     return bytes(out)
 
 
-async def identify(evidence: Evidence, credentials: Credentials) -> BaseMiner | None:
-    """Pick the first family whose evidence test accepts the host and let it build the miner."""
+def _resolve(
+    credentials: Credentials | CredentialTable | None,
+    ip: str,
+    make: str | None,
+    firmware: str | None,
+    family: Family | None = None,
+) -> Credentials:
+    if credentials is None:
+        return DEFAULT_CREDENTIALS
+    if isinstance(credentials, Credentials):
+        return credentials
+    family_name = family.name.split("_")[0] if family is not None else None
+    return credentials.resolve(ip, make=make, firmware=firmware, family=family_name)
+
+
+@memoize
+def _family_classes(family: Family) -> tuple[type[BaseMiner], ...]:
+    module = sys.modules[family.build.__module__]
+    return tuple(
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, BaseMiner) and value is not BaseMiner
+    )
+
+
+def _one(values: set[str]) -> str | None:
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def _guess(
+    credentials: Credentials | CredentialTable | None, ip: str, family: Family
+) -> Credentials:
+    """The credentials to build ``family`` with, before the make and firmware are known.
+
+    Where the family's drivers share a make or firmware, its entries apply.  A family of
+    several makes (Hammer and VolcMiner) may learn the make only through the login: if the
+    table gives exactly one of its makes its own credentials, those are tried.
+    """
+    classes = _family_classes(family)
+    firmware = _one({c.firmware for c in classes})
+    plain = _resolve(credentials, ip, _one({c.make for c in classes}), firmware, family)
+    options = {_resolve(credentials, ip, c.make, firmware, family) for c in classes} - {plain}
+    return options.pop() if len(options) == 1 else plain
+
+
+@memoize
+def credential_names() -> frozenset[str]:
+    """Every key a credentials table can name: makes, firmwares and family names."""
+    names = {credential_key(m) for m in makes()}
+    for family in load_families():
+        names.add(credential_key(family.name.split("_")[0]))
+        for cls in _family_classes(family):
+            names |= {credential_key(cls.make), credential_key(cls.firmware)}
+    return frozenset(names - {"stock", "unknown", ""})
+
+
+async def identify(
+    evidence: Evidence, credentials: Credentials | CredentialTable | None = None
+) -> BaseMiner | None:
+    """Pick the first family whose evidence test accepts the host and let it build the miner.
+
+    With a table, the family is built with the credentials its make and firmware resolve
+    to (when all its drivers share one); if the built miner turns out to be another make or
+    firmware whose credentials differ, it is built once more with those.
+    """
     if not evidence.answered:
         return None
+    ip = evidence.ip
     for family in load_families():
         if family.matches(evidence):
-            miner = await family.build(evidence, credentials)
+            guess = _guess(credentials, ip, family)
+            miner = await family.build(evidence, guess)
+            if miner is not None:
+                ident = miner.identity
+                final = _resolve(credentials, ip, ident.make, ident.firmware, family)
+                if final != guess:
+                    await miner.aclose()
+                    miner = await family.build(evidence, final)
             if miner is not None:
                 miner.ports.update(evidence.ports)
                 return miner

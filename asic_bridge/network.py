@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from asic_bridge import settings
-from asic_bridge.credentials import Credentials
+from asic_bridge.credentials import Credentials, CredentialTable
 from asic_bridge.drivers.base import BaseMiner
 from asic_bridge.factory import get_miner
 
@@ -135,7 +135,7 @@ class MinerNetwork:
     async def scan(
         self,
         *,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialTable | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[BaseMiner]:
         """Every miner found, in address order."""
@@ -152,7 +152,7 @@ class MinerNetwork:
     async def scan_iter(
         self,
         *,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialTable | None = None,
         progress: ProgressCallback | None = None,
     ) -> AsyncIterator[BaseMiner]:
         """Yield miners as they are found, with at most ``network_scan_threads`` probes at once."""
@@ -188,7 +188,9 @@ class MinerNetwork:
             await asyncio.gather(*workers, return_exceptions=True)
 
 
-async def _probe_host(host: Host, credentials: Credentials | None) -> BaseMiner | None:
+async def _probe_host(
+    host: Host, credentials: Credentials | CredentialTable | None
+) -> BaseMiner | None:
     retries = max(1, int(settings.get("network_ping_retries")))
     for _ in range(retries):
         try:

@@ -19,6 +19,7 @@ from pydantic_core import InitErrorDetails
 
 from asic_bridge.bridge.topics import valid_id
 from asic_bridge.config import describe_validation_error
+from asic_bridge.credentials import Credentials, CredentialTable, credential_key
 from asic_bridge.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -207,8 +208,16 @@ class MinersConfig(_Section):
 
 
 class FirmwareCredentials(_Section):
+    """One ``credentials`` entry (a make, a firmware or a family: see CredentialTable)."""
+
     password: str | None = Field(default=None, repr=False)
     username: str | None = None
+    ssh_password: str | None = Field(default=None, repr=False)
+
+    def as_credentials(self) -> Credentials:
+        return Credentials(
+            username=self.username, password=self.password, ssh_password=self.ssh_password
+        )
 
 
 class FleetGroup(_Section):
@@ -235,6 +244,27 @@ class BridgeConfig(_Section):
     #: Levels of single loggers, over log_level and the WARNING default of third-party
     #: ones (bridge.logs.THIRD_PARTY): ``{hpack: debug}`` to see what h2 does.
     log_levels: dict[str, LogLevel] = Field(default_factory=dict)
+
+    @field_validator("credentials")
+    @classmethod
+    def _known_credential_names(
+        cls, table: dict[str, FirmwareCredentials]
+    ) -> dict[str, FirmwareCredentials]:
+        from asic_bridge.factory import credential_names
+
+        known = credential_names()
+        unknown = sorted(name for name in table if credential_key(name) not in known)
+        if unknown:
+            raise ValueError(
+                f"unknown make or firmware {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return table
+
+    def credential_table(self) -> CredentialTable:
+        """Per-host passwords over the ``credentials`` entries (see CredentialTable)."""
+        hosts = {h.ip: Credentials(password=h.password) for h in self.miners.hosts if h.password}
+        names = {credential_key(k): v.as_credentials() for k, v in self.credentials.items()}
+        return CredentialTable(hosts=hosts, names=names)
 
     def summary(self) -> dict[str, Any]:
         """The config without secrets, for ``bridge/info``."""

@@ -36,7 +36,6 @@ from asic_bridge.bridge.logs import configure_logging
 from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.state import stable_boot_time, state_payload
 from asic_bridge.bridge.topics import Topics, mac_id
-from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
 from asic_bridge.errors import (
@@ -180,6 +179,8 @@ class Bridge:
         self.config = config
         self.topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
         self.registry = Registry(config.state_dir)
+        # known before identification, so a non-default password still reads the MAC
+        self.credentials = config.credential_table()
         self.slots: dict[str, MinerSlot] = {}
         self.started_at = time.time()
         self._client: aiomqtt.Client | None = None
@@ -530,7 +531,7 @@ class Bridge:
         if subnets:
             networks.append(MinerNetwork.from_list(subnets))
         for network in networks:
-            async for miner in network.scan_iter():
+            async for miner in network.scan_iter(credentials=self.credentials):
                 found += 1
                 try:
                     await self._adopt(miner)
@@ -539,14 +540,6 @@ class Bridge:
         await self._publish_devices()  # the scan's adoptions, now complete (if any changed)
         await self._publish_info()
         return found
-
-    def _credentials_for(self, firmware: str | None, host: HostConfig | None) -> Credentials:
-        if host is not None and host.password is not None:
-            return Credentials(password=host.password)
-        for name, creds in self.config.credentials.items():
-            if firmware and name.lower() in firmware.lower():
-                return Credentials(username=creds.username, password=creds.password)
-        return Credentials()
 
     async def _adopt(self, miner: BaseMiner) -> MinerSlot | None:
         """A scan found ``miner``: create or update its device, follow IP changes."""
@@ -587,8 +580,6 @@ class Bridge:
                 record.ip = miner.ip
                 self.registry.mark_dirty()
                 await self._event("ip_changed", id=record.id, old_ip=old_ip, new_ip=miner.ip)
-        if not miner.credentials.password and slot.host is not None:
-            miner.credentials = self._credentials_for(miner.firmware, slot.host)
         if slot.miner is not miner:
             # Under the miner's lock: a poll or command in flight keeps its connection.
             async with slot.lock:
@@ -661,8 +652,9 @@ class Bridge:
         if slot.miner is not None:
             return slot.miner
         record = slot.record
-        creds = self._credentials_for(record.firmware, slot.host)
-        miner = await factory.get_miner(record.ip, credentials=creds, ports=record.ports or None)
+        miner = await factory.get_miner(
+            record.ip, credentials=self.credentials, ports=record.ports or None
+        )
         if miner is None or isinstance(miner, UnknownMiner):
             return None
         if record.mac and miner.identity.mac and miner.identity.mac != record.mac:

@@ -972,7 +972,11 @@ class BOSMiner(_BraiinsMiner):
                 self.ip,
                 port,
                 username=self.credentials.username_or(USER),
-                password=self.credentials.ssh_password_or("default_bosminer_ssh_password"),
+                # BOS has one root account for LuCI, gRPC and SSH: a configured password
+                # is the SSH one too unless an ssh_password is given
+                password=self.credentials.ssh_password
+                if self.credentials.ssh_password is not None
+                else self.credentials.password_or("default_bosminer_ssh_password"),
             )
         return self._ssh
 
