@@ -28,7 +28,7 @@ WRONG = "wr0ng-Guess"
 PASSWORD_ATTRS = ("web_password", "password", "v3_password")
 # Kinds whose firmware has no login on the interfaces the driver uses: nothing to configure.
 NO_LOGIN = {"cgminer", "bitaxe_gamma", "bitaxe_supra", "luckyminer_lv08", "luxos_s19jpro"}
-KINDS = [k for k, *_ in list_kinds() if k not in NO_LOGIN]
+KINDS = sorted({k.split(":")[0] for k, *_ in list_kinds()} - NO_LOGIN)
 _addresses = itertools.count(1)
 
 
