@@ -121,15 +121,18 @@ def test_config_and_patch_codec_send_only_what_changes() -> None:
     new_pools = PoolConfig.simple(
         [Pool(url="stratum+tcp://pool.example:4444", user="me.gamma", password="pw")]
     )
-    body = esp.encode_config(MinerConfig(pools=new_pools).merged_over(live), live)
+    v214 = (2, 14, 0)  # the version of this answer: flat pool keys, manualFanSpeed
+    body = esp.encode_config(MinerConfig(pools=new_pools).merged_over(live), live, v214)
     assert body == {
         "stratumURL": "pool.example",
         "stratumPort": 4444,
         "stratumUser": "me.gamma",
         "stratumPassword": "pw",
     }
-    body = esp.encode_config(MinerConfig(fan_mode=FanModeManual(speed=40)).merged_over(live), live)
-    assert body == {"autofanspeed": 0, "fanspeed": 40}
+    manual = MinerConfig(fan_mode=FanModeManual(speed=40)).merged_over(live)
+    assert esp.encode_config(manual, live, v214) == {"autofanspeed": 0, "manualFanSpeed": 40}
+    # up to 2.10 the manual speed was written as fanspeed (2.11 made it manualFanSpeed)
+    assert esp.encode_config(manual, live, (2, 10, 1)) == {"autofanspeed": 0, "fanspeed": 40}
     assert esp.encode_config(live, live) == {}
 
 

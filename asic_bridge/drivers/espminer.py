@@ -19,8 +19,9 @@ uptime                    ``uptimeSeconds``
 pools                     ``stratumURL``/``stratumPort``/``stratumUser`` and the fallback
                           pool, ``sharesAccepted``/``sharesRejected`` on the one in use
                           (``isUsingFallbackStratum``)
-is_mining                 ``hashRate`` > 0 (a paused board reports 0)
-errors                    ``power_fault`` text, ``overheat_mode`` 1
+is_mining                 ``miningPaused`` (2.15+), else ``hashRate`` > 0
+errors                    ``power_fault`` / ``hardware_fault`` text (only sent during a
+                          fault), ``overheat_mode`` 1
 mac / hostname / fw_ver   ``macAddr`` / ``hostname`` / ``version`` (api_ver = ``axeOSVersion``)
 ========================  ==============================================================
 
@@ -28,6 +29,20 @@ Controls: reboot (``POST /api/system/restart``); stop/resume (``POST /api/system
 ``/resume``, only on ESP-Miner >= 2.14 which has them); config through ``PATCH /api/system``
 (pools, fan mode, fan temperature target).  The PATCH only names the keys that change, so the
 firmware keeps everything else (Wi-Fi, voltage, display ...): read-modify-write by design.
+
+The settings keys changed between versions (from the firmware source, tags v2.4.2-v2.15.0),
+and a key a version does not know is silently ignored with HTTP 200, so each write uses the
+keys of the version identified and is read back:
+
+========================  ==============================================================
+manual fan speed          ``fanspeed`` up to 2.10, ``manualFanSpeed`` from 2.11
+minimum fan speed         ``minFanSpeed`` from 2.10 (0-99); none before
+temperature target        ``temptarget`` from 2.7 (35-66 from 2.11); none before
+pools                     flat ``stratumURL``/``stratumPort``/``stratumUser``/
+                          ``stratumPassword`` (+ ``fallbackStratum*``) up to 2.14; from 2.15
+                          only a ``pools`` array of ``{id, stratumURL, ...}`` with
+                          ``primaryPoolIndex``/``secondaryPoolIndex``
+========================  ==============================================================
 There is no fault light (``/identify`` is a 30-second display greeting), no power limit (the
 firmware takes a chip frequency, not watts) and no mining modes.
 """
@@ -62,14 +77,37 @@ from asic_bridge.drivers.base import (
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
 from asic_bridge.drivers.values import text as _text
-from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
+from asic_bridge.errors import (
+    APIError,
+    CommandError,
+    ConfigError,
+    NotAppliedError,
+    UnsupportedError,
+)
 from asic_bridge.transport.http import HTTPClient
 
-__all__ = ["FAMILIES", "ESPMiner", "parse_info_hashrate", "version_tuple"]
+__all__ = [
+    "FAMILIES",
+    "ESPMiner",
+    "encode_config",
+    "not_applied",
+    "parse_info_hashrate",
+    "version_tuple",
+]
 
 HTTP_PORT = 80
 PAUSE_SINCE = (2, 14)
 """First ESP-Miner release with ``/api/system/pause`` and ``/resume``."""
+TEMP_TARGET_SINCE = (2, 7)
+MIN_FAN_SINCE = (2, 10)
+SETTINGS_TABLE_SINCE = (2, 11)
+"""From here the PATCH is checked against a settings table (``manualFanSpeed`` replaces
+``fanspeed``; a value out of range refuses the whole request)."""
+POOLS_ARRAY_SINCE = (2, 15)
+TEMP_TARGET_RANGE = (35, 66)
+MIN_FAN_RANGE = (0, 99)
+NEWEST: tuple[int, ...] = (2, 15, 0)
+"""Assumed when a board reports no version number."""
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -154,7 +192,11 @@ def parse_uptime(ctx: ParseContext, info: object) -> int | None:
 
 
 def parse_is_mining(ctx: ParseContext, info: object) -> bool | None:
-    rate = to_float(_info(info).get("hashRate"))
+    data = _info(info)
+    paused = data.get("miningPaused")
+    if isinstance(paused, bool):
+        return not paused
+    rate = to_float(data.get("hashRate"))
     return None if rate is None else rate > 0
 
 
@@ -164,6 +206,9 @@ def parse_errors(ctx: ParseContext, info: object) -> list[MinerErrorData]:
     fault = data.get("power_fault")
     if isinstance(fault, str) and fault.strip():
         out.append(MinerErrorData(error_message=f"power fault: {fault.strip()}"))
+    hardware = data.get("hardware_fault")
+    if isinstance(hardware, str) and hardware.strip():
+        out.append(MinerErrorData(error_message=f"hardware fault: {hardware.strip()}"))
     if to_int(data.get("overheat_mode")) == 1:
         out.append(MinerErrorData(error_message="overheat protection is active"))
     return out
@@ -233,12 +278,14 @@ def parse_config(ctx: ParseContext, info: object) -> MinerConfig:
     config = MinerConfig(pools=PoolConfig(groups=[PoolGroup(pools=pools)]))
     auto = to_int(data.get("autofanspeed"))
     if auto == 1:
-        minimum = to_int(data.get("minimumFanSpeed"))
+        minimum = to_int(data.get("minFanSpeed"))  # 2.10+; no minimum before
         config.fan_mode = FanModeNormal(minimum_speed=max(0, min(minimum or 0, 100)))
     elif auto == 0:
-        speed = to_int(data.get("fanspeed"))
+        # 2.11+ reports the setting as manualFanSpeed; fanspeed is the fan's current duty
+        # (a float on 2.12+), which in manual mode is the setting on older firmware.
+        speed = to_float(data.get("manualFanSpeed", data.get("fanspeed")))
         if speed is not None:
-            config.fan_mode = FanModeManual(speed=max(0, min(speed, 100)))
+            config.fan_mode = FanModeManual(speed=max(0, min(round(speed), 100)))
     target = to_float(data.get("temptarget"))
     if target is not None:
         config.temperature = TemperatureConfig(target=target)
@@ -264,37 +311,72 @@ def _split_pool(pool: Pool) -> tuple[str, int]:
     return split.hostname, port
 
 
-def encode_config(config: MinerConfig, live: MinerConfig) -> dict[str, Any]:
-    """The ``PATCH /api/system`` body that turns ``live`` into ``config``."""
+def _pool_body(wanted: list[Pool], current: list[Pool], version: tuple[int, ...]) -> dict[str, Any]:
+    """The pool part of the PATCH body in the keys ``version`` writes."""
+    if len(wanted) > 2:
+        raise ConfigError("ESP-Miner has two pool slots (primary and fallback)")
+    if version >= POOLS_ARRAY_SINCE:
+        rows = []
+        for index, pool in enumerate(wanted):
+            host, port = _split_pool(pool)
+            rows.append(
+                {
+                    "id": index,
+                    "stratumURL": host,
+                    "stratumPort": port,
+                    "stratumUser": pool.user,
+                    "stratumPassword": pool.password,
+                }
+            )
+        return {"pools": rows, "primaryPoolIndex": 0, "secondaryPoolIndex": 1}
+    body: dict[str, Any] = {}
+    for index, prefix in enumerate(("stratum", "fallbackStratum")):
+        if index >= len(wanted):
+            continue  # the fallback slot stays as it is: the firmware cannot clear it
+        pool = wanted[index]
+        host, port = _split_pool(pool)
+        old = current[index] if index < len(current) else None
+        same = old is not None and (old.url, old.user) == (pool.url, pool.user)
+        if same and old is not None and pool.password in ("x", old.password):
+            continue
+        body[f"{prefix}URL"] = host
+        body[f"{prefix}Port"] = port
+        body[f"{prefix}User"] = pool.user
+        body[f"{prefix}Password"] = pool.password
+    return body
+
+
+def _in_range(name: str, value: int, bounds: tuple[int, int]) -> int:
+    if not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"{name} {value} is outside this firmware's {bounds[0]}-{bounds[1]}")
+    return value
+
+
+def encode_config(
+    config: MinerConfig, live: MinerConfig, version: tuple[int, ...] = NEWEST
+) -> dict[str, Any]:
+    """The ``PATCH /api/system`` body that turns ``live`` into ``config`` on ``version``."""
     body: dict[str, Any] = {}
     if config.pools is not None and config.pools != live.pools:
         wanted = config.pools.first_group
         if not wanted:
             raise ConfigError("ESP-Miner needs a pool")
-        if len(wanted) > 2 or len(config.pools.groups) > 1:
+        if len(config.pools.groups) > 1:
             raise ConfigError("ESP-Miner has two pool slots (primary and fallback)")
         current = live.pools.first_group if live.pools is not None else []
-        for index, prefix in enumerate(("stratum", "fallbackStratum")):
-            if index >= len(wanted):
-                continue  # the fallback slot stays as it is: the firmware cannot clear it
-            pool = wanted[index]
-            host, port = _split_pool(pool)
-            old = current[index] if index < len(current) else None
-            same = old is not None and (old.url, old.user) == (pool.url, pool.user)
-            if same and old is not None and pool.password in ("x", old.password):
-                continue
-            body[f"{prefix}URL"] = host
-            body[f"{prefix}Port"] = port
-            body[f"{prefix}User"] = pool.user
-            body[f"{prefix}Password"] = pool.password
+        body.update(_pool_body(wanted, current, version))
     if config.fan_mode is not None and config.fan_mode != live.fan_mode:
         if isinstance(config.fan_mode, FanModeManual):
             body["autofanspeed"] = 0
-            body["fanspeed"] = config.fan_mode.speed
+            key = "manualFanSpeed" if version >= SETTINGS_TABLE_SINCE else "fanspeed"
+            body[key] = config.fan_mode.speed
         elif isinstance(config.fan_mode, FanModeNormal):
             body["autofanspeed"] = 1
-            if config.fan_mode.minimum_speed:
-                body["minimumFanSpeed"] = config.fan_mode.minimum_speed
+            minimum = config.fan_mode.minimum_speed
+            if version >= MIN_FAN_SINCE:
+                body["minFanSpeed"] = _in_range("minimum fan speed", minimum, MIN_FAN_RANGE)
+            elif minimum:
+                raise UnsupportedError("a minimum fan speed (from 2.10 on)", "ESP-Miner")
         else:
             raise UnsupportedError("immersion fan mode", "ESP-Miner")
     if config.temperature is not None and config.temperature != live.temperature:
@@ -305,10 +387,33 @@ def encode_config(config: MinerConfig, live: MinerConfig) -> dict[str, Any]:
         if (temp.hot, temp.danger) not in ((None, None), live_limits):
             raise UnsupportedError("hot/danger temperature limits", "ESP-Miner")
         if temp.target is not None:
-            body["temptarget"] = round(temp.target)
+            if version < TEMP_TARGET_SINCE:
+                raise UnsupportedError("a temperature target (from 2.7 on)", "ESP-Miner")
+            target = round(temp.target)
+            if version >= SETTINGS_TABLE_SINCE:
+                _in_range("temperature target", target, TEMP_TARGET_RANGE)
+            body["temptarget"] = target
     if config.mining_mode is not None and config.mining_mode != live.mining_mode:
         raise UnsupportedError("mining modes", "ESP-Miner")
     return body
+
+
+def not_applied(wanted: MinerConfig, applied: MinerConfig) -> list[str]:
+    """The parts of ``wanted`` that the read-back ``applied`` does not show."""
+    missing = []
+    if wanted.pools is not None:
+        want = [(p.url, p.user) for p in wanted.pools.first_group]
+        have = [(p.url, p.user) for p in (applied.pools.first_group if applied.pools else [])]
+        if have[: len(want)] != want:
+            missing.append("pools")
+    if wanted.fan_mode is not None and wanted.fan_mode != applied.fan_mode:
+        missing.append("fan_mode")
+    target = wanted.temperature.target if wanted.temperature else None
+    if target is not None and (
+        applied.temperature is None or applied.temperature.target != round(target)
+    ):
+        missing.append("temperature")
+    return missing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,14 +490,34 @@ class ESPMiner(BaseMiner):
         ctx = ParseContext(self.algo, self.model_info, self.identity)
         return parse_config(ctx, await self._get_json("/api/system/info"))
 
+    @property
+    def fw_version(self) -> tuple[int, ...]:
+        """The firmware version identified (the newest known when it reported none)."""
+        return version_tuple(self.identity.fw_ver) or NEWEST
+
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
-        body = encode_config(config, live)
+        body = encode_config(config, live, self.fw_version)
         if not body:
             return
         result = await self.web.request("PATCH", "/api/system", json=body)
         if result.status != 200:
             raise CommandError(
                 f"settings refused (HTTP {result.status})", ip=self.ip, command="/api/system"
+            )
+        applied = await self._get_config()
+        changed = MinerConfig(
+            pools=config.pools if config.pools != live.pools else None,
+            fan_mode=config.fan_mode if config.fan_mode != live.fan_mode else None,
+            temperature=config.temperature if config.temperature != live.temperature else None,
+        )
+        missing = not_applied(changed, applied)
+        if missing:
+            raise NotAppliedError(
+                f"the board answered ok but kept its {', '.join(missing)}",
+                wanted=changed,
+                applied=applied,
+                ip=self.ip,
+                command="/api/system",
             )
 
 

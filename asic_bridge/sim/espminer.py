@@ -1,19 +1,23 @@
 """Kinds ``bitaxe_gamma``, ``bitaxe_supra`` and ``luckyminer_lv08``: ESP-Miner (AxeOS) boards.
 
-The API follows ESP-Miner's ``http_server.c`` and its published OpenAPI description: no auth;
-``GET /`` is the AxeOS single-page app (its title says "AxeOS", the LuckyMiner fork's says
-"Lucky miner"); ``GET /api/system/info`` carries everything (``hashRate`` and
-``expectedHashrate`` in GH/s, ``power`` W, ``voltage``/``current`` mV/mA, ``temp`` chip and
-``vrTemp`` regulator in degC, ``fanrpm``, ``fanspeed`` %, ``autofanspeed`` 0/1, ``macAddr``
-upper-case with colons, ``stratumURL`` host only with ``stratumPort`` apart, ...);
-``GET /api/system/asic`` the ASIC's options; ``PATCH /api/system`` takes any subset of the
-settings (200 with an empty body; 400 "Wrong API input" on a bad value);
-``POST /api/system/restart`` answers "System will restart shortly." and reboots;
-``POST /api/system/pause`` / ``resume`` / ``identify`` exist from v2.14 on.
+Each firmware version is served with the key set of its real capture
+(``tests/fixtures/real/espminer/<version>/``), live values from the state overlaid:
 
-State reacts: pause -> hashRate 0 and idle power; a new ``frequency`` scales power and
-hashrate (applied at once, where the firmware waits for a restart); pool and fan settings
-show up in the next info.
+* **2.4.2** (``bitaxe_supra``): info with ``asicCount``, ``bestDiff`` a string, no
+  ``temptarget``/``axeOSVersion``/``expectedHashrate``, no ``/api/system/asic``; the PATCH takes
+  ``fanspeed`` and the flat ``stratum*`` keys and stores whatever it is given.
+* **2.7.0**: adds ``temptarget``, ``maxPower``, ``sharesRejectedReasons`` ...
+* **2.12.2**: no ``asicCount`` in info (``/api/system/asic`` has it), numbers for ``bestDiff``,
+  ``manualFanSpeed``/``minFanSpeed``; the PATCH is checked against the settings table
+  (a wrong type or an out-of-range value refuses the whole request, 400 "Wrong API input"), and
+  ``fanspeed`` is no longer a setting: writing it does nothing.
+* **2.15.0**: pools live in a ``pools`` array (``id``, ``stratumURL``, ...) chosen by
+  ``primaryPoolIndex``/``secondaryPoolIndex``; the flat ``stratum*`` keys are still reported
+  but no longer written (a PATCH naming them answers 200 and changes nothing);
+  ``miningPaused``, ``/api/system/pause`` and ``resume`` (from 2.14).
+
+cJSON has one number type: a value with no fraction goes on the wire as an integer, so the
+answers are passed through :func:`_cjson` before they are sent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, ClassVar
 
 from .base import SimMiner, SimServer, register
 from .http_server import HttpReply, HttpServer, Request, json_reply, text_reply
-from .state import Hardware, MinerState, Pool
+from .state import Hardware, MinerState, Pool, Readings
 
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
@@ -31,33 +35,69 @@ _PAGE = (
     "</body></html>"
 )
 
+# Settings the 2.11+ table accepts: rest name -> (type, low, high).  Older firmware reads its
+# own fixed list (``_LEGACY_KEYS``) without any check.
+_TABLE: dict[str, tuple[type, int, int]] = {
+    "hostname": (str, 1, 32),
+    "frequency": (float, 1, 65535),
+    "coreVoltage": (int, 1, 65535),
+    "autofanspeed": (int, 0, 1),
+    "manualFanSpeed": (int, 0, 100),
+    "minFanSpeed": (int, 0, 99),
+    "temptarget": (int, 35, 66),
+    "overheat_mode": (int, 0, 0),
+    "primaryPoolIndex": (int, 0, 3),
+    "secondaryPoolIndex": (int, 0, 3),
+    "useFallbackStratum": (int, 0, 1),
+}
+_FLAT_POOL = ("URL", "Port", "User", "Password")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _cjson(value: Any) -> Any:
+    """What cJSON prints: a float without a fraction becomes an integer."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _cjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cjson(v) for v in value]
+    return value
+
 
 class ESPMinerSim(SimMiner):
     """What the ESP-Miner kinds share; kinds set the ClassVars."""
 
     firmware = "Stock"
     default_ports = {"http": 80}
+    versions: ClassVar[tuple[str, ...]] = ("2.15.0", "2.12.2", "2.7.0")
 
     page_title: ClassVar[str] = "AxeOS"
     asic_model: ClassVar[str] = "BM1370"
     device_model: ClassVar[str] = "Gamma"
     board_version: ClassVar[str] = "601"
+    swarm_color: ClassVar[str] = "green"
     small_cores: ClassVar[int] = 2040
     asic_count: ClassVar[int] = 1
     default_frequency: ClassVar[int] = 525
     default_voltage: ClassVar[int] = 1150
-    version: ClassVar[str] = "v2.14.0"
-    axeos_version: ClassVar[str] = "v2.14.0"
-    info_has_asic_count: ClassVar[bool] = True
+    frequency_options: ClassVar[tuple[int, ...]] = (400, 490, 525, 550, 600, 625)
+    voltage_options: ClassVar[tuple[int, ...]] = (1000, 1060, 1100, 1150, 1200, 1250)
+    max_power: ClassVar[int] = 40
+    shape: ClassVar[str] = ""
+    """The capture version a one-version kind follows (forks without their own capture)."""
     miner_model: ClassVar[str | None] = None
     """LuckyMiner's fork adds ``minerModel`` to info."""
 
     reboot_downtime: float = 1.0
 
     def __init__(self, address: str, **kwargs: Any) -> None:
-        self.frequency = self.default_frequency
+        self.frequency = float(self.default_frequency)
         self.autofan = 1
-        self.fanspeed = 100
+        self.manual_fan = 100
         self.temptarget = 60
         self.min_fan = 25
         self.fallback_in_use = False
@@ -65,6 +105,16 @@ class ESPMinerSim(SimMiner):
         self.passwords = ["x", "x"]
         super().__init__(address, **kwargs)
         self.state.hostname = f"bitaxe-{self.state.mac.replace(':', '')[-4:]}"
+
+    @property
+    def fw(self) -> tuple[int, ...]:
+        """The served version as numbers, for comparisons."""
+        return _version(self.served_version or self.shape)
+
+    @property
+    def version(self) -> str:
+        """The firmware's ``version`` string."""
+        return f"v{self.served_version or self.shape}"
 
     def default_state(self, seed: str) -> MinerState:
         state = super().default_state(seed)
@@ -77,14 +127,14 @@ class ESPMinerSim(SimMiner):
 
     @property
     def pause_api(self) -> bool:
-        parts = self.version.lstrip("v").split(".")
-        return (int(parts[0]), int(parts[1])) >= (2, 14)
+        return self.fw >= (2, 14)
 
     def make_servers(self) -> dict[str, SimServer]:
         web = HttpServer(server_header=None)
         web.route("GET", "/", self._index)
         web.route("GET", "/api/system/info", self._info)
-        web.route("GET", "/api/system/asic", self._asic)
+        if self.fw >= (2, 9):
+            web.route("GET", "/api/system/asic", self._asic)
         web.route("PATCH", "/api/system", self._patch)
         web.route("POST", "/api/system/restart", self._restart)
         if self.pause_api:
@@ -97,95 +147,379 @@ class ESPMinerSim(SimMiner):
     async def _index(self, request: Request) -> HttpReply:
         return text_reply(_PAGE.format(title=self.page_title))
 
+    def _fan_percent(self, r: Readings) -> float:
+        if not self.autofan:
+            return float(self.manual_fan)
+        top = self.hardware.fan_rpm_max
+        return round(100.0 * r.fans[0] / top, 4) if r.fans and top else 0.0
+
+    def _pools(self) -> tuple[Pool, Pool]:
+        primary, fallback = [*self.state.pools, Pool("", ""), Pool("", "")][:2]
+        return primary, fallback
+
     def info(self) -> dict[str, Any]:
+        """``/api/system/info`` of the version served, as cJSON prints it."""
+        r = self.state.read()
+        if self.fw >= (2, 15):
+            info = self._info_2_15(r)
+        elif self.fw >= (2, 12):
+            info = self._info_2_12(r)
+        elif self.fw >= (2, 7):
+            info = self._info_2_7(r)
+        else:
+            info = self._info_2_4(r)
+        if self.miner_model is not None:
+            info["minerModel"] = self.miner_model
+        result: dict[str, Any] = _cjson(info)
+        return result
+
+    def _live(self, r: Readings) -> dict[str, Any]:
+        """The values every version reports, under their (stable) key names."""
         s = self.state
-        r = s.read()
-        hashing = r.hashing
-        gh = r.rate(r.hashrate, "GH/s") if hashing else 0.0
-        expected = r.rate(r.ideal_hashrate, "GH/s") if hashing else 0.0
         board = r.boards[0]
         volts = 5.1 + 0.05 * s.noise("v")
-        power = r.wattage
-        primary, fallback = [*s.pools, Pool("", ""), Pool("", "")][:2]
-        pool_rows = r.pools
-        accepted = sum(p.accepted for p in pool_rows)
-        rejected = sum(p.rejected for p in pool_rows)
-        info: dict[str, Any] = {
-            "power": round(power, 4),
-            "voltage": round(volts * 1000, 2),
-            "current": round(power / volts * 1000, 2),
-            "temp": board.temp_chip if hashing else round(s.ambient_temp + 5, 1),
-            "temp2": -1,
-            "tempMax": board.temp_chip,
-            "vrTemp": round(board.temp_pcb + 8) if hashing else round(s.ambient_temp + 3),
-            "vrTempMax": round(board.temp_pcb + 10),
-            "maxPower": round(self.hardware.nominal_power * 1.5),
-            "nominalVoltage": 5,
-            "hashRate": round(gh, 4),
-            "hashRate_1m": round(gh, 4),
-            "expectedHashrate": round(expected, 4),
-            "errorPercentage": 0.12,
-            "bestDiff": "4.29G",
-            "bestSessionDiff": "21.3M",
-            "poolDifficulty": 1000,
-            "isUsingFallbackStratum": 1 if self.fallback_in_use else 0,
-            "isPSRAMAvailable": 1,
-            "freeHeap": 8_421_376,
-            "coreVoltage": self.default_voltage,
-            "coreVoltageActual": self.default_voltage - 12 if hashing else 0,
-            "frequency": round(self.default_frequency * r.ideal_hashrate / r.nominal_hashrate)
-            if hashing and r.nominal_hashrate
-            else self.frequency,
-            "ssid": "miners",
+        power = float(r.wattage)
+        gh = r.rate(r.hashrate, "GH/s") if r.hashing else 0.0
+        return {
+            "power": round(power, 7),
+            "voltage": round(volts * 1000, 4),
+            "current": round(power / volts * 1000, 4),
+            "temp": round(board.temp_chip if r.hashing else s.ambient_temp + 5, 3),
+            "vrTemp": round(board.temp_pcb + 8.5 if r.hashing else s.ambient_temp + 3, 1),
+            "hashRate": round(gh, 7),
+            "sharesAccepted": r.accepted,
+            "sharesRejected": r.rejected,
+            "uptimeSeconds": r.uptime,
             "macAddr": s.mac.upper(),
             "hostname": s.hostname,
+            "fanrpm": r.fans[0] if r.fans else 0,
+            "fanspeed": self._fan_percent(r),
+            "isUsingFallbackStratum": 1 if self.fallback_in_use else 0,
+            "coreVoltageActual": self.default_voltage - 3 if r.hashing else 0,
+            "expectedHashrate": round(
+                self.small_cores * self.asic_count * self.frequency / 1000.0, 4
+            )
+            if r.hashing
+            else 0.0,
+        }
+
+    def _flat_pools(self, difficulty: bool, extranonce: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for prefix, pool in zip(("stratum", "fallbackStratum"), self._pools(), strict=True):
+            out[f"{prefix}URL"] = _host(pool.url)
+            out[f"{prefix}Port"] = _port(pool.url)
+            out[f"{prefix}User"] = pool.user
+            if difficulty:
+                out[f"{prefix}SuggestedDifficulty"] = 1000
+                out[f"{prefix}ExtranonceSubscribe"] = extranonce
+        return out
+
+    def _info_2_4(self, r: Readings) -> dict[str, Any]:
+        v = self._live(r)
+        return {
+            **{k: v[k] for k in ("power", "voltage", "current", "temp", "vrTemp", "hashRate")},
+            "bestDiff": "1.73G",
+            "bestSessionDiff": "48.9M",
+            "stratumDiff": 1000,
+            "isUsingFallbackStratum": v["isUsingFallbackStratum"],
+            "freeHeap": 8432452,
+            "coreVoltage": self.default_voltage,
+            "coreVoltageActual": v["coreVoltageActual"],
+            "frequency": round(self.frequency),
+            "ssid": "miners",
+            "macAddr": v["macAddr"],
+            "hostname": v["hostname"],
+            "wifiStatus": "Connected!",
+            "sharesAccepted": v["sharesAccepted"],
+            "sharesRejected": v["sharesRejected"],
+            "uptimeSeconds": v["uptimeSeconds"],
+            **self._chip_and_pools(),
+            "version": self.version,
+            "boardVersion": self.board_version,
+            "runningPartition": "ota_0",
+            "flipscreen": 1,
+            "overheat_mode": 0,
+            "invertscreen": 0,
+            "invertfanpolarity": 1,
+            "autofanspeed": self.autofan,
+            "fanspeed": round(v["fanspeed"]),
+            "fanrpm": v["fanrpm"],
+        }
+
+    def _chip_and_pools(self) -> dict[str, Any]:
+        """2.4-2.8: the chip facts, then the two pools' keys interleaved (URL, URL, Port ...)."""
+        pools = self._flat_pools(False, None)
+        order = [f"{p}{k}" for k in ("URL", "Port", "User") for p in ("stratum", "fallbackStratum")]
+        return {
+            "asicCount": self.asic_count,
+            "smallCoreCount": self.small_cores,
+            "ASICModel": self.asic_model,
+            **{key: pools[key] for key in order},
+        }
+
+    def _rejected_reasons(self, r: Readings) -> list[dict[str, Any]]:
+        return [{"message": "Above target", "count": r.rejected}] if r.rejected else []
+
+    def _info_2_7(self, r: Readings) -> dict[str, Any]:
+        v = self._live(r)
+        return {
+            **{k: v[k] for k in ("power", "voltage", "current", "temp", "vrTemp")},
+            "maxPower": self.max_power,
+            "nominalVoltage": 5,
+            "hashRate": v["hashRate"],
+            "bestDiff": "5.56G",
+            "bestSessionDiff": "89.6M",
+            "stratumDiff": 1000,
+            "isUsingFallbackStratum": v["isUsingFallbackStratum"],
+            "isPSRAMAvailable": 1,
+            "freeHeap": 8395120,
+            "coreVoltage": self.default_voltage,
+            "coreVoltageActual": v["coreVoltageActual"],
+            "frequency": round(self.frequency),
+            "ssid": "miners",
+            "macAddr": v["macAddr"],
+            "hostname": v["hostname"],
+            "wifiStatus": "Connected!",
+            "wifiRSSI": -61,
+            "apEnabled": 0,
+            "sharesAccepted": v["sharesAccepted"],
+            "sharesRejected": v["sharesRejected"],
+            "sharesRejectedReasons": self._rejected_reasons(r),
+            "uptimeSeconds": v["uptimeSeconds"],
+            **self._chip_and_pools(),
+            "version": self.version,
+            "idfVersion": "v5.4.1",
+            "boardVersion": self.board_version,
+            "runningPartition": "ota_1",
+            "flipscreen": 1,
+            "overheat_mode": 0,
+            "overclockEnabled": 0,
+            "invertscreen": 0,
+            "displayTimeout": -1,
+            "autofanspeed": self.autofan,
+            "fanspeed": round(v["fanspeed"]),
+            "temptarget": self.temptarget,
+            "fanrpm": v["fanrpm"],
+        }
+
+    def _hashrate_monitor(self, v: dict[str, Any]) -> dict[str, Any]:
+        rate = float(v["hashRate"])
+        return {
+            "asics": [
+                {"total": rate, "domains": [round(rate / 4, 7)] * 4, "errorCount": 0}
+                for _ in range(self.asic_count)
+            ]
+        }
+
+    def _info_2_12(self, r: Readings) -> dict[str, Any]:
+        v = self._live(r)
+        return {
+            **{k: v[k] for k in ("power", "voltage", "current", "temp")},
+            "temp2": -1,
+            "vrTemp": v["vrTemp"],
+            "maxPower": self.max_power,
+            "nominalVoltage": 5,
+            "hashRate": v["hashRate"],
+            "hashRate_1m": v["hashRate"],
+            "hashRate_10m": v["hashRate"],
+            "hashRate_1h": v["hashRate"],
+            "expectedHashrate": v["expectedHashrate"],
+            "errorPercentage": 0.0,
+            "bestDiff": 6702259710,
+            "bestSessionDiff": 46346,
+            "poolDifficulty": 1000,
+            "isUsingFallbackStratum": v["isUsingFallbackStratum"],
+            "poolAddrFamily": 2,
+            "isPSRAMAvailable": 1,
+            "freeHeap": 8166224,
+            "freeHeapInternal": 104127,
+            "freeHeapSpiram": 8094068,
+            "coreVoltage": self.default_voltage,
+            "coreVoltageActual": v["coreVoltageActual"],
+            "frequency": round(self.frequency),
+            "ssid": "miners",
+            "macAddr": v["macAddr"],
+            "hostname": v["hostname"],
+            "ipv4": self.state.ip,
+            "ipv6": "",
             "wifiStatus": "Connected!",
             "wifiRSSI": -52,
             "apEnabled": 0,
-            "sharesAccepted": accepted,
-            "sharesRejected": rejected,
-            "sharesRejectedReasons": [{"message": "Above target", "count": rejected}]
-            if rejected
-            else [],
-            "uptimeSeconds": r.uptime,
+            "sharesAccepted": v["sharesAccepted"],
+            "sharesRejected": v["sharesRejected"],
+            "sharesRejectedReasons": self._rejected_reasons(r),
+            "uptimeSeconds": v["uptimeSeconds"],
             "smallCoreCount": self.small_cores,
             "ASICModel": self.asic_model,
-            "stratumURL": _host(primary.url),
-            "stratumPort": _port(primary.url),
-            "stratumUser": primary.user,
-            "stratumSuggestedDifficulty": 1000,
-            "stratumExtranonceSubscribe": 0,
-            "fallbackStratumURL": _host(fallback.url),
-            "fallbackStratumPort": _port(fallback.url),
-            "fallbackStratumUser": fallback.user,
-            "fallbackStratumSuggestedDifficulty": 1000,
-            "fallbackStratumExtranonceSubscribe": 0,
-            "responseTime": 31.2,
+            **self._flat_pools(True, 0),
+            "responseTime": 134.091,
             "version": self.version,
-            "axeOSVersion": self.axeos_version,
-            "idfVersion": "v5.4.1",
+            "axeOSVersion": self.version,
+            "idfVersion": "v5.5.1",
             "boardVersion": self.board_version,
+            "resetReason": "Software reset via esp_restart",
             "runningPartition": "ota_0",
             "overheat_mode": 0,
             "overclockEnabled": 0,
             "display": "SSD1306 (128x32)",
             "rotation": 0,
             "invertscreen": 0,
+            "displayTimeout": 1,
+            "autofanspeed": self.autofan,
+            "fanspeed": v["fanspeed"],
+            "manualFanSpeed": self.manual_fan,
+            "minFanSpeed": self.min_fan,
+            "temptarget": self.temptarget,
+            "fanrpm": v["fanrpm"],
+            "fan2rpm": 0,
+            "statsFrequency": 60,
+            "blockFound": 0,
+            "blockHeight": 931558,
+            "scriptsig": "Public-Pool",
+            "networkDifficulty": 146472570619930,
+            "hashrateMonitor": self._hashrate_monitor(v),
+        }
+
+    def _pool_entry(self, index: int, pool: Pool) -> dict[str, Any]:
+        return {
+            "id": index,
+            "stratumProtocol": "SV1",
+            "stratumURL": _host(pool.url),
+            "stratumPort": _port(pool.url),
+            "stratumUser": pool.user,
+            "stratumPassword": "*****",
+            "stratumSuggestedDifficulty": 1000,
+            "stratumExtranonceSubscribe": False,
+            "stratumTLS": 0,
+            "stratumCert": "",
+            "stratumDecodeCoinbase": True,
+            "stratumV2ChannelType": "extended",
+            "stratumV2AuthorityPubkey": "",
+            "stratumV2RequireAuth": False,
+        }
+
+    def _info_2_15(self, r: Readings) -> dict[str, Any]:
+        v = self._live(r)
+        flat: dict[str, Any] = {}
+        for prefix, pool in zip(("stratum", "fallbackStratum"), self._pools(), strict=True):
+            entry = self._pool_entry(0, pool)
+            for key in (
+                "URL",
+                "Port",
+                "User",
+                "SuggestedDifficulty",
+                "ExtranonceSubscribe",
+                "TLS",
+                "Cert",
+                "DecodeCoinbase",
+                "Protocol",
+                "V2AuthorityPubkey",
+                "V2ChannelType",
+            ):
+                flat[f"{prefix}{key}"] = entry[f"stratum{key}"]
+        return {
+            **{k: v[k] for k in ("power", "voltage", "current", "temp")},
+            "temp2": -1,
+            "vrTemp": v["vrTemp"],
+            "coreVoltageActual": float(v["coreVoltageActual"]),
+            "actualFrequency": self.frequency if r.hashing else 0.0,
+            "expectedHashrate": v["expectedHashrate"],
+            "fanspeed": v["fanspeed"],
+            "fanrpm": v["fanrpm"],
+            "fan2rpm": 0,
+            "hashRate": v["hashRate"],
+            "hashRate_1m": v["hashRate"],
+            "hashRate_10m": v["hashRate"],
+            "hashRate_1h": v["hashRate"],
+            "errorPercentage": 0.35,
+            "sharesAccepted": v["sharesAccepted"],
+            "sharesRejected": v["sharesRejected"],
+            "sharesPending": 0,
+            "bestDiff": 2983746512,
+            "bestSessionDiff": 88412366,
+            "poolDifficulty": 1000,
+            "responseTime": 41.927,
+            "responseShareBatch": 1,
+            "processTime": 0.412,
+            "workReceived": v["uptimeSeconds"] * 2,
+            "blockFound": 0,
+            "showNewBlock": False,
+            "blockHeight": 948213,
+            "scriptsig": "Public-Pool",
+            "networkDifficulty": 148264312458713,
+            "coinbaseValueTotalSatoshis": 315421877,
+            "coinbaseValueUserSatoshis": 315421877,
+            "freeHeap": 8123416,
+            "freeHeapInternal": 98231,
+            "freeHeapSpiram": 8025185,
+            "minFreeHeap": 7911244,
+            "maxAllocHeap": 61440,
+            "uptimeSeconds": v["uptimeSeconds"],
+            "totalUptimeSeconds": v["uptimeSeconds"] + 1_641_809,
+            "totalHashes": 1.8412e21,
+            "totalLog2Work": 70.6394,
+            "cpuUsage": 23.5,
+            "miningPaused": not self.state.mining,
+            "overheat_mode": 0,
+            "wifiStatus": "Connected!",
+            "wifiRSSI": -57,
+            "version": self.version,
+            "axeOSVersion": self.version,
+            "idfVersion": "v5.5.1",
+            "boardVersion": self.board_version,
+            "maxPower": self.max_power,
+            "nominalVoltage": 5,
+            "smallCoreCount": self.small_cores,
+            "ASICModel": self.asic_model,
+            "isPSRAMAvailable": 1,
+            "resetReason": "Software reset via esp_restart",
+            "runningPartition": "ota_1",
+            "macAddr": v["macAddr"],
+            "hostname": v["hostname"],
+            "ssid": "miners",
+            "ipv4": self.state.ip,
+            "ipv6": "",
+            "apEnabled": 0,
+            "poolConnectionInfo": "IPv4",
+            "isUsingFallbackStratum": v["isUsingFallbackStratum"],
+            "primaryPoolIndex": 0,
+            "secondaryPoolIndex": 1,
+            "useFallbackStratum": 1,
+            "pools": [self._pool_entry(i, p) for i, p in enumerate(self.state.pools[:4]) if p.url],
+            **flat,
+            "useCustomWWW": 0,
+            "overclockEnabled": 0,
+            "display": "SSD1306 (128x32)",
+            "rotation": 0,
+            "invertscreen": 0,
             "displayTimeout": -1,
             "autofanspeed": self.autofan,
-            "fanspeed": self.fanspeed if not self.autofan else round(r.fans[0] / 60),
-            "minimumFanSpeed": self.min_fan,
+            "manualFanSpeed": self.manual_fan,
+            "minFanSpeed": self.min_fan,
             "temptarget": self.temptarget,
-            "fanrpm": r.fans[0] if r.fans else 0,
+            "coreVoltage": self.default_voltage,
+            "frequency": self.frequency,
             "statsFrequency": 0,
-            "power_fault": "",
-            "blockFound": 0,
+            "statsLimit": 720,
+            "hashrateMonitor": self._hashrate_monitor(v),
+            "partitions": [
+                {
+                    "label": label,
+                    "isCurrent": label == "ota_1",
+                    "isFactory": label == "factory",
+                    "version": self.version,
+                    "compileDate": "Jun 18 2026",
+                    "compileTime": "09:41:37",
+                    "usagePercent": 74,
+                }
+                for label in ("factory", "ota_0", "ota_1")
+            ],
+            "sharesRejectedReasons": self._rejected_reasons(r),
+            "blockSignals": ["/Public-Pool/"],
+            "coinbaseOutputs": [{"value": 315421877, "address": "bc1qsimulated"}],
+            "fullHostname": f"{v['hostname']}.local",
+            "mdnsHostname": v["hostname"],
         }
-        if self.info_has_asic_count:
-            info["asicCount"] = self.asic_count
-        if self.miner_model is not None:
-            info["minerModel"] = self.miner_model
-        return info
 
     async def _info(self, request: Request) -> HttpReply:
         return json_reply(self.info())
@@ -195,12 +529,13 @@ class ESPMinerSim(SimMiner):
             {
                 "ASICModel": self.asic_model,
                 "deviceModel": self.device_model,
-                "swarmColor": "purple",
+                "swarmColor": self.swarm_color,
                 "asicCount": self.asic_count,
+                "hashDomains": 4,
                 "defaultFrequency": self.default_frequency,
-                "frequencyOptions": [400, 490, 525, 550, 575, 600],
+                "frequencyOptions": list(self.frequency_options),
                 "defaultVoltage": self.default_voltage,
-                "voltageOptions": [1000, 1060, 1100, 1150, 1200, 1250],
+                "voltageOptions": list(self.voltage_options),
             }
         )
 
@@ -209,49 +544,115 @@ class ESPMinerSim(SimMiner):
         try:
             body = request.json()
         except ValueError:
-            body = None
-        if not isinstance(body, dict) or not body:
-            return text_reply("Wrong API input", 400, "text/plain")
-        try:
-            self._apply(body)
-        except (TypeError, ValueError):
-            return text_reply("Wrong API input", 400, "text/plain")
+            return text_reply("Invalid JSON", 400, "text/plain")
+        if not isinstance(body, dict):
+            return text_reply("Invalid JSON", 400, "text/plain")
+        if self.fw >= (2, 11):
+            if not self._valid(body):
+                return text_reply("Wrong API input", 400, "text/plain")
+            self._apply_table(body)
+        else:
+            try:
+                self._apply_legacy(body)
+            except (TypeError, ValueError):
+                return text_reply("Invalid JSON", 400, "text/plain")
         return 200, [("Content-Type", "text/plain")], b""
 
-    def _apply(self, body: dict[str, Any]) -> None:
+    def _valid(self, body: dict[str, Any]) -> bool:
+        """The 2.11+ check: every known setting of the right type and in range."""
+        for key, value in body.items():
+            spec = _TABLE.get(key)
+            if key.startswith(("stratum", "fallbackStratum")) and self.fw < (2, 15):
+                spec = (int, 0, 65535) if key.endswith("Port") else (str, 0, 256)
+            if spec is None:
+                continue
+            kind, low, high = spec
+            if kind is str:
+                if not isinstance(value, str) or not low <= len(value) <= high:
+                    return False
+            elif not _number_in(value, low, high):
+                return False
+        pools = body.get("pools")
+        if pools is not None:
+            if self.fw < (2, 15):
+                return True  # not a setting there: ignored
+            return isinstance(pools, list) and all(_pool_ok(p) for p in pools)
+        return True
+
+    def _apply_table(self, body: dict[str, Any]) -> None:
         s = self.state
-        pools = [*s.pools, Pool("", ""), Pool("", "")]
-        pools = [Pool(p.url, p.user, p.password) for p in pools[:2]]
+        if "autofanspeed" in body:
+            self.autofan = int(body["autofanspeed"])
+        if "manualFanSpeed" in body:
+            self.manual_fan = int(body["manualFanSpeed"])
+        if "minFanSpeed" in body:
+            self.min_fan = int(body["minFanSpeed"])
+        if "temptarget" in body:
+            self.temptarget = int(body["temptarget"])
+        if "hostname" in body:
+            s.hostname = body["hostname"]
+        if "frequency" in body:
+            self._set_frequency(float(body["frequency"]))
+        if self.fw >= (2, 15):
+            if "pools" in body:
+                pools = [Pool(p.url, p.user, p.password) for p in s.pools]
+                for item in body["pools"]:
+                    index = int(item["id"])
+                    while len(pools) <= index:
+                        pools.append(Pool("", ""))
+                    old = pools[index]
+                    password = item.get("stratumPassword", "x")
+                    if password == "*****":
+                        password = old.password
+                    url = f"stratum+tcp://{item['stratumURL']}:{int(item['stratumPort'])}"
+                    pools[index] = Pool(url, item["stratumUser"], password)
+                s.set_pools([p for p in pools if p.url])
+        else:
+            self._apply_flat_pools(body)
+
+    def _apply_legacy(self, body: dict[str, Any]) -> None:
+        """Up to 2.10: a fixed list of keys, stored as given (no range checks)."""
+        if "fanspeed" in body:
+            self.manual_fan = _number(body["fanspeed"])
+        if "autofanspeed" in body:
+            self.autofan = _number(body["autofanspeed"])
+        if "temptarget" in body and self.fw >= (2, 7):
+            self.temptarget = _number(body["temptarget"])
+        if "minFanSpeed" in body and self.fw >= (2, 10):
+            self.min_fan = _number(body["minFanSpeed"])
+        if "hostname" in body:
+            self.state.hostname = _string(body["hostname"])
+        if "frequency" in body and _number(body["frequency"]) > 0:
+            self._set_frequency(float(_number(body["frequency"])))
+        self._apply_flat_pools(body)
+
+    def _apply_flat_pools(self, body: dict[str, Any]) -> None:
+        if not any(f"{p}{k}" in body for p in ("stratum", "fallbackStratum") for k in _FLAT_POOL):
+            return
+        s = self.state
+        pools = [Pool(p.url, p.user, p.password) for p in self._pools()]
         for index, prefix in enumerate(("stratum", "fallbackStratum")):
             pool = pools[index]
             host, port = _host(pool.url), _port(pool.url)
             if f"{prefix}URL" in body:
                 host = _string(body[f"{prefix}URL"])
             if f"{prefix}Port" in body:
-                port = _number(body[f"{prefix}Port"], 1, 65535)
+                port = _number(body[f"{prefix}Port"])
             if f"{prefix}User" in body:
                 pool.user = _string(body[f"{prefix}User"])
             if f"{prefix}Password" in body:
                 pool.password = _string(body[f"{prefix}Password"])
             pool.url = f"stratum+tcp://{host}:{port}" if host else ""
-        for key, low, high in (("fanspeed", 0, 100), ("temptarget", 0, 100)):
-            if key in body:
-                setattr(self, key, _number(body[key], low, high))
-        if "minimumFanSpeed" in body:
-            self.min_fan = _number(body["minimumFanSpeed"], 0, 100)
-        if "autofanspeed" in body:
-            self.autofan = _number(body["autofanspeed"], 0, 1)
-        if "hostname" in body:
-            s.hostname = _string(body["hostname"])
-        if "frequency" in body:
-            self.frequency = _number(body["frequency"], 1, 1000)
-            ratio = self.frequency / self.default_frequency
-            s.set_power_limit(self.hardware.nominal_power * ratio)
-        if any(k.endswith(("URL", "Port", "User", "Password")) for k in body):
-            s.set_pools([p for p in pools if p.url])
+        s.set_pools([p for p in pools if p.url])
+
+    def _set_frequency(self, mhz: float) -> None:
+        self.frequency = mhz
+        self.state.set_power_limit(self.hardware.nominal_power * mhz / self.default_frequency)
 
     async def _restart(self, request: Request) -> HttpReply:
         self.spawn(self.reboot(self.reboot_downtime))
+        if self.fw >= (2, 15):
+            return json_reply({"message": "System will restart shortly."})
         return text_reply("System will restart shortly.", content_type="text/plain")
 
     async def _pause(self, request: Request) -> HttpReply:
@@ -267,6 +668,31 @@ class ESPMinerSim(SimMiner):
         if self.identify:
             return json_reply({"message": 'The device says "Hi!" for 30 seconds.'})
         return json_reply({"message": 'The device no longer says "Hi!".'})
+
+
+def _number_in(value: object, low: int, high: int) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return low <= value <= high
+
+
+def _pool_ok(item: object) -> bool:
+    """2.15's pool check: an object with an id 0-3, a URL, a port and a user."""
+    if not isinstance(item, dict):
+        return False
+    keys = ("id", "stratumURL", "stratumPort", "stratumUser")
+    index, url, port, user = (item.get(k) for k in keys)
+    return (
+        isinstance(index, int)
+        and 0 <= index <= 3
+        and isinstance(url, str)
+        and 0 < len(url) <= 255
+        and isinstance(port, int)
+        and 1 <= port <= 65535
+        and isinstance(user, str)
+        and 0 < len(user) <= 255
+        and isinstance(item.get("stratumPassword", ""), str)
+    )
 
 
 def _host(url: str) -> str:
@@ -286,11 +712,9 @@ def _string(value: object) -> str:
     return value
 
 
-def _number(value: object, low: int, high: int) -> int:
+def _number(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("not a number")
-    if not low <= value <= high:
-        raise ValueError("out of range")
     return int(value)
 
 
@@ -314,21 +738,18 @@ class BitAxeGammaSim(ESPMinerSim):
 
 @register
 class BitAxeSupraSim(ESPMinerSim):
-    """BitAxe Supra 401 on an older release: BM1368, no pause API, asicCount only in
-    ``/api/system/asic``."""
+    """BitAxe Supra 401 on v2.4.2: BM1368, no pause API, no ``/api/system/asic``."""
 
     kind = "bitaxe_supra"
     make = "BitAxe"
     model = "Supra"
+    versions = ("2.4.2",)
     asic_model = "BM1368"
     device_model = "Supra"
     board_version = "401"
     small_cores = 1276
     default_frequency = 490
     default_voltage = 1166
-    version = "v2.4.2"
-    axeos_version = "v2.4.2"
-    info_has_asic_count = False
     hardware = Hardware(
         boards=1,
         chips_per_board=1,
@@ -342,18 +763,22 @@ class BitAxeSupraSim(ESPMinerSim):
 
 @register
 class LuckyMinerLV08Sim(ESPMinerSim):
-    """LuckyMiner LV08: the ESP-Miner fork with four BM1370 chips, "Lucky miner" web UI."""
+    """LuckyMiner LV08: the ESP-Miner fork with four BM1370 chips, "Lucky miner" web UI.
+
+    No capture of the fork is published: it follows ESP-Miner 2.4.2's key set (its base)
+    plus the ``minerModel`` key identification reads.
+    """
 
     kind = "luckyminer_lv08"
     make = "LuckyMiner"
     model = "LV08"
+    versions = ()
+    shape = "2.4.2"
     page_title = "Lucky miner"
     device_model = "LV08"
     miner_model = "LV08"
     asic_count = 4
     default_frequency = 550
-    version = "v2.4.5"
-    axeos_version = "v2.4.5"
     hardware = Hardware(
         boards=1,
         chips_per_board=4,
