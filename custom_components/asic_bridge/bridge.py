@@ -25,7 +25,7 @@ from homeassistant.components import mqtt
 from homeassistant.components.mqtt import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
@@ -43,6 +43,15 @@ from .const import (
 _LOGGER = logging.getLogger(__name__)
 
 type AsicBridgeConfigEntry = ConfigEntry[AsicBridge]
+
+# The capability (as on <b>/bridge/devices) a command field, or an action, needs.
+FIELD_CAPABILITY = {
+    "power_limit": "power_limit",
+    "mining": "stop_mining",
+    "fault_light": "fault_light",
+    "mode": "mining_modes",
+}
+ACTION_CAPABILITY = {"reboot": "reboot", "restart_backend": "restart_backend"}
 
 # Topic levels under the base topic that are not miner ids.
 RESERVED_IDS = frozenset({"bridge", "fleet"})
@@ -371,6 +380,33 @@ class AsicBridge:
         finally:
             self._pending.pop(key, None)
 
+    def check_command(self, miner_id: str, payload: dict[str, Any]) -> None:
+        """Refuse, before anything is sent, what the bridge's device list says cannot run.
+
+        A refusal is the user's input (ServiceValidationError: one log line, no traceback),
+        not a failure of the bridge or the miner.  A miner the list does not describe yet
+        is left to the bridge to judge.
+        """
+        record = self.devices.get(miner_id)
+        if record is None:
+            return
+        target = self._miner_label(miner_id)
+        capabilities = set(record.get("capabilities") or ())
+        for field, value in payload.items():
+            what = str(value) if field == "action" else field
+            needed = ACTION_CAPABILITY.get(what) or FIELD_CAPABILITY.get(field)
+            if needed is not None and needed not in capabilities:
+                _refuse("not_supported", target=target, command=what)
+            bounds = record.get("power_limit_range")
+            if field == "power_limit" and _is_range(bounds) and not bounds[0] <= value <= bounds[1]:
+                _refuse(
+                    "power_limit_out_of_range",
+                    target=target,
+                    power_limit=str(value),
+                    low=f"{bounds[0]:g}",
+                    high=f"{bounds[1]:g}",
+                )
+
     async def async_miner_command(self, miner_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """``<b>/<id>/set`` -> ``<b>/<id>/response``; raises on anything but ``ok``."""
         answer = await self.async_request(
@@ -426,6 +462,30 @@ def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
         translation_domain=DOMAIN,
         translation_key="command_failed",
         translation_placeholders={"target": target, "error": message},
+    )
+
+
+def _is_range(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+
+
+_REFUSALS = {
+    "not_supported": "{target} does not support {command}",
+    "power_limit_out_of_range": "{target}: {power_limit} W is outside {low}-{high} W",
+}
+
+
+def _refuse(key: str, **placeholders: str) -> None:
+    """Raise the translated ServiceValidationError ``key`` (strings.json "exceptions")."""
+    raise ServiceValidationError(
+        _REFUSALS[key].format(**placeholders),
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders,
     )
 
 

@@ -4,7 +4,10 @@ Miner actions target devices (or their entities, areas, labels): the MQTT-discov
 with identifier ``asic_bridge_<miner id>``.  A command goes to ``<b>/<id>/set`` as JSON with a
 fresh ``transaction``; the action returns when ``<b>/<id>/response`` echoes it with
 ``status: ok`` and raises ``HomeAssistantError`` with the bridge's message otherwise (an
-error, an outcome the bridge could not confirm, or no answer in time).
+error, an outcome the bridge could not confirm, or no answer in time).  What the bridge's
+device list already rules out (a capability the miner lacks, a power limit outside its
+range) is refused before sending with ``ServiceValidationError``: bad input is the user's
+to fix and HA logs it in one line, where it logs a failed action with a traceback.
 """
 
 from __future__ import annotations
@@ -180,7 +183,13 @@ async def _gather(jobs: list[Any]) -> list[Any]:
         raise errors[0]
     if errors:
         message = "; ".join(str(error) for error in errors)
-        raise HomeAssistantError(
+        # only the user's input was wrong: no failure to report
+        kind = (
+            ServiceValidationError
+            if all(isinstance(error, ServiceValidationError) for error in errors)
+            else HomeAssistantError
+        )
+        raise kind(
             message,
             translation_domain=DOMAIN,
             translation_key="commands_failed",
@@ -203,6 +212,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
                     translation_key="no_miner_selected",
                 )
             payload = build(call)
+            for bridge, miner_ids in targets.items():
+                for miner_id in miner_ids:
+                    bridge.check_command(miner_id, payload)  # before anything is sent
             await _gather(
                 [
                     bridge.async_miner_command(miner_id, payload)
