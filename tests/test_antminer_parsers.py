@@ -190,6 +190,19 @@ def test_hashboards_modern_dead_and_absent_boards() -> None:
     assert boards[2].missing is True and boards[2].hashrate is None
 
 
+def test_wattage_modern_from_2025_builds_only() -> None:
+    """``watt`` (L11, S21) or ``power`` (L9) beside the rates in stats.cgi STATS[0] (asic-rs
+    PR #325; no full stats.cgi of such a build is published, so this payload is ours)."""
+    assert am.parse_wattage_modern(C_S19, S19["web_stats"]) is None  # 2022 build: no key
+    for key in ("watt", "power"):
+        stats = copy.deepcopy(S19["web_stats"])
+        stats["STATS"][0][key] = 3512.6
+        assert am.parse_wattage_modern(C_S19, stats) == 3513
+    stats = copy.deepcopy(S19["web_stats"])
+    stats["STATS"][0]["watt"] = "n/a"
+    assert am.parse_wattage_modern(C_S19, stats) is None
+
+
 def test_hashboards_modern_garbage() -> None:
     stats = copy.deepcopy(S19["web_stats"])
     stats["STATS"][0]["chain"][0]["temp_pcb"] = "hot"

@@ -23,9 +23,10 @@ The generations differ in their CGI scripts:
   answers ``ok`` (about 30 s on real hardware).  Per-board data comes from RPC ``stats``
   (``chain_rateN``, ``chain_acnN``, ``tempN`` = PCB, ``temp2_N`` = chip).
 
-Stock firmware reports no power draw and has no power limit and no separate backend restart,
-so those are not offered.  Sleep and the low-power mode need a firmware with work modes; the
-models pyasic marks as unable to shut down (L7, KS5, HS3, E9 Pro) do not get them.
+Stock firmware has no power limit and no separate backend restart, so those are not offered;
+only builds from 2025 on report their power draw (``watt``/``power`` in ``stats.cgi``).
+Sleep and the low-power mode need a firmware with work modes; the models pyasic marks as
+unable to shut down (L7, KS5, HS3, E9 Pro) do not get them.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
+from asic_bridge.drivers.cgminer import model_name, sensor_reading
 from asic_bridge.drivers.values import number as _num
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
@@ -96,6 +98,7 @@ __all__ = [
     "parse_pools",
     "parse_serial",
     "parse_uptime",
+    "parse_wattage_modern",
     "pyasic_model_string",
     "web_generation",
 ]
@@ -210,8 +213,9 @@ def _mean_nonzero(values: Any) -> float | None:
 
 
 def pyasic_model_string(raw_type: str) -> str:
-    """pyasic's normalisation of ``VERSION[0].Type``: upper-case, cut at " (", no trailing _I."""
-    model = raw_type.split(" (", 1)[0].strip().upper()
+    """pyasic's normalisation of ``VERSION[0].Type``: upper-case, cut at " (", no trailing _I;
+    only the first line (an S9 build appends its board version after a line break)."""
+    model = model_name(raw_type).split(" (", 1)[0].strip().upper()
     return model.removesuffix("_I")
 
 
@@ -354,7 +358,25 @@ def parse_hashboards_modern(ctx: ParseContext, web_stats: Any) -> list[HashBoard
     return _boards(ctx, readings)
 
 
+def parse_wattage_modern(ctx: ParseContext, web_stats: Any) -> int | None:
+    """``stats.cgi`` ``STATS[0]`` power draw in watts, on the builds that report one.
+
+    Builds from 2025 on add it beside the rates, spelled per model on the same firmware:
+    ``watt`` (L11, S21 family) or ``power`` (L9) (asic-rs PR #325, measured on FR-1.2 builds;
+    issue #11).  Earlier builds have neither key: None, not 0.
+    """
+    stats = _first(web_stats, "STATS")
+    for key in ("watt", "power"):
+        value = _num(stats.get(key))
+        if value is not None and value >= 0:
+            return round(value)
+    return None
+
+
 _MAX_CHAIN_SLOTS = 16
+#: Key number of the first chain in the layouts bmminer uses: X17/X19 count from 1, the S9
+#: family from 6 (``chain_acn6..8``).
+_CHAIN_BASES = (1, 6)
 
 
 def parse_hashboards_old(ctx: ParseContext, stats: Any) -> list[HashBoard]:
@@ -370,7 +392,10 @@ def parse_hashboards_old(ctx: ParseContext, stats: Any) -> list[HashBoard]:
     ]
     expected = ctx.model_info.hashboards if ctx.model_info is not None else None
     if expected and len(slots) < expected:
-        first = slots[0] if slots else 1
+        # A dead board has no readings, so count from the layout's first chain, not from the
+        # first live one (real capture: a sleeping S19 whose chain 1 is gone reports chains
+        # 2 and 3 only; they are boards 1 and 2, board 0 is the missing one).
+        first = max((b for b in _CHAIN_BASES if b <= (slots[0] if slots else 1)), default=1)
         slots = sorted(set(slots) | set(range(first, first + expected)))
     unit = _rate_unit(body)
     readings: dict[int, dict[str, Any]] = {}
@@ -380,15 +405,26 @@ def parse_hashboards_old(ctx: ParseContext, stats: Any) -> list[HashBoard]:
         readings[position] = {
             "hashrate": None if rate is None else to_default(rate, unit, ctx.algo),
             "chips": chips,
-            "temp": _num(body.get(f"temp{slot}")) or None,
-            "chip_temp": _num(body.get(f"temp2_{slot}")) or None,
+            "temp": sensor_reading(_num(body.get(f"temp{slot}"))),
+            "chip_temp": sensor_reading(_num(body.get(f"temp2_{slot}"))),
             "missing": not chips,
         }
     return _boards(ctx, readings)
 
 
+def _check_passed(state: Any) -> bool:
+    """A ``status[]`` state that is no error: ``s`` (success), or none at all.
+
+    The empty string is "not applicable / not evaluated yet": stock 2025+ builds and Elphapex
+    report ``"status": ""`` for the rate and network checks right after boot, before the first
+    evaluation (real capture: Elphapex DG-Home1 V1.0.5 ``summary.cgi`` at ``elapsed`` 0).
+    """
+    return state is None or (isinstance(state, str) and state.strip() in ("", "s", "S"))
+
+
 def parse_errors(ctx: ParseContext, web_summary: Any) -> list[MinerErrorData]:
-    """``summary.cgi`` ``SUMMARY[0].status[]``: every check not in state ``s`` is an error."""
+    """``summary.cgi`` ``SUMMARY[0].status[]``: every check in a state other than ``s`` (or
+    not evaluated yet) is an error."""
     entries = _first(web_summary, "SUMMARY").get("status")
     if entries is None:
         return []
@@ -396,7 +432,7 @@ def parse_errors(ctx: ParseContext, web_summary: Any) -> list[MinerErrorData]:
         raise ValueError("status is not a list")
     errors: list[MinerErrorData] = []
     for entry in entries:
-        if not isinstance(entry, dict) or entry.get("status") in ("s", "S", None):
+        if not isinstance(entry, dict) or _check_passed(entry.get("status")):
             continue
         kind = _text(entry.get("type")) or "status"
         message = _text(entry.get("msg")) or f"{kind} check reports {entry.get('status')!r}"
@@ -760,6 +796,7 @@ class AntminerModern(_AntminerStock):
         "hashrate": FieldSpec(("rpc:summary", "rpc:stats"), parse_hashrate),
         "expected_hashrate": FieldSpec(("rpc:stats",), parse_expected_hashrate),
         "hashboards": FieldSpec(("web:stats",), parse_hashboards_modern),
+        "wattage": FieldSpec(("web:stats",), parse_wattage_modern),
         "fans": FieldSpec(("rpc:stats",), parse_fans),
         "uptime": FieldSpec(("rpc:stats",), parse_uptime),
         "pools": FieldSpec(("rpc:pools",), parse_pools),

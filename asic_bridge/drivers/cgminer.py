@@ -45,11 +45,13 @@ __all__ = [
     "FAMILIES",
     "CGMiner",
     "first_entry",
+    "model_name",
     "parse_api_ver",
     "parse_pools",
     "parse_pools_config",
     "parse_summary_hashrate",
     "parse_uptime",
+    "sensor_reading",
     "to_float",
     "validate_pool_field",
 ]
@@ -169,6 +171,16 @@ def parse_api_ver(ctx: ParseContext, version: object) -> str | None:
 _PROGRAM_KEYS = ("CGMiner", "BMMiner", "BFGMiner", "cgminer", "bmminer", "bfgminer")
 
 
+def model_name(raw_type: str) -> str:
+    """The model part of ``VERSION[0].Type``: its first line.
+
+    A stock S9 build of July 2019 appends the board version after a line break
+    (``"Antminer S9\nV1.3.58"``, real capture), which no model name contains.
+    """
+    lines = raw_type.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
 def program_of(version_entry: Mapping[str, Any]) -> tuple[str, str] | None:
     """(program name, its version) from a VERSION entry, e.g. ("BMMiner", "2.0.0")."""
     for key in _PROGRAM_KEYS:
@@ -270,6 +282,17 @@ def _chips_per_board(ctx: ParseContext) -> int | None:
     return ctx.model_info.chips_per_board if ctx.model_info is not None else None
 
 
+#: Below this a board or chip reading is a broken sensor, not a temperature: an S9 reported a
+#: chip at -83 degC beside its sister chains at 62 degC (real capture, stock BMMiner 2.0.0),
+#: while a cold-room S19 reads a few degrees below zero and is right.
+SENSOR_FLOOR = -40.0
+
+
+def sensor_reading(value: float | None) -> float | None:
+    """A temperature reading, None for "no sensor" (0) or a broken one (below the floor)."""
+    return value if value and value > SENSOR_FLOOR else None
+
+
 def parse_cgminer_hashboards(
     ctx: ParseContext, stats: object, devs: object
 ) -> list[HashBoard] | None:
@@ -301,8 +324,8 @@ def parse_cgminer_hashboards(
                 HashBoard(
                     slot=index,
                     hashrate=to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
-                    temp=temp if temp else None,
-                    chip_temp=chip_temp if chip_temp else None,
+                    temp=sensor_reading(temp),
+                    chip_temp=sensor_reading(chip_temp),
                     chips=chip_count,
                     expected_chips=_chips_per_board(ctx),
                     missing=not alive,
@@ -520,7 +543,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     entry = _version_entry(e) or {}
     program = program_of(entry)
     raw_model = entry.get("Type") if isinstance(entry.get("Type"), str) else None
-    info = catalog.lookup(raw_model) if raw_model else None
+    info = catalog.lookup(model_name(raw_model)) if raw_model else None
     identity = Identity(
         ip=e.ip,
         make=info.make if info else "Unknown",

@@ -125,14 +125,22 @@ def _stats_entry(stats: Any) -> dict[str, Any]:
 
 def parse_wattage(ctx: ParseContext, stats: Any) -> int | None:
     """RPC ``stats`` power: ``total_power`` (W), else the text ``chain_power`` ("1345 W"),
-    else the sum of ``chain_powerN``.  None when the build reports no power at all."""
+    else the sum of ``chain_powerN``.  None when the build reports no power at all.
+
+    A ``chain_power`` text in another unit is not watts: the S9 build of Nov 2019 reports
+    ``"34.65 (AB)"`` (and ``chain_powerN`` 11.55) while hashing 11.8 TH/s, far from the
+    ~1200 W such a machine draws (real capture), so neither figure is read then.
+    """
     body = _stats_entry(stats)
     total = to_int(body.get("total_power"))
     if total is not None:
         return total
     text = body.get("chain_power")
     if isinstance(text, str) and text.strip():
-        value = to_float(text.strip().split()[0])
+        number, _, unit = text.strip().partition(" ")
+        value = to_float(number)
+        if unit.strip().upper() not in ("W", ""):
+            return None
         if value is not None:
             return round(value)
     chains = [to_float(body.get(f"chain_power{n}")) for n in range(1, _MAX_CHAINS + 1)]

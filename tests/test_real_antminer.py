@@ -1,0 +1,98 @@
+"""Antminer stock parsers on real captures (tests/fixtures/real/antminer/, sources.yaml).
+
+Versions are named by their build: ``2022-12-06`` (S19 Pro, bmminer RPC of the X19 era),
+``2020-12-11`` (S19 asleep with a dead chain), ``2019-08-20`` (S17 Pro, old web UI era) and
+``FR-1.12-251009`` (S21, 2025: get_system_info.cgi).  Expected values are derived by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from real_captures import load
+
+from asic_bridge.catalog import lookup
+from asic_bridge.drivers import antminer as am
+from asic_bridge.drivers.base import Identity, ParseContext
+
+
+def ctx(model: str) -> ParseContext:
+    return ParseContext(
+        "SHA256",
+        lookup(model, make="AntMiner"),
+        Identity(ip="x", make="AntMiner", firmware="Stock"),
+    )
+
+
+def cap(version: str, name: str) -> Any:
+    return load("antminer", version, f"{name}.json")
+
+
+def test_s19pro_2022_rpc() -> None:
+    c, stats = ctx("S19 Pro"), cap("2022-12-06", "stats")
+    # SUMMARY GHS 5s 110566.89 (a number on this build) in rate_unit "GH" -> 110.56689 TH/s
+    assert am.parse_hashrate(c, cap("2022-12-06", "summary"), stats) == pytest.approx(110.56689)
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(110.0)  # total_rateideal
+    assert am.parse_uptime(c, stats) == 50474  # Elapsed
+    assert [f.speed for f in am.parse_fans(c, stats)] == [6000, 5880, 5040, 5040]  # fan1..4
+    boards = am.parse_hashboards_old(c, stats)
+    # chain_rate1..3 "37603.30"/"35536.22"/"37427.38" GH/s; chain_acn4 0 is no 4th board
+    assert [b.hashrate for b in boards] == pytest.approx([37.6033, 35.53622, 37.42738])
+    assert [b.chips for b in boards] == [114, 114, 114]
+    assert [b.temp for b in boards] == [73, 66, 64]  # tempN = PCB
+    assert [b.chip_temp for b in boards] == [78, 71, 69]  # temp2_N = chip
+    version = cap("2022-12-06", "version")
+    assert am.parse_fw_ver(c, version) == "Tue Dec  6 16:12:30 CST 2022"  # CompileTime
+    assert am.parse_api_ver(c, version) == "3.1"
+    assert am.pyasic_model_string("Antminer S19 Pro") == "ANTMINER S19 PRO"
+    pools = am.parse_pools(c, cap("2022-12-06", "pools"))
+    # pool 0 is the stratum-active one with 4057 accepted / 11 rejected
+    assert [(p.index, p.active, p.alive) for p in pools] == [
+        (0, True, True),
+        (1, False, True),
+        (2, False, True),
+    ]
+    assert (pools[0].accepted, pools[0].rejected) == (4057, 11)
+
+
+def test_s19_2020_asleep_with_dead_first_chain() -> None:
+    """chain_acn1 0 / chain_rate1 "" / no temp1: chain 1 is gone, chains 2 and 3 report.
+    Board 0 is the missing one (we used to shift the live chains onto boards 0 and 1)."""
+    c, stats = ctx("S19"), cap("2020-12-11", "stats")
+    boards = am.parse_hashboards_old(c, stats)
+    assert [b.missing for b in boards] == [True, False, False]
+    assert [b.chips for b in boards] == [0, 76, 76]
+    assert [b.hashrate for b in boards] == [None, 0.0, 0.0]  # "" -> unknown, "0.00" -> 0
+    assert [b.temp for b in boards] == [None, 40, 40]  # temp2 / temp3
+    # asleep: GHS 5s 0.0, but total_rateideal 63919.0 GH/s is still reported
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(63.919)
+    assert [f.speed for f in am.parse_fans(c, stats)] == [1560, 1560, 600, 720]
+    pools = am.parse_pools(c, cap("2020-12-11", "pools"))
+    # pool 2 reports Status "Deed" (sic): not "Alive", so not alive
+    assert [p.alive for p in pools] == [True, True, False]
+    assert am.parse_fw_ver(c, cap("2020-12-11", "version")) == "Fri Dec 11 11:15:40 CST 2020"
+
+
+def test_s17pro_2019_old_ui_era() -> None:
+    c, stats = ctx("S17 Pro"), cap("2019-08-20", "stats")
+    boards = am.parse_hashboards_old(c, stats)
+    # chain_rate1..3 "17968.26"/"18418.00"/"18610.75" GH/s; slots 6..16 are all zero
+    assert [b.hashrate for b in boards] == pytest.approx([17.96826, 18.418, 18.61075])
+    assert [b.chips for b in boards] == [48, 48, 48]
+    assert [(b.temp, b.chip_temp) for b in boards] == [(50, 80), (53, 75), (45, 63)]
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(53.619)
+    assert am.parse_uptime(c, stats) == 253447
+    assert [f.speed for f in am.parse_fans(c, stats)] == [2400, 3000, 3120, 2400]
+    pools = am.parse_pools(c, cap("2019-08-20", "pools"))
+    assert [p.accepted for p in pools] == [86241, 63, 196]
+
+
+def test_s21_2025_system_info() -> None:
+    c, sysinfo = ctx("S21"), cap("FR-1.12-251009", "get_system_info")
+    assert am.parse_mac(c, sysinfo) == "00:00:5e:00:53:03"  # macaddr, masked
+    assert am.parse_serial(c, sysinfo) == "FAKES21SN00000001"  # serinum, masked
+    assert am.parse_hostname(c, sysinfo) == "Antminer"
+    # serinum / firmware_type are the modern UI's marks
+    assert am.web_generation(sysinfo, "S21") == "modern"
+    assert am._algo_hint(sysinfo) == "SHA256"  # no Algorithm key: SHA-256

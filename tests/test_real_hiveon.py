@@ -1,0 +1,70 @@
+"""Hiveon parsers on real captures (tests/fixtures/real/hiveon/, sources.yaml).
+
+``2.0.0-rwglr-2019-11-20``: an S9 on Hiveon, RPC ``version`` and ``stats`` (raw text: the
+missing comma between the STATS objects); ``4.11.1-rwglr-2024-04-19``: an S19j Pro's
+``version`` (pyasic issue #243).  Expected values are derived by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from real_captures import load
+
+from asic_bridge.catalog import lookup
+from asic_bridge.drivers import antminer as am
+from asic_bridge.drivers import hiveon as hv
+from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.transport.rpc import parse_rpc_payload
+
+S9 = "2.0.0-rwglr-2019-11-20"
+
+
+def ctx(model: str) -> ParseContext:
+    return ParseContext(
+        "SHA256", lookup(model, make="AntMiner"), Identity(ip="x", make="AntMiner", firmware="Hive")
+    )
+
+
+def s9_stats() -> Any:
+    return parse_rpc_payload(load("hiveon", S9, "stats.txt").encode())
+
+
+def test_s9_identity() -> None:
+    entry = load("hiveon", S9, "version.json")["VERSION"][0]
+    assert hv.MARKER in entry["Type"].upper()  # "Antminer S9 Hiveon"
+    assert hv.model_from_type(entry["Type"])[0] == "S9"
+    assert entry["BMMiner"] == "2.0.0 rwglr"
+
+
+def test_s9_boards_fans_rates() -> None:
+    c, stats = ctx("S9"), s9_stats()
+    boards = hv.parse_hashboards_x9(c, stats)
+    # S9 layout (chains 6-8, not the T9's 2,9,10...): chain_rate "3911.64"/"3913.70"/"3956.05"
+    assert [b.hashrate for b in boards] == pytest.approx([3.91164, 3.9137, 3.95605])
+    assert [b.chips for b in boards] == [63, 63, 63]
+    assert [(b.temp, b.chip_temp) for b in boards] == [(59, 74), (50, 65), (57, 72)]
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(11.8503)  # 11850.30 GH
+    assert am.parse_uptime(c, stats) == 69  # Elapsed
+    assert [f.speed for f in am.parse_fans(c, stats)] == [3840, 4920]  # fan5, fan6
+    assert hv.parse_env_temp_x9(c, stats) is None  # temp3_N all 0
+
+
+def test_s9_chain_power_not_in_watts_is_not_read() -> None:
+    """``chain_power`` "34.65 (AB)" (chain_powerN 11.55) while hashing 11.8 TH/s: not watts.
+    We used to publish 35 W for a ~1200 W machine."""
+    stats = s9_stats()
+    assert stats["STATS"][1]["chain_power"] == "34.65 (AB)"
+    assert hv.parse_wattage(ctx("S9"), stats) is None
+
+
+def test_s19jpro_2024_version() -> None:
+    version = load("hiveon", "4.11.1-rwglr-2024-04-19", "version.json")
+    entry = version["VERSION"][0]
+    # "Antminer S19JPRO Hiveon": the marker cut off, then the stock normalisation
+    model, info = hv.model_from_type(entry["Type"])
+    assert model == "S19j Pro" and info is not None
+    c = ctx("S19j Pro")
+    assert am.parse_fw_ver(c, version) == "Fri Apr 19 10:58:21 UTC 2024"
+    assert am.parse_api_ver(c, version) == "3.1"
