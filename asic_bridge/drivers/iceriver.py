@@ -22,6 +22,10 @@ is_mining / fault_light   ``powstate`` / ``locate``
 mac / hostname / fw_ver   ``mac`` ("AA-BB-..") / ``host`` / ``softver1``
 ========================  ==============================================================
 
+Firmware 3.2.x (ICM168_3_2_10, a real KS5L capture) sends every number as a float (``no``
+1.0, ``chipnum`` 18.0, ``accepted`` 7225.0) and a pool's ``connect`` as 1.0 (in use) or -1.0;
+older builds send integers and booleans.  The parsers take both.
+
 The model is the token of ``softver1`` that names one ("..._ks3m_miner" -> KS3M), or the
 ``model``/``type`` key where a firmware has one: pyasic reads only the second-to-last token
 and comes back empty-handed on firmware that spells it differently (pyasic#219, KS3M).
@@ -163,7 +167,6 @@ def parse_pools(ctx: ParseContext, panel: object) -> list[PoolMetrics]:
         if not row["addr"].strip():
             continue
         number = to_int(row.get("no"))
-        connect = row.get("connect")
         out.append(
             PoolMetrics(
                 url=row["addr"].strip(),
@@ -171,21 +174,27 @@ def parse_pools(ctx: ParseContext, panel: object) -> list[PoolMetrics]:
                 index=number if number is not None else position,
                 accepted=to_int(row.get("accepted")),
                 rejected=to_int(row.get("rejected")),
-                active=connect if isinstance(connect, bool) else None,
+                active=_flag(row.get("connect")),
                 alive=to_int(row.get("state")) == 1 if "state" in row else None,
             )
         )
     return out
 
 
+def _flag(value: object) -> bool | None:
+    """A boolean as the firmware writes it: true/false, or 1.0 / -1.0 (3.2.x), 1 / 0."""
+    if isinstance(value, bool):
+        return value
+    number = to_float(value)
+    return None if number is None else number > 0
+
+
 def parse_is_mining(ctx: ParseContext, panel: object) -> bool | None:
-    value = _data(panel).get("powstate")
-    return value if isinstance(value, bool) else None
+    return _flag(_data(panel).get("powstate"))
 
 
 def parse_fault_light(ctx: ParseContext, panel: object) -> bool | None:
-    value = _data(panel).get("locate")
-    return value if isinstance(value, bool) else None
+    return _flag(_data(panel).get("locate"))
 
 
 def parse_mac(ctx: ParseContext, panel: object) -> str | None:
@@ -339,8 +348,8 @@ class IceRiverMiner(BaseMiner):
     # -------------------------------------------------------------- controls
     async def _set_fault_light(self, on: bool) -> bool:
         answer = await self.panel(post="5", locate="1" if on else "0")
-        state = answer["data"].get("locate")
-        if isinstance(state, bool) and state != on:
+        state = _flag(answer["data"].get("locate"))
+        if state is not None and state != on:
             raise CommandError("the locate LED did not change", ip=self.ip, command="locate")
         return True
 

@@ -1,4 +1,8 @@
-"""Kind ``iceriver_ks3m``: an IceRiver KS3M (kHeavyHash, 6 TH/s) on its stock web UI.
+"""Kinds ``iceriver_ks3m`` and ``iceriver_ks5l``: IceRiver kHeavyHash miners on the stock web UI.
+
+The ``userpanel`` answer follows the one real capture published, a KS5L on software
+ICM168_3_2_10 (``tests/fixtures/real/iceriver/3.2.10/``): envelope ``{error, data, message}``,
+every number a float, pool ``connect`` 1.0 / -1.0, history ``pows.board1`` + ``pows_x``.
 
 No RPC; HTTP 80 only, as on the real box:
 
@@ -7,10 +11,10 @@ No RPC; HTTP 80 only, as on the real box:
   a wrong password answers ``{"code": -1, ...}`` and sets nothing;
 * ``POST /user/userpanel?post=4`` answers ``{"code": 0, "data": {...}}``: ``mac``
   ("AA-BB-.."), ``host``, ``softver1`` ("..._ks3m_miner"), ``unit`` ("T"), ``rtpow`` ("6.00T"),
-  ``avgpow``, ``powstate``, ``locate``, ``fans`` (RPM), ``runtime`` ("d:hh:mm:ss"),
+  ``avgpow``, ``powstate``, ``locate``, ``fans`` (RPM), ``runtime`` ("dd:hh:mm:ss"),
   ``boards[]`` (``no`` from 1, ``rtpow`` "2000.00G", ``intmp``/``outtmp``, ``chipnum``),
   ``pools[]`` (``no``, ``addr``, ``user``, ``pass``, ``connect``, ``state``, ``accepted``,
-  ``rejected``); ``post=5&locate=1|0`` switches the locate LED;
+  ``rejected``) -- numbers as floats, see above; ``post=5&locate=1|0`` switches the LED;
 * without a session every ``/user/userpanel`` call is redirected (302) to ``/user/login``.
 """
 
@@ -49,7 +53,8 @@ class IceRiverKS3MSim(SimMiner):
         fan_rpm_max=6000,
         nominal_power=3400.0,
     )
-    softver: ClassVar[str] = "BOOT_1_2_ks3m_miner"
+    versions = ("3.2.10",)
+    softver: ClassVar[str] = "ICM168_3_2_10_ks3m_miner"
 
     web_user: str = "admin"
     web_password: str = "12345678"
@@ -57,7 +62,7 @@ class IceRiverKS3MSim(SimMiner):
     def __init__(self, address: str, **kwargs: Any) -> None:
         self.sessions: set[str] = set()
         super().__init__(address, **kwargs)
-        self.state.hostname = f"KS3M-{self.state.mac.replace(':', '')[-4:].upper()}"
+        self.state.hostname = f"{self.model}-{self.state.mac.replace(':', '')[-4:].upper()}"
 
     def default_state(self, seed: str) -> MinerState:
         state = super().default_state(seed)
@@ -103,61 +108,67 @@ class IceRiverKS3MSim(SimMiner):
             if locate not in ("0", "1"):
                 return json_reply({"code": -2, "msg": "bad request"})
             self.state.fault_light = locate == "1"
-            return json_reply({"code": 0, "data": {"locate": self.state.fault_light}})
+            answer = {"locate": self.state.fault_light}
+            return json_reply({"error": 0, "data": answer, "message": ""})
         if q.get("post") != "4":
-            return json_reply({"code": -2, "msg": "bad request"})
-        return json_reply({"code": 0, "data": self.panel_data()})
+            return json_reply({"error": 0, "message": ""})
+        return json_reply({"error": 0, "data": self.panel_data(), "message": ""})
 
     def panel_data(self) -> dict[str, Any]:
+        """``userpanel`` ``data`` as 3.2.x sends it: every number a float, ``connect`` 1.0 /
+        -1.0, the hashrate history as ``pows.board1`` with ``pows_x`` labels."""
         s = self.state
         r = s.read()
-        th = r.rate(r.hashrate, "TH/s")
+        gh = r.rate(r.hashrate, "GH/s")
         boards = [
             {
-                "no": b.index + 1,
-                "chipnum": b.chips,
-                "chipsuc": b.chips,
-                "error": 0,
-                "freq": round(b.frequency),
+                "no": float(b.index + 1),
+                "chipnum": float(b.chips),
+                "chipsuc": 0.0,
+                "error": 0.0,
+                "freq": float(round(b.frequency)),
                 "rtpow": f"{r.rate(b.hashrate, 'GH/s'):.2f}G",
                 "avgpow": f"{r.rate(b.ideal_hashrate, 'GH/s'):.2f}G",
-                "tempnum": 2,
-                "pcbtemp": f"{b.temp_pcb:.0f}",
-                "intmp": round(b.temp_pcb - 8.0, 1) if b.alive else 0,
-                "outtmp": b.temp_pcb if b.alive else 0,
+                "idealpow": "0.00G",
+                "tempnum": "(null)",
+                "pcbtemp": "0.00-0.00-0.00-0.00",
+                "intmp": float(round(b.temp_pcb - 4.0)) if b.alive else 0.0,
+                "outtmp": float(round(b.temp_pcb)) if b.alive else 0.0,
                 "state": b.alive,
+                "false": list(range(1, b.chips + 1)),
             }
             for b in r.boards
         ]
         pools = [
             {
-                "no": p.index + 1,
+                "no": float(p.index + 1),
                 "addr": p.url,
                 "user": p.user,
                 "pass": s.pools[p.index].password,
-                "connect": p.active,
-                "diff": "4.29G",
-                "priority": p.priority,
-                "accepted": p.accepted,
-                "rejected": p.rejected,
-                "diffa": float(p.accepted),
-                "diffr": float(p.rejected),
-                "state": 1 if p.alive else 0,
+                "connect": 1.0 if p.active else -1.0,
+                "diff": "140737.49 G" if p.active else "0.00 G",
+                "priority": float(p.priority + 1),
+                "accepted": float(p.accepted),
+                "rejected": float(p.rejected),
+                "diffa": 0.0,
+                "diffr": 0.0,
+                "state": 1.0 if p.alive else 0.0,
                 "lsdiff": 0.0,
-                "lstime": time.strftime("%H:%M:%S") if p.active else "",
+                "lstime": "00:00:00",
             }
             for p in r.pools
         ]
         up = r.uptime
+        history = [round(gh)] * 23
         return {
             "model": "none",
-            "algo": "kHeavyHash",
+            "algo": "none",
             "online": True,
-            "firmver1": "1.2",
+            "firmver1": "BOOT_3_1",
+            "firmver2": "image_1.0",
             "softver1": self.softver,
-            "firmver2": "",
-            "softver2": "",
-            "firmtype": "stable",
+            "softver2": self.softver.removesuffix("_miner") + "_bg",
+            "firmtype": "Factory",
             "nic": "eth0",
             "mac": s.mac.upper().replace(":", "-"),
             "ip": s.ip,
@@ -167,19 +178,37 @@ class IceRiverKS3MSim(SimMiner):
             "gateway": "",
             "dns": "",
             "locate": s.fault_light,
-            "rtpow": f"{th:.2f}T",
-            "avgpow": f"{r.rate(r.ideal_hashrate, 'TH/s') if r.hashing else 0.0:.2f}T",
-            "reject": round(100.0 * r.rejected / max(r.accepted + r.rejected, 1), 2),
-            "runtime": f"{up // 86400}:{up // 3600 % 24:02d}:{up // 60 % 60:02d}:{up % 60:02d}",
-            "unit": "T",
-            "pows": {"rtpow": [round(th, 2)], "avgpow": [round(th, 2)]},
-            "pows_x": [time.strftime("%H:%M")],
+            "rtpow": f"{round(gh)}G",
+            "avgpow": f"{round(r.rate(r.ideal_hashrate, 'GH/s')) if r.hashing else 0}G",
+            "reject": round(100.0 * r.rejected / max(r.accepted + r.rejected, 1), 6),
+            "runtime": f"{up // 86400:02d}:{up // 3600 % 24:02d}:{up // 60 % 60:02d}:{up % 60:02d}",
+            "unit": "G",
+            "pows": {"board1": history},
+            "pows_x": [f"{5 * i} mins" for i in range(len(history))],
             "powstate": r.hashing,
             "netstate": True,
             "fanstate": True,
-            "tempstate": True,
+            "tempstate": False,
             "fans": list(r.fans),
             "pools": pools,
             "boards": boards,
-            "refTime": int(time.time()),
+            "refTime": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         }
+
+
+@register
+class IceRiverKS5LSim(IceRiverKS3MSim):
+    """IceRiver KS5L: three boards of 18 chips, 12 TH/s at 3400 W (the captured model)."""
+
+    kind = "iceriver_ks5l"
+    model = "KS5L"
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=18,
+        board_hashrate=4.0,
+        unit="TH/s",
+        fans=4,
+        fan_rpm_max=6000,
+        nominal_power=3400.0,
+    )
+    softver = "ICM168_3_2_10_ks5L_miner"
