@@ -107,7 +107,7 @@ async def test_identify_and_read(kind: str, cls: type, model: str, boards: int, 
         assert data.wattage == pytest.approx(hw.nominal_power, rel=0.01)
         assert data.wattage_limit == round(hw.nominal_power)
         assert data.mac == s.state.mac
-        assert data.fw_ver == s.fw_build and data.api_ver == "3.7"
+        assert data.fw_ver == s.build and data.api_ver == "3.7"
         assert data.is_mining is True and data.fault_light is False
         assert [p.url for p in data.pools] == [p.url for p in s.state.pools]
         assert data.pools[0].active and data.pools[0].alive
@@ -212,7 +212,7 @@ async def test_mining_modes_follow(kind: str) -> None:
 
 
 async def test_level_option_falls_back_between_spellings() -> None:
-    async with running("avalon_1246") as s:  # knows only "worklevel"
+    async with running("avalon_1246:21042001_4ec6bb0_61407fa") as s:  # only "worklevel"
         miner = await identify(s)
         await miner._set_level(0, None)  # tries workmode first: "Unknown option"
         assert s.state.work_mode == "low"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load
 
+from asic_bridge import sim
 from asic_bridge.drivers import avalon as av
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.transport.rpc import RPCClient
 
 FAMILY = "avalon"
 A1566 = "24102401_25462b2_9ddf522"
@@ -122,3 +125,62 @@ def test_avalon_q_version_summary_pools() -> None:
         "worker1",
         890,
     )
+
+
+# ------------------------------------------------------------ simulators in the captures' shape
+_hosts = itertools.count(1)
+
+
+async def _ask(spec: str, *commands: str) -> list[Any]:
+    """Start the kind (version) on its own 127.172.x address and send each RPC command."""
+    s = sim.create(f"{spec}@127.172.0.{next(_hosts)}")
+    await s.start()
+    try:
+        client = RPCClient(s.address, s.ports["rpc"])
+        return [await client.send(command) for command in commands]
+    finally:
+        await s.stop()
+
+
+def _mm_keys(payload: Any) -> list[str]:
+    """The bracketed keys of the first ``MM ID<n>`` string, in order."""
+    for item in payload["STATS"]:
+        for key, value in item.items():
+            if key.startswith("MM ID"):
+                return list(av.parse_mm_fields(value))
+    return []
+
+
+@pytest.mark.parametrize(
+    ("spec", "version", "command", "name"),
+    [
+        ("avalon_1566", A1566, "version", "version.json"),
+        ("avalon_1566", A1566, "devs", "devs.json"),
+        ("avalon_1566", A1566, "pools", "pools.json"),
+        ("avalon_1566", A1566, "estats", "estats.json"),
+        ("avalon_1246:21072802_4ec6bb0_211fc46", A1246, "stats", "stats.json"),
+    ],
+)
+async def test_simulator_answers_in_the_capture_shape(
+    spec: str, version: str, command: str, name: str
+) -> None:
+    capture = cap(version, name)
+    (answer,) = await _ask(spec, command)
+    assert_same_shape(capture, answer)
+    if command in ("estats", "stats"):
+        # the MM string is one JSON string: its Key[value] pairs are the real shape
+        assert _mm_keys(answer) == _mm_keys(capture)
+
+
+async def test_a1246_build_reports_workmode_and_takes_it() -> None:
+    s = sim.create(f"avalon_1246@127.172.1.{next(_hosts)}")  # newest build: 21072802
+    await s.start()
+    try:
+        client = RPCClient(s.address, s.ports["rpc"])
+        estats = await client.send("estats")
+        assert av.mode_option(estats) == "workmode"  # WORKMODE[1] as in the capture
+        answer = await client.send("ascset", "0,workmode,set,0")
+        assert answer["STATUS"][0]["STATUS"] == "S"
+        assert av.parse_work_level(await client.send("estats")) == 0
+    finally:
+        await s.stop()

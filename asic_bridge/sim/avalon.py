@@ -1,8 +1,11 @@
 """Kinds ``avalon_1246``, ``avalon_1566`` and ``avalon_nano3``: Canaan AvalonMiners.
 
 They speak Canaan's CGMiner 4.11.1 RPC on 4028 (the Nano 3 also its ``.cgi`` web UI on 80).
-The replies follow captured Avalon answers (pyasic's A15 recording and public A1246/Nano
-captures) and Canaan's published cgminer sources:
+The replies follow real captures (tests/fixtures/real/avalon: A1566 build
+24102401_25462b2_9ddf522, A1246 build 21072802_4ec6bb0_211fc46, whose ``MM ID0`` key lists
+are served exactly, see ``builds``) and Canaan's published cgminer sources.  ``avalon_1246``
+serves 21072802 (WORKMODE, no WALLPOWER) by default and 21042001 (WORKLEVEL; no capture
+published) as ``avalon_1246:21042001_4ec6bb0_61407fa``:
 
 * ``version``: ``PROD``/``MODEL``/``HWTYPE``/``SWTYPE``/``VERSION``/``DNA``/``MAC`` (hex, no
   separators); the Nano 3 has no ``MAC`` there, its web UI's ``get_miner_info.cgi`` has it;
@@ -77,6 +80,12 @@ class AvalonSim(CGMinerSim):
     """avalon10 firmware: ``reboot,<n>`` reboots module n (1..), 0 is refused."""
     version_has_mac: ClassVar[bool] = True
     web_user: ClassVar[str] = "root"
+    builds: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Per firmware build (a ``versions`` entry): the ``MM ID0`` keys in that build's order,
+    from its real capture (tests/fixtures/real/avalon).  A build not listed keeps the
+    computed order."""
+    build_options: ClassVar[dict[str, str]] = {}
+    """Per firmware build: the work-level option when it differs from ``mode_option``."""
 
     reboot_downtime: float = 1.0
     web_password: str = "root"
@@ -99,6 +108,16 @@ class AvalonSim(CGMinerSim):
     @property
     def dna(self) -> str:
         return "0201" + hashlib.sha256(self.state.mac.encode()).hexdigest()[:12]
+
+    @property
+    def build(self) -> str:
+        """The firmware build served: the chosen version, else the kind's one build."""
+        return self.served_version or self.fw_build
+
+    @property
+    def level_option(self) -> str:
+        """``workmode`` or ``worklevel``: what this build calls the work level."""
+        return self.build_options.get(self.build, self.mode_option)
 
     @property
     def mac_hex(self) -> str:
@@ -132,7 +151,7 @@ class AvalonSim(CGMinerSim):
             "MODEL": self.model_code,
             "HWTYPE": self.hwtype,
             "SWTYPE": self.swtype,
-            "VERSION": self.fw_build,
+            "VERSION": self.build,
             "LOADER": "d0d779de.00",
             "DNA": self.dna,
         }
@@ -348,7 +367,7 @@ class AvalonSim(CGMinerSim):
         status = "In Work" if r.hashing else "In Idle"
         freq = max((b.frequency for b in boards), default=0.0)
         fields: list[tuple[str, str]] = [
-            ("Ver", f"{self.model_code}-{self.fw_build}"),
+            ("Ver", f"{self.model_code}-{self.build}"),
             ("DNA", self.dna),
             ("MEMFREE", "1392832.1381104"),
             ("NETFAIL", "0 0 0 0 0 0 0 0"),
@@ -401,9 +420,36 @@ class AvalonSim(CGMinerSim):
             ("COP", " ".join("0" for _ in boards)),
             ("MPO", str(mpo)),
             ("MVL", "87"),
-            (self.mode_option.upper(), str(level)),
+            (self.level_option.upper(), str(level)),
         ]
-        return fields
+        layout = self.builds.get(self.build)
+        if layout is None:
+            return fields
+        values = dict(fields) | self.static_fields(r)
+        return [(key, values[key]) for key in layout]
+
+    def static_fields(self, r: Readings) -> dict[str, str]:
+        """Keys a real build sends that no reading here drives (PLL counters, per-chip
+        voltages, tuning options), with values of the real format."""
+        out: dict[str, str] = {"DHW": "0", "POW_I2C": "OK", "MW": ""}
+        steps = [round(b.frequency) + d for b in r.boards[:1] for d in (-60, -42, -21, 0)]
+        freqs = " ".join(str(f) for f in steps or [0, 0, 0, 0])
+        mw = []
+        for i, b in enumerate(r.boards):
+            chips = b.chips if b.alive else 0
+            out[f"PLL{i}"] = " ".join(str(n * chips * 7) for n in (3, 2, 4, 12))
+            out[f"SF{i}"] = out[f"ATABD{i}"] = freqs
+            out[f"PVT_V{i}"] = " ".join(str(round(b.voltage * 22.5)) for _ in range(chips))
+            out[f"MW{i}"] = " ".join("20" for _ in range(chips))
+            out[f"ASICCRC{i}"] = " ".join("0" for _ in range(chips))
+            out[f"FACOPTS{i}"] = ""
+            out[f"ATAOPTS{i}"] = (
+                f"--avalon10-freq {freqs.replace(' ', ':')} --avalon10-voltage-level "
+                f"{round(b.voltage * 92)} --hash-asic {self.hardware.chips_per_board}"
+            )
+            mw.append(str(r.elapsed * 240))
+        out["MW"] = " ".join(mw)
+        return out
 
     def mm_string(self, r: Readings) -> str:
         return " ".join(f"{key}[{value}]" for key, value in self.mm_fields(r))
@@ -442,7 +488,7 @@ class AvalonSim(CGMinerSim):
             "softoff": self._asc_softoff,
             "softon": self._asc_softon,
             "reboot": self._asc_reboot,
-            self.mode_option: self._asc_level,
+            self.level_option: self._asc_level,
         }.get(option)
         if handler is None:
             return self.asc_failed(f"Unknown option: {option}")
@@ -479,7 +525,7 @@ class AvalonSim(CGMinerSim):
         return self._power_request(setting, True)
 
     def _asc_level(self, setting: str) -> dict[str, Any]:
-        name = self.mode_option
+        name = self.level_option
         cmd, _, value = setting.partition(",")
         current = MODE_LEVELS.get(self.state.work_mode, 1)
         if cmd == "get" and not value:
@@ -582,9 +628,25 @@ class Avalon1246Sim(AvalonSim):
     model_code = "1246-83"
     hwtype = "MM3v2_X3"
     swtype = "MM314"
+    versions = ("21072802_4ec6bb0_211fc46", "21042001_4ec6bb0_61407fa")
     fw_build = "21042001_4ec6bb0_61407fa"
     core = "A3206S"
     mode_option = "worklevel"
+    """21042001 (no capture published; kept for the WORKLEVEL spelling the Nano 3 also uses)."""
+    build_options = {"21072802_4ec6bb0_211fc46": "workmode"}
+    builds = {
+        # the capture's MM ID0: no DHW/WALLPOWER/MVavg/EEPROM/COMCRC; WORKMODE, POW_I2C
+        "21072802_4ec6bb0_211fc46": (
+            "Ver", "DNA", "MEMFREE", "NETFAIL", "SYSTEMSTATU", "Elapsed", "BOOTBY", "LW", "MH",
+            "HW", "DH", "Temp", "TMax", "TAvg", "Fan1", "Fan2", "Fan3", "Fan4", "FanR", "Vo",
+            "PS", "PLL0", "PLL1", "PLL2", "GHSspd", "DHspd", "GHSmm", "GHSavg", "WU", "Freq",
+            "Led", "MGHS", "MTmax", "MTavg", "TA", "Core", "PING", "POWS", "HASHS", "POOLS",
+            "SoftOFF", "ECHU", "ECMM", "SF0", "SF1", "SF2", "PVT_T0", "PVT_T1", "PVT_T2",
+            "PVT_V0", "PVT_V1", "PVT_V2", "MW", "MW0", "MW1", "MW2", "ASICCRC0", "ASICCRC1",
+            "ASICCRC2", "CRC", "POW_I2C", "FACOPTS0", "FACOPTS1", "ATAOPTS0", "ATAOPTS1",
+            "ADJ", "COP", "MPO", "MVL", "ATABD0", "ATABD1", "ATABD2", "WORKMODE",
+        ),
+    }  # fmt: skip
     module_reboot = True
 
 
@@ -611,6 +673,20 @@ class Avalon1566Sim(AvalonSim):
     fw_build = "24102401_25462b2_9ddf522"
     core = "A3197S"
     mode_option = "workmode"
+    builds = {
+        # the capture's MM ID0 (pyasic's recording of this build)
+        "24102401_25462b2_9ddf522": (
+            "Ver", "DNA", "MEMFREE", "NETFAIL", "SYSTEMSTATU", "Elapsed", "BOOTBY", "LW", "MH",
+            "DHW", "HW", "DH", "Temp", "TMax", "TAvg", "Fan1", "Fan2", "FanR", "Vo", "PS",
+            "WALLPOWER", "PLL0", "PLL1", "PLL2", "GHSspd", "DHspd", "GHSmm", "GHSavg", "WU",
+            "Freq", "Led", "MGHS", "MTmax", "MTavg", "MVavg", "TA", "Core", "PING", "POWS",
+            "EEPROM", "HASHS", "POOLS", "SoftOFF", "ECHU", "ECMM", "SF0", "SF1", "SF2",
+            "PVT_T0", "PVT_T1", "PVT_T2", "PVT_V0", "PVT_V1", "PVT_V2", "MW", "MW0", "MW1",
+            "MW2", "CRC", "COMCRC", "FACOPTS0", "FACOPTS1", "FACOPTS2", "ATAOPTS0",
+            "ATAOPTS1", "ATAOPTS2", "ADJ", "COP", "MPO", "MVL", "ATABD0", "ATABD1", "ATABD2",
+            "WORKMODE",
+        ),
+    }  # fmt: skip
 
 
 @register
