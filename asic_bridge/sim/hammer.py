@@ -82,6 +82,8 @@ class BlackMinerSim(SimMiner):
 
     firmware = "Stock"
     default_ports = {"rpc": 8359, "http": 80}
+    versions: ClassVar[tuple[str, ...]] = ("2023-05-28",)
+    """The build date (CompileTime) of the one captured firmware."""
     minertype: ClassVar[str] = ""
     default_password: ClassVar[str] = "root"
     compile_time: ClassVar[str] = "2023-05-28 17-20-35 CST"
@@ -159,6 +161,7 @@ class BlackMinerSim(SimMiner):
         return self._ok(22, "CGMiner versions", "VERSION", [item])
 
     def rpc_summary(self, r: Readings) -> dict[str, Any]:
+        rejected_pct = round(100.0 * r.rejected / max(r.accepted + r.rejected, 1), 4)
         item = {
             "Elapsed": r.elapsed,
             "MHS 5s": f"{r.rate(r.hashrate, 'MH/s'):.4f}",
@@ -176,11 +179,15 @@ class BlackMinerSim(SimMiner):
             "Remote Failures": 0,
             "Network Blocks": r.elapsed // 36,
             "Total MH": round(r.rate(r.ideal_hashrate, "MH/s") * r.elapsed, 4),
+            "Work Utility": round(r.rate(r.hashrate, "MH/s") * 920.0, 2),
             "Difficulty Accepted": float(r.accepted * 524288),
             "Difficulty Rejected": float(r.rejected * 524288),
             "Difficulty Stale": 0.0,
             "Best Share": r.accepted * 518,
             "Device Hardware%": 0.0001,
+            "Device Rejected%": rejected_pct,
+            "Pool Rejected%": rejected_pct,
+            "Pool Stale%": 0.0,
             "Last getwork": int(time.time()),
         }
         return self._ok(11, "Summary", "SUMMARY", [item])

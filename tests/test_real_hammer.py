@@ -1,0 +1,121 @@
+"""Hammer D10 (blackMiner firmware, ccminer 2.3.3, built 2023-05-28) against real answers.
+
+The ``stats`` capture repeats each ``tempN`` key four times in one object; it is kept as raw
+text and decoded as the driver decodes the wire.  The shape tests start the simulated
+firmware on 127.134.1.x and compare each answer with its capture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from real_captures import assert_same_shape, load
+
+from asic_bridge import catalog, sim
+from asic_bridge.config import MinerConfig
+from asic_bridge.drivers import hammer
+from asic_bridge.drivers.antminer import decode_miner_conf, parse_api_ver, parse_fw_ver, parse_mac
+from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.factory import get_miner
+
+FAMILY = "hammer"
+VERSION = "2023-05-28"
+
+
+def stats() -> dict[str, Any]:
+    text = load(FAMILY, VERSION, "stats.txt")
+    return hammer.loads_keeping_duplicates(text.encode())
+
+
+def ctx() -> ParseContext:
+    info = catalog.lookup("D10", make="Hammer")
+    ident = Identity(ip="127.0.0.1", make="Hammer", firmware="Stock", algo="Scrypt")
+    return ParseContext("Scrypt", info, ident)
+
+
+def test_repeated_temperature_keys_are_all_kept() -> None:
+    body = stats()["STATS"][1]
+    assert body["temp1"] == [21, 42, 21, 45]  # four "temp1" keys on the wire, in order
+    assert body["temp4"] == [0, 0, 0, 0]
+
+
+def test_2023_05_28_reads() -> None:
+    c = ctx()
+    summary = load(FAMILY, VERSION, "summary.json")
+    assert hammer.parse_hashrate(c, summary) == pytest.approx(4.8850813)  # "4885.0813" MH/s
+    raw = stats()
+    assert hammer.parse_uptime(c, raw) == 119161  # Elapsed
+    # fan_num 4 -> fan1..fan4
+    assert [f.speed for f in hammer.parse_fans(c, raw)] == [4650, 4500, 3870, 3930]
+    boards = hammer.parse_hashboards(c, raw)
+    assert len(boards) == 3  # chain_acn4 0, chain_acs4 "", chain_rate4 "": no fourth board
+    assert [b.hashrate for b in boards] == pytest.approx([1.5782742, 1.5943646, 1.5138498])
+    assert [b.chips for b in boards] == [108, 108, 108]
+    # tempN = [pcb, chip, pcb, chip]: board = mean of the PCB sensors, chip = the hotter chip
+    assert [(b.temp, b.chip_temp) for b in boards] == [(21, 45), (22, 42), (19, 40)]
+    # no total_rateideal in this build: the catalog's nominal 5.0 GH/s
+    assert hammer.parse_expected_hashrate(c, raw) == pytest.approx(5.0)
+    version = load(FAMILY, VERSION, "version.json")
+    assert parse_fw_ver(c, version) == "2023-05-28 17-20-35 CST"
+    assert parse_api_ver(c, version) == "3.1"
+    assert parse_mac(c, load(FAMILY, VERSION, "get_system_info.json")) == "00:00:5e:00:53:12"
+    config: MinerConfig = decode_miner_conf(load(FAMILY, VERSION, "get_miner_conf.json"))
+    assert config.pools is not None
+    assert [p.url for p in config.pools.first_group] == [
+        "stratum+tcp://stratum.pool.io:3333",
+        "stratum+tcp://stratum.pool.io:3334",
+        "stratum+tcp://stratum.pool.io:3335",
+    ]
+
+
+_hosts = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[hammer.HammerMiner]:
+    """The simulated build on its own address, and our driver identified on it."""
+    s = sim.create(f"hammer_d10:{VERSION}@127.134.1.{next(_hosts)}")
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, hammer.HammerMiner)
+        yield miner
+        await miner.aclose()
+    finally:
+        await s.stop()
+
+
+@pytest.mark.parametrize("command", ["version", "summary", "stats"])
+async def test_rpc_answers_like_the_capture(command: str) -> None:
+    async with served() as miner:
+        answer = await miner._rpc_one(command, 3.0)
+    name = "stats.txt" if command == "stats" else f"{command}.json"
+    capture = stats() if command == "stats" else load(FAMILY, VERSION, name)
+    assert_same_shape(capture, answer)
+
+
+@pytest.mark.parametrize("page", ["get_system_info", "get_miner_conf"])
+async def test_cgi_answers_like_the_capture(page: str) -> None:
+    async with served() as miner:
+        answer = await miner._web_source(page)
+    assert_same_shape(load(FAMILY, VERSION, f"{page}.json"), answer)
+
+
+async def test_the_simulator_repeats_the_key_on_the_wire_as_the_firmware_does() -> None:
+    """Decoded, an array and a repeated key look alike; the raw bytes must repeat the key."""
+    async with served() as miner:
+        raw = await miner.rpc.send_raw(b'{"command":"stats"}', command="stats", timeout=3.0)
+        batched = await miner.rpc.send_raw(
+            b'{"command":"summary+stats"}', command="summary+stats", timeout=3.0
+        )
+    captured = load(FAMILY, VERSION, "stats.txt")
+    for n in (1, 2, 3, 4):
+        key = f'"temp{n}":'
+        assert captured.count(key) == 4  # the firmware: four times, one number each
+        for answer in (raw.decode(), batched.decode()):
+            assert answer.count(key) == 4, (n, answer[:200])
+            assert f"{key}[" not in answer
