@@ -110,9 +110,14 @@ async def test_power_limit_picks_a_preset() -> None:
         data = await miner.get_data(include=["wattage", "wattage_limit"])
         assert data.wattage_limit == 2800 and data.wattage == 2800
         assert s.state.pools[0].url.startswith("stratum+tcp://stratum")
-        s.presets = s.presets[2:]
-        with pytest.raises(ConfigError, match="lowest: 2800 W"):
+        # below the lowest preset (2400 W): refused before any write, the firmware's range named
+        before = s.settings["miner"]["overclock"]["preset"]
+        with pytest.raises(ConfigError, match=r"outside 2400-3300 W .*firmware"):
             await miner.set_power_limit(2000)
+        assert s.settings["miner"]["overclock"]["preset"] == before
+        s.presets = s.presets[2:]  # the firmware's list changed since the range was read
+        with pytest.raises(ConfigError, match="lowest: 2800 W"):
+            await miner.set_power_limit(2500)
         await miner.set_mode("normal")
         assert s.settings["miner"]["overclock"]["preset"] == "disabled"
         await miner.aclose()

@@ -6,10 +6,14 @@ Two APIs, both used:
   ``summary+stats+pools+devs``): hashrate, expected hashrate, boards, fans, uptime, pools -
   the generic CGMiner parsers read them;
 * the REST API on 80 under ``/api/v1`` for what the RPC lacks: ``summary`` (power, state,
-  chain failures, MAC/hostname, firmware version in ``miner_type`` "... (Vnish 1.2.6)"),
-  ``settings`` (active preset = the power limit, pools, cooling), ``autotune/presets``,
-  ``perf-summary``.  The web requests of one reading run concurrently on one kept-alive
-  client.
+  miner and chain failures, firmware version in ``miner_type`` "... (Vnish 1.2.6)"),
+  ``info`` (MAC, hostname: real 1.2.x summaries have no ``system`` section), ``settings``
+  (active preset = the power limit, pools, cooling), ``autotune/presets``.  The web
+  requests of one reading run concurrently on one kept-alive client.
+
+Meanings by version (real captures, tests/fixtures/real/vnish): the watts are
+``power_consumption``; ``power_usage`` was the same watts up to 1.2.0 and is the efficiency
+(J/TH) from 1.2.6 on, so it is read only where ``power_consumption`` is absent.
 
 Auth: ``POST /unlock {"pw": <password>}`` -> ``token``, cached; it goes raw in
 ``Authorization`` (``Bearer`` for ``system/*``, as the firmware wants).  A 401 re-unlocks
@@ -22,8 +26,9 @@ Power: VNish tunes to *presets* named by their wattage; set_power_limit chooses 
 preset at or below the limit (preset hashrates may be "104 TH" or "11500 M" strings,
 pyasic#296) and writes ``settings.miner.overclock.preset``, then reads it back.  Modes are
 the presets (``preset`` mode), ``normal`` = presets disabled (stock clocks), ``sleep`` =
-stopped.  Config: read-modify-write of the whole ``settings`` document - every key we do
-not manage is sent back as it was.  No throttle control is offered (not in the public API).
+stopped; the presets' lowest and highest watts are the power range.  Config:
+read-modify-write of the whole ``settings`` document - every key we do not manage is sent
+back as it was.  No throttle control is offered (not in the public API).
 """
 
 from __future__ import annotations
@@ -128,21 +133,21 @@ def _summary(summary: object) -> dict[str, Any]:
     return dict(summary)
 
 
-def _network(summary: object) -> Mapping[str, Any]:
-    data = _summary(summary)
-    system = data.get("system")
+def _network(info: object) -> Mapping[str, Any]:
+    """``system.network_status`` of ``/info`` (1.2.x summaries carry no ``system`` section)."""
+    system = info.get("system") if isinstance(info, Mapping) else None
     net = system.get("network_status") if isinstance(system, Mapping) else None
     if not isinstance(net, Mapping):
-        raise ValueError("summary has no system.network_status")
+        raise ValueError("info has no system.network_status")
     return net
 
 
-def parse_mac(ctx: ParseContext, summary: object) -> str | None:
-    return normalize_mac(_network(summary).get("mac"))
+def parse_mac(ctx: ParseContext, info: object) -> str | None:
+    return normalize_mac(_network(info).get("mac"))
 
 
-def parse_hostname(ctx: ParseContext, summary: object) -> str | None:
-    value = _network(summary).get("hostname")
+def parse_hostname(ctx: ParseContext, info: object) -> str | None:
+    value = _network(info).get("hostname")
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
@@ -153,7 +158,13 @@ def parse_fw_ver(ctx: ParseContext, summary: object) -> str | None:
 
 
 def parse_wattage(ctx: ParseContext, summary: object) -> int | None:
-    return to_int(_summary(summary)["miner"].get("power_usage"))
+    """Watts: ``power_consumption``.  ``power_usage`` meant the same up to 1.2.0 and is the
+    efficiency (J/TH) from 1.2.6 on (the firmware's API document says so), so it is read
+    only from a summary without ``power_consumption``."""
+    miner = _summary(summary)["miner"]
+    if "power_consumption" in miner:
+        return to_int(miner["power_consumption"])
+    return to_int(miner.get("power_usage"))
 
 
 def _state(summary: object) -> str | None:
@@ -169,7 +180,13 @@ def parse_is_mining(ctx: ParseContext, summary: object) -> bool | None:
 
 def parse_errors(ctx: ParseContext, summary: object) -> list[MinerErrorData]:
     out = []
-    chains = _summary(summary)["miner"].get("chains")
+    miner = _summary(summary)["miner"]
+    status = miner.get("miner_status")
+    if isinstance(status, Mapping) and status.get("miner_state") == "failure":
+        text = str(status.get("description") or "failure")
+        code = status.get("failure_code")
+        out.append(MinerErrorData(error_code=to_int(code), error_message=f"miner: {text}"))
+    chains = miner.get("chains")
     for chain in chains if isinstance(chains, list) else []:
         status = chain.get("status") if isinstance(chain, Mapping) else None
         if isinstance(status, Mapping) and status.get("state") == "failure":
@@ -232,10 +249,22 @@ def parse_preset(item: Mapping[str, Any], algo: str = "SHA256") -> MiningPreset 
 
 
 def parse_presets(presets: object, algo: str = "SHA256") -> list[MiningPreset]:
+    """The tuned power presets; the list's ``disabled`` entry (stock clocks) is not one."""
     items = presets.get("presets") if isinstance(presets, Mapping) else presets
     if not isinstance(items, list):
         raise ValueError("autotune/presets is not a list")
-    return [p for item in items if isinstance(item, Mapping) and (p := parse_preset(item, algo))]
+    return [
+        p
+        for item in items
+        if isinstance(item, Mapping) and item.get("name") != "disabled"
+        if (p := parse_preset(item, algo))
+    ]
+
+
+def power_bounds(presets: list[MiningPreset]) -> tuple[int, int] | None:
+    """The lowest and highest preset watts: the only targets the firmware can run."""
+    watts = [p.power for p in presets if p.power]
+    return (min(watts), max(watts)) if watts else None
 
 
 def choose_preset(presets: list[MiningPreset], wattage: int) -> MiningPreset | None:
@@ -356,11 +385,11 @@ class VNishMiner(CGMinerRPCMiner):
             Capability.SEND_CONFIG,
         }
     )
-    supported_modes = ("normal", "sleep")
+    supported_modes = ("normal", "sleep", "preset")
     EMPTY_OK: ClassVar[frozenset[str]] = frozenset({"devs"})
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
-        "mac": FieldSpec(("web:summary",), parse_mac, static=True),
-        "hostname": FieldSpec(("web:summary",), parse_hostname, static=True),
+        "mac": FieldSpec(("web:info",), parse_mac, static=True),
+        "hostname": FieldSpec(("web:info",), parse_hostname, static=True),
         "fw_ver": FieldSpec(("web:summary",), parse_fw_ver, static=True),
         "api_ver": FieldSpec(("rpc:version",), parse_api_ver, static=True),
         "hashrate": FieldSpec(("rpc:summary",), parse_summary_hashrate),
@@ -465,6 +494,9 @@ class VNishMiner(CGMinerRPCMiner):
             raise InvalidResponseError("settings is not an object", ip=self.ip, command="settings")
         return data
 
+    async def _read_power_range(self) -> tuple[int, int] | None:
+        return power_bounds(parse_presets(await self.web_get("autotune/presets"), self.algo))
+
     async def _set_power_limit(self, wattage: int) -> bool:
         presets = parse_presets(await self.web_get("autotune/presets"), self.algo)
         chosen = choose_preset(presets, wattage)
@@ -496,6 +528,8 @@ class VNishMiner(CGMinerRPCMiner):
         mode = config.mining_mode
         if mode is not None and mode.mode not in ("normal", "preset", "sleep", "power_tuning"):
             raise UnsupportedError(f"mining mode {mode.mode!r}", "VNish")
+        if isinstance(mode, MiningModePreset) and not mode.active_preset:
+            raise ConfigError("the preset mode needs a preset name (one of autotune/presets)")
         doc = await self._settings()
         wanted = config
         if mode is not None and mode.mode == "power_tuning":
@@ -535,9 +569,12 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     except APIError:
         pass
     summary: Any = None
+    web_info: Any = None
     try:
         result = await miner.web.get(f"{API}/summary", timeout=timeout)
         summary = result.json() if result.ok else None
+        result = await miner.web.get(f"{API}/info", timeout=timeout)
+        web_info = result.json() if result.ok else None
     except APIError:
         pass
     if raw is None and isinstance(summary, Mapping):
@@ -557,11 +594,12 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     version = first_entry(e.rpc_version, "VERSION") or {}
     identity.api_ver = str(version["API"]) if version.get("API") else None
     ctx = ParseContext(identity.algo, info, identity)
-    if summary is not None:
-        for name, parse in (("mac", parse_mac), ("hostname", parse_hostname),
-                            ("fw_ver", parse_fw_ver)):  # fmt: skip
+    for name, parse, doc in (("mac", parse_mac, web_info),
+                             ("hostname", parse_hostname, web_info),
+                             ("fw_ver", parse_fw_ver, summary)):  # fmt: skip
+        if doc is not None:
             with contextlib.suppress(ValueError):
-                setattr(identity, name, parse(ctx, summary))
+                setattr(identity, name, parse(ctx, doc))
     miner.identity = identity
     return miner
 

@@ -15,8 +15,14 @@ Two servers, as on the real firmware:
   pause|resume|restart`` and ``system/reboot`` act on the miner.
 
 Presets are named by their wattage (``"3068"``); ``pretty`` is ``"<W> watt ~ <TH> TH"`` and
-``status`` ``tuned``/``untuned``.  The active one is ``settings.miner.overclock.preset``
-(``"disabled"`` = stock clocks).
+``status`` ``tuned``/``untuned``; the list starts with the ``disabled`` entry (stock clocks,
+with its ``tune_settings``).  The active one is ``settings.miner.overclock.preset``.
+
+Versions (the web answers' shapes follow tests/fixtures/real/vnish): ``1.2.6`` (the default)
+and ``1.2.0`` (after a 1.2.0-rc5 capture).  The summary has no ``system`` section (network
+facts are in ``info``); watts are ``power_consumption``; ``power_usage`` is the efficiency
+in J/TH on 1.2.6 (its API document: "Same as power_efficiency") but the watts on 1.2.0,
+which also lacks ``hr_stock``/``hr_nominal`` and the fans' ``max_rpm``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from .http_server import HttpReply, HttpServer, Request, bearer_token, json_repl
 from .state import Hardware, Pool
 
 FW_VERSION = "1.2.6"
+OLDER = "1.2.0"
+STOCK_VOLT = 1380  # stock clocks of the S19j Pro (``globals`` of the disabled preset)
+STOCK_FREQ = 675
 
 _PAGE = (
     "<!DOCTYPE html><html><head><meta charset='utf-8'><title>AnthillOS</title></head>"
@@ -43,6 +52,7 @@ class VNishSim(CGMinerSim):
     """VNish 1.2.6 on an S19j Pro (3 boards x 126 chips, 4 fans)."""
 
     kind = "vnish_s19jpro"
+    versions = (FW_VERSION, OLDER)
     make = "AntMiner"
     model = "S19j Pro"
     firmware = "VNish"
@@ -66,7 +76,14 @@ class VNishSim(CGMinerSim):
     chain_slot = 1
     fan_slot = 1
     model_label: ClassVar[str] = "Antminer S19j Pro"
-    type_string = f"Antminer S19j Pro (Vnish {FW_VERSION})"
+
+    @property
+    def type_string(self) -> str:  # type: ignore[override]
+        return f"{self.model_label} (Vnish {self.fw_version})"
+
+    @property
+    def fw_version(self) -> str:
+        return "1.2.0-rc5" if self.served_version == OLDER else FW_VERSION
 
     password = "admin"
     reboot_downtime = 1.0
@@ -83,10 +100,15 @@ class VNishSim(CGMinerSim):
         super().__init__(address, **kwargs)
         self.settings = {
             "miner": {
-                "overclock": {"preset": "disabled", "globals": {"freq": 0, "volt": 0}},
+                "overclock": {
+                    "modded_psu": False,
+                    "preset": "disabled",
+                    "globals": {"volt": STOCK_VOLT, "freq": STOCK_FREQ},
+                },
                 "cooling": {
                     "fan_min_count": 4,
                     "fan_min_duty": 10,
+                    "fan_max_duty": 100,
                     "mode": {"name": "auto", "param": 75},
                 },
                 "misc": {"restart_temp": 100, "quick_start": False, "asic_boost": True},
@@ -168,35 +190,66 @@ class VNishSim(CGMinerSim):
             "modded_psu_required": watts > 3200,
         }
 
+    def _disabled_dto(self) -> dict[str, Any]:
+        """The list's first entry: stock clocks, with the settings it would tune from."""
+        chips = self.hardware.chips_per_board
+        return {
+            "name": "disabled",
+            "pretty": "Disabled",
+            "status": "untuned",
+            "modded_psu_required": False,
+            "tune_settings": {
+                "hashrate": 0,
+                "volt": STOCK_VOLT * 10,
+                "freq": STOCK_FREQ,
+                "chains": [{"freq": 0, "chips": [0] * chips} for _ in range(self.hardware.boards)],
+                "modified": True,
+            },
+        }
+
     async def _presets(self, request: Request) -> HttpReply:
-        return json_reply([self._preset_dto(p) for p in self.presets])
+        items = [self._preset_dto(p) for p in self.presets]
+        return json_reply([self._disabled_dto(), *items])
 
     async def _perf_summary(self, request: Request) -> HttpReply:
         name = self._preset_name()
-        current = next((self._preset_dto(p) for p in self.presets if str(p["watts"]) == name), None)
-        return json_reply({"current_preset": current, "preset_switcher": {"enabled": False}})
+        chosen = next((p for p in self.presets if str(p["watts"]) == name), None)
+        current = self._preset_dto(chosen) if chosen is not None else self._disabled_dto()
+        current = {k: v for k, v in current.items() if k != "tune_settings"}
+        current["globals"] = {"volt": STOCK_VOLT, "freq": STOCK_FREQ}
+        switcher = {
+            "enabled": False, "top_preset": None, "decrease_temp": 75, "rise_temp": 55,
+            "check_time": 300, "autochange_top_preset": False, "ignore_fan_speed": False,
+            "min_preset": None, "power_delta": 0,
+        }  # fmt: skip
+        return json_reply({"current_preset": current, "preset_switcher": switcher})
 
     def _chain_items(self) -> list[dict[str, Any]]:
         r = self.state.read()
         out = []
         for b in r.boards:
             state = ("mining" if r.hashing else "stopped") if b.alive else "failure"
+            ideal = r.rate(b.ideal_hashrate, "GH/s")
+            status: dict[str, Any] = {"state": state}
+            if not b.alive:
+                status["description"] = "Chain lost, no chips found"
             out.append(
                 {
                     "id": b.index + 1,
-                    "frequency": b.frequency,
+                    "frequency": float(b.frequency),
                     "voltage": round(b.voltage * 1000),
-                    "power_usage": round(r.wattage / len(r.boards)),
-                    "hashrate_ideal": round(r.rate(b.ideal_hashrate, "GH/s"), 2),
+                    "power_consumption": round(r.wattage / len(r.boards)),
+                    "hashrate_ideal": round(ideal, 2),
                     "hashrate_rt": round(r.rate(b.hashrate, "GH/s"), 2),
+                    "hashrate_percentage": round(100 * b.hashrate / b.ideal_hashrate, 2)
+                    if b.ideal_hashrate
+                    else 0.0,
+                    "hr_error": 0.0,
                     "hw_errors": 0,
                     "pcb_temp": {"min": int(b.temp_pcb) - 2, "max": int(b.temp_pcb)},
                     "chip_temp": {"min": int(b.temp_chip) - 3, "max": int(b.temp_chip)},
                     "chip_statuses": {"red": 0, "orange": 0, "grey": 0},
-                    "status": {
-                        "state": state,
-                        "description": "" if b.alive else "Chain lost, no chips found",
-                    },
+                    "status": status,
                 }
             )
         return out
@@ -213,74 +266,118 @@ class VNishSim(CGMinerSim):
         }
 
     async def _info(self, request: Request) -> HttpReply:
+        model = self.model_label.removeprefix("Antminer ")
         return json_reply(
             {
-                "miner": self.type_string,
-                "model": self.model_label.removeprefix("Antminer "),
+                "miner": self.model_label,
+                "model": model.lower().replace(" ", ""),
                 "fw_name": "Vnish",
-                "fw_version": FW_VERSION,
-                "build_time": "2024-03-13 10:21:03",
+                "fw_version": self.fw_version,
+                "build_uuid": "3f96e4f7-d4cb-432f-bd9c-6bc4391e9920",
+                "build_name": "vnishgroup",
                 "platform": "xil",
                 "install_type": "nand",
-                "serial": self.state.serial,
+                "build_time": "2025-05-29 15:48:48+00:00",
+                "algorithm": "sha256d",
+                "hr_measure": "GH/s",
                 "system": {
                     "os": "GNU/Linux",
+                    "miner_name": model.lower().replace(" ", ""),
+                    "file_system_version": "",
+                    "mem_total": 243704,
+                    "mem_free": 180364,
+                    "mem_free_percent": 74,
+                    "mem_buf": 32660,
+                    "mem_buf_percent": 13,
                     "network_status": self._network(),
-                    "uptime": f"{self.state.uptime // 60} min",
+                    "uptime": f"{self.state.uptime // 3600}:{self.state.uptime // 60 % 60:02d}",
                 },
+                "serial": self.state.serial,
             }
         )
+
+    def _summary_pools(self) -> list[dict[str, Any]]:
+        r = self.state.read()
+        out = []
+        for p in r.pools:
+            out.append(
+                {
+                    "id": p.index,
+                    "url": p.url.split("://", 1)[-1],
+                    "pool_type": "UserPool",
+                    "user": p.user,
+                    "status": "active" if p.active else "working",
+                    "asic_boost": True,
+                    "diff": "65.5K" if p.active else "",
+                    "accepted": p.accepted,
+                    "rejected": p.rejected,
+                    "stale": p.stale,
+                    "ls_diff": 65536.0 if p.accepted else 0.0,
+                    "ls_time": "0:00:03" if p.active and r.hashing else "0",
+                    "diffa": float(p.accepted * 65536),
+                    "ping": 15 if p.active else 0,
+                }
+            )
+        devfee = {**(out[0] if out else {}), "id": len(out), "url": "DevFee"}
+        devfee.update(pool_type="DevFee", user="DevFee", status="working", asic_boost=False,
+                      diff="", accepted=0, rejected=0, stale=0, ls_diff=0.0, ls_time="0",
+                      diffa=0.0, ping=0)  # fmt: skip
+        return [*out, devfee]
 
     async def _summary(self, request: Request) -> HttpReply:
         r = self.state.read()
+        older = self.served_version == OLDER
         state = self.miner_state if self.state.backend_running else "restarting"
-        return json_reply(
-            {
-                "miner": {
-                    "miner_type": self.type_string,
-                    "miner_status": {"miner_state": state, "miner_state_time": r.elapsed},
-                    "average_hashrate": round(r.rate(r.ideal_hashrate, "TH/s"), 2),
-                    "instant_hashrate": round(r.rate(r.hashrate, "TH/s"), 2),
-                    "hr_nominal": round(r.rate(r.nominal_hashrate, "TH/s"), 2),
-                    "power_usage": round(r.wattage),
-                    "power_efficiency": round(r.wattage / r.rate(r.hashrate, "TH/s"), 1)
-                    if r.hashrate
-                    else 0.0,
-                    "hw_errors_percent": 0.0,
-                    "pcb_temp": {
-                        "min": int(min(b.temp_pcb for b in r.boards)),
-                        "max": int(max(b.temp_pcb for b in r.boards)),
-                    },
-                    "chip_temp": {
-                        "min": int(min(b.temp_chip for b in r.boards)),
-                        "max": int(r.temp_max),
-                    },
-                    "cooling": {
-                        "fan_num": len(r.fans),
-                        "fans": [
-                            {"id": i, "rpm": rpm, "status": "ok", "max_rpm": 6000}
-                            for i, rpm in enumerate(r.fans)
-                        ],
-                        "settings": self.settings["miner"]["cooling"],
-                    },
-                    "chains": self._chain_items(),
-                    "found_blocks": 0,
-                    "best_share": r.accepted * 1877,
-                },
-                "system": {
-                    "os": "GNU/Linux",
-                    "miner_name": self.type_string,
-                    "file_system_version": FW_VERSION,
-                    "network_status": self._network(),
-                    "uptime": f"{r.uptime // 60} min",
-                },
-            }
-        )
+        th = r.rate(r.hashrate, "TH/s")
+        efficiency = round(r.wattage / th, 1) if th else 0.0
+        mode = self.settings["miner"]["cooling"]["mode"]["name"]
+        fans = [
+            {"id": i, "rpm": rpm, "status": "ok", "max_rpm": 6000} for i, rpm in enumerate(r.fans)
+        ]
+        miner: dict[str, Any] = {
+            "miner_status": {"miner_state": state, "miner_state_time": r.elapsed},
+            "miner_type": self.type_string,
+            "hr_stock": round(r.rate(r.nominal_hashrate, "GH/s"), 2),
+            "average_hashrate": round(r.rate(r.ideal_hashrate, "TH/s"), 6),
+            "instant_hashrate": round(th, 6),
+            "hr_realtime": round(r.rate(r.hashrate, "GH/s"), 3),
+            "hr_nominal": round(r.rate(r.nominal_hashrate, "GH/s"), 2),
+            "hr_average": round(r.rate(r.ideal_hashrate, "GH/s"), 3),
+            "pcb_temp": {"min": int(min(b.temp_pcb for b in r.boards)),
+                         "max": int(max(b.temp_pcb for b in r.boards))},
+            "chip_temp": {"min": int(min(b.temp_chip for b in r.boards)), "max": int(r.temp_max)},
+            "power_consumption": round(r.wattage),
+            # 1.2.0: the watts again; 1.2.6: deprecated, "Same as power_efficiency" (an int)
+            "power_usage": round(r.wattage) if older else round(efficiency),
+            "power_efficiency": efficiency,
+            "hw_errors_percent": 0.0,
+            "hr_error": 0.0,
+            "hw_errors": 0,
+            "devfee_percent": 0.0,
+            "devfee": 0.0,
+            "pools": self._summary_pools(),
+            "cooling": {
+                "fan_num": len(r.fans),
+                "fans": fans,
+                "settings": {"mode": {"name": "immersion" if mode == "immers" else mode}},
+                "fan_duty": round(100 * max(r.fans, default=0) / 6000),
+            },
+            "chains": self._chain_items(),
+            "found_blocks": 0,
+            "best_share": r.accepted * 1877,
+        }  # fmt: skip
+        if older:
+            del miner["hr_stock"], miner["hr_nominal"]
+            for fan in fans:
+                del fan["max_rpm"]
+        return json_reply({"miner": miner})
 
     async def _status(self, request: Request) -> HttpReply:
+        r = self.state.read()
         return json_reply(
             {
                 "miner_state": self.miner_state,
+                "miner_state_time": r.elapsed,
                 "find_miner": self.locate,
                 "restart_required": False,
                 "reboot_required": False,
