@@ -102,7 +102,7 @@ class AmqttBroker(Broker):
         self._broker: EmbeddedBroker | None = None
 
     async def start(self) -> None:
-        self._broker = EmbeddedBroker(self.host, self.port)
+        self._broker = EmbeddedBroker(self.host, self.port, mode="amqtt")
         await self._broker.start()
 
     async def stop(self) -> None:

@@ -54,8 +54,23 @@ class TLSConfig(_Section):
 
 
 class EmbeddedBrokerConfig(_Section):
+    """``mqtt.url: embedded``: mosquitto supervised by the bridge, amqtt if it is missing."""
+
     bind: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
+    #: auto = mosquitto when its binary is found, else amqtt; or force one of them.
+    mode: Literal["auto", "mosquitto", "amqtt"] = "auto"
+    #: With a username, only that login is accepted (the bridge uses it too); else anyone.
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    #: mosquitto keeps retained messages and sessions under state_dir/mosquitto/.
+    persistence: bool = True
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> EmbeddedBrokerConfig:
+        if self.password is not None and not self.username:
+            raise ValueError("password is set but username is not")
+        return self
 
 
 class MQTTConfig(_Section):
@@ -116,7 +131,10 @@ class MQTTConfig(_Section):
     def endpoint(self) -> tuple[str, int, bool, str | None, str | None]:
         """(host, port, tls, username, password) with credentials from the URL or the keys."""
         if self.embedded_broker:
-            return self.embedded.bind, self.embedded.port, False, self.username, self.password
+            embedded = self.embedded
+            if embedded.username:  # the broker's own login
+                return embedded.bind, embedded.port, False, embedded.username, embedded.password
+            return embedded.bind, embedded.port, False, self.username, self.password
         parts = urlsplit(self.url)
         tls = parts.scheme in ("mqtts", "ssl")
         port = parts.port or (8883 if tls else 1883)

@@ -231,8 +231,8 @@ class Bridge:
                 }
                 self._sim_hosts.append(Host(sim.address, overrides or None))
         if self.config.mqtt.embedded_broker:
-            self._broker = EmbeddedBroker(
-                self.config.mqtt.embedded.bind, self.config.mqtt.embedded.port
+            self._broker = EmbeddedBroker.from_config(
+                self.config.mqtt.embedded, self.config.state_dir
             )
             await self._broker.start()
         self._spawn(self._mqtt_loop(), "mqtt")
@@ -303,7 +303,7 @@ class Bridge:
             return [self._protocol]
         if choice == "5":
             return [aiomqtt.ProtocolVersion.V5]
-        if choice == "3.1.1" or self.config.mqtt.embedded_broker:
+        if choice == "3.1.1" or (self._broker is not None and not self._broker.supports_v5):
             return [aiomqtt.ProtocolVersion.V311]
         return [aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311]
 
@@ -419,6 +419,7 @@ class Bridge:
             "miner_count": len(self.slots),
             "config": self.config.summary(),
             "mqtt_protocol": "5" if self._protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1",
+            "broker": self._broker.description if self._broker is not None else "external",
         }
         await self._publish(self.topics.bridge_info, info, retain=True)
 
