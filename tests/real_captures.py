@@ -121,3 +121,18 @@ def assert_same_shape(capture: Any, answer: Any, *, ignore: Iterable[str] = ()) 
     assert not problems, "simulator answer differs from the real capture:\n  " + "\n  ".join(
         sorted(set(problems))
     )
+
+
+async def rpc_answers(spec: str, *commands: str) -> list[Any]:
+    """Start a simulator spec (``kind[:version]@address``), send each RPC command on its
+    ``rpc`` port, stop it; the decoded answers in order."""
+    from asic_bridge import sim
+    from asic_bridge.transport.rpc import RPCClient
+
+    s = sim.create(spec)
+    await s.start()
+    try:
+        client = RPCClient(s.address, s.ports["rpc"])
+        return [await client.send(command) for command in commands]
+    finally:
+        await s.stop()

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 import pytest
-from real_captures import assert_same_shape, load
+from real_captures import assert_same_shape, load, rpc_answers
 
 from asic_bridge import sim
 from asic_bridge.drivers import avalon as av
@@ -132,14 +132,8 @@ _hosts = itertools.count(1)
 
 
 async def _ask(spec: str, *commands: str) -> list[Any]:
-    """Start the kind (version) on its own 127.172.x address and send each RPC command."""
-    s = sim.create(f"{spec}@127.172.0.{next(_hosts)}")
-    await s.start()
-    try:
-        client = RPCClient(s.address, s.ports["rpc"])
-        return [await client.send(command) for command in commands]
-    finally:
-        await s.stop()
+    """The kind (version) on its own 127.172.0.x address answers each RPC command."""
+    return await rpc_answers(f"{spec}@127.172.0.{next(_hosts)}", *commands)
 
 
 def _mm_keys(payload: Any) -> list[str]:

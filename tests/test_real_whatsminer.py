@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load, rpc_answers
 
+from asic_bridge import sim
 from asic_bridge.catalog import lookup_whatsminer
 from asic_bridge.drivers import whatsminer as wm
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.sim.state import Fault
+from asic_bridge.transport.rpc import RPCClient
+from asic_bridge.transport.whatsminer import WhatsminerV3Client
 
 FAMILY = "whatsminer"
 
@@ -184,3 +189,115 @@ def test_api300_summary_in_terahash() -> None:
     assert wm.v3_env_temp(c, summary) == 34.8  # environment-temperature
     assert wm.v3_uptime(c, summary) == 1074  # elapsed (bootup-time 1175 is the OS)
     assert [f.speed for f in wm.v3_fans(c, summary) or []] == [4980, 5070]
+
+
+# ------------------------------------------------------------ simulators in the captures' shape
+_hosts = itertools.count(1)
+
+
+async def _ask_v2(spec: str, *commands: str) -> list[Any]:
+    """The kind (version) on its own 127.171.0.x address answers each RPC command."""
+    return await rpc_answers(f"{spec}@127.171.0.{next(_hosts)}", *commands)
+
+
+async def _ask_v3(
+    spec: str, *requests: tuple[str, str | None], faults: tuple[int, ...] = ()
+) -> list[Any]:
+    s = sim.create(f"{spec}@127.171.1.{next(_hosts)}")
+    s.state.errors = [Fault(code, f"fault {code}") for code in faults]
+    await s.start()
+    client = WhatsminerV3Client(s.address, s.ports["whatsminer_v3"], password="super")
+    try:
+        return [await client.send(cmd, param) for cmd, param in requests]
+    finally:
+        await client.aclose()
+        await s.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "command", "version", "name"),
+    [
+        # API 1.4.0: the m30s kind serves the captured 20210322.22.REL build
+        ("whatsminer_m30s:20210322.22.REL", "summary", V14, "summary.json"),
+        ("whatsminer_m30s:20210322.22.REL", "devs", V14, "devs.json"),
+        ("whatsminer_m30s:20210322.22.REL", "pools", V14, "pools.json"),
+        ("whatsminer_m30s:20210322.22.REL", "get_version", V14, "get_version.json"),
+        ("whatsminer_m30s:20210322.22.REL", "get_psu", V14, "get_psu.json"),
+        # the only published API 1.4 status is of 20220919.15.REL (same API, same shape)
+        ("whatsminer_m30s:20210322.22.REL", "status", "20220919.15.REL", "status.json"),
+        # API 2.0.5: the m50 kind serves the captured 20230803.11.REL build
+        ("whatsminer_m50", "get_version", V205, "get_version.json"),
+        ("whatsminer_m50", "status", V205, "status.json"),
+        ("whatsminer_m50", "get_psu", V205, "get_psu.json"),
+        ("whatsminer_m50", "get_error_code", V205, "get_error_code.json"),
+        # an API v3 firmware's legacy status on 4028 (20250214.16.1 is the published one)
+        ("whatsminer_m60", "status", "20250214.16.1", "status.json"),
+    ],
+)
+async def test_v2_simulator_answers_in_the_capture_shape(
+    spec: str, command: str, version: str, name: str
+) -> None:
+    (answer,) = await _ask_v2(spec, command)
+    assert_same_shape(cap(version, name), answer, ignore=["$.When", "$.STATUS[].When"])
+
+
+async def test_api14_simulator_is_read_as_mining_then_stopped() -> None:
+    s = sim.create(f"whatsminer_m30s:20210322.22.REL@127.171.2.{next(_hosts)}")
+    await s.start()
+    try:
+        rpc = RPCClient(s.address, s.ports["rpc"])
+        assert wm.v2_is_mining(ctx(), await rpc.send("status")) is True  # btmineroff "false"
+        s.state.set_mining(False)
+        status = await rpc.send("status")
+        assert status["Msg"]["btmineroff"] == "true" and "mineroff" not in status["Msg"]
+        assert wm.v2_is_mining(ctx(), status) is False
+    finally:
+        await s.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "request_", "version", "name", "faults"),
+    [
+        # error entries are keyed by their code: the simulated faults use the capture's codes
+        ("whatsminer_m60", ("get.device.info", None), V302, "get.device.info.json", ()),
+        (
+            "whatsminer_m60",
+            ("get.device.info", None),
+            V302,
+            "get.device.info-errors.json",
+            (264, 265, 266, 267, 270),
+        ),
+        (
+            f"whatsminer_m60:{V300}",
+            ("get.device.info", None),
+            V300,
+            "get.device.info.json",
+            (531, 532),
+        ),
+        (
+            f"whatsminer_m60:{V300}",
+            ("get.miner.status", "summary"),
+            V300,
+            "get.miner.status-summary.json",
+            (),
+        ),
+        (f"whatsminer_m60:{V300}", ("get.miner.setting", None), V300, "get.miner.setting.json", ()),
+        # 3.0.2's setting: only the 3.0.0 document shows one (same command, same keys)
+        ("whatsminer_m60", ("get.miner.setting", None), V300, "get.miner.setting.json", ()),
+    ],
+)
+async def test_v3_simulator_answers_in_the_capture_shape(
+    spec: str, request_: tuple[str, str | None], version: str, name: str, faults: tuple[int, ...]
+) -> None:
+    (answer,) = await _ask_v3(spec, request_, faults=faults)
+    assert_same_shape(cap(version, name), answer)
+
+
+async def test_v3_versions_differ_as_their_firmware() -> None:
+    """3.0.2 (captured) has no power-limit-set and no PSU vout; 3.0.0 (documented) has both."""
+    (new,) = await _ask_v3("whatsminer_m60", ("get.device.info", None))
+    (old,) = await _ask_v3(f"whatsminer_m60:{V300}", ("get.device.info", None))
+    assert "power-limit-set" not in new["msg"]["miner"] and "vout" not in new["msg"]["power"]
+    assert wm.v3_voltage(ctx(), new) is None
+    assert "power-limit-set" in old["msg"]["miner"]
+    assert wm.v3_voltage(ctx(), old) == 12.22  # the simulated PSU's 1222

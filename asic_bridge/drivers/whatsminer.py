@@ -725,13 +725,18 @@ def v3_config(ctx: ParseContext, pools: Any, info: Any, setting: Any) -> MinerCo
 
 
 def _v3_mode(ctx: ParseContext, info: Any, setting: Any) -> Any:
+    """API 3.0.0 documents ``miner.power-limit-set``; 3.0.2 firmware no longer sends it, so
+    the configured limit then comes from ``get.miner.setting`` ``power-limit``."""
     if v3_is_mining(ctx, info) is False:
         return MiningModeSleep()
     miner = _v3_part(info, "miner") or {}
-    limit = _int(miner.get("power-limit-set"))
+    settings_msg = _v3_part(setting) or {}
+    if "power-limit-set" in miner:
+        limit = _int(miner.get("power-limit-set"))
+    else:
+        limit = _int(settings_msg.get("power-limit"))
     if _limit_is_custom(ctx, limit):
         return MiningModePowerTune(power=limit)
-    settings_msg = _v3_part(setting) or {}
     mode = (_text(settings_msg.get("power-mode")) or "").lower()
     if mode in _V2_MODES:
         return _V2_MODES[mode]()

@@ -1,13 +1,21 @@
 """MicroBT Whatsminer kinds: btminer API v2 on TCP 4028, API v3 on TCP 4433.
 
+Answers are shaped like the real captures in tests/fixtures/real/whatsminer (key sets, JSON
+types); live values come from MinerState.
+
 ``whatsminer_m30s``
     M30S+ VE40 on firmware 20210719.22.REL, **API 2.0.4**: no ``adjust_power_limit`` yet, and
     ``get_error_code`` carries that release's broken ``"error_code":["110":"<time>",...]``
-    (pairs inside a list), which clients must repair.
+    (pairs inside a list), which clients must repair.  ``whatsminer_m30s:20210322.22.REL``
+    serves **API 1.4.0** as captured: ``status`` reports ``btmineroff`` (not ``mineroff``),
+    replies say ``whatsminer v1.4.0``, leaner summary/devs/pools/get_psu.
 ``whatsminer_m50``
-    M50 VH50 on firmware 20230911.12.Rel, **API 2.0.5** (power limit supported).
+    M50 VH50 on firmware 20230803.11.REL, **API 2.0.5** (power limit supported); get_psu has
+    no vin/vout/serial, as captured.
 ``whatsminer_m60``
-    M60 VK10 on firmware 20250214.16.Rel2, **API 3.0.2** on 4433.  Port 4028 stays open, as
+    M60 VK10 on firmware 20251209.16.Rel2, **API 3.0.2** on 4433: ``get.device.info`` without
+    ``power-limit-set`` or PSU readings, as captured; ``whatsminer_m60:20240722.07.51.REL``
+    serves the API 3.0.0 document's shape (with both).  Port 4028 stays open, as
     on real post-2024.11 firmware, but only for a few legacy reads (``get_version``,
     ``get_miner_info``, ``status``, ``pools``, ``get_psu``, a reduced ``summary`` without
     hash rate or power, and a ``devdetails`` that names btminer but lists no device, so no
@@ -57,6 +65,7 @@ from asic_bridge.transport.whatsminer import (
 from .base import SimMiner, SimServer, register
 from .frame_server import FrameServer
 from .rpc_server import NOT_JOINABLE, RpcReply, RpcServer, parse_request
+from .shapes import conform
 from .state import Hardware, Pool, Readings
 
 DESCRIPTION = "btminer"
@@ -104,6 +113,59 @@ _LEGACY_READS = frozenset(
 
 def _now() -> int:
     return int(time.time())
+
+
+# Real shapes (tests/fixtures/real/whatsminer): key sets and JSON types of captured answers; the
+# values only serve as defaults for keys no reading drives.
+_V14_SUMMARY: dict[str, Any] = {
+    "Accepted": 0, "Best Share": 0, "CB Platform": "ALLWINNER_H3", "CB Version": "V8",
+    "Chip Data": "HP5A01-19101436   BINV04-192101D", "Chip Temp Avg": 0.0, "Chip Temp Max": 0.0,
+    "Chip Temp Min": 0.0, "Device Hardware%": 0.0, "Device Rejected%": 0.0,
+    "Difficulty Accepted": 0.0, "Difficulty Rejected": 0.0, "Difficulty Stale": 0.0,
+    "Discarded": 0, "Elapsed": 0, "Error Code Count": 0, "Factory Error Code Count": 0,
+    "Factory GHS": 0, "Fan Speed In": 0, "Fan Speed Out": 0, "Firmware Version": "",
+    "Found Blocks": 0, "Get Failures": 0, "Getworks": 0, "HS RT": 0.0, "Hardware Errors": 0,
+    "Hash Deviation%": 0.0, "Hash Stable": True, "Hash Stable Cost Seconds": 0,
+    "Last getwork": 0, "Liquid Cooling": False, "Local Work": 0, "MAC": "", "MHS 15m": 0.0,
+    "MHS 1m": 0.0, "MHS 5m": 0.0, "MHS 5s": 0.0, "MHS av": 0.0, "Network Blocks": 0,
+    "Pool Rejected%": 0.0, "Pool Stale%": 0.0, "Power": 0, "Power Current": 0,
+    "Power Fanspeed": 0, "Power Limit": 0, "Power Mode": "Normal", "Power_RT": 0, "Rejected": 0,
+    "Remote Failures": 0, "Security Mode": 0, "Stale": 0, "Target Freq": 0, "Target MHS": 0,
+    "Temperature": 0.0, "Total MH": 0.0, "Uptime": 0, "Utility": 0.0, "Voltage": 1180,
+    "Work Utility": 0.0, "freq_avg": 0,
+}  # fmt: skip
+"""API 1.4.0 ``summary`` (20210322.22.REL): no Env Temp, Debug or Btminer Fast Boot."""
+_V14_DEV: dict[str, Any] = {
+    "ASC": 0, "Accepted": 0, "Chip Frequency": 0, "Chip Temp Avg": 0.0, "Chip Temp Max": 0.0,
+    "Chip Temp Min": 0.0, "Device Elapsed": 0, "Device Hardware%": 0.0, "Device Rejected%": 0.0,
+    "Diff1 Work": 0, "Difficulty Accepted": 0.0, "Difficulty Rejected": 0.0,
+    "Effective Chips": 0, "Enabled": "Y", "Fan Speed In": 0, "Fan Speed Out": 0,
+    "Hardware Errors": 0, "ID": 0, "Last Share Difficulty": 0.0, "Last Share Pool": 0,
+    "Last Share Time": 0, "Last Valid Work": 0, "MHS 15m": 0.0, "MHS 1m": 0.0, "MHS 5m": 0.0,
+    "MHS 5s": 0.0, "MHS av": 0.0, "Name": "SM", "PCB SN": "", "Rejected": 0, "Slot": 0,
+    "Status": "Alive", "Temperature": 0.0, "Total MH": 0.0, "Upfreq Complete": 1, "Utility": 0.0,
+}  # fmt: skip
+"""API 1.4.0 ``devs`` entry: no HS RT, no chip_vol_diff."""
+_V14_POOL: dict[str, Any] = {
+    "Accepted": 0, "Bad Work": 0, "Best Share": 0, "Current Block Height": 0,
+    "Current Block Version": 0, "Diff1 Shares": 0, "Difficulty Accepted": 0.0,
+    "Difficulty Rejected": 0.0, "Difficulty Stale": 0.0, "Discarded": 0, "Get Failures": 0,
+    "Getworks": 0, "Has GBT": False, "Has Stratum": True, "Last Share Difficulty": 0.0,
+    "Last Share Time": 0, "Long Poll": "N", "POOL": 1, "Pool Rejected%": 0.0,
+    "Pool Stale%": 0.0, "Priority": 0, "Proxy": "", "Proxy Type": "", "Quota": 1,
+    "Rejected": 0, "Remote Failures": 0, "Stale": 0, "Status": "Alive", "Stratum Active": False,
+    "Stratum Difficulty": 0.0, "Stratum URL": "", "URL": "", "User": "",
+    "Work Difficulty": 0.0, "Works": 0,
+}  # fmt: skip
+"""API 1.4.0 ``pools`` entry: ``Has Stratum`` a bool."""
+_V3_SUMMARY: dict[str, Any] = {
+    "elapsed": 0, "bootup-time": 0, "freq-avg": 0, "target-freq": 0, "factory-hash": 0.0,
+    "hash-average": 0.0, "hash-1min": 0.0, "hash-15min": 0.0, "hash-realtime": 0.0,
+    "power-rate": 0.0, "power-5min": 0.0, "power-realtime": 0, "environment-temperature": 0.0,
+    "board-temperature": [], "chip-temp-min": 0.0, "chip-temp-avg": 0.0, "chip-temp-max": 0.0,
+    "power-limit": 0, "up-freq-finish": 1, "fan-speed-in": 0, "fan-speed-out": 0,
+}  # fmt: skip
+"""API 3.0.0 document's ``get.miner.status`` summary: freq-avg an int, power-5min a float."""
 
 
 def btminer_reply(code: int, msg: Any, *, ok: bool = True) -> dict[str, Any]:
@@ -207,6 +269,10 @@ class WhatsminerSim(SimMiner):
     psu_model: ClassVar[str] = "P221B"
     board_code: ClassVar[str] = ""
     """Hash board type in get.device.info ``hash-board`` (the part after the V)."""
+    version_apis: ClassVar[dict[str, str]] = {}
+    """Per served firmware version (a ``versions`` entry): its API version."""
+    lean_psu: ClassVar[frozenset[str]] = frozenset()
+    """Firmware versions whose ``get_psu`` has no vin/vout/iin/serial (as captured)."""
 
     reboot_downtime: float = 0.5
     restart_downtime: float = 0.3
@@ -229,8 +295,30 @@ class WhatsminerSim(SimMiner):
         return {"rpc": BtminerRpcServer(self)}
 
     @property
+    def fw(self) -> str:
+        """The firmware version served (the chosen version, else the kind's one)."""
+        return self.served_version or self.fw_ver
+
+    @property
+    def api(self) -> str:
+        """The API version of the firmware served."""
+        return self.version_apis.get(self.fw, self.api_ver)
+
+    @property
     def api_tuple(self) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.api_ver.split("."))
+        return tuple(int(p) for p in self.api.split("."))
+
+    @property
+    def api14(self) -> bool:
+        """API 1.4 firmware: ``btmineroff``, a leaner summary, 'whatsminer v1.4.0' everywhere."""
+        return self.api_tuple < (2,)
+
+    def btminer(self, msg: Any) -> dict[str, Any]:
+        """A successful btminer reply; API 1.4 names itself in ``Description``."""
+        out = btminer_reply(CODE_OK, msg)
+        if self.api14:
+            out["Description"] = f"whatsminer v{self.api}"
+        return out
 
     @property
     def legacy_only(self) -> bool:
@@ -317,8 +405,20 @@ class WhatsminerSim(SimMiner):
             "Upfreq Complete": 1,
             "Liquid Cooling": False,
             "MAC": self.state.mac.upper(),
-            "Firmware Version": f"'{self.fw_ver}'",
+            "Firmware Version": f"'{self.fw}'",
         }
+        if self.api14:
+            item = conform(
+                item
+                | {
+                    "Power_RT": item["Power"],
+                    "Power Fanspeed": self.psu_fan(r),
+                    "Power Current": round(r.wattage / 13.1),
+                    "Best Share": r.accepted * 131072,
+                    "Getworks": r.elapsed // 30,
+                },
+                _V14_SUMMARY,
+            )
         if self.api_tuple < (2, 0, 4):  # errors moved to get_error_code in 2.0.4
             item["Error Code Count"] = len(self.state.errors)
             for i, fault in enumerate(self.state.errors):
@@ -372,6 +472,8 @@ class WhatsminerSim(SimMiner):
                     "chip_vol_diff": 7,
                 }
             )
+        if self.api14:
+            return [conform(d, _V14_DEV) for d in out]
         return out
 
     def rpc_devs(self) -> dict[str, Any]:
@@ -441,18 +543,15 @@ class WhatsminerSim(SimMiner):
                     "Current Block Version": 536870912 if p.active else 0,
                 }
             )
+        if self.api14:
+            items = [conform(item, _V14_POOL) for item in items]
         return cgminer_reply(7, f"{len(items)} Pool(s)", "POOLS", items)
 
     def rpc_get_version(self) -> dict[str, Any]:
-        return btminer_reply(
-            CODE_OK,
-            {
-                "api_ver": self.api_ver,
-                "fw_ver": self.fw_ver,
-                "platform": self.platform,
-                "chip": self.chip,
-            },
-        )
+        if self.api14:  # api_ver carries the product prefix; no platform
+            return self.btminer({"api_ver": f"whatsminer v{self.api}", "fw_ver": self.fw})
+        # API 2.0.5 (20230803.11.REL) sends no chip
+        return self.btminer({"api_ver": self.api, "fw_ver": self.fw, "platform": self.platform})
 
     def rpc_get_miner_info(self) -> dict[str, Any]:
         s = self.state
@@ -474,20 +573,38 @@ class WhatsminerSim(SimMiner):
 
     def rpc_status(self) -> dict[str, Any]:
         s = self.state
-        return btminer_reply(
-            CODE_OK,
-            {
-                "mineroff": "false" if s.mining else "true",
-                "mineroff_reason": "" if s.mining else "power off by API",
-                "mineroff_time": "",
-                "FirmwareVersion": f"'{self.fw_ver}'",
-                "power_mode": "",
+        off = "false" if s.mining else "true"
+        if self.api14:  # 1.4 reports the btminer process, under another key
+            return self.btminer({"btmineroff": off, "Firmware Version": f"'{self.fw}'"})
+        msg: dict[str, Any] = {
+            "mineroff": off,
+            "mineroff_reason": "" if s.mining else "power off by API",
+            "mineroff_time": "",
+            "FirmwareVersion": self.fw,  # unquoted on every 2.x capture
+            "power_mode": "",
+            "hash_percent": "",
+        }
+        if self.legacy_only:  # a v3 firmware's answer on 4028 (20250214.16.1)
+            limit = s.power_limit
+            msg = {
+                **{k: msg[k] for k in list(msg)[:5]},
+                "power_limit_set": str(2147483647 if limit is None else int(limit)),
                 "hash_percent": "",
-            },
-        )
+            }
+        return self.btminer(msg)
 
     def rpc_get_psu(self) -> dict[str, Any]:
         r = self.state.read()
+        if self.api14:  # 20210322.22.REL: names and versions only
+            return self.btminer(
+                {"hw_version": "", "model": self.psu_model, "name": self.psu_model,
+                 "sw_version": "102220.009"}
+            )  # fmt: skip
+        if self.fw in self.lean_psu:  # 20230803.11.REL: no readings, fan as a string
+            return self.btminer(
+                {"fan_speed": str(self.psu_fan(r)), "hw_version": "", "model": self.psu_model,
+                 "name": self.psu_model, "sw_version": "230208.220429"}
+            )  # fmt: skip
         return btminer_reply(
             CODE_OK,
             {
@@ -714,8 +831,13 @@ class WhatsminerV3Sim(WhatsminerSim):
 
     # ------------------------------------------------------------------ reads
     def v3_get_device_info(self, param: Any, message: dict[str, Any]) -> dict[str, Any]:
+        """Shaped like the real answers: API 3.0.2 (20251209.16.Rel2, M60S) sends no
+        power-limit-set, cointype, heatmode, web-pool, btrom nor any PSU reading (vin, vout,
+        iin, pin, temp0), and error-code only when there are errors; the API 3.0.0 document
+        (20240722.07.51.REL) shows all of them."""
         s = self.state
         r = s.read()
+        documented = self.api_tuple < (3, 0, 2)
         gateway = s.ip.rsplit(".", 1)[0] + ".1"
         miner: dict[str, Any] = {
             "working": "true" if r.hashing else "false",
@@ -724,26 +846,46 @@ class WhatsminerV3Sim(WhatsminerSim):
             "detect-hash-rate": ":".join(
                 str(round(r.rate(b.ideal_hashrate, "GH/s"))) for b in r.boards if b.alive
             ),
-            "cointype": "BTC/BCH/BSV",
-            "pool-strategy": "FAILOVER",
-            "heatmode": "",
-            "hash-percent": "",
-            "fast-boot": "disable",
-            "board-num": str(s.hardware.boards),
         }
+        if documented:
+            miner |= {"cointype": "BTC/BCH/BSV", "heatmode": "", "eeprom-liquid-cooling": "0-0-0"}
+        miner |= {"pool-strategy": "FAILOVER", "hash-percent": "", "fast-boot": "disable"}
+        miner["board-num"] = str(s.hardware.boards)
         for b in r.boards:
             miner[f"chipdata{b.index}"] = f"K1LA0{b.index}-{s.serial[-8:]}"
         for b in r.boards:
             miner[f"pcbsn{b.index}"] = self.pcb_serial(b.index)
-        miner.update(
-            {
-                "miner-sn": s.serial,
-                "power-limit-set": "" if s.power_limit is None else str(int(s.power_limit)),
-                "UpfreqSpeed": "",
-                "web-pool": 1,
-                "permission": "super=255 user1=0 user2=0 user3=0",
+        miner["miner-sn"] = s.serial
+        if documented:
+            limit = "" if s.power_limit is None else str(int(s.power_limit))
+            miner |= {"power-limit-set": limit, "web-pool": 1}
+        system: dict[str, Any] = {
+            "api": self.api,
+            "platform": self.platform,
+            "fwversion": self.fw,
+            "control-board-version": self.control_board,
+        }
+        if documented:
+            system["btrom"] = "1"
+        system |= {"apiswitch": "1", "ledstatus": "auto" if self.led.auto else "manual"}
+        power: dict[str, Any] = {
+            "type": self.psu_model,
+            "mode": "1",
+            "hwversion": "V00.10",
+            "swversion": "V02.10.V02.06",
+            "model": self.psu_model,
+        }
+        if documented:
+            power |= {
+                "iin": round(r.wattage / 231.5, 2),
+                "vin": 231.5,
+                "vout": 1222 if r.hashing else 0,
+                "pin": round(r.wattage),
             }
-        )
+        power["fanspeed"] = self.psu_fan(r)
+        if documented:
+            power["temp0"] = round(s.ambient_temp + 30, 1)
+        power |= {"sn": f"PSU{s.serial[-10:]}", "vendor": "7"}
         info: dict[str, Any] = {
             "network": {
                 "ip": s.ip,
@@ -755,32 +897,14 @@ class WhatsminerV3Sim(WhatsminerSim):
                 "hostname": s.hostname,
             },
             "miner": miner,
-            "system": {
-                "api": self.api_ver,
-                "platform": self.platform,
-                "fwversion": self.fw_ver,
-                "control-board-version": self.control_board,
-                "apiswitch": "1",
-                "ledstatus": "auto" if self.led.auto else "manual",
-            },
-            "power": {
-                "type": self.psu_model,
-                "mode": "1",
-                "hwversion": "V00.10",
-                "swversion": "V02.10.V02.06",
-                "model": self.psu_model,
-                "iin": round(r.wattage / 231.5, 2),
-                "vin": 231.5,
-                "vout": 1222 if r.hashing else 0,
-                "pin": round(r.wattage),
-                "fanspeed": self.psu_fan(r),
-                "temp0": round(s.ambient_temp + 30, 1),
-                "sn": f"PSU{s.serial[-10:]}",
-                "vendor": "7",
-            },
+            "system": system,
+            "power": power,
             "salt": self.v3_salt,
-            "error-code": [{str(f.code): f.message} for f in s.errors],
         }
+        if s.errors or documented:
+            info["error-code"] = [
+                {str(f.code): self.error_time(f.code), "reason": f.message} for f in s.errors
+            ]
         if param is None or param == "":
             return info
         if param in info:
@@ -808,7 +932,7 @@ class WhatsminerV3Sim(WhatsminerSim):
         hw = self.state.hardware
         live = [b for b in r.boards if b.alive]
         temps = [self.chip_temps(b.temp_chip) for b in live] or [(0.0, 0.0, 0.0)]
-        return {
+        values = {
             "elapsed": r.elapsed,
             "bootup-time": _now() - self.state.uptime,
             "freq-avg": round(sum(b.frequency for b in live) / len(live), 1) if live else 0.0,
@@ -831,6 +955,7 @@ class WhatsminerV3Sim(WhatsminerSim):
             "fan-speed-in": r.fans[0] if r.fans else 0,
             "fan-speed-out": r.fans[1] if len(r.fans) > 1 else 0,
         }
+        return conform(values, _V3_SUMMARY)
 
     def _v3_pools(self, r: Readings) -> list[dict[str, Any]]:
         return [
@@ -976,6 +1101,9 @@ class WhatsminerM30SSim(WhatsminerSim):
     model = "M30S+ VE40"
     raw_model = "M30S+_VE40"
     board_code = "E40"
+    versions = ("20210719.22.REL", "20210322.22.REL")
+    version_apis = {"20210719.22.REL": "2.0.4", "20210322.22.REL": "1.4.0"}
+    """20210322.22.REL: API 1.4.0 as captured (btmineroff, lean summary/devs/pools/get_psu)."""
     fw_ver = "20210719.22.REL"
     api_ver = "2.0.4"
     platform = "H6OS"
@@ -999,11 +1127,13 @@ class WhatsminerM50Sim(WhatsminerSim):
     model = "M50 VH50"
     raw_model = "M50_VH50"
     board_code = "H50"
-    fw_ver = "20230911.12.Rel"
+    fw_ver = "20230803.11.REL"
+    """An API 2.0.5 build with real captures: get_version, status, get_psu, get_error_code."""
     api_ver = "2.0.5"
     platform = "H616"
     chip = "IC_MODEL_BM1368"
-    psu_model = "P221B"
+    psu_model = "P222B"
+    lean_psu = frozenset({"20230803.11.REL"})
     hardware = Hardware(
         boards=3,
         chips_per_board=105,
@@ -1022,7 +1152,10 @@ class WhatsminerM60Sim(WhatsminerV3Sim):
     model = "M60 VK10"
     raw_model = "M60_VK10"
     board_code = "K10"
-    fw_ver = "20250214.16.Rel2"
+    versions = ("20251209.16.Rel2", "20240722.07.51.REL")
+    version_apis = {"20251209.16.Rel2": "3.0.2", "20240722.07.51.REL": "3.0.0"}
+    """20251209.16.Rel2: API 3.0.2 as captured; 20240722.07.51.REL: the API 3.0.0 document."""
+    fw_ver = "20251209.16.Rel2"
     psu_model = "P222B"
     hardware = Hardware(
         boards=3,
