@@ -24,6 +24,9 @@ from typing import Any
 
 import yaml
 
+from asic_bridge import catalog
+from asic_bridge.drivers.base import Identity, ParseContext
+
 REAL = Path(__file__).parent / "fixtures" / "real"
 SOURCES_FILE = "sources.yaml"
 
@@ -136,3 +139,11 @@ async def rpc_answers(spec: str, *commands: str) -> list[Any]:
         return [await client.send(command) for command in commands]
     finally:
         await s.stop()
+
+
+def parse_context(make: str, model: str | None, algo: str) -> ParseContext:
+    """A driver ParseContext for ``make``/``model`` (the catalog's entry when it has one), as
+    identification would build it; for parser tests on captures."""
+    info = catalog.lookup(model, make=make) if model else None
+    ident = Identity(ip="127.0.0.1", make=make, firmware="Stock", algo=algo, model_info=info)
+    return ParseContext(algo, info, ident)

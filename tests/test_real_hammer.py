@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from real_captures import assert_same_shape, load
+from real_captures import assert_same_shape, load, parse_context
 
-from asic_bridge import catalog, sim
+from asic_bridge import sim
 from asic_bridge.config import MinerConfig
 from asic_bridge.drivers import hammer
 from asic_bridge.drivers.antminer import decode_miner_conf, parse_api_ver, parse_fw_ver, parse_mac
-from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.drivers.base import ParseContext
 from asic_bridge.factory import get_miner
 
 FAMILY = "hammer"
@@ -32,9 +32,7 @@ def stats() -> dict[str, Any]:
 
 
 def ctx() -> ParseContext:
-    info = catalog.lookup("D10", make="Hammer")
-    ident = Identity(ip="127.0.0.1", make="Hammer", firmware="Stock", algo="Scrypt")
-    return ParseContext("Scrypt", info, ident)
+    return parse_context("Hammer", "D10", "Scrypt")
 
 
 def test_repeated_temperature_keys_are_all_kept() -> None:

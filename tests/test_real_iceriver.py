@@ -11,11 +11,11 @@ import itertools
 from typing import Any
 
 import pytest
-from real_captures import assert_same_shape, load
+from real_captures import assert_same_shape, load, parse_context
 
-from asic_bridge import catalog, sim
+from asic_bridge import sim
 from asic_bridge.drivers import iceriver as ice
-from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.drivers.base import ParseContext
 from asic_bridge.factory import get_miner
 
 FAMILY = "iceriver"
@@ -28,9 +28,7 @@ def panel() -> dict[str, Any]:
 
 
 def ctx() -> ParseContext:
-    info = catalog.lookup("KS5L", make="IceRiver")
-    ident = Identity(ip="127.0.0.1", make="IceRiver", firmware="Stock", algo="kHeavyHash")
-    return ParseContext("kHeavyHash", info, ident)
+    return parse_context("IceRiver", "KS5L", "kHeavyHash")
 
 
 def test_3_2_10_reads() -> None:

@@ -81,6 +81,7 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, TokenAuth
@@ -386,7 +387,18 @@ class AuradineMiner(CGMinerRPCMiner):
         return True
 
     async def _set_power_limit(self, wattage: int) -> bool:
+        """Custom power tuning, read back from ``mode`` (FluxOS reports no bounds, so the
+        miner judges the value; a refusal is its STATUS E message)."""
         await self.web_command("mode", mode="custom", tune="power", power=wattage)
+        applied = parse_wattage_limit(self._ctx(), await self.web_command("mode"))
+        if applied != wattage:
+            raise NotAppliedError(
+                f"asked for {wattage} W, the miner's mode says {applied} W",
+                wanted=wattage,
+                applied=applied,
+                ip=self.ip,
+                command="/mode",
+            )
         return True
 
     async def _get_config(self) -> MinerConfig:

@@ -20,7 +20,6 @@ code shows in ``led``, pools written show in RPC ``pools``.
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any, ClassVar
 
 from .base import SimMiner, SimServer, register
@@ -51,8 +50,10 @@ class AuradineAT2860Sim(SimMiner):
         min_power=1500.0,
         max_power=4500.0,
     )
-    description: ClassVar[str] = "gcminer 1.5.2"
-    fluxos: ClassVar[str] = "FluxOS v2024.10.2"
+    versions: ClassVar[tuple[str, ...]] = ("2023-12.27",)
+    """FluxOS builds with a real capture (``tests/fixtures/real/auradine/``)."""
+    description: ClassVar[str] = "GCMiner-2023-05.24-0ce5e7cc93a3815240fa189d0beb44b8c834936c"
+    fluxos: ClassVar[str] = "FluxOS-2023-12.27-9bf070ee4408866329c93a70f2dfdc6248938aaa"
 
     web_user: str = "admin"
     web_password: str = "admin"
@@ -97,7 +98,7 @@ class AuradineAT2860Sim(SimMiner):
         return reply(section, items, code=code, msg=msg, description=self.description)
 
     def cmd_version(self) -> dict[str, Any]:
-        item = {"GCMiner": "1.5.2", "API": "3.7", "FluxOS": self.fluxos}
+        item = {"API": "1.0", "GCMiner": "0.5"}
         return self.ok(22, "GCMiner versions", "VERSION", [item])
 
     def cmd_devdetails(self) -> dict[str, Any]:
@@ -117,24 +118,22 @@ class AuradineAT2860Sim(SimMiner):
 
     def cmd_summary(self) -> dict[str, Any]:
         r = self.state.read()
-        mh = round(r.rate(r.hashrate, "MH/s"), 2)
+        mh = r.rate(r.hashrate, "MH/s")
         item = {
+            "Accepted": r.accepted,
+            "Difficulty Accepted": r.accepted * 65536,
+            "Difficulty Rejected": r.rejected * 65536,
             "Elapsed": r.elapsed,
-            "MHS av": round(r.rate(r.ideal_hashrate, "MH/s") if r.hashing else 0.0, 2),
-            "MHS 5s": mh,
+            "Hardware Errors": 0,
+            "Last getwork": 0,
+            "MHS 15m": mh,
             "MHS 1m": mh,
             "MHS 5m": mh,
-            "MHS 15m": mh,
-            "Accepted": r.accepted,
+            "MHS 5s": mh,
+            "MHS av": r.rate(r.ideal_hashrate, "MH/s") if r.hashing else 0.0,
             "Rejected": r.rejected,
-            "Hardware Errors": r.accepted // 500,
-            "Utility": round(r.accepted / max(r.elapsed, 1) * 60, 2),
-            "Stale": 0,
-            "Get Failures": 0,
-            "Remote Failures": 0,
-            "Difficulty Accepted": float(r.accepted * 65536),
-            "Difficulty Rejected": float(r.rejected * 65536),
-            "Last getwork": int(time.time()),
+            "Total MH": round(r.rate(r.ideal_hashrate, "MH/s") * r.elapsed),
+            "Utility": r.accepted / max(r.elapsed, 1) * 60,
         }
         return self.ok(11, "Summary", "SUMMARY", [item])
 
@@ -142,52 +141,46 @@ class AuradineAT2860Sim(SimMiner):
         r = self.state.read()
         items = [
             {
-                "ASC": b.index,
-                "Name": "AD",
+                "DEV": b.index + 1,
+                "Enabled": True,
                 "ID": b.index + 1,
-                "Enabled": "Y",
+                "MHS 5s": float(round(r.rate(b.hashrate, "MH/s"))),
+                "Name": "ASICBoard",
                 "Status": "Alive" if b.alive else "Dead",
                 "Temperature": b.temp_chip,
-                "MHS av": round(r.rate(b.ideal_hashrate, "MH/s"), 2),
-                "MHS 5s": round(r.rate(b.hashrate, "MH/s"), 2),
-                "Accepted": r.accepted // len(r.boards),
-                "Rejected": r.rejected // len(r.boards),
-                "Hardware Errors": 0,
             }
             for b in r.boards
         ]
-        return self.ok(9, f"{len(items)} ASC(s)", "DEVS", items)
+        return self.ok(9, f"{len(items)} Dev(s)", "DEVS", items)
 
     def cmd_pools(self) -> dict[str, Any]:
         r = self.state.read()
         items = [
             {
+                "Accepted": p.accepted,
                 "POOL": p.index,
-                "URL": p.url,
-                "Status": p.status,
                 "Priority": p.priority,
                 "Quota": 1,
-                "Getworks": r.elapsed // 30 if p.active else 0,
-                "Accepted": p.accepted,
                 "Rejected": p.rejected,
-                "Stale": p.stale,
-                "Get Failures": p.get_failures,
-                "Remote Failures": p.remote_failures,
-                "User": p.user,
-                "Last Share Time": int(time.time()) if p.active else 0,
+                "Status": p.status,
                 "Stratum Active": p.active,
-                "Stratum URL": p.url.split("://", 1)[-1].rsplit(":", 1)[0],
+                "URL": p.url,
+                "User": p.user,
             }
             for p in r.pools
         ]
         return self.ok(7, f"{len(items)} Pool(s)", "POOLS", items)
 
     # ------------------------------------------------------------------ web
-    def _status(self, msg: str, severity: str = "S") -> list[dict[str, Any]]:
-        return [status(severity, 0, msg, self.fluxos)]
+    def _status(self, msg: str, severity: str = "S", code: int = 0) -> list[dict[str, Any]]:
+        return [status(severity, code, msg, self.fluxos)]
 
-    def _answer(self, section: str, items: list[dict[str, Any]]) -> HttpReply:
-        return json_reply({"STATUS": self._status(section), section: items})
+    def _answer(
+        self, section: str, items: list[dict[str, Any]], code: int = 0, msg: str | None = None
+    ) -> HttpReply:
+        return json_reply(
+            {section: items, "STATUS": self._status(msg or section, code=code), "id": 1}
+        )
 
     def _refuse(self, msg: str, code: int = 200) -> HttpReply:
         return json_reply({"STATUS": self._status(msg, "E")}, code)
@@ -235,46 +228,62 @@ class AuradineAT2860Sim(SimMiner):
         r = self.state.read()
         items = []
         for i, rpm in enumerate(r.fans):
-            item: dict[str, Any] = {"Index": i, "Speed": rpm, "Max": self.hardware.fan_rpm_max}
-            if self.fan_percent:
+            item: dict[str, Any] = {"ID": i + 1, "Max": self.hardware.fan_rpm_max, "Speed": rpm}
+            if self.fan_percent:  # (the capture's fan carried one; automatic mode unrecorded)
                 item["Target"] = round(self.hardware.fan_rpm_max * self.fan_percent / 100)
             items.append(item)
-        return self._answer("Fan", items)
+        return self._answer("Fan", items, 510, f"Total fans: {len(items)}")
 
     def get_mode(self) -> HttpReply:
-        item: dict[str, Any] = {
-            "Mode": self.mode_name,
-            "Sleep": "off" if self.state.mining else "on",
-        }
+        r = self.state.read()
+        item: dict[str, Any] = {"Mode": self.mode_name}
         if self.mode_name == "custom" and self.custom_power is not None:
-            item.update({"Tune": "power", "Power": self.custom_power})
-        return self._answer("Mode", [item])
+            item["Power"] = self.custom_power
+        item["Sleep"] = "off" if self.state.mining else "on"
+        item["Ths"] = round(r.rate(r.ideal_hashrate, "TH/s"))
+        sleeping = "false" if self.state.mining else "true"
+        return self._answer(
+            "Mode", [item], 540, f"Operating mode: '{self.mode_name}', sleep: '{sleeping}'"
+        )
 
     def get_psu(self) -> HttpReply:
         r = self.state.read()
+        watts = r.wattage
         item = {
-            "Index": 0,
-            "VoltageIn": "236.5V",
-            "PowerIn": f"{round(r.wattage)}W",
-            "PoutMax": f"{round(self.hardware.power_range[1])}W",
-            "Temperature": "41C",
+            "FanSpeed1": "4052.00 RPM",
+            "FanSpeed2": "4144.00 RPM",
+            "Iin": f"{watts / 245.0:.2f}A",
+            "Iout": f"{watts * 0.95 / 11.5:.2f}A",
+            "PoutMax": f"{self.hardware.power_range[1]:.2f}W",
+            "PowerIn": f"{watts:.2f}W",
+            "PowerOut": f"{watts * 0.95:.2f}W",
+            "Vin": "245.00V",
+            "Vout": "11.53V",
+            "VoutSet": "11.50V",
         }
-        return self._answer("PSU", [item])
+        return self._answer("PSU", [item], 570, "PSU status")
 
     def get_led(self) -> HttpReply:
-        return self._answer("LED", [{"Code": self.led_code, "Msg": ""}])
+        msg = {2: "Normal", 3: "Locate miner"}.get(self.led_code, "")
+        item = {"Code": self.led_code, "LED1": 1, "LED2": 1, "Msg": msg}
+        return self._answer("LED", [item], 530, "Total LEDs 2")
 
     def get_ipreport(self) -> HttpReply:
         s = self.state
         item = {
+            "CBSerialNo": s.serial,
+            "ChassisSerialNo": s.serial[-6:],
+            "HBSerialNo": [f"HB{s.serial[-6:]}{i}" for i in range(self.hardware.boards)],
+            "InternalType": "T0",
+            "SerialNo": s.serial,
+            "command": "ipreport",
+            "hostname": s.hostname,
             "ip": s.ip,
             "mac": s.mac,
-            "hostname": s.hostname,
             "model": self.model,
-            "version": self.fluxos,
-            "HBSerialNo": [f"HB{s.serial[-6:]}{i}" for i in range(self.hardware.boards)],
+            "version": self.served_version,
         }
-        return self._answer("IPReport", [item])
+        return self._answer("IPReport", [item], 620, "IP Report")
 
     def get_pools(self) -> HttpReply:
         return json_reply(self.cmd_pools())

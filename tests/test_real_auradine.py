@@ -1,0 +1,84 @@
+"""Auradine (FluxOS / GCMiner) against real answers of an AT1500 (FluxOS 2023-12.27).
+
+Expected values are derived by hand from each payload.  The shape tests start the simulated
+FluxOS on 127.133.1.x, bring it to the state the capture shows (custom power tuning, a set
+fan), send the same request and compare the answers' shapes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from real_captures import assert_same_shape, load, parse_context
+
+from asic_bridge import sim
+from asic_bridge.config import MiningModePowerTune
+from asic_bridge.drivers import auradine as ad
+from asic_bridge.drivers.base import ParseContext
+from asic_bridge.drivers.cgminer import parse_api_ver, parse_pools, parse_uptime
+from asic_bridge.factory import get_miner
+
+FAMILY = "auradine"
+VERSION = "2023-12.27"
+
+
+def cap(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = load(FAMILY, VERSION, f"{name}.json")
+    return data
+
+
+def ctx() -> ParseContext:
+    return parse_context("Auradine", "AT1500", "SHA256")
+
+
+def test_2023_12_27_reads() -> None:
+    c = ctx()
+    assert ad.parse_hashrate(c, cap("summary")) == pytest.approx(20.5997672)  # MHS 5s, MH/s
+    assert parse_uptime(c, cap("summary")) == 56696  # Elapsed
+    boards = ad.parse_hashboards(c, cap("devs"))
+    assert [b.slot for b in boards] == [0, 1, 2]  # ID 1..3
+    assert [b.hashrate for b in boards] == pytest.approx([6.8, 6.9, 7.0])  # 6800000.0 MH/s
+    assert [b.temp for b in boards] == [28.25, 29.06, 30.12]
+    assert all(b.active for b in boards)  # Status Alive, a hashrate
+    first, second, third = parse_pools(c, cap("pools"))
+    assert first.url == "stratum+tcp://btc.viabtc.io:3333" and first.user == "username.suffix"
+    assert (first.accepted, first.rejected, first.active) == (10, 1, True)
+    assert (second.active, second.alive, third.alive) == (False, False, False)  # Dead
+    assert ad.parse_wattage(c, cap("psu")) == 59  # PowerIn "58.94W"
+    assert ad.parse_wattage_limit(c, cap("mode")) == 2000  # Mode custom, Power 2000
+    assert ad.parse_mode(cap("mode")) == MiningModePowerTune(power=2000)
+    assert ad.parse_is_mining(c, cap("mode")) is True  # Sleep "off"
+    assert [f.speed for f in ad.parse_fans(c, cap("fan")) or []] == [7080, 7020, 7100, 7020]
+    assert ad.parse_fault_light(c, cap("led")) is False  # Code 2 = normal
+    assert ad.parse_errors(c, cap("led")) == []
+    report = cap("ipreport")
+    assert ad.parse_mac(c, report) == "00:00:5e:00:53:2b"
+    assert ad.parse_hostname(c, report) == "teraflux-01"
+    assert ad.parse_fw_ver(c, report) == "2023-12.27"
+    assert parse_api_ver(c, cap("version")) == "1.0"
+
+
+_hosts = itertools.count(1)
+
+
+@pytest.mark.parametrize(
+    "name", ["version", "summary", "devs", "pools", "ipreport", "fan", "led", "mode", "psu"]
+)
+async def test_simulator_answers_like_the_capture(name: str) -> None:
+    s = sim.create(f"auradine_at2860:{VERSION}@127.133.1.{next(_hosts)}")
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, ad.AuradineMiner)
+        await miner.set_power_limit(2000)  # the capture's mode: custom power tuning
+        await miner.web_command("fan", percentage=91)  # its fans carry a Target
+        if name in ("version", "summary", "devs", "pools"):
+            answer = await miner._command(name)
+        else:
+            answer = await miner.web_command(name)
+        await miner.aclose()
+    finally:
+        await s.stop()
+    assert_same_shape(cap(name), answer)
