@@ -498,6 +498,21 @@ async def test_power_limit_command(broker: Broker, tmp_path: Path) -> None:
         assert sim.state.power_limit == low
 
 
+async def test_refused_write_republishes_the_real_state(broker: Broker, tmp_path: Path) -> None:
+    """A UI that showed a refused write (an HA entity, a dashboard) gets the real state back at
+    once after the error response, not at the next poll (30 s away here)."""
+    async with bridge_rig(broker, tmp_path, [SOLO], miners={"poll_interval": 30}) as rig:
+        (miner_id,) = rig.sims
+        await asyncio.sleep(0.3)  # the start-up burst is over
+        mark = rig.mqtt.mark()
+        response = await rig.command(miner_id, "maybe", field_name="fault_light")
+        assert response["status"] == "error", response
+        state = await rig.mqtt.wait_topic(rig.t(miner_id), since=mark, within=5)
+        answered = rig.mqtt.on(rig.t(miner_id, "response"), mark)[0]
+        assert rig.mqtt.messages.index(state) > rig.mqtt.messages.index(answered)
+        assert state.json()["ip"] == rig.sims[miner_id].address
+
+
 async def test_mode_command(broker: Broker, tmp_path: Path) -> None:
     async with bridge_rig(broker, tmp_path, FAMILY_KINDS) as rig:
         moded = next((i for i in rig.sims if rig.bridge.slots[i].record.modes), None)

@@ -158,3 +158,18 @@ def published(mqtt_mock: MagicMock) -> list[tuple[str, Any]]:
         if not topic.startswith("homeassistant/"):
             out.append((topic, json.loads(call.args[1])))
     return out
+
+
+async def replay_discovery(hass: HomeAssistant, case: dict[str, Any]) -> None:
+    """What HA gets from the broker: the retained discovery configs, then (replayed when the
+    new entities subscribe) the retained availability and state."""
+    for topic, payload in case["messages"].items():
+        async_fire_mqtt_message(hass, topic, json.dumps(payload), retain=True)
+    await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, case["bridge_state_topic"], "online", retain=True)
+    if case["availability_topic"]:
+        async_fire_mqtt_message(hass, case["availability_topic"], "online", retain=True)
+    if case["state"] is not None:
+        state_topic = f"{case['base_topic']}/{case['miner_id']}"
+        async_fire_mqtt_message(hass, state_topic, json.dumps(case["state"]), retain=True)
+    await hass.async_block_till_done()

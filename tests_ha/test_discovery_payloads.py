@@ -13,10 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 import json
 import logging
-import os
-from pathlib import Path
 import re
-import subprocess
 from typing import Any
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -25,8 +22,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
-ROOT = Path(__file__).resolve().parent.parent
-DAEMON_PYTHON = Path(os.environ.get("ASIC_BRIDGE_PYTHON", ROOT / ".venv" / "bin" / "python"))
+from .common import replay_discovery
 
 # Loggers whose warnings mean HA rejected or mis-rendered something the bridge sent.
 WATCHED = (
@@ -37,24 +33,6 @@ WATCHED = (
     "homeassistant.helpers.entity_platform",
     "homeassistant.helpers.device_registry",
 )
-
-
-def _generate(out: Path) -> list[dict[str, Any]]:
-    if not DAEMON_PYTHON.exists():
-        pytest.fail(f"the daemon venv is missing ({DAEMON_PYTHON}); run scripts/setup first")
-    subprocess.run(
-        [str(DAEMON_PYTHON), str(ROOT / "tests_ha" / "gen_discovery.py"), str(out)],
-        check=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    return json.loads(out.read_text(encoding="utf-8"))["cases"]
-
-
-@pytest.fixture(scope="session")
-def discovery_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    cases = _generate(tmp_path_factory.mktemp("discovery") / "cases.json")
-    return {case["name"]: case for case in cases}
 
 
 CASE_NAMES = [
@@ -89,21 +67,6 @@ def _key(config: dict[str, Any]) -> str | None:
     return found.group(1) if found else None
 
 
-async def _replay(hass: HomeAssistant, case: dict[str, Any]) -> None:
-    """What HA gets from the broker: the retained discovery configs, then (replayed when the
-    new entities subscribe) the retained availability and state."""
-    for topic, payload in case["messages"].items():
-        async_fire_mqtt_message(hass, topic, json.dumps(payload), retain=True)
-    await hass.async_block_till_done()
-    async_fire_mqtt_message(hass, case["bridge_state_topic"], "online", retain=True)
-    if case["availability_topic"]:
-        async_fire_mqtt_message(hass, case["availability_topic"], "online", retain=True)
-    if case["state"] is not None:
-        state_topic = f"{case['base_topic']}/{case['miner_id']}"
-        async_fire_mqtt_message(hass, state_topic, json.dumps(case["state"]), retain=True)
-    await hass.async_block_till_done()
-
-
 @pytest.mark.parametrize("name", CASE_NAMES)
 async def test_ha_accepts_discovery(
     hass: HomeAssistant,
@@ -114,7 +77,7 @@ async def test_ha_accepts_discovery(
 ) -> None:
     case = discovery_cases[name]
     caplog.set_level(logging.WARNING)
-    await _replay(hass, case)
+    await replay_discovery(hass, case)
 
     complaints = [
         f"{r.name}: {r.getMessage()}"
@@ -215,7 +178,7 @@ async def test_only_what_the_miner_reports(
     totals, one "Mining" entity, a bridge device named once."""
     entities = er.async_get(hass)
     for name in ("s19_stock_no_power", "bitaxe_single_board", "s19_entity_mode", "bridge_device"):
-        await _replay(hass, discovery_cases[name])
+        await replay_discovery(hass, discovery_cases[name])
     by_miner: dict[str, set[tuple[str, str]]] = {}
     for entry in entities.entities.values():
         miner, _, key = entry.unique_id.removeprefix("asic_bridge_").partition("_")
@@ -238,7 +201,7 @@ async def test_removed_miner_clears_entities(
 ) -> None:
     """An empty retained config (what the bridge sends for a removed miner) deletes it."""
     case = discovery_cases["s19_entity_mode"]
-    await _replay(hass, case)
+    await replay_discovery(hass, case)
     entities = er.async_get(hass)
     for topic in case["messages"]:
         async_fire_mqtt_message(hass, topic, "")
@@ -259,7 +222,7 @@ async def test_missing_value_is_unknown_not_stale(
 ) -> None:
     """A value a poll did not report turns "unknown" (no stale reading, no log spam)."""
     case = discovery_cases["s19_entity_mode"]
-    await _replay(hass, case)
+    await replay_discovery(hass, case)
     entities = er.async_get(hass)
     miner = case["miner_id"]
     ids = {

@@ -841,6 +841,7 @@ class Bridge:
         except cmd.CommandError as exc:
             body["error"] = str(exc)
             await self._respond(response_topic, body, reply_to, correlation)
+            await self._republish_after_failure(slot)
             return
         body["command"] = command.name
         key = json.dumps(command.transaction) if command.transaction is not None else None
@@ -864,6 +865,14 @@ class Bridge:
                 body.update(status="unknown", error="interrupted; the outcome is unknown")
             outcome.set_result(body)
         await self._respond(response_topic, body, reply_to, correlation)
+        if body["status"] != "ok":
+            await self._republish_after_failure(slot)
+
+    async def _republish_after_failure(self, slot: MinerSlot) -> None:
+        """The real state right after a refused or failed write: a UI that showed the write
+        (an HA entity, a dashboard) goes back at once instead of at the next poll."""
+        if slot.last_state is not None:
+            await self._publish_state(slot)
 
     async def _execute(self, slot: MinerSlot, command: cmd.Command) -> dict[str, Any]:
         """Run the actions in order; stop at the first failure.  Never retried."""

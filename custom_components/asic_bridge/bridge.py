@@ -21,17 +21,19 @@ import logging
 from typing import Any
 import uuid
 
-from homeassistant.components import mqtt
+from homeassistant.components import mqtt, persistent_notification
 from homeassistant.components.mqtt import ReceiveMessage
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.translation import async_get_translations
 
 from .const import (
     DOMAIN,
     EVENT_ASIC_BRIDGE,
+    EVENT_COMMAND_FAILED,
     EVENT_NEW_ERROR,
     IDENTIFIER_PREFIX,
     ISSUE_BRIDGE_OFFLINE,
@@ -211,11 +213,57 @@ class AsicBridge:
     @callback
     def _on_response(self, msg: ReceiveMessage) -> None:
         body = _json(msg.payload)
-        if not isinstance(body, dict) or body.get("transaction") is None:
+        if not isinstance(body, dict):
             return
-        future = self._pending.get((msg.topic, str(body["transaction"])))
-        if future is not None and not future.done():
-            future.set_result(body)
+        if body.get("transaction") is not None:
+            future = self._pending.get((msg.topic, str(body["transaction"])))
+            if future is not None and not future.done():
+                future.set_result(body)
+            return
+        levels = msg.topic.removeprefix(f"{self.base}/").split("/")
+        if len(levels) == 2 and levels[1] == "response" and levels[0] not in RESERVED_IDS:
+            self._on_untracked_write(levels[0], body)
+
+    @callback
+    def _on_untracked_write(self, miner_id: str, body: dict[str, Any]) -> None:
+        """The answer to a write without a transaction: an MQTT entity's (number, switch,
+        select, button), or a one-off mosquitto_pub.  Nobody waits for it, so a refusal or
+        failure becomes an event and a persistent notification saying why (the entity
+        already shows the real state: it is not optimistic, and the bridge republishes the
+        state after a failed write).  A later success of the same write dismisses it."""
+        command = str(body.get("command") or "set")
+        notification_id = f"{DOMAIN}_{self.entry.entry_id}_{miner_id}_{command}"
+        status = body.get("status")
+        if status == "ok":
+            persistent_notification.async_dismiss(self.hass, notification_id)
+            return
+        if status not in ("error", "unknown", "partial"):
+            return
+        error = str(body.get("error") or f"status {status!r}")
+        self._fire(
+            EVENT_COMMAND_FAILED, miner_id, {"command": command, "status": status, "error": error}
+        )
+        placeholders = {"target": self._miner_label(miner_id), "command": command, "error": error}
+        self.entry.async_create_task(
+            self.hass, self._async_notify(notification_id, placeholders), "asic_bridge notify"
+        )
+
+    async def _async_notify(self, notification_id: str, placeholders: dict[str, str]) -> None:
+        """A persistent notification in the user's language (strings.json "exceptions")."""
+        strings = await async_get_translations(
+            self.hass, self.hass.config.language, "exceptions", [DOMAIN]
+        )
+        prefix = f"component.{DOMAIN}.exceptions"
+        title = strings.get(
+            f"{prefix}.write_failed_title.message", "{target}: {command} not applied"
+        )
+        message = strings.get(f"{prefix}.write_failed.message", "{error}")
+        persistent_notification.async_create(
+            self.hass,
+            message.format(**placeholders),
+            title.format(**placeholders),
+            notification_id,
+        )
 
     @callback
     def _on_miner_state(self, msg: ReceiveMessage) -> None:

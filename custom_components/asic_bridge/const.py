@@ -28,6 +28,9 @@ EVENT_MINER_LOST: Final = "miner_lost"
 EVENT_MINER_ONLINE: Final = "miner_online"
 EVENT_IP_CHANGED: Final = "ip_changed"
 EVENT_NEW_ERROR: Final = "new_error"
+# A write without a transaction (what HA's MQTT entities send) that the bridge refused or
+# the miner failed: nobody waits for that answer, so the integration shows it.
+EVENT_COMMAND_FAILED: Final = "command_failed"
 
 # Event types a device trigger can wait for (one per miner device).
 TRIGGER_TYPES: Final = (
@@ -36,6 +39,7 @@ TRIGGER_TYPES: Final = (
     EVENT_MINER_ONLINE,
     EVENT_NEW_ERROR,
     EVENT_IP_CHANGED,
+    EVENT_COMMAND_FAILED,
 )
 
 # How long a command waits for the bridge's answer, in seconds, per kind of request.

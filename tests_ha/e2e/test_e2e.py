@@ -14,16 +14,18 @@ import asyncio
 from collections.abc import Callable, Iterator
 import json
 from pathlib import Path
+import shutil
 import subprocess
 import time
 from typing import Any
 
-from homeassistant.components import mqtt
+from homeassistant.components import mqtt, persistent_notification
 from homeassistant.config_entries import SOURCE_MQTT, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
@@ -139,6 +141,7 @@ async def _scenario(
     mqtt_entry: MockConfigEntry,
     bridge_config: Path,
 ) -> None:
+    assert await async_setup_component(hass, "persistent_notification", {})
     assert await hass.config_entries.async_setup(mqtt_entry.entry_id)
     await wait_until(lambda: mqtt.is_connected(hass), "HA's MQTT client to connect", 15)
 
@@ -215,6 +218,11 @@ async def _scenario(
     parent = dr.async_get(hass).async_get(device.via_device_id)
     assert parent is not None and ("mqtt", "asic_bridge_asic_bridge") in parent.identifiers
 
+    # 2b. An MQTT 5 client's request answered on the response topic it chose, through the
+    #     compose ACL (replies/<username>/...).
+    answer = await hass.async_add_executor_job(mqtt5_request, broker_port(hass), m60)
+    assert answer["status"] == "ok" and answer["command"] == "get", answer
+
     # 3. The power-limit number reaches the miner and the new value comes back.
     target = max(low, min(high, 3000))
     await hass.services.async_call(
@@ -286,7 +294,19 @@ async def _scenario(
     # 7. A miner that goes away: its entities become unavailable, miner_lost fires; it
     #    comes back: available again, miner_online fires.
     s19_process, _ = sims[S19]
+    light = entity_id(hass, "switch", s19, "fault_light")
+    assert state(hass, light) == "off"
     await hass.async_add_executor_job(s19_process.stop)
+    #    A write from an entity to the miner that is gone (before the bridge gives up on
+    #    it) fails: an event and a notification say why, the switch stays off.
+    await hass.services.async_call("switch", "turn_on", {"entity_id": light}, blocking=True)
+    failed = await wait_until(
+        lambda: [e for e in events if e.data["type"] == "command_failed"], "the failed write"
+    )
+    assert (failed[0].data["miner_id"], failed[0].data["command"]) == (s19, "fault_light")
+    notices = persistent_notification._async_get_or_create_notifications(hass)
+    assert any(failed[0].data["error"] in n["message"] for n in notices.values()), notices
+    assert state(hass, light) in ("off", STATE_UNAVAILABLE)
     s19_hashrate = entity_id(hass, "sensor", s19, "hashrate")
     await wait_until(
         lambda: state(hass, s19_hashrate) == STATE_UNAVAILABLE, "the S19 to go unavailable"
@@ -324,6 +344,30 @@ async def _scenario(
     with pytest.raises(HomeAssistantError, match="offline"):
         await hass.services.async_call(DOMAIN, "reboot", {"device_id": device.id}, blocking=True)
     assert await hass.async_add_executor_job(healthcheck, bridge_config) == 1
+
+
+def broker_port(hass: HomeAssistant) -> int:
+    entry = hass.config_entries.async_entries(mqtt.DOMAIN)[0]
+    return int(entry.data["port"])
+
+
+def mqtt5_request(port: int, miner: str) -> dict[str, Any]:
+    """mosquitto_rr (MQTT 5 request/response) as the homeassistant user: a poll request."""
+    tool = shutil.which("mosquitto_rr") or "/usr/bin/mosquitto_rr"
+    done = subprocess.run(
+        [
+            tool,
+            *("-h", "127.0.0.1", "-p", str(port), "-u", "homeassistant", "-P", HA_PASSWORD),
+            *("-V", "5", "-t", f"{BASE}/{miner}/get", "-n"),
+            *("-e", "replies/homeassistant/e2e", "-W", "10"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, f"no answer on the response topic: {done.stderr}"
+    return json.loads(done.stdout)
 
 
 def healthcheck(config: Path) -> int:
