@@ -147,3 +147,28 @@ def parse_context(make: str, model: str | None, algo: str) -> ParseContext:
     info = catalog.lookup(model, make=make) if model else None
     ident = Identity(ip="127.0.0.1", make=make, firmware="Stock", algo=algo, model_info=info)
     return ParseContext(algo, info, ident)
+
+
+# ----------------------------------------------------------------------------- API documents
+def openapi_schema(doc: Any, name: str) -> tuple[dict[str, Any], set[str]]:
+    """The properties and required keys of schema ``name`` of an OpenAPI document a firmware
+    serves (``allOf`` parts and ``$ref`` followed)."""
+    schema = doc["components"]["schemas"][name]
+    props: dict[str, Any] = {}
+    required: set[str] = set()
+    for part in schema.get("allOf", [schema]):
+        if "$ref" in part:
+            more, need = openapi_schema(doc, part["$ref"].rsplit("/", 1)[-1])
+            props.update(more)
+            required |= need
+        props.update(part.get("properties", {}))
+        required |= set(part.get("required", []))
+    return props, required
+
+
+def openapi_problems(doc: Any, name: str, value: Any) -> list[str]:
+    """Keys the document requires that ``value`` lacks, and keys of ``value`` it does not name."""
+    props, required = openapi_schema(doc, name)
+    return [f"{name}.{k}: required, missing" for k in sorted(required - value.keys())] + [
+        f"{name}.{k}: not in the document" for k in sorted(value.keys() - props.keys())
+    ]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from real_captures import assert_same_shape, load
+from real_captures import assert_same_shape, load, openapi_problems, openapi_schema
 
 from asic_bridge import catalog, sim
 from asic_bridge.drivers.base import ParseContext
@@ -167,41 +167,22 @@ async def test_authenticated_answers_have_the_126_shape() -> None:
         assert_same_shape(cap("1.2.6", "settings-post.json"), saved)
 
 
-def _schema(doc: Mapping[str, Any], name: str) -> dict[str, Any]:
-    schema = doc["components"]["schemas"][name]
-    out: dict[str, Any] = {"properties": {}, "required": set()}
-    for part in schema.get("allOf", [schema]):
-        if "$ref" in part:
-            part = _schema(doc, part["$ref"].rsplit("/", 1)[-1])
-        out["properties"].update(part.get("properties", {}))
-        out["required"] |= set(part.get("required", []))
-    return out
-
-
-def _conforms(doc: Mapping[str, Any], name: str, value: Mapping[str, Any]) -> list[str]:
-    """Keys the 1.2.6 API document requires but ``value`` lacks, and keys it does not know."""
-    schema = _schema(doc, name)
-    problems = [f"{name}.{k}: required, missing" for k in schema["required"] - value.keys()]
-    problems += [f"{name}.{k}: not in the document" for k in value.keys() - schema["properties"]]
-    return problems
-
-
 async def test_simulated_126_summary_keys_are_the_api_documents() -> None:
     doc = cap("1.2.6", "docs-api-doc.json")
     async with running() as (_, client):
         miner = (await client.get("/api/v1/summary")).json()["miner"]
-        problems = _conforms(doc, "AntmMinerStats", miner)
-        problems += _conforms(doc, "MinerStatus", miner["miner_status"])
-        problems += _conforms(doc, "Cooling", miner["cooling"])
+        problems = openapi_problems(doc, "AntmMinerStats", miner)
+        problems += openapi_problems(doc, "MinerStatus", miner["miner_status"])
+        problems += openapi_problems(doc, "Cooling", miner["cooling"])
         for fan in miner["cooling"]["fans"]:
-            problems += _conforms(doc, "Fan", fan)
+            problems += openapi_problems(doc, "Fan", fan)
         for pool in miner["pools"]:
-            problems += _conforms(doc, "PoolStats", pool)
+            problems += openapi_problems(doc, "PoolStats", pool)
         for chain in miner["chains"]:
-            problems += _conforms(doc, "AntmChain", chain)
+            problems += openapi_problems(doc, "AntmChain", chain)
         info = (await client.get("/api/v1/info")).json()
-        problems += _conforms(doc, "InfoJson", info)
-        problems += _conforms(doc, "SystemInfo", info["system"])
+        problems += openapi_problems(doc, "InfoJson", info)
+        problems += openapi_problems(doc, "SystemInfo", info["system"])
         assert problems == []
 
 
@@ -239,10 +220,10 @@ async def test_power_range_and_mode_come_from_the_presets() -> None:
 
 def test_134_document_keeps_the_126_meanings() -> None:
     doc = cap("1.3.4", "docs-api-doc.json")
-    stats = _schema(doc, "AntmMinerStats")
+    stats, _ = openapi_schema(doc, "AntmMinerStats")
     # still: power_consumption the watts, power_usage the deprecated efficiency
-    assert stats["properties"]["power_consumption"]["type"] == "integer"
-    assert "power_efficiency" in stats["properties"]["power_usage"]["description"]
+    assert stats["power_consumption"]["type"] == "integer"
+    assert "power_efficiency" in stats["power_usage"]["description"]
     # new in 1.3.x: the throttle percentage in miner_status, a restart counter
-    assert "throttled" in _schema(doc, "MinerStatus")["properties"]
-    assert "restart_count" in stats["properties"]
+    assert "throttled" in openapi_schema(doc, "MinerStatus")[0]
+    assert "restart_count" in stats

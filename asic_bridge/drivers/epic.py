@@ -77,6 +77,7 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult
@@ -518,7 +519,9 @@ class EpicMiner(BaseMiner):
             Capability.SEND_CONFIG,
         }
     )
-    supported_modes = ("normal", "sleep")
+    # The firmware runs its tuners: the reported mode is one of these (a VoltageOptimizer
+    # running at 143 TH/s is ``hashrate_tuning``, tests/fixtures/real/epic/1.5.13).
+    supported_modes = ("normal", "sleep", "hashrate_tuning", "power_tuning")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:network",), parse_mac, static=True),
         "serial_number": FieldSpec(("web:capabilities",), parse_serial_number, static=True),
@@ -701,26 +704,59 @@ class EpicMiner(BaseMiner):
         if isinstance(mode, MiningModeSleep):
             await self._set_mining(False)
             return
+        live_mode = live.mining_mode
         if isinstance(mode, MiningModePowerTune):
+            if mode.power is None and isinstance(live_mode, MiningModePowerTune):
+                mode = live_mode  # the plain mode keeps the running target
             if mode.power is None:
                 raise ConfigError("power_tuning needs a power target in watts")
             if POWER_TUNER not in tuner_ranges(self.identity.extra.get("capabilities")):
                 raise UnsupportedError("a power target", f"{self.make} {self.model} on ePIC")
             await self.command("perpetualtune/algo", {"algo": POWER_TUNER, "target": mode.power})
         elif isinstance(mode, MiningModeHashrateTune):
+            capabilities = self.identity.extra.get("capabilities")
+            if mode.hashrate is None:
+                # the plain mode: the running target, else the model's default hashrate
+                running = live_mode if isinstance(live_mode, MiningModeHashrateTune) else None
+                default = to_float(capabilities.get("Default Hashrate")) if isinstance(
+                    capabilities, Mapping) else None  # fmt: skip
+                target = running.hashrate if running is not None else default
+                mode = mode.model_copy(update={"hashrate": target, "algo": mode.algo or (
+                    running.algo if running is not None else None)})  # fmt: skip
             if mode.hashrate is None:
                 raise ConfigError("hashrate_tuning needs a hashrate target in TH/s")
             names = {v: k for k, v in HASHRATE_TUNERS.items()}
             algo = names.get(mode.algo or "voltage_optimizer", mode.algo or "")
             if algo not in HASHRATE_TUNERS:
                 raise ConfigError(f"unknown ePIC tuning algorithm {mode.algo!r}")
-            await self.command("perpetualtune/algo", {"algo": algo, "target": round(mode.hashrate)})
+            low, high = tuner_ranges(capabilities).get(algo, (0, 0))
+            if 0 < low < high and not low <= mode.hashrate <= high:
+                raise ConfigError(
+                    f"hashrate target {mode.hashrate:g} TH/s is outside {low}-{high} TH/s "
+                    f"for {algo} (range from the firmware)"
+                )
+            target = round(mode.hashrate)
+            await self.command("perpetualtune/algo", {"algo": algo, "target": target})
+            await self._confirm_tuner(algo, target)
         elif isinstance(mode, MiningModeNormal):
             await self.command("perpetualtune", False)
         else:
             raise UnsupportedError(f"mining mode {mode.mode!r}", "ePIC")
         if isinstance(live.mining_mode, MiningModeSleep):
             await self._set_mining(True)
+
+    async def _confirm_tuner(self, algo: str, target: int) -> None:
+        """Read the running tuner back: the miner must run ``algo`` at ``target``."""
+        _, name, stats = _tuner(await self.summary())
+        applied = to_int(stats.get("Target"))
+        if name != algo or applied != target:
+            raise NotAppliedError(
+                f"the miner runs {name} at {applied}, not {algo} at {target}",
+                wanted={"algo": algo, "target": target},
+                applied={"algo": name, "target": applied},
+                ip=self.ip,
+                command="perpetualtune/algo",
+            )
 
 
 class EpicBlockMiner(EpicMiner):

@@ -16,7 +16,9 @@ up), ``reboot``, ``perpetualtune`` (on/off), ``perpetualtune/algo`` (``Power`` i
 hashrate tuner in TH/s), ``coin`` (pools, 1-3), ``fanspeed`` (``{"Auto": {...}}`` or
 ``{"Manual": n}``), ``fans/minimum``, ``shutdowntemp``, ``criticaltemp``.
 
-Units and shapes follow a captured PowerPlay-BMS 1.5.13 summary: ``HBs[].Hashrate`` =
+Units and shapes follow captured PowerPlay-BMS 1.5.13 answers (tests/fixtures/real/epic:
+summary, capabilities, network, temps - keys newer UMC builds add, such as ``Miner Serial
+Number`` or ``Working Fan Indices`` in the 1.30 API document, are not served): ``HBs[].Hashrate`` =
 [MH/s, % of the tuner target, HW error %]; temperatures in 1/16 °C steps; ``Fans Rpm`` has
 12 ``"Fans Speed <n>"`` keys in text order with ``null`` for connectors without a fan.
 """
@@ -107,6 +109,7 @@ class EpicSim(SimMiner):
     """ePIC PowerPlay-BMS 1.5.13 on an S19j Pro (3 boards x 126 chips, 4 fans)."""
 
     kind = "epic_s19jpro"
+    versions = (FW_VERSION,)
     make = "AntMiner"
     model = "S19j Pro"
     firmware = "ePIC"
@@ -335,7 +338,6 @@ class EpicSim(SimMiner):
                 "Fan Mode": self.fan_mode,
                 "Fans Speed": fan_percent,
                 "Minimum Working Fans": self.min_fans,
-                "Working Fan Indices": [i for i, rpm in enumerate(rpms) if rpm > 0],
             },
             "Fans Rpm": dict(sorted(fans_rpm.items())),
             "HBStatus": [
@@ -369,7 +371,6 @@ class EpicSim(SimMiner):
                 "Output Voltage": round(psu_mv / 1000 - 0.005, 3) if r.hashing else 0.0,
                 "Target Voltage": psu_mv,
             },
-            "PreInitCooldown Max Duration": 300,
             "PresetInfo": {"Target Power": self.ptune_targets["Power"]},
             "Session": {
                 "Accepted": r.accepted,
@@ -453,7 +454,6 @@ class EpicSim(SimMiner):
             "Display": ["ClksAndVoltage", "ShutdownTemp", "PerpetualTune"],
             "Max Clock Configs": 1,
             "Max HBs": hw.boards,
-            "Miner Serial Number": self.state.serial,
             "Model": self.model_string,
             "Model Subtype": self.model_subtype,
             "Performance Estimator": {
@@ -472,7 +472,6 @@ class EpicSim(SimMiner):
                 }
                 for f in (0.6, 0.8, 1.0, 1.1)
             ],
-            "UninstallSupported": False,
             "Voltage Estimator": {"Slope": 0.0041, "Y Intercept": 11.0},
         }
 
@@ -481,7 +480,6 @@ class EpicSim(SimMiner):
             "dhcp": {
                 "address": self.address,
                 "dns": "8.8.8.8",
-                "dns2": "1.1.1.1",
                 "gateway": self.address.rsplit(".", 1)[0] + ".1",
                 "mac_address": self.state.mac.upper(),
                 "netmask": "255.255.255.0",
