@@ -71,6 +71,22 @@ def test_2_4_2_reads() -> None:
     assert config.temperature is None  # no temptarget before 2.7
 
 
+def test_2_4_5_reads() -> None:
+    raw, c = info("2.4.5"), ctx()
+    assert esp.parse_info_hashrate(c, raw) == pytest.approx(1.0)  # hashRate 1000 GH/s
+    assert esp.parse_expected_hashrate(c, raw) == pytest.approx(0.62524)  # 1276 x 1 x 490 MH/s
+    assert esp.parse_wattage(c, raw) == 3  # 2.65 W
+    [board] = esp.parse_hashboards(c, raw)
+    assert (board.temp, board.chip_temp) == (None, 27)  # vrTemp 0: no regulator sensor
+    assert board.voltage == pytest.approx(5.175)  # 5175 mV
+    assert esp.version_tuple(raw["version"]) == (2, 4, 5)  # "v2.4.5-3-gb5d1e36-dirty"
+    primary, fallback = esp.parse_pools(c, raw)
+    assert primary.url == "stratum+tcp://btc.example.pool:3333" and primary.user == "asic-rs.test"
+    assert (primary.accepted, primary.active, primary.alive) == (0, True, True)
+    assert fallback.url == "stratum+tcp://btc2.example.pool:3333"
+    assert esp.parse_config(c, raw).fan_mode == FanModeNormal(minimum_speed=0)
+
+
 def test_2_7_0_reads() -> None:
     raw, c = info("2.7.0"), ctx()
     assert esp.parse_info_hashrate(c, raw) == pytest.approx(1.670698, rel=1e-5)
@@ -178,6 +194,7 @@ def numbers_as_one_type(value: Any) -> Any:
     ("spec", "version", "page"),
     [
         ("bitaxe_supra:2.4.2", "2.4.2", "system_info.json"),
+        ("bitaxe_supra:2.4.5", "2.4.5", "system_info.json"),
         ("bitaxe_gamma:2.7.0", "2.7.0", "system_info.json"),
         ("bitaxe_gamma:2.12.2", "2.12.2", "system_info.json"),
         ("bitaxe_gamma:2.15.0", "2.15.0", "system_info.json"),

@@ -3,9 +3,10 @@
 Each firmware version is served with the key set of its real capture
 (``tests/fixtures/real/espminer/<version>/``), live values from the state overlaid:
 
-* **2.4.2** (``bitaxe_supra``): info with ``asicCount``, ``bestDiff`` a string, no
-  ``temptarget``/``axeOSVersion``/``expectedHashrate``, no ``/api/system/asic``; the PATCH takes
-  ``fanspeed`` and the flat ``stratum*`` keys and stores whatever it is given.
+* **2.4.2 / 2.4.5** (``bitaxe_supra``; 2.4.5 adds ``idfVersion``): info with ``asicCount``,
+  ``bestDiff`` a string, no ``temptarget``/``axeOSVersion``/``expectedHashrate``, no
+  ``/api/system/asic``; the PATCH takes ``fanspeed`` and the flat ``stratum*`` keys and stores
+  whatever it is given.
 * **2.7.0**: adds ``temptarget``, ``maxPower``, ``sharesRejectedReasons`` ...
 * **2.12.2**: no ``asicCount`` in info (``/api/system/asic`` has it), numbers for ``bestDiff``,
   ``manualFanSpeed``/``minFanSpeed``; the PATCH is checked against the settings table
@@ -235,6 +236,7 @@ class ESPMinerSim(SimMiner):
             "uptimeSeconds": v["uptimeSeconds"],
             **self._chip_and_pools(),
             "version": self.version,
+            **({"idfVersion": "v5.4"} if self.fw >= (2, 4, 5) else {}),
             "boardVersion": self.board_version,
             "runningPartition": "ota_0",
             "flipscreen": 1,
@@ -738,12 +740,12 @@ class BitAxeGammaSim(ESPMinerSim):
 
 @register
 class BitAxeSupraSim(ESPMinerSim):
-    """BitAxe Supra 401 on v2.4.2: BM1368, no pause API, no ``/api/system/asic``."""
+    """BitAxe Supra 401 on v2.4.5 / v2.4.2: BM1368, no pause API, no ``/api/system/asic``."""
 
     kind = "bitaxe_supra"
     make = "BitAxe"
     model = "Supra"
-    versions = ("2.4.2",)
+    versions = ("2.4.5", "2.4.2")
     asic_model = "BM1368"
     device_model = "Supra"
     board_version = "401"
@@ -765,7 +767,7 @@ class BitAxeSupraSim(ESPMinerSim):
 class LuckyMinerLV08Sim(ESPMinerSim):
     """LuckyMiner LV08: the ESP-Miner fork with four BM1370 chips, "Lucky miner" web UI.
 
-    No capture of the fork is published: it follows ESP-Miner 2.4.2's key set (its base)
+    No capture of the fork is published: it follows ESP-Miner 2.4.5's key set (its base)
     plus the ``minerModel`` key identification reads.
     """
 
@@ -773,7 +775,7 @@ class LuckyMinerLV08Sim(ESPMinerSim):
     make = "LuckyMiner"
     model = "LV08"
     versions = ()
-    shape = "2.4.2"
+    shape = "2.4.5"
     page_title = "Lucky miner"
     device_model = "LV08"
     miner_model = "LV08"
