@@ -18,7 +18,9 @@ from asic_bridge.config import MiningModePowerTune
 from asic_bridge.drivers import auradine as ad
 from asic_bridge.drivers.base import ParseContext
 from asic_bridge.drivers.cgminer import parse_api_ver, parse_pools, parse_uptime
+from asic_bridge.errors import NotAppliedError
 from asic_bridge.factory import get_miner
+from asic_bridge.sim.http_server import HttpReply, Request, json_reply
 
 FAMILY = "auradine"
 VERSION = "2023-12.27"
@@ -82,3 +84,24 @@ async def test_simulator_answers_like_the_capture(name: str) -> None:
     finally:
         await s.stop()
     assert_same_shape(cap(name), answer)
+
+
+async def test_a_power_target_the_firmware_ignores_is_not_an_ok() -> None:
+    s = sim.create(f"auradine_at2860:{VERSION}@127.133.2.1")
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, ad.AuradineMiner)
+        assert await miner.set_power_limit(3000) is True  # read back from mode: 3000
+        assert (await miner.get_data(include=["wattage_limit"])).wattage_limit == 3000
+
+        async def ignore_power(request: Request) -> HttpReply:  # answers S, changes nothing
+            return json_reply({"STATUS": [{"STATUS": "S", "Msg": "Mode"}], "Mode": []})
+
+        s.servers["web"].route("POST", "/mode", ignore_power)
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.set_power_limit(2500)
+        assert (caught.value.wanted, caught.value.applied) == (2500, 3000)
+        await miner.aclose()
+    finally:
+        await s.stop()

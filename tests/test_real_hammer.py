@@ -16,11 +16,13 @@ import pytest
 from real_captures import assert_same_shape, load, parse_context
 
 from asic_bridge import sim
-from asic_bridge.config import MinerConfig
+from asic_bridge.config import MinerConfig, Pool, PoolConfig
 from asic_bridge.drivers import hammer
 from asic_bridge.drivers.antminer import decode_miner_conf, parse_api_ver, parse_fw_ver, parse_mac
 from asic_bridge.drivers.base import ParseContext
+from asic_bridge.errors import NotAppliedError
 from asic_bridge.factory import get_miner
+from asic_bridge.sim.http_server import HttpReply, Request, json_reply
 
 FAMILY = "hammer"
 VERSION = "2023-05-28"
@@ -117,3 +119,28 @@ async def test_the_simulator_repeats_the_key_on_the_wire_as_the_firmware_does() 
         for answer in (raw.decode(), batched.decode()):
             assert answer.count(key) == 4, (n, answer[:200])
             assert f"{key}[" not in answer
+
+
+async def test_pools_the_firmware_acknowledges_but_keeps_are_not_an_ok() -> None:
+    s = sim.create(f"hammer_d10:{VERSION}@127.134.2.1")
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, hammer.HammerMiner)
+        before = [(p.url, p.user) for p in s.state.pools]
+        pools = PoolConfig.simple([Pool(url="stratum+tcp://ltc.example:3333", user="me.d10")])
+        await miner.send_config(MinerConfig(pools=pools))  # applied: read back, no error
+        assert [p.url for p in s.state.pools] == ["stratum+tcp://ltc.example:3333"]
+
+        async def acknowledge_only(request: Request) -> HttpReply:
+            return json_reply({"stats": "success", "code": "M000", "msg": "OK!"})
+
+        s.servers["http"].route("*", "/cgi-bin/set_miner_conf.cgi", acknowledge_only)
+        other = PoolConfig.simple([Pool(url="stratum+tcp://other.example:1", user="me.x")])
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.send_config(MinerConfig(pools=other))
+        assert caught.value.applied == [("stratum+tcp://ltc.example:3333", "me.d10")]
+        assert before != caught.value.applied  # the first write did land
+        await miner.aclose()
+    finally:
+        await s.stop()

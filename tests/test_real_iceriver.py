@@ -16,7 +16,10 @@ from real_captures import assert_same_shape, load, parse_context
 from asic_bridge import sim
 from asic_bridge.drivers import iceriver as ice
 from asic_bridge.drivers.base import ParseContext
+from asic_bridge.errors import NotAppliedError
 from asic_bridge.factory import get_miner
+from asic_bridge.sim.http_server import HttpReply, Request, json_reply
+from asic_bridge.sim.iceriver import IceRiverKS3MSim
 
 FAMILY = "iceriver"
 VERSION = "3.2.10"
@@ -77,3 +80,29 @@ async def test_simulator_answers_like_the_capture(kind: str) -> None:
     finally:
         await s.stop()
     assert_same_shape(panel(), answer)
+
+
+async def test_a_locate_the_firmware_ignores_is_not_an_ok() -> None:
+    s = sim.create(f"iceriver_ks5l:{VERSION}@127.132.2.1")
+    assert isinstance(s, IceRiverKS3MSim)
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, ice.IceRiverMiner)
+        assert await miner.fault_light_on() is True  # applied: the answer says locate true
+        assert s.state.fault_light is True
+        s.state.fault_light = False
+        real_panel = s._panel
+
+        async def ignore_locate(request: Request) -> HttpReply:
+            if request.query.get("post") == "5":  # answer, change nothing
+                return json_reply({"error": 0, "data": {"locate": False}, "message": ""})
+            return await real_panel(request)
+
+        s.servers["http"].route("POST", "/user/userpanel", ignore_locate)
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.fault_light_on()
+        assert (caught.value.wanted, caught.value.applied) == (True, False)
+        await miner.aclose()
+    finally:
+        await s.stop()

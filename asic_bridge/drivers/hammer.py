@@ -57,6 +57,7 @@ from asic_bridge.errors import (
     AuthenticationError,
     CommandError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
@@ -386,9 +387,12 @@ class BlackMiner(BaseMiner):
         applied = await self._get_config()
         if config.pools is not None and applied.pools is not None:
             wanted = [(p.url, p.user) for p in config.pools.first_group]
-            if wanted != [(p.url, p.user) for p in applied.pools.first_group]:
-                raise CommandError(
+            have = [(p.url, p.user) for p in applied.pools.first_group]
+            if wanted != have:
+                raise NotAppliedError(
                     "the miner acknowledged the pools but did not apply them",
+                    wanted=wanted,
+                    applied=have,
                     ip=self.ip,
                     command="set_miner_conf",
                 )

@@ -62,6 +62,7 @@ from asic_bridge.errors import (
     AuthenticationError,
     CommandError,
     InvalidResponseError,
+    NotAppliedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult
 
@@ -350,7 +351,13 @@ class IceRiverMiner(BaseMiner):
         answer = await self.panel(post="5", locate="1" if on else "0")
         state = _flag(answer["data"].get("locate"))
         if state is not None and state != on:
-            raise CommandError("the locate LED did not change", ip=self.ip, command="locate")
+            raise NotAppliedError(
+                "the locate LED did not change",
+                wanted=on,
+                applied=state,
+                ip=self.ip,
+                command="locate",
+            )
         return True
 
     async def _get_config(self) -> MinerConfig:
