@@ -12,10 +12,14 @@ Login is ``POST /api/auth`` (form ``username=admin&password=...``) answering
 Field sources:
 
 ========================  ==============================================================
-hashrate / is_mining      ``summary`` ``MHS 1m`` (MH/s; ``MHS av`` as fallback) / > 0
+hashrate / is_mining      ``summary`` ``MHS 1m`` (MH/s; ``MHS av`` as fallback) / > 0;
+                          the Equihash firmware (A9 "innominer a9-1.1.0") writes Sol/s
+                          under the same ``MHS`` keys
 hashboards                ``stats`` entries with a ``Chain ID``: ``MHS av``, ``Temp``
                           (chip average), ``Temp max``, ``Num active chips``,
-                          ``Voltage Avg`` (mV)
+                          ``Voltage Avg`` (mV); the A9's per-chain ``MHS av`` is no hash
+                          rate (3 chains of ~990 000 against 51 000 Sol/s in total), so it
+                          is not reported
 wattage                   ``getAll`` ``power`` (W)
 errors                    ``getErrorDetail`` ``code`` (non-zero) and ``msg``
 uptime / pools            ``summary`` ``Elapsed`` / ``pools``
@@ -90,6 +94,14 @@ def _all(get_all: object) -> Mapping[str, Any]:
 # Pure parsers.
 
 
+EQUIHASH = "Equihash"
+
+
+def _rate_unit(ctx: ParseContext) -> str:
+    """The unit behind the ``MHS`` keys: Sol/s (H/s) on the Equihash firmware, else MH/s."""
+    return "H/s" if ctx.algo == EQUIHASH else "MH/s"
+
+
 def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
     entry = first_entry(summary, "SUMMARY")
     if entry is None:
@@ -97,7 +109,7 @@ def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
     for key in ("MHS 1m", "MHS 5s", "MHS av"):
         value = to_float(entry.get(key))
         if value is not None:
-            return to_default(max(value, 0.0), "MH/s", ctx.algo)
+            return to_default(max(value, 0.0), _rate_unit(ctx), ctx.algo)
     return None
 
 
@@ -119,7 +131,7 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
         if slot is None or not 0 <= slot < 64:
             continue
         chips = to_int(item.get("Num active chips"))
-        rate = to_float(item.get("MHS av"))
+        rate = None if ctx.algo == EQUIHASH else to_float(item.get("MHS av"))
         temp, hottest = to_float(item.get("Temp")), to_float(item.get("Temp max"))
         volts = to_float(item.get("Voltage Avg"))
         boards[slot] = HashBoard(
@@ -131,7 +143,7 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
             expected_chips=per_board,
             voltage=round(volts / 1000.0, 3) if volts else None,
             missing=not chips,
-            active=bool(chips) and bool(rate),
+            active=bool(chips) and (bool(rate) or ctx.algo == EQUIHASH),
         )
     for slot in range(info.hashboards if info and info.hashboards else 0):
         boards.setdefault(slot, HashBoard(slot=slot, expected_chips=per_board, missing=True))
@@ -349,6 +361,8 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
         raw = value.strip() if isinstance(value, str) and value.strip() else None
     except (APIError, TimeoutError):
         raw = None  # wrong password or no web UI: still a miner, model unknown
+    if raw is None and "INNOMINER A9" in e.rpc_text:
+        raw = "A9"  # the Equihash build names itself ("innominer a9-1.1.0"): its unit differs
     info = catalog.lookup(raw, make=MAKE) if raw else None
     if info is not None and info.make != MAKE:
         info = None
