@@ -29,6 +29,7 @@ from asic_bridge.drivers.base import Identity, ParseContext
 from asic_bridge.errors import ConfigError, NotAppliedError, UnsupportedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.espminer import ESPMinerSim
+from asic_bridge.sim.http_server import HttpReply, Request, json_reply
 from asic_bridge.transport.http import HTTPClient
 
 FAMILY = "espminer"
@@ -294,4 +295,22 @@ async def test_out_of_range_settings_are_refused_before_any_call() -> None:
         assert s.counters["http"].by_key["PATCH /api/system"] == 0
         await miner.send_config(MinerConfig(temperature=TemperatureConfig(target=66)))
         assert s.temptarget == 66  # the top of the range is accepted
+        await miner.aclose()
+
+
+async def test_a_pause_the_board_ignores_is_not_an_ok() -> None:
+    async with running("bitaxe_gamma:2.15.0") as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert miner is not None
+        assert await miner.stop_mining() is True  # miningPaused true read back
+        assert await miner.resume_mining() is True
+
+        async def answer_only(request: Request) -> HttpReply:
+            return json_reply({"message": "Mining paused"})
+
+        s.servers["http"].route("POST", "/api/system/pause", answer_only)
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.stop_mining()
+        assert (caught.value.wanted, caught.value.applied) == (False, True)
+        assert s.state.mining is True
         await miner.aclose()

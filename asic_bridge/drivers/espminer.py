@@ -483,7 +483,18 @@ class ESPMiner(BaseMiner):
         return True
 
     async def _set_mining(self, on: bool) -> bool:
-        await self._post("/api/system/resume" if on else "/api/system/pause")
+        """Pause/resume, read back from ``miningPaused`` (reported from 2.14, like the API)."""
+        path = "/api/system/resume" if on else "/api/system/pause"
+        await self._post(path)
+        paused = _info(await self._get_json(self._PATHS["info"])).get("miningPaused")
+        if isinstance(paused, bool) and paused == on:
+            raise NotAppliedError(
+                f"the board answered {path} but reports miningPaused {str(paused).lower()}",
+                wanted=on,
+                applied=not paused,
+                ip=self.ip,
+                command=path,
+            )
         return True
 
     async def _get_config(self) -> MinerConfig:
