@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from real_captures import load
+import pytest
+from real_captures import assert_same_shape, load
 
+from asic_bridge import sim
 from asic_bridge.drivers import goldshell as gs
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.factory import get_miner
+
+_hosts = itertools.count(1)
 
 V201 = "2.0.1"
 
@@ -47,3 +53,23 @@ def test_pools_and_config() -> None:
     ]
     config = gs.parse_config(ctx(), cap("mcb-pools.json"), cap("mcb-setting.json"))
     assert config.mining_mode is not None and config.mining_mode.mode == "normal"
+
+
+# ------------------------------------------------------------ simulator in the capture's shape
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/mcb/status", "mcb-status.json"), ("/mcb/setting", "mcb-setting.json"),
+     ("/mcb/pools", "mcb-pools.json")],
+)  # fmt: skip
+async def test_simulator_web_answers_in_the_capture_shape(path: str, name: str) -> None:
+    # The only published /mcb answers are a CK5's on 2.0.1; the KD Max kind serves their keys.
+    s = sim.create(f"goldshell_kdmax@127.174.0.{next(_hosts)}")
+    await s.start()
+    miner = await get_miner(s.address, use_cache=False)
+    try:
+        assert isinstance(miner, gs.GoldshellMiner)
+        answer = await miner.web_json(path)
+        assert_same_shape(cap(name), answer)
+    finally:
+        await miner.aclose()
+        await s.stop()

@@ -251,26 +251,27 @@ class GoldshellKDMaxSim(SimMiner):
     async def _logout(self, request: Request) -> HttpReply:
         return json_reply({})
 
+    # /mcb answers have the keys of the one published capture (a CK5 on 2.0.1, in
+    # tests/fixtures/real/goldshell); no KD Max answer is published.
     async def _status(self, request: Request) -> HttpReply:
         return json_reply(
             {
+                "hardware": "GS-KDMAX-CB-V1.2",
                 "model": self.status_model,
                 "firmware": self.firmware_version,
-                "hardware": "GS-KDMAX-CB-V1.2",
-                "boot": "1.0.3",
-                "uptime": self.state.uptime,
             }
         )
 
     def setting(self) -> dict[str, Any]:
         return {
-            "name": self.state.mac,
-            "powerplans": [dict(p) for p in PLANS],
             "select": self.select,
-            "fanmode": 0,
-            "fanspeed": 100,
-            "tempunit": "C",
-            "language": "en",
+            "tempcontrol": True,
+            "ledcontrol": False,
+            "manualPowerplan": PLANS[0]["info"],
+            "name": self.state.mac,
+            "powerplans": [{"info": p["info"], "level": p["level"]} for p in PLANS],
+            "manual": False,
+            "version": "v1.0",
         }
 
     async def _get_setting(self, request: Request) -> HttpReply:
