@@ -22,7 +22,14 @@ from asic_bridge import sim
 from asic_bridge.data import MinerData
 from asic_bridge.factory import get_miner
 
-KINDS = ("bitaxe_gamma", "bitaxe_supra", "luckyminer_lv08")
+KINDS = (
+    "bitaxe_gamma",  # 2.15.0
+    "bitaxe_gamma:2.12.2",
+    "bitaxe_gamma:2.7.0",
+    "bitaxe_supra",  # 2.4.5
+    "bitaxe_supra:2.4.2",
+    "luckyminer_lv08",
+)
 ADDRESSES = {kind: f"127.24.11.{i}" for i, kind in enumerate(KINDS, start=1)}
 
 # pyasic's ESPMiner has no pools parser (its DataLocations never name "pools"), so it always

@@ -314,3 +314,13 @@ async def test_a_pause_the_board_ignores_is_not_an_ok() -> None:
         assert (caught.value.wanted, caught.value.applied) == (False, True)
         assert s.state.mining is True
         await miner.aclose()
+
+
+def test_2_15_keeps_the_stored_password_of_an_unchanged_pool() -> None:
+    live = esp.parse_config(ctx(), info("2.15.0"))  # passwords never shown: "x"
+    assert live.pools is not None
+    primary = live.pools.first_group[0]
+    new = PoolConfig.simple([primary, Pool(url="stratum+tcp://b.example:5555", user="me.b")])
+    body = esp.encode_config(MinerConfig(pools=new), live, (2, 15, 0))
+    assert [row["stratumPassword"] for row in body["pools"]] == ["*****", "x"]
+    assert (body["primaryPoolIndex"], body["secondaryPoolIndex"]) == (0, 1)

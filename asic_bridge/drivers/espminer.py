@@ -319,13 +319,17 @@ def _pool_body(wanted: list[Pool], current: list[Pool], version: tuple[int, ...]
         rows = []
         for index, pool in enumerate(wanted):
             host, port = _split_pool(pool)
+            old = current[index] if index < len(current) else None
+            kept = old is not None and (old.url, old.user) == (pool.url, pool.user)
             rows.append(
                 {
                     "id": index,
                     "stratumURL": host,
                     "stratumPort": port,
                     "stratumUser": pool.user,
-                    "stratumPassword": pool.password,
+                    # "*****" keeps the stored password (the firmware never shows it, so an
+                    # unchanged pool read back carries the placeholder "x")
+                    "stratumPassword": "*****" if kept and pool.password == "x" else pool.password,
                 }
             )
         return {"pools": rows, "primaryPoolIndex": 0, "secondaryPoolIndex": 1}
