@@ -111,7 +111,9 @@ def test_2_12_2_reads() -> None:
     assert esp.parse_wattage(c, raw) == 22  # 22.21 W
     [board] = esp.parse_hashboards(c, raw)
     assert (board.temp, board.chip_temp, board.chips) == (75, 59.875, 1)
-    assert [f.speed for f in esp.parse_fans(c, raw) or []] == [3859]
+    assert [f.speed for f in esp.parse_fans(c, raw) or []] == [3859]  # fan2rpm 0: one fan
+    two = dict(raw, fan2rpm=3702)  # a board with a second fan reports it there
+    assert [f.speed for f in esp.parse_fans(c, two) or []] == [3859, 3702]
     primary, fallback = esp.parse_pools(c, raw)
     assert primary.url == "stratum+tcp://public-pool.io:21496"
     assert primary.user == "bc1qsyz6ehyjqzfs478un8vyks9l3mfwn26alqh6fs.bitaxe"

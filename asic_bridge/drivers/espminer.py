@@ -13,7 +13,7 @@ expected_hashrate         ``expectedHashrate`` (GH/s, newer firmware), else
 hashboards                one board: ``hashRate``, ``vrTemp`` (board / regulator), ``temp``
                           (chip), ``asicCount`` (from ``/api/system/asic`` on firmware that
                           does not repeat it in info), ``voltage`` (mV in, V out)
-fans                      ``fanrpm``
+fans                      ``fanrpm`` (+ ``fan2rpm`` when it turns, 2.12+)
 wattage                   ``power`` (W)
 uptime                    ``uptimeSeconds``
 pools                     ``stratumURL``/``stratumPort``/``stratumUser`` and the fallback
@@ -177,8 +177,14 @@ def parse_hashboards(ctx: ParseContext, info: object) -> list[HashBoard]:
 
 
 def parse_fans(ctx: ParseContext, info: object) -> list[Fan] | None:
-    rpm = to_int(_info(info).get("fanrpm"))
-    return None if rpm is None else [Fan(speed=rpm)]
+    """``fanrpm``, and ``fan2rpm`` (2.12+) where a second fan turns (boards with one fan
+    report it as 0)."""
+    data = _info(info)
+    rpm = to_int(data.get("fanrpm"))
+    if rpm is None:
+        return None
+    second = to_int(data.get("fan2rpm"))
+    return [Fan(speed=rpm)] + ([Fan(speed=second)] if second else [])
 
 
 def parse_wattage(ctx: ParseContext, info: object) -> int | None:
