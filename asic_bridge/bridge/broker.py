@@ -74,9 +74,10 @@ def connect_packet(
     *,
     keepalive: int = 10,
     will: tuple[str, bytes] | None = None,
+    clean: bool = True,
 ) -> bytes:
-    """An MQTT 3.1.1 CONNECT (clean session); ``will`` is (topic, payload) at QoS 0."""
-    flags = 0x02  # clean session
+    """An MQTT 3.1.1 CONNECT; ``will`` is (topic, payload) at QoS 0."""
+    flags = 0x02 if clean else 0
     payload = _mqtt_string(client_id)
     if will is not None:
         flags |= 0x04
@@ -272,27 +273,27 @@ class MosquittoBroker:
         delay = RESTART_BACKOFF[0]
         while not self._stopping:
             proc = self._proc
-            assert proc is not None
-            started = time.monotonic()
-            code = await self._wait_or_check(proc)
-            if self._stopping:
-                return
-            if time.monotonic() - started > STABLE_AFTER:
-                delay = RESTART_BACKOFF[0]
-            log.warning(
-                "embedded mosquitto exited (code %s%s); restarting in %.0f s",
-                code,
-                f": {self._last_error}" if self._last_error else "",
-                delay,
-            )
+            if proc is not None:  # None: the last restart failed; try again
+                started = time.monotonic()
+                code = await self._wait_or_check(proc)
+                if self._stopping:
+                    return
+                if time.monotonic() - started > STABLE_AFTER:
+                    delay = RESTART_BACKOFF[0]
+                detail = f": {self._last_error}" if self._last_error else ""
+                log.warning("embedded mosquitto exited (code %s%s)", code, detail)
+            log.info("restarting embedded mosquitto in %.0f s", delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_BACKOFF[1])
             if self._stopping:
                 return
-            with contextlib.suppress(OSError):
+            try:
                 await self._launch()
-                self.restarts += 1
-                log.info("embedded mosquitto restarted")
+            except OSError as exc:
+                log.warning("embedded mosquitto did not restart: %s", exc)
+                continue
+            self.restarts += 1
+            log.info("embedded mosquitto restarted")
 
     async def _wait_or_check(self, proc: asyncio.subprocess.Process) -> int | None:
         """Wait for ``proc`` to exit; two failed health checks in a row kill it."""
