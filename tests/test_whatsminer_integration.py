@@ -30,7 +30,12 @@ from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.drivers.whatsminer import WhatsminerV2, WhatsminerV3
-from asic_bridge.errors import AuthenticationError, ConfigError, UnsupportedError
+from asic_bridge.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotAppliedError,
+    UnsupportedError,
+)
 from asic_bridge.factory import get_miner
 from asic_bridge.sim import Fault, SimMiner, create
 
@@ -298,9 +303,46 @@ async def test_power_limit_moves_wattage(start: Started, kind: str) -> None:
     assert config.mining_mode == MiningModePowerTune(power=2800)
 
 
+@pytest.mark.parametrize("kind", ["whatsminer_m50", "whatsminer_m60"])
+async def test_power_limit_above_the_standard_power_is_not_applied(
+    start: Started, kind: str
+) -> None:
+    """The firmware caps the limit at the unit's standard power (API 3 document: it "cannot
+    exceed the device's standard operating power") and answers ok; the read-back tells."""
+    sim, miner, _ = await start(kind)
+    cap = round(sim.state.hardware.power_range[1])
+    wanted = cap + 150
+    assert miner.power_range().low <= wanted <= miner.power_range().high  # the catalog's guess
+    with pytest.raises(NotAppliedError) as caught:
+        await miner.set_power_limit(wanted)
+    assert (caught.value.wanted, caught.value.applied) == (wanted, cap)
+    assert str(cap) in str(caught.value) and str(wanted) in str(caught.value)
+    assert (await miner.get_data(include=["wattage_limit"])).wattage_limit == cap
+
+
+@pytest.mark.parametrize("kind", ["whatsminer_m50", "whatsminer_m60"])
+async def test_a_custom_limit_reads_as_an_offered_mode(start: Started, kind: str) -> None:
+    _, miner, _ = await start(kind)
+    await miner.set_power_limit(2800)
+    mode = (await miner.get_config()).mining_mode
+    assert mode is not None and mode.mode in miner.supported_modes  # power_tuning
+    with pytest.raises(ConfigError, match="power target"):
+        await miner.set_mode("power_tuning")  # a power is needed: set_power_limit
+
+
+@pytest.mark.parametrize("kind", ["whatsminer_m50", "whatsminer_m60"])
+async def test_mode_write_the_firmware_ignores_is_not_ok(start: Started, kind: str) -> None:
+    sim, miner, _ = await start(kind)
+    sim.state.set_work_mode = lambda mode: None  # type: ignore[method-assign]  # a build that ignores it
+    with pytest.raises(NotAppliedError) as caught:
+        await miner.set_mode("low")
+    assert (caught.value.wanted, caught.value.applied) == ("low", "normal")
+
+
 async def test_power_limit_out_of_range_is_refused_before_sending(start: Started) -> None:
     sim, miner, _ = await start("whatsminer_m50")
-    with pytest.raises(ConfigError, match="outside"):
+    low, high = miner.power_limit_range()
+    with pytest.raises(ConfigError, match=f"outside {low}-{high} W"):
         await miner.set_power_limit(50_000)
     assert sim.counters["rpc"].connections == 0
 

@@ -47,7 +47,13 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
-from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
+from asic_bridge.errors import (
+    APIError,
+    CommandError,
+    ConfigError,
+    NotAppliedError,
+    UnsupportedError,
+)
 from asic_bridge.transport.rpc import RPCClient
 from asic_bridge.transport.whatsminer import V3_PORT, WhatsminerV2Session, WhatsminerV3Client
 
@@ -745,6 +751,9 @@ def _v3_mode(ctx: ParseContext, info: Any, setting: Any) -> Any:
 
 # ============================================================================ shared driver logic
 _SUPPORTED_MODES = ("normal", "low", "high", "sleep", "power_tuning")
+_READ_BACK_TRIES = 3
+_READ_BACK_PAUSE = 0.5
+"""adjust_power_limit restarts btminer: the read-back waits briefly for its RPC."""
 
 
 class _Whatsminer(BaseMiner):
@@ -764,10 +773,38 @@ class _Whatsminer(BaseMiner):
             Capability.SEND_CONFIG,
         }
     )
-    supported_modes = ("normal", "low", "high", "sleep")
+    # power_tuning is what a custom power limit reads as (so the reported mode is always an
+    # option); choosing it needs a power target: set_power_limit, or a config with power.
+    supported_modes = ("normal", "low", "high", "sleep", "power_tuning")
     LED_PERIOD_MS: ClassVar[int] = 1000
     LED_DURATION_MS: ClassVar[int] = 500
     MAX_POOLS: ClassVar[int] = 3
+
+    def _confirm(self, what: str, wanted: object, applied: object, command: str) -> None:
+        """A write the read-back contradicts was ignored or clamped by the firmware."""
+        if applied != wanted:
+            raise NotAppliedError(
+                f"{what}: asked for {wanted}, the miner reports {applied}",
+                wanted=wanted,
+                applied=applied,
+                ip=self.ip,
+                command=command,
+            )
+
+    async def _read_back(self, source: str) -> Any:
+        """One source read again after a write (a restarting btminer gets a moment)."""
+        for attempt in range(_READ_BACK_TRIES):
+            try:
+                (value,) = await self._fetch_required(source)
+                return value
+            except APIError:
+                if attempt == _READ_BACK_TRIES - 1:
+                    raise
+                await asyncio.sleep(_READ_BACK_PAUSE)
+        return None
+
+    def _ctx(self) -> ParseContext:
+        return ParseContext(self.algo, self.model_info, self.identity)
 
     async def _fetch_required(self, *sources: str) -> list[Any]:
         raw = await self._fetch_sources(sources)
@@ -950,6 +987,8 @@ class WhatsminerV2(_Whatsminer):
             )
         else:
             await self._privileged("set_led", param="auto")
+        applied = v2_fault_light(self._ctx(), await self._read_back("rpc:get_miner_info"))
+        self._confirm("fault light", on, applied, "set_led")
         return True
 
     async def _reboot(self) -> bool:
@@ -965,14 +1004,22 @@ class WhatsminerV2(_Whatsminer):
             await self._privileged("power_on")
         else:
             await self._privileged("power_off", respbefore="true")
+        applied = v2_is_mining(self._ctx(), await self._read_back("rpc:status"))
+        self._confirm("mining", on, applied, "power_on" if on else "power_off")
         return True
 
     async def _set_power_limit(self, wattage: int) -> bool:
+        """The firmware caps the limit at the unit's standard power: read back summary."""
         await self._privileged("adjust_power_limit", power_limit=str(wattage))
+        applied = v2_wattage_limit(self._ctx(), await self._read_back("rpc:summary"))
+        self._confirm("power limit (W)", wattage, applied, "adjust_power_limit")
         return True
 
     async def _set_work_mode(self, mode: str) -> None:
         await self._privileged(f"set_{mode}_power")
+        entry = _section(await self._read_back("rpc:summary"), "SUMMARY") or {}
+        applied = (_text(entry.get("Power Mode")) or "").lower() or None
+        self._confirm("power mode", mode, applied, f"set_{mode}_power")
 
     async def _write_pools(self, pools: Sequence[Pool]) -> None:
         params: dict[str, str] = {}
@@ -1083,6 +1130,8 @@ class WhatsminerV3(_Whatsminer):
             await self._set("set.system.led", [led])
         else:
             await self._set("set.system.led", "auto")
+        applied = v3_fault_light(self._ctx(), await self._read_back("v3:get.device.info"))
+        self._confirm("fault light", on, applied, "set.system.led")
         return True
 
     async def _reboot(self) -> bool:
@@ -1098,11 +1147,18 @@ class WhatsminerV3(_Whatsminer):
         return True
 
     async def _set_power_limit(self, wattage: int) -> bool:
+        """Capped at the unit's standard power (API 3 document): read back the setting."""
         await self._set("set.miner.power_limit", wattage)
+        setting = _v3_part(await self._read_back("v3:get.miner.setting")) or {}
+        applied = _int(setting.get("power-limit"))
+        self._confirm("power limit (W)", wattage, applied, "set.miner.power_limit")
         return True
 
     async def _set_work_mode(self, mode: str) -> None:
         await self._set("set.miner.power_mode", mode)
+        setting = _v3_part(await self._read_back("v3:get.miner.setting")) or {}
+        applied = (_text(setting.get("power-mode")) or "").lower() or None
+        self._confirm("power mode", mode, applied, "set.miner.power_mode")
 
     async def _write_pools(self, pools: Sequence[Pool]) -> None:
         await self._set(
