@@ -54,9 +54,13 @@ _OLD_TEMPS = (
     "pyasic's AntminerOld takes tempN as the chip and temp2_N as the board temperature; on "
     "X17 bmminer tempN is the PCB and temp2_N the hottest chip (temp2_N = max of temp_chipN)"
 )
+_2025_WATT = (
+    "pyasic's Antminer backend reads no power draw; stock builds from 2025 report it as "
+    "stats.cgi 'watt' (asic-rs PR #325), which we read: real firmware is the truth"
+)
 SKIPS: dict[str, dict[str, str]] = {
     "antminer_s19jpro": {},
-    "antminer_s21": {},
+    "antminer_s21": {"wattage": _2025_WATT},
     "antminer_l7": {
         "hashrate": _L7_UNITS,
         **{f"hashboards[{i}].hashrate": _L7_UNITS for i in range(3)},

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load
+from sim_answers import rpc_answer, serving, web_answer
 
 from asic_bridge.catalog import lookup
 from asic_bridge.drivers import antminer as am
@@ -96,3 +97,35 @@ def test_s21_2025_system_info() -> None:
     # serinum / firmware_type are the modern UI's marks
     assert am.web_generation(sysinfo, "S21") == "modern"
     assert am._algo_hint(sysinfo) == "SHA256"  # no Algorithm key: SHA-256
+
+
+# ----------------------------------------------------------------------------- simulator shapes
+@pytest.mark.parametrize(
+    ("kind", "version", "command"),
+    [
+        ("antminer_s19jpro:2022-12-06", "2022-12-06", "version"),
+        ("antminer_s19jpro:2022-12-06", "2022-12-06", "summary"),
+        ("antminer_s19jpro:2022-12-06", "2022-12-06", "stats"),
+        ("antminer_s19jpro:2022-12-06", "2022-12-06", "pools"),
+        ("antminer_s17pro:2019-08-20", "2019-08-20", "stats"),
+        ("antminer_s17pro:2019-08-20", "2019-08-20", "pools"),
+    ],
+)
+async def test_simulator_rpc_has_the_capture_shape(kind: str, version: str, command: str) -> None:
+    async with serving(kind) as miner:
+        assert_same_shape(cap(version, command), await rpc_answer(miner, command))
+
+
+async def test_simulator_2025_system_info_has_the_capture_shape() -> None:
+    async with serving("antminer_s21:FR-1.12-251009") as miner:
+        answer = await web_answer(miner, "get_system_info")
+    assert_same_shape(cap("FR-1.12-251009", "get_system_info"), answer)
+    assert answer["system_filesystem_version"].startswith("FR-1.12")
+
+
+async def test_simulator_sleeping_s19_with_a_dead_chain_reads_as_the_capture() -> None:
+    """The 2020 capture's situation (chain 1 dead) served by the X19 kind reads the same way."""
+    async with serving("antminer_s19jpro", dead_boards=[0]) as miner:
+        stats = await rpc_answer(miner, "stats")
+    boards = am.parse_hashboards_old(ctx("S19j Pro"), stats)
+    assert [b.missing for b in boards] == [True, False, False]

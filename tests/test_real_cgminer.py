@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load
+from sim_answers import rpc_answer, serving
 
 from asic_bridge import catalog
 from asic_bridge.drivers import cgminer as cg
@@ -89,3 +90,13 @@ def test_t15_cgminer_4_9() -> None:
     assert cg.program_of(version["VERSION"][0]) == ("CGMiner", "4.9.0")
     pools = cg.parse_pools(c, rpc(T15, "pools"))
     assert (pools[0].accepted, pools[0].alive) == (777, True)
+
+
+# ----------------------------------------------------------------------------- simulator shapes
+@pytest.mark.parametrize("command", ["version", "stats", "pools"])
+async def test_simulator_has_the_s9_capture_shape(command: str) -> None:
+    async with serving("cgminer") as miner:  # the generic kind serves this build's keys
+        answer = await rpc_answer(miner, command)
+    # VER: a build number only this S9 build adds; the generic kind leaves it out because
+    # every CGMiner-based kind (LuxOS, Braiins...) inherits its version answer.
+    assert_same_shape(rpc(S9, command), answer, ignore=["$.VERSION[].VER"])

@@ -7,16 +7,19 @@ Every expected value is worked out by hand from the payload; the reason stands b
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load
+from sim_answers import our_reading, serving, web_answer
 
 from asic_bridge.catalog import lookup
 from asic_bridge.config import FanModeNormal, MiningModeNormal
 from asic_bridge.drivers import elphapex as el
 from asic_bridge.drivers.antminer import parse_errors, parse_fault_light_modern
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.sim.elphapex import cjson
 
 DG1 = "DG1+_SW_V1.0.2"
 HOME = "DG-Home1_V1.0.5"
@@ -142,3 +145,55 @@ def test_home_sysinfo_pools_config() -> None:
     assert config.pools is not None and len(config.pools.first_group) == 3
     assert config.mining_mode == MiningModeNormal()  # fc-work-mode 0
     assert parse_fault_light_modern(c, cap(HOME, "get_blink_status")) is False
+
+
+# ----------------------------------------------------------------------------- simulator shapes
+PAGES = ["summary", "stats", "pools", "get_system_info", "get_miner_conf", "get_blink_status"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize(
+    ("kind", "version", "dead"),
+    [
+        ("elphapex_dg1plus", DG1, ()),
+        # the DG-Home1 capture was taken at boot with chains 0-2 not detected yet
+        ("elphapex_dghome1", HOME, (0, 1, 2)),
+    ],
+)
+async def test_simulator_pages_have_the_capture_shape(
+    kind: str, version: str, dead: tuple[int, ...], page: str
+) -> None:
+    async with serving(f"{kind}:{version}", dead_boards=dead) as miner:
+        answer = await web_answer(miner, page)
+    # The firmware prints numbers the cJSON way (a whole value has no fraction: rate_ideal
+    # 14229 on the DG1+ and 3003.75 on the DG-Home1), so int or float follows the value, not
+    # the key: on both sides every number is compared as a float.
+    assert_same_shape(numbers_as_float(cap(version, page)), numbers_as_float(answer))
+    # and the simulator prints them the same way: no whole value with a fraction
+    assert json.dumps(answer) == json.dumps(cjson(answer))
+
+
+def numbers_as_float(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: numbers_as_float(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers_as_float(v) for v in value]
+    return value
+
+
+async def test_simulator_reports_not_evaluated_checks_at_boot() -> None:
+    async with serving("elphapex_dghome1") as miner:
+        summary = await web_answer(miner, "summary")
+    states = [c["status"] for c in summary["SUMMARY"][0]["status"]]
+    assert states == ["", "", "s", "s"]  # as the DG-Home1 capture at elapsed 0
+    assert parse_errors(ctx("DG-Home1"), summary) == []
+
+
+async def test_dghome1_simulator_is_read_end_to_end_at_boot() -> None:
+    async with serving("elphapex_dghome1") as miner:
+        ours, data = await our_reading(miner)
+    assert isinstance(ours, el.ElphapexMiner) and ours.model == "DG1Home"
+    assert data.errors == []  # rate and network not evaluated yet: no false alarm
+    assert len(data.hashboards) == 4 and data.field_errors == {}

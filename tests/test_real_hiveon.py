@@ -7,10 +7,12 @@ missing comma between the STATS objects); ``4.11.1-rwglr-2024-04-19``: an S19j P
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load
+from sim_answers import our_reading, rpc_answer, serving
 
 from asic_bridge.catalog import lookup
 from asic_bridge.drivers import antminer as am
@@ -68,3 +70,37 @@ def test_s19jpro_2024_version() -> None:
     c = ctx("S19j Pro")
     assert am.parse_fw_ver(c, version) == "Fri Apr 19 10:58:21 UTC 2024"
     assert am.parse_api_ver(c, version) == "3.1"
+
+
+# ----------------------------------------------------------------------------- simulator shapes
+@pytest.mark.parametrize("command", ["version", "stats"])
+async def test_s9_simulator_has_the_capture_shape(command: str) -> None:
+    capture = load("hiveon", S9, "version.json") if command == "version" else s9_stats()
+    async with serving(f"hiveon_s9:{S9}") as miner:
+        assert_same_shape(capture, await rpc_answer(miner, command))
+
+
+async def test_s19jpro_simulator_version_has_the_capture_shape() -> None:
+    version = "4.11.1-rwglr-2024-04-19"
+    async with serving(f"hiveon_s19jpro:{version}") as miner:
+        answer = await rpc_answer(miner, "version")
+    assert_same_shape(load("hiveon", version, "version.json"), answer)
+
+
+async def test_s9_simulator_stats_lacks_the_comma_like_the_build() -> None:
+    async with serving("hiveon_s9") as miner:
+        reader, writer = await asyncio.open_connection(miner.address, miner.ports["rpc"])
+        writer.write(b'{"command":"stats"}')
+        raw = await reader.read()
+        writer.close()
+    assert b'"}{"STATS":0' in raw  # the build's defect, on the wire
+    assert parse_rpc_payload(raw)["STATS"][1]["STATS"] == 0  # and the client repairs it
+
+
+async def test_s9_simulator_is_read_end_to_end() -> None:
+    async with serving("hiveon_s9") as miner:
+        ours, data = await our_reading(miner)
+    assert isinstance(ours, hv.HiveonOld) and ours.model == "S9"
+    assert [b.chips for b in data.hashboards] == [63, 63, 63]
+    assert data.wattage is None  # "34.65 (AB)" is not watts
+    assert data.field_errors == {}

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
 from .base import SimServer, register
-from .cgminer import CGMinerSim
+from .cgminer import CGMinerSim, _chip_map
 from .http_server import DigestAuth, HttpReply, HttpServer, Request, json_reply, text_reply
 from .rpc_server import RpcServer
 from .state import BoardReading, Hardware, Pool, Readings
@@ -64,6 +64,11 @@ def _code(value: Any) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
+
+
+def _sensor_text(value: float) -> str:
+    """bmminer's four-sensor text "a-b-c-d" whose mean is ``round(value)``."""
+    return "-".join(str(t) for t in _spread(value))
 
 
 def _spread(value: float) -> list[int]:
@@ -94,6 +99,8 @@ class _AntminerStock(CGMinerSim):
     work_modes: ClassVar[dict[int, str]] = {0: "normal", 1: "sleep", 3: "low"}
     """Work-mode code -> MinerState work mode; empty for a firmware without modes."""
     compile_time = "Mon Dec 26 17:10:01 CST 2022"
+    filesystem_version: ClassVar[str | None] = None
+    """get_system_info ``system_filesystem_version`` when not the build date (2025: FR-x.y)."""
     kernel: ClassVar[str] = "Linux 4.9.38 #1 SMP PREEMPT Mon Dec 26 17:00:04 CST 2022"
 
     reboot_delay: float = 0.2
@@ -135,7 +142,7 @@ class _AntminerStock(CGMinerSim):
         http.route("GET", "/index.html", self.page_index)
         for name, handler in self.cgi_routes().items():
             http.route("*", f"/cgi-bin/{name}.cgi", handler)
-        return {"rpc": RpcServer(self.on_rpc, description=self.description), "http": http}
+        return {"rpc": RpcServer(self.on_rpc_wire, description=self.description), "http": http}
 
     def cgi_routes(self) -> dict[str, Any]:
         return {
@@ -189,23 +196,22 @@ class _AntminerStock(CGMinerSim):
         else:
             self.state.restart_backend()
 
-    # ------------------------------------------------------------------ RPC stats (X19 keys)
-    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
-        result = super().cmd_stats(parameter)
-        r = self.state.read()
-        body = result["STATS"][1]
-        body["rate_unit"] = self.rate_unit_short
-        body["Mode"] = self.current_work_code()
-        for s in range(9, self.key_slots + 1):  # bmminer lists every fan slot it has
-            body.setdefault(f"fan{s}", 0)
-        for b in r.boards:
-            n = self.chain_slot + b.index
-            body[f"temp{n}"] = round(b.temp_pcb)
-            body[f"temp2_{n}"] = round(b.temp_chip)
-            body[f"temp_pcb{n}"] = "-".join(str(t) for t in _spread(b.temp_pcb))
-            body[f"temp_chip{n}"] = "-".join(str(t) for t in _spread(b.temp_chip))
-        return result
+    # ------------------------------------------------------------------ RPC stats
+    def _stats_head(self) -> dict[str, Any]:
+        return {
+            self.program: self.program_version,
+            "Miner": self.miner_version,
+            "CompileTime": self.compile_time,
+            "Type": self.type_string,
+        }
 
+    def _miner_id(self) -> str:
+        return self.state.serial.lower()[-16:].rjust(16, "0")
+
+    def _stats_reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.ok(70, "CGMiner stats", "STATS", [self._stats_head(), body])
+
+    # ------------------------------------------------------------------ pages
     # ------------------------------------------------------------------ pages
     async def page_index(self, request: Request) -> HttpReply:
         return text_reply(_INDEX_PAGE)
@@ -246,7 +252,92 @@ class _AntminerStock(CGMinerSim):
 
 
 class AntminerModernSim(_AntminerStock):
-    """The X19/X21-era web UI (JSON CGI)."""
+    """The X19/X21-era web UI (JSON CGI) and bmminer RPC.
+
+    RPC ``summary``/``stats``/``pools`` have the keys and JSON types of the real capture
+    ``antminer/2022-12-06`` (S19 Pro): ``GHS 5s`` a number, chains 1-4 only (``temp{N}`` /
+    ``temp2_{N}`` for live chains), ``temp_pic{N}``, ``"total rate"`` (with a space),
+    ``rate_30m``, ``Getwork`` in summary and ``Pool Stale%%`` (sic) in pools.
+    """
+
+    versions: ClassVar[tuple[str, ...]] = ("2022-12-06",)
+    stats_watt: ClassVar[bool] = False
+    """stats.cgi reports the power draw as ``watt`` (builds from 2025, asic-rs PR #325)."""
+
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        chains = {1 + b.index: b for b in r.boards}
+        live = [b for b in r.boards if b.alive]
+        freq = round(sum(b.frequency for b in live) / len(live)) if live else 0
+        slots = range(1, self.key_slots + 1)
+        body: dict[str, Any] = {
+            "STATS": 0,
+            "ID": "BTM_SOC0",
+            "Elapsed": r.elapsed,
+            "Calls": 0,
+            "Wait": 0,
+            "Max": 0,
+            "Min": 99999999,
+            "GHS 5s": round(self.gh(r, r.hashrate), 2),
+            "GHS av": round(self.gh(r, r.ideal_hashrate), 2),
+            "rate_30m": round(self.gh(r, r.ideal_hashrate), 2),
+            "Mode": self.current_work_code(),
+            "miner_count": len(live),
+            "frequency": freq,
+            "fan_num": len(r.fans),
+            **{f"fan{i + 1}": rpm for i, rpm in enumerate(r.fans)},
+            "temp_num": len(live),
+        }
+        for n, b in chains.items():
+            if b.alive:
+                body[f"temp{n}"] = round(b.temp_pcb)
+                body[f"temp2_{n}"] = round(b.temp_chip)
+        for n in slots:
+            chain = chains.get(n)
+            pcb, chip = (chain.temp_pcb, chain.temp_chip) if chain and chain.alive else (0, 0)
+            body[f"temp_pcb{n}"] = _sensor_text(pcb)
+            body[f"temp_chip{n}"] = _sensor_text(chip)
+            body[f"temp_pic{n}"] = _sensor_text(pcb - 10 if pcb else 0)
+        body.update(
+            {
+                "total_rateideal": round(self.gh(r, r.ideal_hashrate), 2),
+                "rate_unit": self.rate_unit_short,
+                "total_freqavg": freq,
+                "total_acn": sum(b.chips for b in r.boards),
+                "total rate": round(self.gh(r, r.hashrate), 2),
+                "temp_max": 0,
+                "no_matching_work": r.accepted // 300,
+            }
+        )
+        for key, value, empty in (
+            ("chain_acn{}", lambda b: b.chips, 0),
+            ("chain_acs{}", lambda b: _chip_map(b.chips), ""),
+            ("chain_hw{}", lambda b: 0, 0),
+            ("chain_rate{}", lambda b: f"{self.gh(r, b.hashrate):.2f}", ""),
+            ("freq{}", lambda b: round(b.frequency), 0),
+        ):
+            for n in slots:
+                chain = chains.get(n)
+                body[key.format(n)] = value(chain) if chain is not None and chain.alive else empty
+        body["miner_version"] = self.miner_version
+        body["miner_id"] = self._miner_id()
+        return self._stats_reply(body)
+
+    def cmd_summary(self, parameter: str | None) -> dict[str, Any]:
+        result = super().cmd_summary(parameter)
+        item = result["SUMMARY"][0]
+        r = self.state.read()
+        item["GHS 5s"] = round(self.gh(r, r.hashrate), 2)
+        item["GHS 30m"] = round(self.gh(r, r.ideal_hashrate), 2)
+        item["Getwork"] = item.pop("Getworks")
+        return result
+
+    def cmd_pools(self, parameter: str | None) -> dict[str, Any]:
+        result = super().cmd_pools(parameter)
+        for item in result.get("POOLS", []):
+            item["Pool Stale%%"] = item.pop("Pool Stale%")  # sic: the build's own key
+            item["Best Share"] = float(item["Best Share"])
+        return result
 
     def cgi_routes(self) -> dict[str, Any]:
         return {
@@ -281,7 +372,7 @@ class AntminerModernSim(_AntminerStock):
             "dnsservers": "",
             "system_mode": "GNU/Linux",
             "system_kernel_version": self.kernel,
-            "system_filesystem_version": self.compile_time,
+            "system_filesystem_version": self.filesystem_version or self.compile_time,
             "firmware_type": "Release",
         }
         if self.algorithm is not None:
@@ -390,6 +481,8 @@ class AntminerModernSim(_AntminerStock):
             "freq-level": _code(self.conf.get("bitmain-freq-level")) or 100,
             "chain": [self._chain(r, b) for b in r.boards],
         }
+        if self.stats_watt:
+            item["watt"] = round(r.wattage)
         return json_reply({**self._head("stats"), "STATS": [item]})
 
     async def cgi_pools(self, request: Request) -> HttpReply:
@@ -437,7 +530,15 @@ class AntminerModernSim(_AntminerStock):
 
 
 class AntminerOldSim(_AntminerStock):
-    """The X17-era web UI: form-encoded, positional set_miner_conf, ``isBlinking``."""
+    """The X17-era web UI: form-encoded, positional set_miner_conf, ``isBlinking``.
+
+    RPC ``stats`` has the keys and JSON types of the real capture ``antminer/2019-08-20``
+    (S17 Pro): every slot 1-16 listed (fans, temperatures, chains, ``freq{N}``),
+    ``temp3_{N}`` repeating the chip temperature, ``GHS 5s``/``frequency`` as strings,
+    ``GHS 30m``, ``chain_xtime``/``offside``/``opencore`` for live chains only.
+    """
+
+    versions: ClassVar[tuple[str, ...]] = ("2019-08-20",)
 
     work_modes: ClassVar[dict[int, str]] = {0: "normal", 254: "sleep"}
     conf_apply_delay: float = 0.05
@@ -467,6 +568,65 @@ class AntminerOldSim(_AntminerStock):
             self.conf.pop(key, None)
         self.conf["bitmain-freq"] = "650"
         self.conf["bitmain-voltage"] = "1900"
+
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        r = self.state.read()
+        chains = {1 + b.index: b for b in r.boards}
+        live = [b for b in r.boards if b.alive]
+        slots = range(1, self.key_slots + 1)
+        freq = sum(b.frequency for b in live) / len(live) if live else 0.0
+
+        def per_slot(key: str, value: Any, empty: Any = 0) -> dict[str, Any]:
+            return {
+                key.format(n): value(chains[n]) if n in chains and chains[n].alive else empty
+                for n in slots
+            }
+
+        fans = {1 + i: rpm for i, rpm in enumerate(r.fans)}
+        body: dict[str, Any] = {
+            "STATS": 0,
+            "ID": "BTM_SOC0",
+            "Elapsed": r.elapsed,
+            "Calls": 0,
+            "Wait": 0.0,
+            "Max": 0.0,
+            "Min": 99999999.0,
+            "GHS 5s": f"{self.gh(r, r.hashrate):.2f}",
+            "GHS av": round(self.gh(r, r.ideal_hashrate), 2),
+            "GHS 30m": round(self.gh(r, r.ideal_hashrate), 2),
+            "Mode": self.current_work_code(),
+            "miner_count": len(live),
+            "frequency": "",  # the S17 Pro build leaves it empty (per-chain freq{N} instead)
+            "fan_num": len(r.fans),
+            **{f"fan{n}": fans.get(n, 0) for n in slots},
+            "temp_num": len(live),
+            **per_slot("temp{}", lambda b: round(b.temp_pcb)),
+            **per_slot("temp2_{}", lambda b: round(b.temp_chip)),
+            **per_slot("temp3_{}", lambda b: round(b.temp_chip)),
+            **per_slot("temp_pcb{}", lambda b: _sensor_text(b.temp_pcb), "0-0-0-0"),
+            **per_slot("temp_chip{}", lambda b: _sensor_text(b.temp_chip), "0-0-0-0"),
+            "total_rateideal": round(self.gh(r, r.ideal_hashrate), 2),
+            "rate_unit": self.rate_unit_short,
+            "total_freqavg": round(freq, 2),
+            "total_acn": sum(b.chips for b in r.boards),
+            "total_rate": round(self.gh(r, r.hashrate), 2),
+            **per_slot("chain_rateideal{}", lambda b: round(self.gh(r, b.ideal_hashrate), 2), 0.0),
+            "temp_max": round(max((b.temp_pcb for b in live), default=0)),
+            "no_matching_work": r.accepted // 300,
+            **per_slot("chain_acn{}", lambda b: b.chips),
+            **per_slot("chain_acs{}", lambda b: _chip_map(b.chips), ""),
+            **per_slot("chain_hw{}", lambda b: 0),
+            **per_slot("chain_rate{}", lambda b: f"{self.gh(r, b.hashrate):.2f}", ""),
+        }
+        for n, b in chains.items():
+            if b.alive:
+                body[f"chain_xtime{n}"] = "{}"
+                body[f"chain_offside_{n}"] = ""
+                body[f"chain_opencore_{n}"] = "1"
+        body.update(per_slot("freq{}", lambda b: round(b.frequency)))
+        body["miner_version"] = self.miner_version
+        body["miner_id"] = self._miner_id()
+        return self._stats_reply(body)
 
     def cgi_routes(self) -> dict[str, Any]:
         return {
@@ -597,11 +757,18 @@ class AntminerS19jProSim(AntminerModernSim):
 
 @register
 class AntminerS21Sim(AntminerModernSim):
+    """The 2025 build FR-1.12: get_system_info.cgi as its capture; stats.cgi adds ``watt``
+    (asic-rs PR #325).  No RPC capture of a 2025 build is published: RPC answers in the
+    2022-12-06 shape."""
+
     kind = "antminer_s21"
+    versions: ClassVar[tuple[str, ...]] = ("FR-1.12-251009",)
+    stats_watt = True
+    filesystem_version = "FR-1.12(251009-S21)"
     model = "S21"
     type_string = "Antminer S21"
-    compile_time = "Fri Nov 17 16:50:38 CST 2023"
-    kernel = "Linux 4.9.38 #1 SMP PREEMPT Fri Nov 17 16:41:07 CST 2023"
+    compile_time = "Thu Oct  9 18:41:12 CST 2025"
+    kernel = "Linux 4.9.113 #1 SMP PREEMPT Thu Oct 9 18:55:45 CST 2025"
     hardware = Hardware(
         boards=3,
         chips_per_board=108,
@@ -618,6 +785,7 @@ class AntminerL7Sim(AntminerModernSim):
     """Scrypt: every hash rate on the wire is in MH/s, ``GHS 5s`` included."""
 
     kind = "antminer_l7"
+    versions: ClassVar[tuple[str, ...]] = ()  # no L7 capture is published
     model = "L7"
     type_string = "Antminer L7 (9500M)"
     summary_unit = "MH/s"

@@ -1,19 +1,26 @@
 """Kind ``cgminer``: a CGMiner-4.x-era Antminer S9 on BMMiner 2.0.0, RPC only (no web UI).
 
-Field names, units and status codes follow cgminer's api.c and captured S9 replies:
+Its ``version``/``stats``/``pools`` have the keys and JSON types of the real capture
+``tests/fixtures/real/cgminer/bmminer-2.0.0-2019-07-31`` (stock S9, July 2019 build):
 hashrates in GH/s (``GHS 5s`` as a string, ``GHS av`` a number; ``MHS av`` per device in
-``devs``), the S9's chain slots 6-8 and fan slots 5-6 in ``stats``, ``STATUS`` "S"/"E" with
-cgminer's codes, ``{"STATUS":"RESTART"}``/``{"STATUS":"BYE"}`` for restart/quit.  Other
-cgminer-based kinds may subclass it and add ``cmd_<name>`` methods.
+``devs``), the S9's chain slots 6-8 and fan slots 5-6 in ``stats`` with every slot 1-16
+listed, ``freq_avgN``/``chain_rateidealN`` as floats, ``frequency`` a number.  Not
+reproduced here, as every CGMiner-based kind inherits these answers: the build's ``VER``
+number in ``version`` and its defect (a lone ``stats`` answer lacks the comma between its
+STATS objects, ``}{``), which the kinds naming such a version in :attr:`MISSING_COMMA` serve
+(``hiveon_s9``).  ``STATUS`` "S"/"E" with cgminer's codes, ``{"STATUS":"RESTART"}`` /
+``{"STATUS":"BYE"}`` for restart/quit.  Other cgminer-based kinds may subclass it and add
+``cmd_<name>`` methods.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, ClassVar
 
 from .base import SimMiner, SimServer, register
-from .rpc_server import RpcServer, error_reply, invalid_command, reply
+from .rpc_server import RpcReply, RpcServer, error_reply, invalid_command, reply
 from .state import Hardware, Readings
 
 
@@ -53,6 +60,11 @@ class CGMinerSim(SimMiner):
     fan_slot: ClassVar[int] = 5
     """stats key number of the first fan (S9: fan5, fan6)."""
     key_slots: ClassVar[int] = 16
+    MISSING_COMMA: ClassVar[frozenset[str]] = frozenset()
+    """Served versions whose lone ``stats`` answer lacks the comma between its STATS objects
+    (bmminer 2.0.0 builds; off for this generic kind, which many tests read with json)."""
+    frequency_as_text: ClassVar[bool] = False
+    """``stats`` ``frequency`` as a string ("550", Hiveon's S9 build) or a number (645)."""
 
     restart_downtime: float = 1.0
     """Seconds the RPC port stays closed after ``restart``."""
@@ -60,7 +72,7 @@ class CGMinerSim(SimMiner):
     """Seconds until the process comes back after ``quit`` (None: until reboot)."""
 
     def make_servers(self) -> dict[str, SimServer]:
-        return {"rpc": RpcServer(self.on_rpc, description=self.description)}
+        return {"rpc": RpcServer(self.on_rpc_wire, description=self.description)}
 
     @property
     def rpc(self) -> RpcServer:
@@ -76,6 +88,14 @@ class CGMinerSim(SimMiner):
         if method is None:
             return invalid_command()
         result: dict[str, Any] = method(parameter)
+        return result
+
+    def on_rpc_wire(self, command: str, parameter: str | None, request: dict[str, Any]) -> RpcReply:
+        """:meth:`on_rpc` as the served build writes it on the wire (its defects included)."""
+        result = self.on_rpc(command, parameter, request)
+        quirk = self.served_version in self.MISSING_COMMA
+        if quirk and command == "stats" and request.get("command") == "stats":
+            return _without_stats_comma(result)
         return result
 
     def ok(
@@ -284,19 +304,19 @@ class CGMinerSim(SimMiner):
             f"{self.rate_key} 5s": f"{self.gh(r, r.hashrate):.2f}",
             f"{self.rate_key} av": round(self.gh(r, r.ideal_hashrate), 2),
             "miner_count": len(live),
-            "frequency": f"{freq:.0f}",
+            "frequency": f"{freq:.0f}" if self.frequency_as_text else round(freq),
             "fan_num": len(r.fans),
             **{f"fan{s}": fans.get(s, 0) for s in range(1, 9)},
             "temp_num": len(live),
             **per_chain("temp{}", lambda b: int(b.temp_pcb)),
             **per_chain("temp2_{}", lambda b: int(b.temp_chip)),
             **per_chain("temp3_{}", lambda b: 0),
-            **{f"freq_avg{s}": chains[s].frequency if s in chains else 0 for s in slots},
+            **{f"freq_avg{s}": float(chains[s].frequency) if s in chains else 0.0 for s in slots},
             "total_rateideal": round(self.gh(r, r.ideal_hashrate), 2),
             "total_freqavg": freq,
             "total_acn": sum(b.chips for b in r.boards),
             "total_rate": round(self.gh(r, r.hashrate), 2),
-            **per_chain("chain_rateideal{}", lambda b: round(self.gh(r, b.ideal_hashrate), 2)),
+            **per_chain("chain_rateideal{}", lambda b: round(self.gh(r, b.ideal_hashrate), 2), 0.0),
             "temp_max": int(r.temp_max),
             "Device Hardware%": 0.0001 if r.hashing else 0.0,
             "no_matching_work": self._share_stats(r)["Hardware Errors"],
@@ -315,7 +335,6 @@ class CGMinerSim(SimMiner):
                 stats[f"chain_offside_{s}"] = "0"
                 stats[f"chain_opencore_{s}"] = "1"
         stats["miner_version"] = self.miner_version
-        stats["miner_id"] = self.state.serial.lower()[-16:].rjust(16, "0")
         return self.ok(70, f"{self.program} stats", "STATS", [head, stats])
 
     def cmd_estats(self, parameter: str | None) -> dict[str, Any]:
@@ -418,6 +437,13 @@ class CGMinerSim(SimMiner):
         self.state.set_backend_running(False)
         if self.respawn_after_quit is not None:
             await self.restart_service(["rpc"], self.respawn_after_quit)
+
+
+def _without_stats_comma(result: dict[str, Any]) -> bytes:
+    """The reply as bmminer 2.0.0 writes it: ``...,"Type":"..."}{"STATS":0,...`` (no comma)."""
+    text = json.dumps(result, separators=(",", ":"))
+    head = json.dumps(result["STATS"][0], separators=(",", ":"))
+    return text.replace(head + ",", head, 1).encode() + b"\x00"
 
 
 def _percent(part: int, whole: int) -> float:

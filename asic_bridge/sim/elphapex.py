@@ -1,6 +1,17 @@
-"""Kind ``elphapex_dg1plus``: an Elphapex DG1+ (Scrypt), CGI web API only.
+"""Kinds ``elphapex_dg1plus`` (DG1+ V1.0.2) and ``elphapex_dghome1`` (DG-Home1 V1.0.5):
+Elphapex Scrypt miners, CGI web API only.
 
-Wire facts reproduced (pyasic's recorded DG1+ firmware 1.0.2 answers and its backend):
+Every page has the keys and JSON types of the real captures ``elphapex/DG1+_SW_V1.0.2`` and
+``elphapex/DG-Home1_V1.0.5``, with these quirks of the firmware:
+
+- numbers are printed the cJSON way: a whole value has no fraction (``"rate_ideal": 14229``
+  beside ``"rate_5s": 14920.94``), so a key's JSON type follows its value;
+- for the first minute after a start the rate and network checks of ``summary`` are not
+  evaluated yet: ``"status": ""`` (DG-Home1 capture at ``elapsed`` 0);
+- a chain without detected chips has no ``eeprom_loaded``, an empty ``sn`` and ``""`` chip
+  sensors.
+
+Wire facts:
 
 - HTTP 80, every page behind digest auth, realm ``Daoge Configuration``, user ``root``;
   no RPC port.
@@ -44,9 +55,29 @@ def _code(value: Any) -> int | None:
         return None
 
 
+#: Seconds after a start during which the rate and network checks report ``""``.
+NOT_EVALUATED_FOR = 60
+
+
+def cjson(value: Any) -> Any:
+    """``value`` with every whole float as an int, as the firmware's cJSON prints numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: cjson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [cjson(v) for v in value]
+    return value
+
+
+def cjson_reply(obj: Any) -> HttpReply:
+    return json_reply(cjson(obj))
+
+
 @register
 class ElphapexDG1PlusSim(SimMiner):
     kind = "elphapex_dg1plus"
+    versions: ClassVar[tuple[str, ...]] = ("DG1+_SW_V1.0.2",)
     make = "Elphapex"
     model = "DG1+"
     firmware = "Stock"
@@ -62,6 +93,7 @@ class ElphapexDG1PlusSim(SimMiner):
     )
     minertype: ClassVar[str] = "DG1+"
     sw_version: ClassVar[str] = "DG1+_SW_V1.0.2"
+    kernel: ClassVar[str] = "4.4.194 #1 SMP Sat Sep 7 16:59:20 CST 2024"
 
     reboot_delay: float = 0.1
     reboot_downtime: float = 0.5
@@ -141,7 +173,7 @@ class ElphapexDG1PlusSim(SimMiner):
                 "netmask": "255.255.255.0",
                 "gateway": "",
                 "Algorithm": "Scrypt",
-                "system_kernel_version": "4.4.194 #1 SMP Sat Sep 7 16:59:20 CST 2024",
+                "system_kernel_version": self.kernel,
                 "system_filesystem_version": self.sw_version,
                 "nettype": "DHCP",
                 "dnsservers": "",
@@ -168,8 +200,10 @@ class ElphapexDG1PlusSim(SimMiner):
 
     async def cgi_summary(self, request: Request) -> HttpReply:
         r = self.state.read()
+        fresh = r.elapsed < NOT_EVALUATED_FOR
         checks: list[dict[str, Any]] = [
-            {"status": "s", "type": kind, "msg": "", "code": 0}
+            {"status": "" if fresh and kind in ("rate", "network") else "s", "type": kind}
+            | {"msg": "", "code": 0}
             for kind in ("rate", "network", "fans", "temp")
         ]
         for fault in self.state.errors:
@@ -186,7 +220,7 @@ class ElphapexDG1PlusSim(SimMiner):
             "rate_avg": self.mh(r, r.hashrate),
             "rate_15m": self.mh(r, r.ideal_hashrate),
         }
-        return json_reply(
+        return cjson_reply(
             {"STATUS": self._status("summary"), "SUMMARY": [item], "INFO": self._info()}
         )
 
@@ -195,19 +229,20 @@ class ElphapexDG1PlusSim(SimMiner):
         chains = []
         for b in r.boards:
             pcb, chip = round(b.temp_pcb), round(b.temp_chip)
-            chains.append(
+            chain: dict[str, Any] = {}
+            chains.append(chain)
+            chain.update(
                 {
                     "freq_avg": round(b.frequency * 100),
                     "index": b.index,
-                    "sn": f"{self.state.serial[3:12]}J{b.index}",
+                    "sn": f"{self.state.serial[3:12]}J{b.index}" if b.alive else "",
                     "temp_chip": [str((chip - 2) * 1000), str((chip + 2) * 1000), "", ""]
                     if b.alive
                     else ["", "", "", ""],
-                    "eeprom_loaded": True,
                     "rate_15m": round(self.mh(r, b.ideal_hashrate)),
                     "hw": 0,
                     "temp_pcb": [pcb - 10, pcb - 10, pcb + 10, pcb + 10] if b.alive else [0] * 4,
-                    "failrate": 0.03,
+                    "failrate": 0.03 if b.alive else 0,
                     "asic": " oooooooo" * (b.chips // 8) if b.alive else "",
                     "rate_real": self.mh(r, b.hashrate),
                     "asic_num": b.chips,
@@ -216,6 +251,8 @@ class ElphapexDG1PlusSim(SimMiner):
                     "hashrate": self.mh(r, b.hashrate),
                 }
             )
+            if b.alive:
+                chain["eeprom_loaded"] = True
         item = {
             "rate_unit": "MH/s",
             "elapsed": r.elapsed,
@@ -230,7 +267,7 @@ class ElphapexDG1PlusSim(SimMiner):
             "rate_avg": self.mh(r, r.hashrate),
             "fan_num": len(r.fans),
         }
-        return json_reply({"STATUS": self._status("stats"), "INFO": self._info(), "STATS": [item]})
+        return cjson_reply({"STATUS": self._status("stats"), "INFO": self._info(), "STATS": [item]})
 
     async def cgi_pools(self, request: Request) -> HttpReply:
         r = self.state.read()
@@ -256,7 +293,7 @@ class ElphapexDG1PlusSim(SimMiner):
             for p in r.pools
         ]
         total = r.accepted + r.rejected
-        return json_reply(
+        return cjson_reply(
             {
                 "STATUS": self._status("pools"),
                 "Device Total Rejected": r.rejected,
@@ -279,7 +316,7 @@ class ElphapexDG1PlusSim(SimMiner):
         if value is None:
             return json_reply({"code": "B001", "msg": "missing blink"})
         self.state.fault_light = _flag(value)
-        return json_reply({"code": "B000" if self.state.fault_light else "B100", "msg": "OK!"})
+        return json_reply({"code": "B000" if self.state.fault_light else "B100"})
 
     async def cgi_get_miner_conf(self, request: Request) -> HttpReply:
         pools = [{"url": p.url, "pass": p.password, "user": p.user} for p in self.state.pools]
@@ -324,3 +361,22 @@ class ElphapexDG1PlusSim(SimMiner):
     async def _reboot_soon(self) -> None:
         await asyncio.sleep(self.reboot_delay)
         await self.reboot(self.reboot_downtime)
+
+
+@register
+class ElphapexDGHome1Sim(ElphapexDG1PlusSim):
+    kind = "elphapex_dghome1"
+    versions: ClassVar[tuple[str, ...]] = ("DG-Home1_V1.0.5",)
+    model = "DG1Home"
+    hardware = Hardware(
+        boards=4,
+        chips_per_board=120,
+        board_hashrate=2.16 / 4,
+        unit="GH/s",
+        fans=4,
+        fan_rpm_max=6000,
+        nominal_power=620.0,
+    )
+    minertype = "DG-Home1"
+    sw_version = "DG-Home1_V1.0.5"
+    kernel = "4.4.194 #1 SMP Wed Feb 26 11:19:53 CST 2025"

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 from .antminer import AntminerModernSim, AntminerOldSim
 from .base import register
+from .cgminer import CGMinerSim
 from .http_server import HttpReply, Request, json_reply, text_reply
 from .state import Hardware
 
@@ -135,6 +136,7 @@ class HiveonSim(AntminerModernSim):
 @register
 class HiveonS19jProSim(HiveonSim):
     kind = "hiveon_s19jpro"
+    versions: ClassVar[tuple[str, ...]] = ("4.11.1-rwglr-2024-04-19",)
     model = "S19j Pro"
     type_string = "Antminer S19jPro Hiveon"
     hardware = Hardware(
@@ -148,29 +150,74 @@ class HiveonS19jProSim(HiveonSim):
     )
 
 
-_PER_CHAIN = re.compile(
-    r"^(?:chain_(?:acn|acs|hw|rate|rateideal|xtime|offside_|opencore_|power|voltage|avgrate)"
-    r"|temp|temp2_|temp3_|temp_pcb|temp_chip|freq_avg|freq)\d+$"
-)
+class HiveonX9Sim(AntminerOldSim):
+    """The X9-era Hiveon image: old stock UI, the S9 bmminer RPC plus Hiveon's power keys.
 
+    ``stats`` has the keys and JSON types of the real capture ``hiveon/2.0.0-rwglr-2019-11-20``
+    (an S9): every slot 1-16, ``frequency`` as text, ``chain_power{N}`` and a ``chain_power``
+    text, and the build's missing comma between the two STATS objects.
+    """
 
-@register
-class HiveonT9Sim(AntminerOldSim):
-    """The X9-era Hiveon image on a T9: old stock UI, three chains per board."""
-
-    kind = "hiveon_t9"
-    model = "T9"
+    versions: ClassVar[tuple[str, ...]] = ()  # the T9 has no capture; the S9 kind names its
     firmware = "Hive"
-    type_string = "Antminer T9 Hiveon"
     program_version = "2.0.0 rwglr"
-    miner_version = "16.8.1.3"
+    miner_version = "30.0.1.3"
     description = "bmminer 1.0.0"
     device_name = "BC5"
-    compile_time = "Fri Jun 14 11:02:47 UTC 2019"
-    kernel = "Linux 4.6.0-xilinx #1 SMP PREEMPT Fri Jun 14 10:55:10 UTC 2019"
+    frequency_as_text = True
     fan_slot = 5
     key_slots = 16
     work_modes: ClassVar[dict[int, str]] = {}
+
+    def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
+        result = CGMinerSim.cmd_stats(self, parameter)  # the X9 bmminer layout, not the X17's
+        body = result["STATS"][1]
+        body.update({f"chain_power{n}": 0.0 for n in range(1, self.key_slots + 1)})
+        body.update(self.chain_power(body))
+        return result
+
+    def chain_power(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The S9 build's power keys: 11.55 per live chain and their sum "34.65 (AB)" while
+        the machine draws ~1200 W; what they measure is not known, and it is not watts."""
+        live = [n for n in range(1, self.key_slots + 1) if body.get(f"chain_acn{n}")]
+        power: dict[str, Any] = {f"chain_power{n}": 11.55 for n in live}
+        power["chain_power"] = f"{11.55 * len(live):.2f} (AB)"
+        return power
+
+
+@register
+class HiveonS9Sim(HiveonX9Sim):
+    kind = "hiveon_s9"
+    versions: ClassVar[tuple[str, ...]] = ("2.0.0-rwglr-2019-11-20",)
+    MISSING_COMMA = frozenset(versions)
+    model = "S9"
+    type_string = "Antminer S9 Hiveon"
+    compile_time = "Tue Nov 20 10:12:30 UTC 2019"
+    kernel = "Linux 4.6.0-xilinx #1 SMP PREEMPT Tue Nov 20 10:05:41 UTC 2019"
+    chain_slot = 6
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=63,
+        board_hashrate=13.5 / 3,
+        unit="TH/s",
+        fans=2,
+        fan_rpm_max=6000,
+        nominal_power=1323.0,
+    )
+
+
+@register
+class HiveonT9Sim(HiveonX9Sim):
+    """A T9 on the X9 Hiveon image: each board is three chains (2,9,10 / 3,11,12 / 4,13,14).
+    No T9 capture is published: the key set is the S9 build's, the layout pyasic's HiveonT9
+    map, and ``chain_power`` is the "1345 W" text the driver reads."""
+
+    kind = "hiveon_t9"
+    model = "T9"
+    type_string = "Antminer T9 Hiveon"
+    miner_version = "16.8.1.3"
+    compile_time = "Fri Jun 14 11:02:47 UTC 2019"
+    kernel = "Linux 4.6.0-xilinx #1 SMP PREEMPT Fri Jun 14 10:55:10 UTC 2019"
     CHAINS: ClassVar[tuple[tuple[int, ...], ...]] = ((2, 9, 10), (3, 11, 12), (4, 13, 14))
     hardware = Hardware(
         boards=3,
@@ -185,13 +232,10 @@ class HiveonT9Sim(AntminerOldSim):
     def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
         result = super().cmd_stats(parameter)
         body = result["STATS"][1]
-        for key in [k for k in body if _PER_CHAIN.match(k)]:
+        for key in [k for k in body if _LIVE_ONLY.match(k)]:
             del body[key]
-        body.pop("rate_unit", None)
-        body.pop("Mode", None)
-        for n in range(1, self.key_slots + 1):
-            body.update({f"chain_acn{n}": 0, f"chain_acs{n}": "", f"chain_rate{n}": 0.0})
-            body.update({f"temp{n}": 0, f"temp2_{n}": 0, f"temp3_{n}": 0, f"chain_hw{n}": 0})
+        for key in [k for k in body if _PER_SLOT.match(k)]:
+            body[key] = _EMPTY[type(body[key])]
         r = self.state.read()
         for board, chains in zip(r.boards, self.CHAINS, strict=True):
             share = len(chains)
@@ -199,12 +243,21 @@ class HiveonT9Sim(AntminerOldSim):
                 chips = board.chips // share
                 body[f"chain_acn{n}"] = chips
                 body[f"chain_acs{n}"] = " oooooooo oooooooo oo" if chips else ""
+                # a number on the T9 (pyasic's HiveonT9 sums them), text on the S9 capture
                 body[f"chain_rate{n}"] = round(self.gh(r, board.hashrate) / share, 2)
                 body[f"chain_rateideal{n}"] = round(self.gh(r, board.ideal_hashrate) / share, 2)
-                body[f"freq_avg{n}"] = board.frequency
+                body[f"freq_avg{n}"] = float(board.frequency)
                 if board.alive:
                     body[f"temp{n}"] = round(board.temp_pcb)
                     body[f"temp2_{n}"] = round(board.temp_chip)
                     body[f"temp3_{n}"] = round(self.state.ambient_temp + 3)
+                    body.update({f"chain_xtime{n}": "{}", f"chain_offside_{n}": "0"})
+                    body[f"chain_opencore_{n}"] = "0"
         body["chain_power"] = f"{r.wattage:.2f} W"
         return result
+
+
+#: Keys bmminer lists for every slot 1-16, and those it lists for live chains only.
+_PER_SLOT = re.compile(r"^(?:chain_(?:acn|acs|hw|rate|rateideal)|temp|temp2_|temp3_|freq_avg)\d+$")
+_LIVE_ONLY = re.compile(r"^chain_(?:xtime|offside_|opencore_)\d+$")
+_EMPTY: dict[type, Any] = {int: 0, float: 0.0, str: ""}
