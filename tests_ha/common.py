@@ -62,7 +62,7 @@ INFO = {
     "config": {
         "mqtt": {"url": "mqtt://asic_bridge:***@broker.lan:1883", "base_topic": BASE},
         "miners": {"hosts": ["10.0.0.5"], "scan": [], "poll_interval": 10},
-        "fleet_groups": ["all"],
+        "fleet_groups": ["all", "garage"],
         "simulated_miners": 0,
     },
     "mqtt_protocol": "3.1.1",

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -162,3 +163,35 @@ async def test_failure_over_websocket_is_translated(
     assert reply["error"]["code"] == "home_assistant_error"
     assert reply["error"]["translation_key"] == "command_failed"
     assert reply["error"]["message"].endswith(": miner is not reachable")
+
+
+async def test_unknown_fleet_group_is_refused_before_sending(
+    hass: HomeAssistant, mqtt_mock, hass_ws_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await setup_bridge(hass)  # bridge/info lists the groups all, garage
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id(
+        {
+            "type": "call_service",
+            "domain": DOMAIN,
+            "service": "set_fleet_power",
+            "service_data": {"group": "shed", "target_w": 5000},
+        }
+    )
+    reply = await client.receive_json()
+    assert reply["error"]["code"] == "service_validation_error"
+    assert reply["error"]["translation_key"] == "unknown_group"
+    assert "shed is not a fleet group" in reply["error"]["message"]
+    assert published(mqtt_mock) == []
+    assert tracebacks(caplog) == []
+
+
+def test_every_translation_key_raised_is_in_strings() -> None:
+    """A key missing from strings.json shows the bare key to the user."""
+    source = "\n".join(
+        path.read_text(encoding="utf-8") for path in (STRINGS_JSON.parent).glob("*.py")
+    )
+    keys = set(re.findall(r'translation_key="(\w+)"', source))
+    keys |= set(re.findall(r'_refuse\(\s*"(\w+)"', source))
+    assert "command_failed" in keys and "not_supported" in keys
+    assert sorted(keys - set(STRINGS)) == []

@@ -476,7 +476,13 @@ class AsicBridge:
         return _checked(answer, f"bridge request {op}")
 
     async def async_fleet_power(self, group: str, target_w: int) -> dict[str, Any]:
-        """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``."""
+        """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``.
+
+        A group the bridge's retained info does not list is refused before sending."""
+        config = (self.info or {}).get("config")
+        groups = config.get("fleet_groups") if isinstance(config, dict) else None
+        if isinstance(groups, list) and group not in groups:
+            _refuse("unknown_group", group=group, groups=", ".join(map(str, groups)))
         answer = await self.async_request(
             self.topic("fleet", group, "set"),
             {"target_w": target_w},
@@ -524,6 +530,7 @@ def _is_range(value: Any) -> bool:
 _REFUSALS = {
     "not_supported": "{target} does not support {command}",
     "power_limit_out_of_range": "{target}: {power_limit} W is outside {low}-{high} W",
+    "unknown_group": "{group} is not a fleet group of this bridge (groups: {groups})",
 }
 
 
