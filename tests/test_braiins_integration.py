@@ -93,7 +93,7 @@ async def test_identification(kind: str, cls: type, make: str, model: str) -> No
             assert data.wattage_limit == round(s.hardware.nominal_power)
             assert data.is_mining is True and data.fault_light is False
             assert [p.url for p in data.pools] == [p.url for p in s.state.pools]
-            assert data.fw_ver in ("21.09", "24.09") and data.api_ver == "3.7"
+            assert data.fw_ver in ("21.09", "26.04") and data.api_ver == "3.7"
         finally:
             await miner.aclose()
 

@@ -74,6 +74,7 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.grpc import (
@@ -464,7 +465,7 @@ REAL_HASHRATE: Schema = {
 WORK_SOLVER_STATS: Schema = {
     "real_hashrate": F(1, "message", REAL_HASHRATE),
     "nominal_hashrate": F(2, "message", GIGA),
-    "error_hashrate": F(3, "message", GIGA),
+    "error_hashrate": F(3, "message", {"megahash_per_second": F(1, "double")}),  # MH/s
     "found_blocks": F(4, "uint"),
     "best_share": F(5, "uint"),
 }
@@ -657,6 +658,20 @@ MINER_CONFIGURATION_RESPONSE: Schema = {
         },
     ),
 }
+CONSTRAINTS_RESPONSE: Schema = {
+    "tuner_constraints": F(
+        1,
+        "message",
+        {
+            "power_target": F(
+                1,
+                "message",
+                {"default": F(1, "message", POWER), "min": F(2, "message", POWER),
+                 "max": F(3, "message", POWER)},
+            ),
+        },
+    )
+}  # fmt: skip
 EMPTY: Schema = {}
 PAUSE_RESPONSE: Schema = {"already_paused": F(1, "bool")}
 RESUME_RESPONSE: Schema = {"already_mining": F(1, "bool")}
@@ -813,6 +828,13 @@ def parse_grpc_pools(ctx: ParseContext, groups: object) -> list[PoolMetrics]:
                 )
             )
     return out
+
+
+def parse_grpc_power_constraints(constraints: object) -> tuple[int, int] | None:
+    """(min, max) watts of ``GetConstraints`` ``tuner_constraints.power_target``."""
+    target = _get(_msg(constraints, "GetConstraints"), "tuner_constraints", "power_target")
+    low, high = to_int(_get(target, "min", "watt")), to_int(_get(target, "max", "watt"))
+    return (low, high) if low and high and low <= high else None
 
 
 def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
@@ -1240,6 +1262,14 @@ class BOSer(_BraiinsMiner):
             await self._action("PauseMining", schema=PAUSE_RESPONSE)
         return True
 
+    async def _read_power_range(self) -> tuple[int, int] | None:
+        """``GetConstraints``: the tuner's own power-target bounds (1200-3600 W on an S19j
+        Pro, where the catalog guessed 1534-3681 W)."""
+        resp = await self.call(
+            _svc("ConfigurationService", "GetConstraints"), b"", CONSTRAINTS_RESPONSE
+        )
+        return parse_grpc_power_constraints(resp)
+
     async def _set_power_limit(self, wattage: int) -> bool:
         request = encode_message(
             {"save_action": SAVE_AND_FORCE_APPLY, "power_target": {"watt": wattage}},
@@ -1248,7 +1278,16 @@ class BOSer(_BraiinsMiner):
         resp = await self.call(
             _svc("PerformanceService", "SetPowerTarget"), request, SET_POWER_TARGET_RESPONSE
         )
-        return to_int(_get(resp, "power_target", "watt")) == wattage
+        applied = to_int(_get(resp, "power_target", "watt"))
+        if applied != wattage:
+            raise NotAppliedError(
+                f"the miner set its power target to {applied} W, not {wattage} W",
+                wanted=wattage,
+                applied=applied,
+                ip=self.ip,
+                command="SetPowerTarget",
+            )
+        return True
 
     async def _configuration(self) -> dict[str, Any]:
         path, schema = GRPC_READS["configuration"]

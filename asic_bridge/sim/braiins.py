@@ -590,22 +590,101 @@ UNAUTHENTICATED = 16
 UNIMPLEMENTED = 12
 INVALID_ARGUMENT = 3
 
+# The messages as the firmware sends them: every field real BOS+ 25.07 / 26.04 answers carry
+# (tests/fixtures/real/braiins; numbers from the public bos-plus-api protos).  The driver's
+# tables declare only what it reads; these are supersets with the same numbers.
+BOS_RELEASES = {
+    "26.04": "2026-04-14-0-912d084c-26.04-plus",
+    "25.07": "2025-08-06-0-3881c51d-25.07-plus",
+}
+OLDER_BOS = "25.07"
+_GIGA = {"gigahash_per_second": F(1, "double")}
+_MEGA = {"megahash_per_second": F(1, "double")}
+_TEMP = {"degree_c": F(1, "double")}
+_VOLT = {"volt": F(1, "double")}
+_WATT = {"watt": F(1, "uint")}
+_TIMESTAMP = {"seconds": F(1, "int"), "nanos": F(2, "int")}
+_PERIODS = ("last_5s", "last_15s", "last_30s", "last_1m", "last_5m", "last_15m", "last_30m",
+            "last_1h", "last_24h", "since_restart")  # fmt: skip
+_SOLVER = {
+    "real_hashrate": F(1, "message", {p: F(n, "message", _GIGA) for n, p in
+                                      enumerate(_PERIODS, start=1)}),
+    "nominal_hashrate": F(2, "message", _GIGA),
+    "error_hashrate": F(3, "message", _MEGA),  # MH/s, unlike every other rate
+    "found_blocks": F(4, "uint"),
+    "best_share": F(5, "uint"),
+    "best_share_str": F(6, "string"),  # 26.04
+}  # fmt: skip
+_SENSOR = {"id": F(1, "uint", optional=True), "location": F(2, "enum"),
+           "temperature": F(3, "message", _TEMP)}  # fmt: skip
+_POOL_STATS = {
+    "accepted_shares": F(1, "uint"), "rejected_shares": F(2, "uint"),
+    "stale_shares": F(3, "uint"), "last_difficulty": F(4, "uint"), "best_share": F(5, "uint"),
+    "generated_work": F(6, "uint"), "last_share_time": F(7, "message", _TIMESTAMP),
+    "best_share_str": F(8, "string"),  # 26.04
+}  # fmt: skip
+FULL_DETAILS: Schema = {
+    **proto.MINER_DETAILS_RESPONSE,
+    "psu_info": F(14, "message", {
+        "version": F(1, "uint", wrapped=True), "fw_version": F(2, "uint", wrapped=True),
+        "serial_number": F(3, "string", optional=True),
+        "model_name": F(4, "string", optional=True),
+        "min_voltage": F(5, "message", _VOLT), "max_voltage": F(6, "message", _VOLT)}),
+    "serial_number": F(16, "string", optional=True),
+}  # fmt: skip
+FULL_STATS: Schema = {
+    "pool_stats": F(1, "message", _POOL_STATS),
+    "miner_stats": F(2, "message", _SOLVER),
+    "power_stats": F(3, "message", {"approximated_consumption": F(1, "message", _WATT),
+                                    "efficiency": F(2, "message",
+                                                    {"joule_per_terahash": F(1, "double")})}),
+}  # fmt: skip
+FULL_HASHBOARDS: Schema = {"hashboards": F(1, "message", {
+    **proto.HASHBOARD,
+    "highest_chip_temp": F(6, "message", _SENSOR),
+    "stats": F(8, "message", _SOLVER),
+    "model": F(9, "string", optional=True),
+    "serial_number": F(12, "string", optional=True),
+    "board_name": F(13, "string", optional=True),
+    "chip_type": F(14, "string", optional=True),
+}, repeated=True)}  # fmt: skip
+FULL_COOLING: Schema = {
+    "fans": F(1, "message", {"position": F(1, "uint", optional=True), "rpm": F(2, "uint"),
+                             "target_speed_ratio": F(3, "double", optional=True)},
+              repeated=True),
+    "highest_temperature": F(2, "message", _SENSOR),
+}  # fmt: skip
+FULL_POOL_GROUPS: Schema = {"pool_groups": F(1, "message", {
+    "name": F(1, "string"),
+    "quota": F(2, "message", {"value": F(1, "uint")}),
+    "fixed_share_ratio": F(3, "message", {"value": F(1, "double")}),
+    "pools": F(4, "message", {**proto.POOL, "stats": F(7, "message", _POOL_STATS)},
+               repeated=True),
+    "uid": F(5, "string"),  # 26.04
+}, repeated=True)}  # fmt: skip
+
 
 @register
 class BOSerSim(BraiinsSim):
-    """An Antminer S19j Pro on Braiins OS+ 24.09 (BOSer, public gRPC API)."""
+    """An Antminer S19j Pro on Braiins OS+ 26.04 or 25.07 (BOSer, public gRPC API); the
+    messages carry every field those releases send (``FULL_*``)."""
 
     kind = "braiins_s19"
+    versions = tuple(BOS_RELEASES)
     model = "S19j Pro"
     program = "BOSer"
     program_version = "boser-buildroot 0.1.0-75912fc7"
     description = "BOSer boser-buildroot 0.1.0-75912fc7"
     device_model = "Bitmain Antminer S19j Pro"
     first_chain_id = 1
-    bos_version = "2024-09-20-0-b2d3d8cc-24.09-plus"
+    bos_version = BOS_RELEASES["26.04"]
     identity_name: ClassVar[str] = "Antminer S19J Pro"
     brand: ClassVar[int] = 1  # ANTMINER
     platform: ClassVar[int] = 3  # AM3_BBB
+    soc_family: ClassVar[int] = 2  # BBB
+    identity_model: ClassVar[int] = 15  # MINER_MODEL_ANTMINER_S19J_PRO
+    board_model: ClassVar[str] = "BHB42601"
+    chip_type: ClassVar[str] = "BM1362"
     default_ports = {"rpc": 4028, "http": 80, "grpc": 50051}
     hardware = Hardware(
         boards=3,
@@ -663,21 +742,36 @@ class BOSerSim(BraiinsSim):
             return 1
         return 2 if self.state.hashing else 3
 
+    @property
+    def newest(self) -> bool:
+        """26.04 (the default) rather than 25.07: ``best_share_str``, pool group ``uid``,
+        serial numbers and the PSU firmware filled in (nulls in the 25.07 capture)."""
+        return self.served_version != OLDER_BOS
+
     def rpc_GetMinerDetails(self, request: bytes) -> GrpcResult:
         r = self.state.read()
         now_up = r.uptime
+        psu: dict[str, Any] = {
+            "version": 117,
+            "model_name": "APW121215d/e",
+            "min_voltage": {"volt": 11.96},
+            "max_voltage": {"volt": 15.2},
+        }
+        if self.newest:
+            psu.update(fw_version=6920, serial_number="PSU" + self.state.serial[3:])
         return self._ok(
             {
                 "uid": self.state.serial[-16:],
                 "miner_identity": {
                     "brand": self.brand,
+                    "model": 0 if self.newest else self.identity_model,  # deprecated in 26.04
                     "name": self.identity_name,
                     "miner_model": self.identity_name,
                 },
                 "platform": self.platform,
-                "bos_mode": 2,
+                "bos_mode": 4,  # NAND
                 "bos_version": {
-                    "current": self.bos_version,
+                    "current": BOS_RELEASES[self.served_version],
                     "major": "2022-09-13-0-11012d53-22.08-plus",
                     "bos_plus": True,
                 },
@@ -688,39 +782,66 @@ class BOSerSim(BraiinsSim):
                 "bosminer_uptime_s": r.elapsed,
                 "system_uptime_s": now_up,
                 "status": self._status(),
-                "kernel_version": "5.10.0",
-                "psu_info": {"serial_number": "PSU" + self.state.serial[3:], "model_name": "APW12"},
-                "serial_number": self.state.serial,
+                "kernel_version": "4.9.113",
+                "psu_info": psu,
+                "control_board_soc_family": self.soc_family,
+                "serial_number": self.state.serial if self.newest else None,
             },
-            proto.MINER_DETAILS_RESPONSE,
+            FULL_DETAILS,
         )
 
     @staticmethod
     def _giga(r: Readings, value: float) -> dict[str, float]:
         return {"gigahash_per_second": r.rate(value, "GH/s")}
 
-    def _solver(self, r: Readings, rate: float, nominal: float) -> dict[str, Any]:
+    def _solver(self, r: Readings, rate: float, nominal: float, best: int) -> dict[str, Any]:
         g = self._giga(r, rate)
-        return {
-            "real_hashrate": {"last_5s": g, "last_15s": g, "last_30s": g, "last_1m": g,
-                              "last_5m": g, "last_15m": g},
+        out: dict[str, Any] = {
+            "real_hashrate": {period: g for period in _PERIODS},
             "nominal_hashrate": self._giga(r, nominal),
-        }  # fmt: skip
+            "error_hashrate": {"megahash_per_second": 0.0},
+            "found_blocks": 0,
+            "best_share": best,
+        }
+        if self.newest:
+            out["best_share_str"] = str(best)
+        return out
+
+    def _pool_stats(self, accepted: int, rejected: int, stale: int) -> dict[str, Any]:
+        now = time.time()
+        best = accepted * 1877
+        out: dict[str, Any] = {
+            "accepted_shares": accepted,
+            "rejected_shares": rejected,
+            "stale_shares": stale,
+            "last_difficulty": 262144 if accepted else 0,
+            "best_share": best,
+            "generated_work": (accepted + rejected) * 262144,
+            "last_share_time": {"seconds": int(now) - 3, "nanos": 734529336} if accepted else None,
+        }
+        if self.newest:
+            out["best_share_str"] = str(best)
+        return out
 
     def rpc_GetMinerStats(self, request: bytes) -> GrpcResult:
         r = self.state.read()
+        th = r.rate(r.hashrate, "TH/s")
+        efficiency = {"joule_per_terahash": r.wattage / th} if th else None
+        best = r.accepted * 1877
         return self._ok(
             {
-                "pool_stats": {"accepted_shares": r.accepted, "rejected_shares": r.rejected},
-                "miner_stats": self._solver(r, r.hashrate, r.nominal_hashrate),
-                "power_stats": {"approximated_consumption": {"watt": round(r.wattage)}},
+                "pool_stats": self._pool_stats(r.accepted, r.rejected, 0),
+                "miner_stats": self._solver(r, r.hashrate, r.nominal_hashrate, best),
+                "power_stats": {"approximated_consumption": {"watt": round(r.wattage)},
+                                "efficiency": efficiency},
             },
-            proto.MINER_STATS_RESPONSE,
-        )
+            FULL_STATS,
+        )  # fmt: skip
 
     def rpc_GetHashboards(self, request: bytes) -> GrpcResult:
         r = self.state.read()
         boards = []
+        best = r.accepted * 1877
         for b in r.boards:
             board: dict[str, Any] = {
                 "id": str(b.index + 1),
@@ -728,20 +849,25 @@ class BOSerSim(BraiinsSim):
                 "chips_count": b.chips,
                 "current_voltage": {"volt": b.voltage},
                 "current_frequency": {"hertz": b.frequency * 1e6},
-                "model": "BHB42601",
+                "model": self.board_model,
                 "serial_number": f"{self.state.serial}B{b.index}",
+                "board_name": self.board_model,
+                "chip_type": self.chip_type,
             }
             if b.alive:
                 board["highest_chip_temp"] = {
-                    "location": 3,
+                    "id": 1,
+                    "location": 1,
                     "temperature": {"degree_c": b.temp_chip},
                 }
                 board["board_temp"] = {"degree_c": b.temp_pcb}
+                board["lowest_inlet_temp"] = {"degree_c": b.temp_pcb - 14.0}
+                board["highest_outlet_temp"] = {"degree_c": b.temp_pcb}
                 board["stats"] = self._solver(
-                    r, b.hashrate if r.hashing else 0.0, self.hardware.board_hashrate
+                    r, b.hashrate if r.hashing else 0.0, self.hardware.board_hashrate * 1e3, best
                 )
             boards.append(board)
-        return self._ok({"hashboards": boards}, proto.HASHBOARDS_RESPONSE)
+        return self._ok({"hashboards": boards}, FULL_HASHBOARDS)
 
     def rpc_GetCoolingState(self, request: bytes) -> GrpcResult:
         r = self.state.read()
@@ -750,27 +876,36 @@ class BOSerSim(BraiinsSim):
         ]
         return self._ok(
             {"fans": fans,
-             "highest_temperature": {"location": 3, "temperature": {"degree_c": r.temp_max}}},
-            proto.COOLING_STATE_RESPONSE,
+             "highest_temperature": {"location": 1, "temperature": {"degree_c": r.temp_max}}},
+            FULL_COOLING,
         )  # fmt: skip
 
     def rpc_GetPoolGroups(self, request: bytes) -> GrpcResult:
         r = self.state.read()
         pools = [
             {
-                "uid": str(p.index),
+                "uid": f"pool{p.index:012d}",
                 "url": p.url,
                 "user": p.user,
                 "enabled": p.enabled,
                 "alive": p.alive,
                 "active": p.active,
-                "stats": {"accepted_shares": p.accepted, "rejected_shares": p.rejected,
-                          "stale_shares": p.stale},
+                "stats": self._pool_stats(p.accepted, p.rejected, p.stale),
             }
             for p in r.pools
-        ]  # fmt: skip
-        group = {"name": self.pool_group_name, "quota": {"value": 1}, "pools": pools}
-        return self._ok({"pool_groups": [group]}, proto.POOL_GROUPS_RESPONSE)
+        ]
+        group: dict[str, Any] = {"name": self.pool_group_name, "quota": {"value": 1},
+                                 "pools": pools}  # fmt: skip
+        if self.newest:
+            group["uid"] = "group00000000001"
+        return self._ok({"pool_groups": [group]}, FULL_POOL_GROUPS)
+
+    def rpc_GetConstraints(self, request: bytes) -> GrpcResult:
+        low, high = self.hardware.power_range
+        nominal = round(self.hardware.nominal_power)
+        tuner = {"power_target": {"default": {"watt": nominal}, "min": {"watt": round(low)},
+                                  "max": {"watt": round(high)}}}  # fmt: skip
+        return self._ok({"tuner_constraints": tuner}, proto.CONSTRAINTS_RESPONSE)
 
     def _power_target(self) -> int:
         return round(self.state.effective_power_limit)
@@ -880,6 +1015,9 @@ class BraiinsMiniMinerSim(BOSerSim):
     identity_name = "Braiins Mini Miner BMM 101"
     brand = 0
     platform = 0
+    soc_family = 5  # BRAIINS
+    identity_model = 0
+    board_model = "BMM101"
     hardware = Hardware(
         boards=1,
         chips_per_board=1,

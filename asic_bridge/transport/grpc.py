@@ -65,7 +65,9 @@ class F:
 
     Kinds: ``uint``, ``int`` (two's complement 64 bit), ``bool``, ``enum``, ``double``,
     ``float``, ``string``, ``bytes``, ``message``.  ``wrapped`` marks a
-    ``google.protobuf.*Value`` wrapper (a message whose field 1 holds the value).
+    ``google.protobuf.*Value`` wrapper (a message whose field 1 holds the value);
+    ``optional`` a proto3 ``optional`` scalar, which has presence: a zero is sent, not
+    dropped as the default.
     """
 
     number: int
@@ -73,6 +75,7 @@ class F:
     schema: Mapping[str, F] | None = None
     repeated: bool = False
     wrapped: bool = False
+    optional: bool = False
 
 
 Schema = Mapping[str, F]
@@ -120,24 +123,25 @@ def _encode_value(spec: F, value: Any) -> bytes | None:
         inner = encode_message({"value": value}, _wrapper(spec.kind))
         return _varint(spec.number << 3 | 2) + _varint(len(inner)) + inner
     kind = spec.kind
+    always = spec.repeated or spec.optional
     if kind in _VARINT_KINDS:
         number = int(value)
-        if number == 0 and not spec.repeated:
+        if number == 0 and not always:
             return None
         return _varint(spec.number << 3) + _varint(number)
     if kind == "double":
-        if float(value) == 0.0 and not spec.repeated:
+        if float(value) == 0.0 and not always:
             return None
         return _varint(spec.number << 3 | 1) + struct.pack("<d", float(value))
     if kind == "float":
-        if float(value) == 0.0 and not spec.repeated:
+        if float(value) == 0.0 and not always:
             return None
         return _varint(spec.number << 3 | 5) + struct.pack("<f", float(value))
     if kind == "message":
         assert spec.schema is not None
         payload = encode_message(value, spec.schema)
     elif kind == "string":
-        if value == "" and not spec.repeated:
+        if value == "" and not always:
             return None
         payload = str(value).encode()
     elif kind == "bytes":
