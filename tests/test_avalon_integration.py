@@ -33,6 +33,7 @@ from asic_bridge.errors import (
     AuthenticationError,
     ConfigError,
     MinerTimeoutError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.factory import get_miner
@@ -65,6 +66,15 @@ async def identify(s: AvalonSim, **kwargs: Any) -> AvalonMiner:
     miner = await get_miner(s.address, use_cache=False, **kwargs)
     assert isinstance(miner, AvalonMiner)
     return miner
+
+
+async def rebooted(s: AvalonSim, booted: float) -> None:
+    """Until the simulated box has gone down and up (it acts just after answering)."""
+    for _ in range(200):
+        if s.state.boot_at > booted:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the box did not reboot")
 
 
 async def settled(miner: BaseMiner) -> MinerData:
@@ -223,10 +233,9 @@ async def test_reboot_restarts_the_box() -> None:
         miner = await identify(s)
         booted = s.state.boot_at
         assert await miner.reboot() is True
-        await asyncio.sleep(0.15)
+        await rebooted(s, booted)
         data = await settled(miner)
         assert data.field_errors == {}
-        assert s.state.boot_at > booted
 
 
 async def test_reboot_falls_back_to_restart_on_module_firmware() -> None:
@@ -277,8 +286,9 @@ async def test_config_round_trip_with_three_pools() -> None:
     async with running("avalon_1566") as s:
         miner = await identify(s)
         before = await miner.get_config()
+        booted = s.state.boot_at
         await miner.send_config(MinerConfig(pools=pools("a", "b", "c")))
-        await asyncio.sleep(0.15)
+        await rebooted(s, booted)  # the firmware reads its pool slots at boot
         await settled(miner)
         after = await miner.get_config()
         assert after.pools is not None
@@ -380,3 +390,26 @@ async def test_wire_format_of_the_simulator() -> None:
         assert set(answer) == {"summary", "estats", "pools", "id"}
         answer = json.loads((await raw(s.address, b'{"command":"addpool"}')).rstrip(b"\x00"))
         assert answer["STATUS"][0]["Msg"] == "Invalid command"
+
+
+async def test_a_work_level_the_firmware_ignores_is_not_ok() -> None:
+    async with running("avalon_1566") as s:
+        miner = await identify(s)
+        s.state.set_work_mode = lambda mode: None  # type: ignore[method-assign]  # ignores it
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.set_mode("low")
+        # asked level 0 (low); WORKMODE[1] still in estats
+        assert (caught.value.wanted, caught.value.applied) == (0, 1)
+
+
+async def test_fault_light_is_read_back_from_led() -> None:
+    async with running("avalon_1566") as s:
+        miner = await identify(s)
+        assert await miner.fault_light_on() is True  # Led[1] read back
+        assert s.state.fault_light is True
+        s.state.fault_light = True
+        real = s._asc_led
+        s._asc_led = lambda setting: s.asc_ok()  # type: ignore[method-assign]  # answers ok, keeps it
+        with pytest.raises(NotAppliedError):
+            await miner.fault_light_off()
+        s._asc_led = real  # type: ignore[method-assign]

@@ -102,6 +102,7 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient
@@ -555,7 +556,24 @@ class AvalonMiner(CGMinerRPCMiner):
     # -------------------------------------------------------------- controls
     async def _set_fault_light(self, on: bool) -> bool:
         await self._ascset("led", "1-1" if on else "1-0")
+        applied = parse_fault_light(self._ctx(), await self._estats())
+        if applied is not None:  # home units have no Led[]: nothing to read back
+            self._confirm("fault light", on, applied, "ascset led")
         return True
+
+    async def _estats(self) -> dict[str, Any]:
+        return (await self._live())[1]
+
+    def _confirm(self, what: str, wanted: object, applied: object, command: str) -> None:
+        """The firmware answered ok but its estats say otherwise: not applied."""
+        if applied != wanted:
+            raise NotAppliedError(
+                f"{what}: asked for {wanted}, estats reports {applied}",
+                wanted=wanted,
+                applied=applied,
+                ip=self.ip,
+                command=command,
+            )
 
     async def _set_mining(self, on: bool) -> bool:
         # The firmware acts at the given time; "now" makes it act at once.
@@ -582,10 +600,12 @@ class AvalonMiner(CGMinerRPCMiner):
         for index, name in enumerate(options):
             try:
                 await self._ascset(name, f"set,{level}")
-                return
+                break
             except CommandError as exc:
                 if "unknown option" not in exc.reason.lower() or index == len(options) - 1:
                     raise
+        applied = parse_work_level(await self._estats())
+        self._confirm("work level", level, applied, "ascset workmode/worklevel")
 
     async def _live(self) -> tuple[dict[str, Any], dict[str, Any]]:
         results = await self.rpc.multicommand("pools", "estats")
