@@ -102,7 +102,6 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
-    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient
@@ -558,22 +557,11 @@ class AvalonMiner(CGMinerRPCMiner):
         await self._ascset("led", "1-1" if on else "1-0")
         applied = parse_fault_light(self._ctx(), await self._estats())
         if applied is not None:  # home units have no Led[]: nothing to read back
-            self._confirm("fault light", on, applied, "ascset led")
+            self._confirm_applied("fault light", on, applied, "ascset led")
         return True
 
     async def _estats(self) -> dict[str, Any]:
         return (await self._live())[1]
-
-    def _confirm(self, what: str, wanted: object, applied: object, command: str) -> None:
-        """The firmware answered ok but its estats say otherwise: not applied."""
-        if applied != wanted:
-            raise NotAppliedError(
-                f"{what}: asked for {wanted}, estats reports {applied}",
-                wanted=wanted,
-                applied=applied,
-                ip=self.ip,
-                command=command,
-            )
 
     async def _set_mining(self, on: bool) -> bool:
         # The firmware acts at the given time; "now" makes it act at once.
@@ -605,7 +593,7 @@ class AvalonMiner(CGMinerRPCMiner):
                 if "unknown option" not in exc.reason.lower() or index == len(options) - 1:
                     raise
         applied = parse_work_level(await self._estats())
-        self._confirm("work level", level, applied, "ascset workmode/worklevel")
+        self._confirm_applied("work level", level, applied, "ascset workmode/worklevel")
 
     async def _live(self) -> tuple[dict[str, Any], dict[str, Any]]:
         results = await self.rpc.multicommand("pools", "estats")

@@ -27,6 +27,7 @@ from asic_bridge.errors import (
     AsicBridgeError,
     ConfigError,
     MinerTimeoutError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.rpc import RPCClient
@@ -541,6 +542,18 @@ class BaseMiner:
 
     async def _get_config(self) -> MinerConfig:
         raise UnsupportedError("get_config", f"{self.make} {self.firmware}")
+
+    def _confirm_applied(self, what: str, wanted: object, applied: object, command: str) -> None:
+        """Raise NotAppliedError when the read-back ``applied`` is not what was ``wanted``
+        (the miner answered ok but ignored or clamped the write)."""
+        if applied != wanted:
+            raise NotAppliedError(
+                f"{what}: asked for {wanted}, the miner reports {applied}",
+                wanted=wanted,
+                applied=applied,
+                ip=self.ip,
+                command=command,
+            )
 
     async def _read_power_range(self) -> tuple[int, int] | None:
         """The firmware's own power-target bounds in watts, or None where it reports none.

@@ -51,7 +51,6 @@ from asic_bridge.errors import (
     APIError,
     CommandError,
     ConfigError,
-    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.rpc import RPCClient
@@ -780,17 +779,6 @@ class _Whatsminer(BaseMiner):
     LED_DURATION_MS: ClassVar[int] = 500
     MAX_POOLS: ClassVar[int] = 3
 
-    def _confirm(self, what: str, wanted: object, applied: object, command: str) -> None:
-        """A write the read-back contradicts was ignored or clamped by the firmware."""
-        if applied != wanted:
-            raise NotAppliedError(
-                f"{what}: asked for {wanted}, the miner reports {applied}",
-                wanted=wanted,
-                applied=applied,
-                ip=self.ip,
-                command=command,
-            )
-
     async def _read_back(self, source: str) -> Any:
         """One source read again after a write (a restarting btminer gets a moment)."""
         for attempt in range(_READ_BACK_TRIES):
@@ -988,7 +976,7 @@ class WhatsminerV2(_Whatsminer):
         else:
             await self._privileged("set_led", param="auto")
         applied = v2_fault_light(self._ctx(), await self._read_back("rpc:get_miner_info"))
-        self._confirm("fault light", on, applied, "set_led")
+        self._confirm_applied("fault light", on, applied, "set_led")
         return True
 
     async def _reboot(self) -> bool:
@@ -1005,21 +993,21 @@ class WhatsminerV2(_Whatsminer):
         else:
             await self._privileged("power_off", respbefore="true")
         applied = v2_is_mining(self._ctx(), await self._read_back("rpc:status"))
-        self._confirm("mining", on, applied, "power_on" if on else "power_off")
+        self._confirm_applied("mining", on, applied, "power_on" if on else "power_off")
         return True
 
     async def _set_power_limit(self, wattage: int) -> bool:
         """The firmware caps the limit at the unit's standard power: read back summary."""
         await self._privileged("adjust_power_limit", power_limit=str(wattage))
         applied = v2_wattage_limit(self._ctx(), await self._read_back("rpc:summary"))
-        self._confirm("power limit (W)", wattage, applied, "adjust_power_limit")
+        self._confirm_applied("power limit (W)", wattage, applied, "adjust_power_limit")
         return True
 
     async def _set_work_mode(self, mode: str) -> None:
         await self._privileged(f"set_{mode}_power")
         entry = _section(await self._read_back("rpc:summary"), "SUMMARY") or {}
         applied = (_text(entry.get("Power Mode")) or "").lower() or None
-        self._confirm("power mode", mode, applied, f"set_{mode}_power")
+        self._confirm_applied("power mode", mode, applied, f"set_{mode}_power")
 
     async def _write_pools(self, pools: Sequence[Pool]) -> None:
         params: dict[str, str] = {}
@@ -1131,7 +1119,7 @@ class WhatsminerV3(_Whatsminer):
         else:
             await self._set("set.system.led", "auto")
         applied = v3_fault_light(self._ctx(), await self._read_back("v3:get.device.info"))
-        self._confirm("fault light", on, applied, "set.system.led")
+        self._confirm_applied("fault light", on, applied, "set.system.led")
         return True
 
     async def _reboot(self) -> bool:
@@ -1151,14 +1139,14 @@ class WhatsminerV3(_Whatsminer):
         await self._set("set.miner.power_limit", wattage)
         setting = _v3_part(await self._read_back("v3:get.miner.setting")) or {}
         applied = _int(setting.get("power-limit"))
-        self._confirm("power limit (W)", wattage, applied, "set.miner.power_limit")
+        self._confirm_applied("power limit (W)", wattage, applied, "set.miner.power_limit")
         return True
 
     async def _set_work_mode(self, mode: str) -> None:
         await self._set("set.miner.power_mode", mode)
         setting = _v3_part(await self._read_back("v3:get.miner.setting")) or {}
         applied = (_text(setting.get("power-mode")) or "").lower() or None
-        self._confirm("power mode", mode, applied, "set.miner.power_mode")
+        self._confirm_applied("power mode", mode, applied, "set.miner.power_mode")
 
     async def _write_pools(self, pools: Sequence[Pool]) -> None:
         await self._set(
