@@ -39,6 +39,7 @@ from asic_bridge.drivers.luxos import (
     power_bounds,
     reported_mode,
 )
+from asic_bridge.errors import NotAppliedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.luxos import LuxOSSim
 from asic_bridge.transport.rpc import RPCClient
@@ -196,3 +197,23 @@ async def test_power_range_comes_from_the_profiles() -> None:
         assert (bounds.low, bounds.high, bounds.source) == (min(watts), max(watts), "firmware")
         with pytest.raises(Exception, match=f"{min(watts)}"):
             await miner.set_power_limit(min(watts) - 1)
+
+
+async def test_a_profile_the_miner_does_not_confirm_is_not_reported_applied() -> None:
+    async with running() as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, LuxOSMiner)
+        real = s.cmd_profileset
+
+        def keeps_default(parameter: str | None) -> dict[str, Any]:
+            answer = real(parameter)
+            for item in answer.get("PROFILE", []):
+                item["Profile"] = "default"  # the firmware confirms another profile
+            return answer
+
+        s.cmd_profileset = keeps_default  # type: ignore[method-assign]
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.set_power_limit(2000)
+        fitting = max((p for p in s.profiles if p.watts <= 2000), key=lambda p: p.watts)
+        assert caught.value.wanted == fitting.name  # the highest profile at or below 2000 W
+        assert s.profile == fitting.name  # what the driver asked; the answer named another

@@ -30,6 +30,7 @@ from asic_bridge.drivers.vnish import (
     power_bounds,
     resolve_model,
 )
+from asic_bridge.errors import NotAppliedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.vnish import VNishSim
 from asic_bridge.transport.http import HTTPClient
@@ -227,3 +228,20 @@ def test_134_document_keeps_the_126_meanings() -> None:
     # new in 1.3.x: the throttle percentage in miner_status, a restart counter
     assert "throttled" in openapi_schema(doc, "MinerStatus")[0]
     assert "restart_count" in stats
+
+
+async def test_a_preset_the_miner_does_not_keep_is_not_reported_applied() -> None:
+    async with running() as (s, _):
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, VNishMiner)
+        try:
+
+            def keeps_stock(preset: str) -> None:  # the POST is accepted, the preset not kept
+                s.settings["miner"]["overclock"]["preset"] = "disabled"
+
+            s._apply_preset = keeps_stock  # type: ignore[method-assign]
+            with pytest.raises(NotAppliedError) as caught:
+                await miner.set_power_limit(2800)
+            assert (caught.value.wanted, caught.value.applied) == ("2800", None)
+        finally:
+            await miner.aclose()

@@ -84,7 +84,13 @@ from asic_bridge.drivers.cgminer import (
     to_int,
 )
 from asic_bridge.drivers.values import text as _text
-from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
+from asic_bridge.errors import (
+    APIError,
+    CommandError,
+    ConfigError,
+    NotAppliedError,
+    UnsupportedError,
+)
 
 __all__ = [
     "FAMILIES",
@@ -511,7 +517,14 @@ class LuxOSMiner(CGMiner):
             raise ConfigError(
                 f"no LuxOS profile is rated at or below {wattage} W (lowest: {lowest} W)"
             )
-        return await self._set_profile(chosen.name)
+        if not await self._set_profile(chosen.name):
+            raise NotAppliedError(
+                f"the miner did not confirm profile {chosen.name}",
+                wanted=chosen.name,
+                ip=self.ip,
+                command="profileset",
+            )
+        return True
 
     async def _get_config(self) -> MinerConfig:
         raw = await self._read(*_READ)
@@ -556,7 +569,12 @@ class LuxOSMiner(CGMiner):
         if target is None:
             raise ConfigError(f"no LuxOS profile fits mining mode {name!r}")
         if not await self._set_profile(target.name):
-            raise APIError(f"the miner did not confirm profile {target.name}", ip=self.ip)
+            raise NotAppliedError(
+                f"the miner did not confirm profile {target.name}",
+                wanted=target.name,
+                ip=self.ip,
+                command="profileset",
+            )
         if isinstance(live.mining_mode, MiningModeSleep):
             await self._set_mining(True)
 

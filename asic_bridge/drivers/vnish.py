@@ -86,6 +86,7 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, TokenAuth
@@ -509,7 +510,16 @@ class VNishMiner(CGMinerRPCMiner):
         body = encode_settings(MinerConfig(mining_mode=MiningModePreset(
             active_preset=chosen.name)), live)  # fmt: skip
         await self.web_post("settings", body)
-        return _active_preset(await self._settings()) == chosen.name
+        applied = _active_preset(await self._settings())
+        if applied != chosen.name:
+            raise NotAppliedError(
+                f"the miner runs preset {applied or 'disabled'}, not {chosen.name}",
+                wanted=chosen.name,
+                applied=applied,
+                ip=self.ip,
+                command="settings",
+            )
+        return True
 
     async def _live(self) -> tuple[dict[str, Any], Any, Any]:
         live, presets, summary = await asyncio.gather(
