@@ -15,7 +15,7 @@ from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.drivers.goldshell import GoldshellMiner
-from asic_bridge.errors import AuthenticationError, ConfigError, UnsupportedError
+from asic_bridge.errors import AuthenticationError, ConfigError, NotAppliedError, UnsupportedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.goldshell import GoldshellKDMaxSim
 
@@ -198,4 +198,15 @@ async def test_misbehaving_miner_is_bounded(mode: str) -> None:
         await s.set_mode("normal")
         await miner.aclose()
         assert (await settled(miner)).field_errors == {}
+        await miner.aclose()
+
+
+async def test_a_power_plan_the_firmware_ignores_is_not_ok() -> None:
+    async with running() as s:
+        miner = await identify(s)
+        # a build that answers the PUT "success" and keeps plan 0
+        s.setting = lambda: {**type(s).setting(s), "select": 0}  # type: ignore[method-assign]
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.set_mode("low")  # PUT /mcb/setting select 1 answered "success"
+        assert (caught.value.wanted, caught.value.applied) == (1, 0)  # levels, read back
         await miner.aclose()

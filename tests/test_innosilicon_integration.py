@@ -15,7 +15,7 @@ from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.drivers.innosilicon import InnosiliconMiner
-from asic_bridge.errors import AuthenticationError, UnsupportedError
+from asic_bridge.errors import AuthenticationError, NotAppliedError, UnsupportedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.innosilicon import InnosiliconT3HPlusSim
 
@@ -199,4 +199,15 @@ async def test_misbehaving_miner_is_bounded(mode: str) -> None:
         await s.set_mode("normal")
         await miner.aclose()
         assert (await settled(miner)).field_errors == {}
+        await miner.aclose()
+
+
+async def test_pools_the_firmware_ignores_are_not_ok() -> None:
+    async with running() as s:
+        miner = await identify(s)
+        s.state.set_pools = lambda pools: None  # type: ignore[method-assign]  # answers success
+        new = Pool(url="stratum+tcp://new.example:3333", user="me.new", password="pw-new")
+        with pytest.raises(NotAppliedError) as caught:
+            await miner.send_config(MinerConfig(pools=PoolConfig.simple([new])))
+        assert caught.value.wanted == [(new.url, new.user)]
         await miner.aclose()

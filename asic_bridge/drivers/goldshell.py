@@ -355,6 +355,8 @@ class GoldshellMiner(CGMinerRPCMiner):
         if to_int(setting.get("select")) == index:
             return
         await self.web_json("/mcb/setting", {**setting, "select": index})
+        applied = selected_level(await self.web_json("/mcb/setting"))
+        self._confirm_applied("power plan level", level, applied, "/mcb/setting")
 
     async def _restart_backend(self) -> bool:
         await self.web_json("/mcb/restart")
@@ -408,6 +410,8 @@ class GoldshellMiner(CGMinerRPCMiner):
             await self.web_json(
                 "/mcb/newpool", {"url": pool.url, "user": pool.user, "pass": pool.password}
             )
+        applied = [(p.url, p.user) for p in parse_web_pools(await self.web_json("/mcb/pools"))]
+        self._confirm_applied("pools", [(p.url, p.user) for p in wanted], applied, "/mcb/newpool")
 
 
 # ---------------------------------------------------------------------------------------------

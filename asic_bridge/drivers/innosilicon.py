@@ -340,6 +340,10 @@ class InnosiliconMiner(CGMinerRPCMiner):
                 pool = pool.model_copy(update={"password": old.password})  # keep the secret
             merged.append(pool)
         await self.api("updatePools", encode_pools(merged))
+        applied = [(p.url, p.user) for p in parse_web_pools(await self.api("pools"))]
+        self._confirm_applied(
+            "pools", [(p.url, p.user) for p in merged], applied, "/api/updatePools"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
