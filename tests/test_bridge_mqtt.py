@@ -498,6 +498,29 @@ async def test_power_limit_command(broker: Broker, tmp_path: Path) -> None:
         assert sim.state.power_limit == low
 
 
+async def test_discovery_waits_for_the_first_poll(broker: Broker, tmp_path: Path) -> None:
+    """A new miner is announced with what its first poll read, not with every sensor its
+    model could have (then cleared): HA would show, then delete, an energy sensor for a
+    miner without power readings and board sensors it does not report."""
+    async with bridge_rig(broker, tmp_path, FAMILY_KINDS) as rig:
+        await asyncio.sleep(0.3)
+        for miner_id in rig.sims:
+            configs = [
+                m
+                for m in rig.mqtt.messages
+                if m.topic.startswith(f"{HA}/") and f"/{miner_id}/" in m.topic
+            ]
+            assert configs, miner_id
+            assert [m.topic for m in configs if not m.payload] == [], "announced, then cleared"
+            first_state = rig.mqtt.on(rig.t(miner_id))[0]
+            reported = set(first_state.json())
+            for message in configs:
+                key = message.json().get("value_template", "").partition("value_json.")[2]
+                key = key.split()[0].split(".")[0].strip("}") if key else ""
+                if message.topic.split("/")[1] == "sensor" and key:
+                    assert key in reported, f"{message.topic} announced, {key} never read"
+
+
 async def test_refused_write_republishes_the_real_state(broker: Broker, tmp_path: Path) -> None:
     """A UI that showed a refused write (an HA entity, a dashboard) gets the real state back at
     once after the error response, not at the next poll (30 s away here)."""

@@ -451,11 +451,15 @@ class Bridge:
         """Publish this miner's discovery configs; clear the ones it no longer has."""
         if not self.config.mqtt.discovery:
             return
+        if not slot.reported:
+            # Nothing read yet: the first poll announces what the miner really reports (the
+            # model's every possible sensor would show in HA, then be deleted again).
+            return
         messages = discovery_messages(
             slot.record,
             self.topics,
             device_mode=self.config.mqtt.discovery_mode == "device",
-            reported=slot.reported or None,
+            reported=slot.reported,
         )
         wanted = {
             t: json.dumps(p, separators=(",", ":"), sort_keys=True) for t, p in messages.items()
