@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
-from real_captures import assert_same_shape, load
+from real_captures import assert_same_shape, load, rpc_answers
 
 from asic_bridge import catalog, sim
 from asic_bridge.drivers import braiins as bos
@@ -210,3 +210,30 @@ async def test_power_range_is_the_firmwares_constraints() -> None:
             assert s.state.effective_power_limit == before
         finally:
             await miner.aclose()
+
+
+# ----------------------------------------------------------------------------- legacy BOSminer
+S9 = ParseContext("SHA256", catalog.lookup("Antminer S9", make="AntMiner"), None)
+
+
+def test_legacy_rpc_2009() -> None:
+    # fans: RPM 5340, 4620, 0, 0 (two connectors without a fan)
+    fans = bos.parse_rpc_fans(S9, cap("20.09", "fans.json"))
+    assert [f.speed for f in fans] == [5340, 4620, 0, 0]
+    tuner = cap("20.09", "tunerstatus.json")
+    assert bos.parse_wattage(S9, tuner) == 1419  # ApproximateMinerPowerConsumption
+    assert bos.parse_wattage_limit(S9, tuner) == 1420  # PowerLimit
+    assert bos.parse_errors(S9, tuner) == []  # "Tuning individual chips" is a normal stage
+    # chains 6-8: devdetails Chips 63, Voltage 8.4168 V; temps Board 81.875 / Chip 104.625
+    boards = bos.parse_rpc_hashboards(
+        S9, {"DEVS": []}, cap("20.09", "devdetails.json"), cap("20.09", "temps.json")
+    )
+    assert [b.chips for b in boards] == [63, 63, 63]
+    assert (boards[0].temp, boards[0].chip_temp) == (81.875, 104.625)
+    assert boards[0].voltage == pytest.approx(8.4168, abs=1e-4)
+
+
+@pytest.mark.parametrize("command", ["fans", "tempctrl", "temps", "tunerstatus", "devdetails"])
+async def test_legacy_simulator_answers_in_the_2009_shape(command: str) -> None:
+    [answer] = await rpc_answers(f"braiins_s9@127.164.1.{next(_hosts)}", command)
+    assert_same_shape(cap("20.09", f"{command}.json"), answer)
