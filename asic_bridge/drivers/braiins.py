@@ -74,7 +74,6 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
-    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.grpc import (
@@ -1279,14 +1278,7 @@ class BOSer(_BraiinsMiner):
             _svc("PerformanceService", "SetPowerTarget"), request, SET_POWER_TARGET_RESPONSE
         )
         applied = to_int(_get(resp, "power_target", "watt"))
-        if applied != wattage:
-            raise NotAppliedError(
-                f"the miner set its power target to {applied} W, not {wattage} W",
-                wanted=wattage,
-                applied=applied,
-                ip=self.ip,
-                command="SetPowerTarget",
-            )
+        self._confirm_applied("power target (W)", wattage, applied, "SetPowerTarget")
         return True
 
     async def _configuration(self) -> dict[str, Any]:

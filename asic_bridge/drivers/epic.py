@@ -77,7 +77,6 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
-    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult
@@ -748,15 +747,9 @@ class EpicMiner(BaseMiner):
     async def _confirm_tuner(self, algo: str, target: int) -> None:
         """Read the running tuner back: the miner must run ``algo`` at ``target``."""
         _, name, stats = _tuner(await self.summary())
-        applied = to_int(stats.get("Target"))
-        if name != algo or applied != target:
-            raise NotAppliedError(
-                f"the miner runs {name} at {applied}, not {algo} at {target}",
-                wanted={"algo": algo, "target": target},
-                applied={"algo": name, "target": applied},
-                ip=self.ip,
-                command="perpetualtune/algo",
-            )
+        applied = {"algo": name, "target": to_int(stats.get("Target"))}
+        wanted = {"algo": algo, "target": target}
+        self._confirm_applied("ePIC tuner", wanted, applied, "perpetualtune/algo")
 
 
 class EpicBlockMiner(EpicMiner):

@@ -88,7 +88,6 @@ from asic_bridge.errors import (
     APIError,
     CommandError,
     ConfigError,
-    NotAppliedError,
     UnsupportedError,
 )
 
@@ -495,8 +494,9 @@ class LuxOSMiner(CGMiner):
     async def _read_power_range(self) -> tuple[int, int] | None:
         return power_bounds(await self._presets())
 
-    async def _set_profile(self, name: str) -> bool:
-        """``profileset``, with ATM switched off around it when it is on."""
+    async def _set_profile(self, name: str) -> None:
+        """``profileset``, with ATM switched off around it when it is on; the profile the
+        answer confirms must be ``name`` (NotAppliedError otherwise)."""
         atm = first_entry(await self._command("atm"), "ATM") or {}
         was_on = atm.get("Enabled") is True
         if was_on:
@@ -507,7 +507,7 @@ class LuxOSMiner(CGMiner):
             if was_on:
                 await self._privileged("atmset", "enabled=true")
         confirmed = first_entry(answer, "PROFILE") or {}
-        return confirmed.get("Profile") == name
+        self._confirm_applied("LuxOS profile", name, confirmed.get("Profile"), "profileset")
 
     async def _set_power_limit(self, wattage: int) -> bool:
         presets = await self._presets()
@@ -517,13 +517,7 @@ class LuxOSMiner(CGMiner):
             raise ConfigError(
                 f"no LuxOS profile is rated at or below {wattage} W (lowest: {lowest} W)"
             )
-        if not await self._set_profile(chosen.name):
-            raise NotAppliedError(
-                f"the miner did not confirm profile {chosen.name}",
-                wanted=chosen.name,
-                ip=self.ip,
-                command="profileset",
-            )
+        await self._set_profile(chosen.name)
         return True
 
     async def _get_config(self) -> MinerConfig:
@@ -568,13 +562,7 @@ class LuxOSMiner(CGMiner):
             raise UnsupportedError(f"mining mode {name!r}", "LuxOS")
         if target is None:
             raise ConfigError(f"no LuxOS profile fits mining mode {name!r}")
-        if not await self._set_profile(target.name):
-            raise NotAppliedError(
-                f"the miner did not confirm profile {target.name}",
-                wanted=target.name,
-                ip=self.ip,
-                command="profileset",
-            )
+        await self._set_profile(target.name)
         if isinstance(live.mining_mode, MiningModeSleep):
             await self._set_mining(True)
 

@@ -86,7 +86,6 @@ from asic_bridge.errors import (
     CommandError,
     ConfigError,
     InvalidResponseError,
-    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, TokenAuth
@@ -511,14 +510,7 @@ class VNishMiner(CGMinerRPCMiner):
             active_preset=chosen.name)), live)  # fmt: skip
         await self.web_post("settings", body)
         applied = _active_preset(await self._settings())
-        if applied != chosen.name:
-            raise NotAppliedError(
-                f"the miner runs preset {applied or 'disabled'}, not {chosen.name}",
-                wanted=chosen.name,
-                applied=applied,
-                ip=self.ip,
-                command="settings",
-            )
+        self._confirm_applied("VNish preset", chosen.name, applied, "settings")
         return True
 
     async def _live(self) -> tuple[dict[str, Any], Any, Any]:
