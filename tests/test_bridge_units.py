@@ -22,7 +22,6 @@ from asic_bridge.bridge.commands import (
     transaction_of,
 )
 from asic_bridge.bridge.config import BridgeConfig, parse_config
-from asic_bridge.bridge.daemon import on_tick
 from asic_bridge.bridge.entities import (
     ORIGIN,
     bridge_device_id,
@@ -1108,57 +1107,3 @@ def test_allocate_miners_that_cannot_limit_or_stop() -> None:
     plan = {p.id: p for p in allocate(6000, members)}
     assert plan["on_off"] == Allocation("on_off", True, None)
     assert allocated_power(list(plan.values()), members) == 6000
-
-
-@pytest.mark.parametrize("delay", [0.0, 0.01, 0.49, 0.5, 3.21, 9.87])
-def test_poll_delays_end_on_the_tick_grid(delay: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Polls start on a shared grid (fewer event-loop wake-ups), never earlier than asked."""
-    import asic_bridge.bridge.daemon as daemon
-
-    monkeypatch.setattr(daemon.time, "monotonic", lambda: 1000.123)
-    stretched = on_tick(delay, 0.5)
-    assert delay <= stretched < delay + 0.5 + 1e-9
-    end = 1000.123 + stretched
-    assert math.isclose(end / 0.5, round(end / 0.5), abs_tol=1e-6)
-    assert on_tick(delay, 0) == delay
-
-
-def test_slow_fields_come_free_only_from_sources_a_poll_fetches() -> None:
-    from asic_bridge.bridge.daemon import POLL_FIELDS, SLOW_FIELDS, free_slow_fields
-    from asic_bridge.drivers.antminer import AntminerModern
-    from asic_bridge.drivers.avalon import AvalonMiner
-
-    for miner_type in (AntminerModern, AvalonMiner):
-        specs = miner_type.FIELDS
-        polled = {
-            s for f in POLL_FIELDS if f in specs and not specs[f].static for s in specs[f].sources
-        }
-        free = free_slow_fields(miner_type)
-        assert "config" not in free
-        for name in SLOW_FIELDS:
-            if name in specs and name != "config":
-                assert (name in free) == set(specs[name].sources).issubset(polled)
-    # the Antminer's error list and mining state are web pages no fast field needs
-    assert free_slow_fields(AntminerModern) == ()
-    # the Avalon's come in the same RPC batch as the hash rate
-    assert {"errors", "is_mining"} <= set(free_slow_fields(AvalonMiner))
-
-
-def test_slow_fields_not_read_are_carried_over_with_their_errors() -> None:
-    from asic_bridge.bridge.daemon import carry_slow_fields
-
-    readings: dict[str, tuple[Any, str | None]] = {}
-    first = MinerData("10.0.0.1")
-    first.errors = [MinerErrorData(error_code=7, error_message="fan")]
-    first.is_mining = True
-    first.field_errors["fault_light"] = "timeout"
-    carry_slow_fields(readings, first, read=["errors", "is_mining", "fault_light"])
-    second = MinerData("10.0.0.1")
-    carry_slow_fields(readings, second, read=["hashrate"])
-    assert [e.error_code for e in second.errors] == [7]
-    assert second.is_mining is True
-    assert second.field_errors == {"fault_light": "timeout"}
-    third = MinerData("10.0.0.1")
-    third.is_mining = False
-    carry_slow_fields(readings, third, read=["is_mining"])  # a fresh reading wins
-    assert third.is_mining is False and readings["is_mining"] == (False, None)

@@ -1,0 +1,123 @@
+"""Typed events between the bridge's parts, and the dispatcher that delivers them.
+
+The parts never call each other's internals: the poller says a poll succeeded, adoption says
+a miner was adopted, and each feature that cares subscribes to that event's type.  Handlers
+run in the order they subscribed, one after the other, in the emitter's task (no task per
+event: a poll's PollSucceeded is on the hot path).  A failing handler is logged and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from asic_bridge.bridge.adoption import Device
+    from asic_bridge.data import MinerData
+
+log = logging.getLogger("asic_bridge.bridge")
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """An MQTT session is up (first connect or reconnect): everything retained is republished."""
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantOnline:
+    """Home Assistant announced itself (its birth message): discovery is republished."""
+
+
+@dataclass(frozen=True, slots=True)
+class MinerAdopted:
+    """A scan found ``device``; ``found`` is true the first time the bridge sees it."""
+
+    device: Device
+    found: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MinerMoved:
+    """An adopted miner answers at a new address."""
+
+    device: Device
+    old_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollSucceeded:
+    """One poll answered; ``fields`` are the fields it asked for (the slow ones maybe not)."""
+
+    device: Device
+    data: MinerData
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class MinerOnline:
+    """The miner answered after being offline (``back``) or for the first time since start."""
+
+    device: Device
+    back: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MinerOffline:
+    """The miner missed ``offline_after`` polls in a row; ``was_online``: it was seen online."""
+
+    device: Device
+    was_online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDone:
+    """A command ran on the miner (``ok``: every action confirmed)."""
+
+    device: Device
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRefused:
+    """A command was refused before it ran (invalid, unsupported): the UI shows the truth."""
+
+    device: Device
+
+
+@dataclass(frozen=True, slots=True)
+class MinerRemoved:
+    """A miner was removed (``bridge/request/device/remove``); its topics are to be cleared."""
+
+    device: Device
+
+
+@dataclass(frozen=True, slots=True)
+class MinerRenamed:
+    """A miner's id changed from ``old_id`` (``bridge/request/device/rename``)."""
+
+    device: Device
+    old_id: str
+
+
+E = TypeVar("E")
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus:
+    """Subscribe a coroutine function to an event type; ``emit`` awaits every subscriber."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Handler]] = {}
+
+    def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        self._handlers.setdefault(kind, []).append(handler)
+
+    async def emit(self, event: object) -> None:
+        for handler in self._handlers.get(type(event), ()):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("%s handler %s failed", type(event).__name__, handler)

@@ -1,0 +1,81 @@
+"""The poller's policy: the tick grid, which fields a poll reads, what is carried over."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from asic_bridge.bridge import poller
+from asic_bridge.bridge.poller import (
+    POLL_FIELDS,
+    SLOW_FIELDS,
+    carry_slow_fields,
+    free_slow_fields,
+    nothing_read,
+    on_tick,
+)
+from asic_bridge.data import MinerData
+from asic_bridge.data.errors import MinerErrorData
+from asic_bridge.drivers.antminer import AntminerModern
+from asic_bridge.drivers.avalon import AvalonMiner
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.49, 0.5, 3.21, 9.87])
+def test_poll_delays_end_on_the_tick_grid(delay: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls start on a shared grid (fewer event-loop wake-ups), never earlier than asked."""
+    monkeypatch.setattr(poller.time, "monotonic", lambda: 1000.123)
+    stretched = on_tick(delay, 0.5)
+    assert delay <= stretched < delay + 0.5 + 1e-9
+    end = 1000.123 + stretched
+    assert math.isclose(end / 0.5, round(end / 0.5), abs_tol=1e-6)
+    assert on_tick(delay, 0) == delay
+
+
+def test_slow_fields_come_free_only_from_sources_a_poll_fetches() -> None:
+    for miner_type in (AntminerModern, AvalonMiner):
+        specs = miner_type.FIELDS
+        polled = {
+            s for f in POLL_FIELDS if f in specs and not specs[f].static for s in specs[f].sources
+        }
+        free = free_slow_fields(miner_type)
+        assert "config" not in free
+        for name in SLOW_FIELDS:
+            if name in specs and name != "config":
+                assert (name in free) == set(specs[name].sources).issubset(polled)
+    # the Antminer's error list and mining state are web pages no fast field needs
+    assert free_slow_fields(AntminerModern) == ()
+    # the Avalon's come in the same RPC batch as the hash rate
+    assert {"errors", "is_mining"} <= set(free_slow_fields(AvalonMiner))
+
+
+def test_slow_fields_not_read_are_carried_over_with_their_errors() -> None:
+    readings: dict[str, tuple[Any, str | None]] = {}
+    first = MinerData("10.0.0.1")
+    first.errors = [MinerErrorData(error_code=7, error_message="fan")]
+    first.is_mining = True
+    first.field_errors["fault_light"] = "timeout"
+    carry_slow_fields(readings, first, read=["errors", "is_mining", "fault_light"])
+    second = MinerData("10.0.0.1")
+    carry_slow_fields(readings, second, read=["hashrate"])
+    assert [e.error_code for e in second.errors] == [7]
+    assert second.is_mining is True
+    assert second.field_errors == {"fault_light": "timeout"}
+    third = MinerData("10.0.0.1")
+    third.is_mining = False
+    carry_slow_fields(readings, third, read=["is_mining"])  # a fresh reading wins
+    assert third.is_mining is False and readings["is_mining"] == (False, None)
+
+
+def test_a_poll_with_only_errors_is_no_answer() -> None:
+    """A miner whose every core reading failed did not answer (it counts towards offline)."""
+    data = MinerData("10.0.0.1")
+    data.hashrate = 10.0
+    data.field_errors["hashrate"] = "timeout"
+    assert nothing_read(data)
+    data.field_errors.clear()
+    assert not nothing_read(data)
+    empty = MinerData("10.0.0.1")
+    empty.pools = []
+    assert nothing_read(empty)
