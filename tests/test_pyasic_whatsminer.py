@@ -121,3 +121,28 @@ async def test_pyasic_agrees_after_controls(fleet: list[SimMiner]) -> None:
     assert theirs[m30s.address]["is_mining"] is False
     assert theirs[m50.address]["wattage"] == 2900
     assert theirs[m50.address]["wattage_limit"] == 2900
+
+
+async def test_pyasic_reads_the_api14_build_the_same() -> None:
+    """API 1.4.0 (whatsminer_m30s:20210322.22.REL, shaped by the real capture).
+
+    pyasic treats any ``btmineroff`` value as "ask devdetails; mining unless it fails".  No
+    capture shows a stopped 1.4 unit's devdetails, so the simulator keeps answering it and
+    pyasic reads a stopped miner as mining; we read ``btmineroff: "true"`` as stopped (what
+    the key says, and what asic-rs's maintainers confirmed on an API 1.4 unit, PR #187)."""
+    sim = create(f"whatsminer_m30s:20210322.22.REL@{_address()}")
+    sim.state.jitter = 0.0
+    sim.state.clock = frozen_clock(sim.state.boot_at + 900)
+    await sim.start()
+    try:
+        for mining in (True, False):
+            sim.state.set_mining(mining)
+            ref = (await asyncio.to_thread(run_pyasic, [sim.address]))[sim.address]
+            assert ref["found"] and ref["error"] is None, ref
+            ours = await _ours(sim)
+            assert ours.field_errors == {} and ours.is_mining is mining
+            assert ref["is_mining"] is True  # pyasic: devdetails answered -> mining
+            skip = V2_SKIPS if mining else V2_SKIPS | {"is_mining"}
+            assert differences(ours, ref, skip=skip) == []
+    finally:
+        await sim.stop()

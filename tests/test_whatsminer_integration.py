@@ -130,6 +130,21 @@ async def test_identifies_m30s_as_api_v2_without_power_limit(start: Started) -> 
     assert miner.supports(Capability.MINING_MODES)
 
 
+async def test_api14_build_reads_fully_and_is_mining(start: Started) -> None:
+    """API 1.4.0 (20210322.22.REL): btmineroff status, no Env Temp, no PSU voltage."""
+    sim, miner, _ = await start("whatsminer_m30s:20210322.22.REL")
+    assert isinstance(miner, WhatsminerV2)
+    assert (miner.identity.api_ver, miner.identity.fw_ver) == ("1.4.0", "20210322.22.REL")
+    assert not miner.supports(Capability.POWER_LIMIT)  # adjust_power_limit came with 2.0.5
+    data = await miner.get_data()
+    assert data.field_errors == {}
+    assert data.is_mining is True  # from btmineroff "false" (was None)
+    assert data.env_temp is None and data.voltage is None  # this build reports neither
+    assert await miner.stop_mining() is True  # read back: btmineroff "true"
+    assert (await miner.get_data(include=["is_mining"])).is_mining is False
+    assert sim.state.mining is False
+
+
 async def test_identifies_m50_as_api_v2(start: Started) -> None:
     _, miner, _ = await start("whatsminer_m50")
     assert isinstance(miner, WhatsminerV2)
