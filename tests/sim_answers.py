@@ -54,3 +54,16 @@ async def our_reading(miner: SimMiner) -> tuple[BaseMiner, MinerData]:
         return ours, await ours.get_data()
     finally:
         await ours.aclose()
+
+
+@contextlib.asynccontextmanager
+async def driven(kind: str) -> AsyncIterator[tuple[SimMiner, BaseMiner]]:
+    """``kind`` served (as :func:`serving`) and identified by our factory, for control tests."""
+    async with serving(kind) as miner:
+        ours = await factory.get_miner(miner.address, use_cache=False)
+        assert isinstance(ours, BaseMiner), f"{miner.kind} not identified"
+        try:
+            yield miner, ours
+        finally:
+            await ours.aclose()
+            factory.forget(miner.address)

@@ -100,6 +100,7 @@ __all__ = [
     "parse_uptime",
     "parse_wattage_modern",
     "pyasic_model_string",
+    "readback",
     "web_generation",
 ]
 
@@ -498,6 +499,37 @@ def parse_api_ver(ctx: ParseContext, version: Any) -> str | None:
     return _text(_first(version, "VERSION").get("API"))
 
 
+# =============================================================================== read-back
+def _fan_summary(fan: Any) -> str:
+    speed = getattr(fan, "speed", None)
+    return f"{fan.mode} {speed}%" if speed is not None else str(fan.mode)
+
+
+def _config_parts(config: MinerConfig) -> dict[str, Any]:
+    """What a read-back compares, per part: the work mode, the pools, the fan mode."""
+    parts: dict[str, Any] = {}
+    if config.mining_mode is not None:
+        parts["mining_mode"] = config.mining_mode.mode
+    if config.pools is not None:
+        parts["pools"] = [(p.url, p.user) for p in config.pools.first_group]
+    if config.fan_mode is not None:
+        parts["fan_mode"] = _fan_summary(config.fan_mode)
+    return parts
+
+
+def readback(wanted: MinerConfig, applied: MinerConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The written parts the read-back lacks, as written and as read, for ``_confirm_applied``
+    (both empty when everything was applied).
+
+    Stock firmware (and its derivatives) answers ``M000``/``ok`` to writes it then drops or
+    clamps; only the read-back tells.  Parts: ``mining_mode`` (its name), ``pools`` as
+    (url, user), ``fan_mode`` ("manual 40%").
+    """
+    asked, got = _config_parts(wanted), _config_parts(applied)
+    differing = [name for name, value in asked.items() if got.get(name) != value]
+    return {n: asked[n] for n in differing}, {n: got.get(n) for n in differing}
+
+
 # =============================================================================== config codec
 def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerConfig:
     """``get_miner_conf.cgi`` (cgminer.conf as JSON) -> MinerConfig.
@@ -749,21 +781,7 @@ class _AntminerStock(BaseMiner):
     async def _check_applied(self, config: MinerConfig, command: str) -> None:
         """Re-read the live config: stock firmware has answered OK to writes it then ignored."""
         applied = await self._get_config()
-        problems = []
-        if config.mining_mode is not None and applied.mining_mode != config.mining_mode:
-            got = applied.mining_mode.mode if applied.mining_mode is not None else "unknown"
-            problems.append(f"mining mode is {got}, wanted {config.mining_mode.mode}")
-        if config.pools is not None and applied.pools is not None:
-            wanted = [(p.url, p.user) for p in config.pools.first_group]
-            got_pools = [(p.url, p.user) for p in applied.pools.first_group]
-            if wanted != got_pools:
-                problems.append("pools differ from what was written")
-        if problems:
-            raise CommandError(
-                "the miner acknowledged the write but did not apply it: " + "; ".join(problems),
-                ip=self.ip,
-                command=command,
-            )
+        self._confirm_applied("the config written", *readback(config, applied), command)
 
     def _live(self) -> dict[str, Any]:
         if self._live_conf is None:  # pragma: no cover - send_config always reads first

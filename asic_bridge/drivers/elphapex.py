@@ -44,7 +44,7 @@ from asic_bridge.config import (
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
-from asic_bridge.drivers.antminer import parse_errors, parse_fault_light_modern
+from asic_bridge.drivers.antminer import parse_errors, parse_fault_light_modern, readback
 from asic_bridge.drivers.base import (
     BaseMiner,
     Capability,
@@ -387,14 +387,7 @@ class ElphapexMiner(BaseMiner):
                 command="set_miner_conf",
             )
         applied = await self._get_config()
-        if config.pools is not None and applied.pools is not None:
-            wanted = [(p.url, p.user) for p in config.pools.first_group]
-            if wanted != [(p.url, p.user) for p in applied.pools.first_group]:
-                raise CommandError(
-                    "the miner acknowledged the pools but did not apply them",
-                    ip=self.ip,
-                    command="set_miner_conf",
-                )
+        self._confirm_applied("the config written", *readback(config, applied), "set_miner_conf")
 
 
 # =============================================================================== identification

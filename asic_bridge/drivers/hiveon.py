@@ -57,6 +57,7 @@ from asic_bridge.drivers.antminer import (
     parse_serial,
     parse_uptime,
     pyasic_model_string,
+    readback,
     web_generation,
 )
 from asic_bridge.drivers.base import (
@@ -377,20 +378,7 @@ class HiveonModern(BaseMiner):
     async def _check_applied(self, config: MinerConfig) -> None:
         """Read the config back: an acknowledged write is only trusted once it shows."""
         applied = await self._get_config()
-        problems = []
-        if config.mining_mode is not None and applied.mining_mode != config.mining_mode:
-            got = applied.mining_mode.mode if applied.mining_mode is not None else "unknown"
-            problems.append(f"mining mode is {got}, wanted {config.mining_mode.mode}")
-        if config.pools is not None and applied.pools is not None:
-            wanted = [(p.url, p.user) for p in config.pools.first_group]
-            if wanted != [(p.url, p.user) for p in applied.pools.first_group]:
-                problems.append("pools differ from what was written")
-        if problems:
-            raise CommandError(
-                "the miner acknowledged the write but did not apply it: " + "; ".join(problems),
-                ip=self.ip,
-                command="set_miner_conf",
-            )
+        self._confirm_applied("the config written", *readback(config, applied), "set_miner_conf")
 
 
 class HiveonOld(BaseMiner):

@@ -56,6 +56,7 @@ from asic_bridge.config import (
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
+from asic_bridge.drivers.antminer import readback
 from asic_bridge.drivers.base import (
     BaseMiner,
     Capability,
@@ -495,20 +496,11 @@ class MaraMiner(BaseMiner):
         body = encode_mara_config(config, live, changed)
         await self.command("miner_config", body)
         applied = decode_mara_config(await self._live_conf())
-        problems = []
-        if "mining_mode" in changed and applied.mining_mode != config.mining_mode:
-            problems.append("mining mode")
-        if "pools" in changed and config.pools is not None and applied.pools is not None:
-            wanted = [(p.url, p.user) for p in config.pools.first_group]
-            if wanted != [(p.url, p.user) for p in applied.pools.first_group]:
-                problems.append("pools")
-        if "fan_mode" in changed and applied.fan_mode != config.fan_mode:
-            problems.append("fan mode")
-        if problems:
-            raise CommandError(
-                "the miner accepted miner_config but did not apply: " + ", ".join(problems),
-                ip=self.ip,
-                command="miner_config",
+        written = MinerConfig(**{name: getattr(config, name) for name in changed})
+        self._confirm_applied("miner_config", *readback(written, applied), "miner_config")
+        if "mining_mode" in changed:  # same mode, maybe another target (a clamped power target)
+            self._confirm_applied(
+                "miner_config mode", config.mining_mode, applied.mining_mode, "miner_config"
             )
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
