@@ -149,8 +149,8 @@ async def test_failure_over_websocket_is_translated(
 ) -> None:
     """What the frontend shows for a miner failure: the translated bridge message.
 
-    (HA before 2025.10 itself logs a HomeAssistantError of a websocket call with a traceback;
-    the integration cannot change that, so only the answer is checked here.)
+    (HA 2025.1-2025.4 itself logs a HomeAssistantError of a websocket call with a traceback,
+    2026.2 in one line; the integration cannot change that, so only the answer is checked.)
     """
     await setup_bridge(hass)
     device = miner_device(hass, MINER)
