@@ -375,8 +375,8 @@ def entity_configs(
     """``(component, object_id, config)`` for every entity this miner supports.
 
     ``reported`` is the set of state keys the miner has ever reported; sensors for values it
-    never reports are not announced.  Before the first poll (``None``) every sensor the model
-    could have is announced.
+    never reports are not announced.  ``None`` gives every sensor the model could have (the
+    daemon does not announce a miner before its first poll; this is for previews and tests).
     """
     capabilities = set(device.capabilities)
     result: list[tuple[str, str, dict[str, Any]]] = []
