@@ -186,6 +186,12 @@ async def test_simulator_write_answers_in_the_documented_shape() -> None:
         assert_same_shape(cap("profileset.json", "2024.1.26.143259"), answer)
         answer = await rpc.send("tempctrlset", f"{sid},65,70,75")
         assert_same_shape(cap("tempctrlset.json", "2023.9.28.220144"), answer)
+        for action in ("sleep", "wakeup"):
+            answer = await rpc.send("curtail", f"{sid},{action}")
+            assert_same_shape(cap(f"curtail-{action}.json", "0.1.0-15436f7140"), answer)
+            assert entries(answer, "CURTAIL") == entries(
+                cap(f"curtail-{action}.json", "0.1.0-15436f7140"), "CURTAIL"
+            )  # "sleep mode" / "wake up", as documented
 
 
 async def test_power_range_comes_from_the_profiles() -> None:

@@ -436,7 +436,8 @@ class LuxOSSim(CGMinerSim):
             self.state.set_mining(True)
         else:
             return self.err(CODE_OK + 1, "Invalid curtail mode, expected sleep or wakeup")
-        return self.ok(CODE_OK + 2, f"Curtail {args[0]}", None, [])
+        action = "sleep mode" if args[0] == "sleep" else "wake up"
+        return self.ok(335, "Curtailment command sent", "CURTAIL", [{"Action": action}])
 
     def cmd_ledset(self, parameter: str | None) -> dict[str, Any]:
         args = self._privileged(parameter)
