@@ -135,6 +135,17 @@ _V14_SUMMARY: dict[str, Any] = {
     "Work Utility": 0.0, "freq_avg": 0,
 }  # fmt: skip
 """API 1.4.0 ``summary`` (20210322.22.REL): no Env Temp, Debug or Btminer Fast Boot."""
+_V2_SUMMARY: dict[str, Any] = {
+    "Elapsed": 0, "MHS av": 0.0, "MHS 5s": 0.0, "MHS 1m": 0.0, "MHS 5m": 0.0, "MHS 15m": 0.0,
+    "HS RT": 0.0, "Accepted": 0, "Rejected": 0, "Total MH": 0.0, "Temperature": 0.0,
+    "freq_avg": 0, "Fan Speed In": 0, "Fan Speed Out": 0, "Power": 0, "Power Rate": 0.0,
+    "Pool Rejected%": 0.0, "Pool Stale%": 0.0, "Uptime": 0, "Security Mode": 0,
+    "Hash Stable": True, "Hash Stable Cost Seconds": 0, "Hash Deviation%": 0.0,
+    "Target Freq": 0, "Target MHS": 0, "Env Temp": 0.0, "Power Mode": "Normal",
+    "Factory GHS": 0, "Power Limit": 0, "Chip Temp Min": 0.0, "Chip Temp Max": 0.0,
+    "Chip Temp Avg": 0.0, "Debug": "", "Btminer Fast Boot": "disable",
+}  # fmt: skip
+"""API 2.x ``summary`` (an M30S, pyasic#22): no MAC, Firmware Version, Upfreq Complete."""
 _V14_DEV: dict[str, Any] = {
     "ASC": 0, "Accepted": 0, "Chip Frequency": 0, "Chip Temp Avg": 0.0, "Chip Temp Max": 0.0,
     "Chip Temp Min": 0.0, "Device Elapsed": 0, "Device Hardware%": 0.0, "Device Rejected%": 0.0,
@@ -419,6 +430,8 @@ class WhatsminerSim(SimMiner):
                 },
                 _V14_SUMMARY,
             )
+        elif not self.legacy_only:
+            item = conform(item, _V2_SUMMARY)
         if self.api_tuple < (2, 0, 4):  # errors moved to get_error_code in 2.0.4
             item["Error Code Count"] = len(self.state.errors)
             for i, fault in enumerate(self.state.errors):
