@@ -180,7 +180,13 @@ async def test_simulator_answers_in_the_2025_shape(command: str) -> None:
 async def test_simulator_write_answers_in_the_documented_shape() -> None:
     async with running() as s:
         rpc = RPCClient(s.address, s.ports["rpc"])
-        sid = entries(await rpc.send("logon"), "SESSION")[0]["SessionID"]
+        doc = "0.1.0-15436f7140"
+        assert_same_shape(cap("session.json", doc), await rpc.send("session"))
+        logon = await rpc.send("logon")
+        assert_same_shape(cap("logon.json", doc), logon)
+        # the documented codes: 316 Session created, 319 Session information
+        assert logon["STATUS"][0]["Code"] == cap("logon.json", doc)["STATUS"][0]["Code"]
+        sid = entries(logon, "SESSION")[0]["SessionID"]
         await rpc.send("atmset", f"{sid},enabled=false")
         answer = await rpc.send("profileset", f"{sid},default")
         assert_same_shape(cap("profileset.json", "2024.1.26.143259"), answer)

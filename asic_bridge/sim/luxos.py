@@ -39,7 +39,8 @@ from .cgminer import CGMinerSim, _chip_map
 from .shapes import conform
 from .state import HASH_EXPONENT, Hardware
 
-CODE_SESSION = 307
+CODE_SESSION_CREATED = 316
+CODE_SESSION_INFO = 319
 CODE_SESSION_ACTIVE = 402
 CODE_INVALID_SESSION = 403
 CODE_OK = 300
@@ -160,7 +161,7 @@ class LuxOSSim(CGMinerSim):
     description = "LUXminer 2025.4.8.220305-57b389c7"
     device_name = "BTM_SOC"
 
-    session_timeout: ClassVar[float] = 300.0
+    session_timeout: ClassVar[float] = 60.0  # "Sessions expire automatically after one minute"
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         self.profiles = make_profiles(self.hardware)
@@ -216,11 +217,13 @@ class LuxOSSim(CGMinerSim):
             return self.err(CODE_SESSION_ACTIVE, "Another session is active")
         self._session = secrets.token_hex(4)
         self._session_seen = time.monotonic()
-        return self.ok(CODE_SESSION, "Session created", "SESSION", [{"SessionID": self._session}])
+        return self.ok(
+            CODE_SESSION_CREATED, "Session created", "SESSION", [{"SessionID": self._session}]
+        )
 
     def cmd_session(self, parameter: str | None) -> dict[str, Any]:
         sid = self._session if self._session_valid() else ""
-        return self.ok(CODE_SESSION, "Session", "SESSION", [{"SessionID": sid}])
+        return self.ok(CODE_SESSION_INFO, "Session information", "SESSION", [{"SessionID": sid}])
 
     def cmd_logoff(self, parameter: str | None) -> dict[str, Any]:
         args = self._privileged(parameter)
