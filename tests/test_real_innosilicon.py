@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from real_captures import load
+from real_captures import assert_same_shape, load, rpc_answers
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
@@ -69,3 +69,13 @@ async def test_a9_is_identified_by_its_build_name_without_the_web_ui() -> None:
         assert (miner.identity.model, miner.identity.algo) == ("A9", "Equihash")
     finally:
         await miner.aclose()
+
+
+@pytest.mark.parametrize(
+    ("command", "name"), [("summary", "summary.json"), ("pools", "pools.json")]
+)
+async def test_simulator_rpc_in_the_innominer_shape(command: str, name: str) -> None:
+    # No T3H+ answer is published; the T3H+ kind sends the key set of the same innominer
+    # 1.1.x RPC as the A9 capture (stats differ by algorithm: chain fields, per-chip keys).
+    (answer,) = await rpc_answers("innosilicon_t3hplus@127.173.1.1", command)
+    assert_same_shape(cap(name), answer)

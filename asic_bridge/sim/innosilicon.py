@@ -27,7 +27,29 @@ from typing import Any, ClassVar
 from .base import SimMiner, SimServer, register
 from .http_server import HttpReply, HttpServer, Request, json_reply, text_reply
 from .rpc_server import RpcServer, invalid_command, reply
+from .shapes import conform
 from .state import Hardware, MinerState, Pool
+
+# Key sets and types of the innominer 1.1.x RPC as captured (an A9 on innominer a9-1.1.0,
+# tests/fixtures/real/innosilicon; no T3H+ answer is published); values are defaults only.
+_SUMMARY: dict[str, Any] = {
+    "Elapsed": 0, "MHS av": 0.0, "MHS 5s": 0.0, "MHS 1m": 0.0, "MHS 5m": 0.0, "MHS 15m": 0.0,
+    "Found Blocks": 0, "Getworks": 0, "Accepted": 0, "Rejected": 0, "Hardware Errors": 0,
+    "Utility": 0.0, "Discarded": 0, "Stale": 0, "Get Failures": 0, "Local Work": 0,
+    "Remote Failures": 0, "Network Blocks": 0, "Total MH": 0.0, "Work Utility": 0.0,
+    "Difficulty Accepted": 0.0, "Difficulty Rejected": 0.0, "Difficulty Stale": 0.0,
+    "Best Share": 0.0, "Device Hardware%": 0.0, "Device Rejected%": 0.0,
+    "Pool Rejected%": 0.0, "Pool Stale%": 0.0, "Last getwork": 0,
+}  # fmt: skip
+_POOL: dict[str, Any] = {
+    "POOL": 0, "URL": "", "User": "", "Status": "Alive", "Priority": 0, "Quota": 1,
+    "Long Poll": "N", "Getworks": 0, "Accepted": 0, "Rejected": 0, "Works": 0, "Discarded": 0,
+    "Stale": 0, "Get Failures": 0, "Remote Failures": 0, "Last Share Time": 0,
+    "Proxy Type": "", "Proxy": "", "Difficulty Accepted": 0.0, "Difficulty Rejected": 0.0,
+    "Difficulty Stale": 0.0, "Last Share Difficulty": 0.0, "Has Stratum": True,
+    "Stratum Active": False, "Stratum URL": "", "Has GBT": False, "Pool Rejected%": 0.0,
+    "Pool Stale%": 0.0,
+}  # fmt: skip
 
 _INDEX = (
     "<!DOCTYPE html><html><head><meta charset=utf-8><title>DragonMint</title>"
@@ -131,8 +153,10 @@ class InnosiliconT3HPlusSim(SimMiner):
             "Difficulty Rejected": float(r.rejected * 65536),
             "Best Share": 1_234_567,
             "Last getwork": int(time.time()),
+            "Work Utility": round(r.accepted * 65536 / max(r.elapsed, 1) * 60 / 2**32, 2),
+            "Pool Rejected%": round(r.rejected / max(r.accepted + r.rejected, 1) * 100, 4),
         }
-        return self.ok(11, "Summary", "SUMMARY", [item])
+        return self.ok(11, "Summary", "SUMMARY", [conform(item, _SUMMARY)])
 
     def cmd_stats(self) -> dict[str, Any]:
         r = self.state.read()
@@ -195,10 +219,14 @@ class InnosiliconT3HPlusSim(SimMiner):
                 "Stratum Active": p.active,
                 "Stratum URL": p.url.split("://", 1)[-1].rsplit(":", 1)[0],
                 "Has GBT": False,
+                "Difficulty Accepted": float(p.accepted * 65536),
+                "Difficulty Rejected": float(p.rejected * 65536),
+                "Last Share Difficulty": 65536.0 if p.accepted else 0.0,
+                "Pool Rejected%": round(p.rejected / max(p.accepted + p.rejected, 1) * 100, 3),
             }
             for p in r.pools
         ]
-        return self.ok(7, f"{len(items)} Pool(s)", "POOLS", items)
+        return self.ok(7, f"{len(items)} Pool(s)", "POOLS", [conform(i, _POOL) for i in items])
 
     # ------------------------------------------------------------------ web
     def _guard(self, request: Request) -> HttpReply | None:
