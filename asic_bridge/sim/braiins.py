@@ -350,9 +350,11 @@ class SshServer(SimServer):
 
 @register
 class BOSMinerSim(BraiinsSim):
-    """An Antminer S9 on Braiins OS+ 21.09 (BOSminer)."""
+    """An Antminer S9 on Braiins OS+ 21.09 (BOSminer); its RPC answers have the shapes of
+    the documented BOSminer+ 0.2.0 answers (tests/fixtures/real/braiins/20.09)."""
 
     kind = "braiins_s9"
+    versions = ("21.09",)
     model = "S9"
     default_ports = {"rpc": 4028, "http": 80, "ssh": 22}
     hardware = Hardware(
