@@ -16,7 +16,7 @@ import pytest
 from real_captures import assert_same_shape, load
 
 from asic_bridge import catalog, sim
-from asic_bridge.config import MiningModeLow, MiningModeNormal, MiningModePreset
+from asic_bridge.config import MinerConfig, MiningModeLow, MiningModeNormal, MiningModePreset
 from asic_bridge.drivers.base import ParseContext
 from asic_bridge.drivers.cgminer import entries, parse_pools, parse_summary_hashrate, parse_uptime
 from asic_bridge.drivers.luxos import (
@@ -229,3 +229,18 @@ async def test_a_profile_the_miner_does_not_confirm_is_not_reported_applied() ->
         fitting = max((p for p in s.profiles if p.watts <= 2000), key=lambda p: p.watts)
         assert caught.value.wanted == fitting.name  # the highest profile at or below 2000 W
         assert s.profile == fitting.name  # what the driver asked; the answer named another
+
+
+async def test_after_set_mode_the_reading_names_that_mode() -> None:
+    # issue #12: after set/mode low the reading said "preset", which the select did not offer
+    async with running() as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, LuxOSMiner)
+        for mode in ("low", "high", "normal"):
+            await miner.set_mode(mode)
+            reading = (await miner.get_config()).mining_mode
+            assert reading is not None and reading.mode == mode
+        await miner.send_config(MinerConfig(mining_mode=MiningModePreset(active_preset="400MHz")))
+        reading = (await miner.get_config()).mining_mode
+        assert isinstance(reading, MiningModePreset) and reading.active_preset == "400MHz"
+        assert reading.mode in miner.supported_modes
