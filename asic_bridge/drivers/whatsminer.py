@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -750,9 +751,10 @@ def _v3_mode(ctx: ParseContext, info: Any, setting: Any) -> Any:
 
 # ============================================================================ shared driver logic
 _SUPPORTED_MODES = ("normal", "low", "high", "sleep", "power_tuning")
-_READ_BACK_TRIES = 3
+_READ_BACK_WINDOW = 2.0
+_RESTART_READ_BACK_WINDOW = 20.0
+"""Power-limit writes restart btminer (its RPC is down a while): the read-back waits longer."""
 _READ_BACK_PAUSE = 0.5
-"""adjust_power_limit restarts btminer: the read-back waits briefly for its RPC."""
 
 
 class _Whatsminer(BaseMiner):
@@ -779,17 +781,17 @@ class _Whatsminer(BaseMiner):
     LED_DURATION_MS: ClassVar[int] = 500
     MAX_POOLS: ClassVar[int] = 3
 
-    async def _read_back(self, source: str) -> Any:
-        """One source read again after a write (a restarting btminer gets a moment)."""
-        for attempt in range(_READ_BACK_TRIES):
+    async def _read_back(self, source: str, window: float = _READ_BACK_WINDOW) -> Any:
+        """One source read again after a write; unreachable for ``window`` s raises."""
+        deadline = time.monotonic() + window
+        while True:
             try:
                 (value,) = await self._fetch_required(source)
                 return value
             except APIError:
-                if attempt == _READ_BACK_TRIES - 1:
+                if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(_READ_BACK_PAUSE)
-        return None
 
     def _ctx(self) -> ParseContext:
         return ParseContext(self.algo, self.model_info, self.identity)
@@ -999,7 +1001,8 @@ class WhatsminerV2(_Whatsminer):
     async def _set_power_limit(self, wattage: int) -> bool:
         """The firmware caps the limit at the unit's standard power: read back summary."""
         await self._privileged("adjust_power_limit", power_limit=str(wattage))
-        applied = v2_wattage_limit(self._ctx(), await self._read_back("rpc:summary"))
+        summary = await self._read_back("rpc:summary", _RESTART_READ_BACK_WINDOW)
+        applied = v2_wattage_limit(self._ctx(), summary)
         self._confirm_applied("power limit (W)", wattage, applied, "adjust_power_limit")
         return True
 
@@ -1137,8 +1140,8 @@ class WhatsminerV3(_Whatsminer):
     async def _set_power_limit(self, wattage: int) -> bool:
         """Capped at the unit's standard power (API 3 document): read back the setting."""
         await self._set("set.miner.power_limit", wattage)
-        setting = _v3_part(await self._read_back("v3:get.miner.setting")) or {}
-        applied = _int(setting.get("power-limit"))
+        answer = await self._read_back("v3:get.miner.setting", _RESTART_READ_BACK_WINDOW)
+        applied = _int((_v3_part(answer) or {}).get("power-limit"))
         self._confirm_applied("power limit (W)", wattage, applied, "set.miner.power_limit")
         return True
 
