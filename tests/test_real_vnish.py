@@ -245,3 +245,32 @@ async def test_a_preset_the_miner_does_not_keep_is_not_reported_applied() -> Non
             assert (caught.value.wanted, caught.value.applied) == ("2800", None)
         finally:
             await miner.aclose()
+
+
+def _object_at(text: str, key: str) -> Any:
+    """The complete JSON object under ``"key":`` in a truncated document."""
+    start = text.index("{", text.index(f'"{key}":'))
+    depth = 0
+    for end in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[end], 0)
+        if depth == 0:
+            return json.loads(text[start : end + 1])
+    raise AssertionError(f"{key} is cut off in the capture")
+
+
+async def test_settings_misc_and_cooling_have_the_126_keys() -> None:
+    # the HAR dump cut the settings document at 3000 characters, inside overclock.chains;
+    # cooling and misc come before the cut, whole
+    text = cap("1.2.6", "settings-truncated.txt")
+    misc, cooling = _object_at(text, "misc"), _object_at(text, "cooling")
+    assert misc["restart_temp"] == 90 and cooling["mode"] == {"name": "immers"}
+    async with running() as (_, client):
+        auth = {
+            "Authorization": (await client.post("/api/v1/unlock", json={"pw": "admin"})).json()[
+                "token"
+            ]
+        }
+        live = (await client.get("/api/v1/settings", headers=auth)).json()["miner"]
+        assert_same_shape(misc, live["misc"])
+        # the captured miner runs immersion (a mode without the auto target "param")
+        assert_same_shape(cooling, live["cooling"], ignore=["$.mode.param"])
