@@ -890,7 +890,10 @@ async def test_restart_keeps_registry_energy_and_ignores_retained_commands(
     addr = address_block()
     state_dir = tmp_path / "state"
     kinds = [HEAVY, *(k for k in FAMILY_KINDS if k != HEAVY)]  # HEAVY is 127.14.X.1
-    async with bridge_rig(broker, tmp_path, kinds, addr=addr, state_dir=state_dir) as rig:
+    # the published energy is the saved one: save every second so it moves within seconds
+    async with bridge_rig(
+        broker, tmp_path, kinds, addr=addr, state_dir=state_dir, state_save_interval=1
+    ) as rig:
         heavy = next(i for i, sim in rig.sims.items() if sim.address == addr(1))
         ids = set(rig.sims)
         first = await rig.state(heavy, lambda s: s["energy"] > 0, since=0, within=8)

@@ -258,6 +258,9 @@ class BridgeConfig(_Section):
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     state_dir: str = ".asic_bridge_state"
+    #: Seconds between registry writes for energy; the published energy is the saved one,
+    #: so it moves in steps of this length (adoptions and IP changes are written at once).
+    state_save_interval: float = Field(default=30.0, ge=0.5, le=3600)
     log_level: LogLevel = "info"
     #: Levels of single loggers, over log_level and the WARNING default of third-party
     #: ones (bridge.logs.THIRD_PARTY): ``{hpack: debug}`` to see what h2 does.

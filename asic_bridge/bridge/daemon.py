@@ -62,6 +62,9 @@ log = logging.getLogger("asic_bridge.bridge")
 
 #: How long adoptions are collected before bridge/devices is published.
 DEVICES_COALESCE = 0.5
+#: MQTT 5 session expiry (s): how long the broker queues commands for an absent bridge.
+#: Longer than command_expiry on purpose, so a late command is answered "expired".
+SESSION_EXPIRY = 3600
 
 
 @dataclass
@@ -105,6 +108,7 @@ class Bridge:
         self.started_at = time.time()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
+        self._lost_at: float | None = None  # monotonic time the last MQTT session ended
         # resolved when the MQTT session ends (a fresh future for every session)
         self._session_ended: asyncio.Future[None] | None = None
         self._stop = asyncio.Event()
@@ -175,7 +179,7 @@ class Bridge:
             task.cancel()
         pending = [t for t in self._tasks] + [s.task for s in self.slots.values() if s.task]
         await asyncio.gather(*pending, return_exceptions=True)
-        self.registry.save(force=True)
+        await self.registry.persist()
         for slot in self.slots.values():
             if slot.miner is not None:
                 with contextlib.suppress(Exception):
@@ -217,6 +221,19 @@ class Bridge:
             kwargs["tls_context"] = self._tls_context
         return kwargs
 
+    def _session_kwargs(self, protocol: aiomqtt.ProtocolVersion) -> dict[str, Any]:
+        """A persistent session under the stable client id, so the broker queues the QoS 1
+        commands published while the bridge reconnects (MQTT 5: kept SESSION_EXPIRY s after
+        a disconnect; what was queued longer than command_expiry is answered "expired")."""
+        if protocol != aiomqtt.ProtocolVersion.V5:
+            return {"clean_session": False}
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY
+        return {"clean_start": False, "properties": props}
+
     def _protocols(self) -> list[aiomqtt.ProtocolVersion]:
         choice = self.config.mqtt.protocol
         if self._protocol is not None:
@@ -233,7 +250,8 @@ class Bridge:
         while not self._stop.is_set():
             for protocol in self._protocols():
                 try:
-                    async with aiomqtt.Client(protocol=protocol, **self._client_kwargs()) as client:
+                    kwargs = {**self._client_kwargs(), **self._session_kwargs(protocol)}
+                    async with aiomqtt.Client(protocol=protocol, **kwargs) as client:
                         self._protocol = protocol
                         backoff = 1.0
                         await self._session(client)
@@ -245,6 +263,8 @@ class Bridge:
                         continue
                     log.warning("MQTT connection lost or refused: %s", exc)
                 finally:
+                    if self._client is not None:
+                        self._lost_at = time.monotonic()
                     self._client = None
                     self._connected.clear()
                     if self._session_ended is not None and not self._session_ended.done():
@@ -261,13 +281,35 @@ class Bridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         self._session_ended = asyncio.get_running_loop().create_future()
         self._client = client
-        qos = self.config.mqtt.qos
+        qos = max(1, self.config.mqtt.qos)  # QoS 1 at least: queued while we are away
+        v5 = self._protocol == aiomqtt.ProtocolVersion.V5
         for topic in self.topics.subscriptions():
-            await client.subscribe(topic, qos=qos)
+            options = None
+            if v5 and topic != self.topics.ha_status:
+                from paho.mqtt.subscribeoptions import SubscribeOptions
+
+                # retain as published: a retained command is seen as one and refused;
+                # retained commands are never replayed to the bridge on subscribing
+                options = SubscribeOptions(qos=qos, retainAsPublished=True, retainHandling=2)
+                await client.subscribe(topic, options=options)
+            else:
+                await client.subscribe(topic, qos=qos)
+        # What the broker queued for our session while we were away arrives at once, before
+        # the subscriptions are confirmed.  After an outage longer than command_expiry (or
+        # at start, when the outage is unknown) those commands may be that old: each is
+        # answered "expired" instead of run.
+        expiry = self.config.mqtt.command_expiry
+        lost_at = self._lost_at
+        outage = float("inf") if lost_at is None else time.monotonic() - lost_at
+        backlog = len(client.messages) if outage > expiry else 0
         await self._announce_all(force=True)
         self._connected.set()
         log.info("connected to MQTT broker %s", self.config.mqtt.redacted_url())
         async for message in client.messages:
+            if backlog > 0:
+                backlog -= 1
+                self._spawn(self._refuse_expired(message, outage), "message")
+                continue
             self._spawn(self._on_message(message), "message")
 
     async def _publish(
@@ -476,6 +518,7 @@ class Bridge:
             with contextlib.suppress(AsicBridgeError):
                 mac = await miner.get_mac()
         record = self.registry.by_mac(mac) if mac else self.registry.by_ip(miner.ip)
+        found = record is None
         if record is None:
             name = (host.friendly_name if host else None) or (
                 self.config.miners.names.get(mac or "") if mac else None
@@ -487,14 +530,7 @@ class Bridge:
             self.registry.add(record)
             slot = MinerSlot(record=record, host=host)
             self.slots[miner_id] = slot
-            await self._event(
-                "miner_found",
-                id=miner_id,
-                ip=miner.ip,
-                mac=mac,
-                make=miner.identity.make,
-                model=miner.model,
-            )
+            found = True
         else:
             slot = self.slots.setdefault(record.id, MinerSlot(record=record))
             slot.host = host or slot.host
@@ -503,7 +539,8 @@ class Bridge:
                 # another slot may still think it lives at the new address
                 log.info("%s moved from %s to %s", record.id, old_ip, miner.ip)
                 record.ip = miner.ip
-                self.registry.mark_dirty()
+                self._update_record(record, miner)
+                await self.registry.persist()
                 await self._event("ip_changed", id=record.id, old_ip=old_ip, new_ip=miner.ip)
         if slot.miner is not miner:
             # Under the miner's lock: a poll or command in flight keeps its connection.
@@ -518,6 +555,18 @@ class Bridge:
             except AsicBridgeError as exc:
                 log.info("%s: power range not readable (%s); using the catalog's", record.id, exc)
         self._update_record(record, miner)
+        if found:
+            # On disk before anything about it is published: a kill -9 right after a scan
+            # must not lose a miner HA has already been told about.
+            await self.registry.persist()
+            await self._event(
+                "miner_found",
+                id=record.id,
+                ip=miner.ip,
+                mac=mac,
+                make=miner.identity.make,
+                model=miner.model,
+            )
         await self._announce(slot)
         self._devices_changed()
         self._ensure_poller(slot)
@@ -657,7 +706,12 @@ class Bridge:
             slot.mode = data.config.mining_mode.mode
         carry_slow_fields(slot.slow_readings, data, read=fields)
         state = state_payload(
-            data, energy_kwh=record.energy_kwh, boot_time=slot.boot_time, mode=slot.mode, now=now
+            data,
+            # the total as saved, never ahead of the disk (see Registry.persist)
+            energy_kwh=self.registry.saved_energy(record.id),
+            boot_time=slot.boot_time,
+            mode=slot.mode,
+            now=now,
         )
         new_keys = set(state) - slot.reported
         slot.reported |= set(state)
@@ -677,7 +731,7 @@ class Bridge:
             if back:
                 await self._event("miner_online", id=record.id, ip=record.ip)
         self.registry.mark_dirty()
-        self.registry.save()
+        await self.registry.persist_if_due(self.config.state_save_interval)
 
     # ================================================================== commands
     async def _on_message(self, message: aiomqtt.Message) -> None:
@@ -698,8 +752,15 @@ class Bridge:
                     await self._announce_all(force=True)
                 return
             if message.retain:
-                # A retained command would replay on every reconnect: never act on it.
+                # A retained command would replay on every reconnect: never act on it.  On
+                # MQTT 5 (retain as published, no replay on subscribe) this is a command
+                # just published with the retain flag: its sender is told why.
                 log.warning("ignoring retained command on %s", topic)
+                if self._protocol == aiomqtt.ProtocolVersion.V5:
+                    error = "retained commands are refused (they would replay); publish without"
+                    await self._refuse(
+                        incoming, payload, "error", error + " retain", reply_to, correlation
+                    )
                 return
             if incoming.kind == "bridge_request":
                 await self._bridge_request(incoming.name or "", payload, reply_to, correlation)
@@ -716,6 +777,44 @@ class Bridge:
                 )
         except Exception:
             log.exception("handling %s failed", topic)
+
+    async def _refuse(
+        self,
+        incoming: Any,
+        payload: bytes,
+        status: str,
+        error: str,
+        reply_to: str | None,
+        correlation: Any,
+    ) -> None:
+        """Answer a command that is not run, on the response topic its kind uses."""
+        if incoming.kind == "bridge_request":
+            topic = self.topics.bridge_response(incoming.name or "")
+        elif incoming.kind == "fleet_set":
+            topic = self.topics.fleet_response(incoming.target or "")
+        else:
+            topic = self.topics.response(incoming.target or "")
+        body = {
+            "status": status,
+            "command": incoming.name or incoming.kind,
+            "transaction": cmd.transaction_of(payload),
+            "error": error,
+        }
+        await self._respond(topic, body, reply_to, correlation)
+
+    async def _refuse_expired(self, message: aiomqtt.Message, outage: float) -> None:
+        """Answer a command the broker kept for us too long, without acting on it."""
+        incoming = self.topics.classify(message.topic.value)
+        if incoming is None or incoming.kind == "ha_status" or message.retain:
+            return  # (a retained command replayed on subscribing: ignored, as always)
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        away = "since start-up" if math.isinf(outage) else f"for {outage:.0f} s"
+        log.warning("refused a command on %s queued while away %s", message.topic.value, away)
+        error = (
+            f"queued by the broker while the bridge was away {away}, longer than "
+            f"mqtt.command_expiry ({self.config.mqtt.command_expiry} s); not run"
+        )
+        await self._refuse(incoming, payload, "expired", error, *_response_properties(message))
 
     async def _respond(
         self, default_topic: str, body: dict[str, Any], reply_to: str | None, correlation: Any
@@ -888,7 +987,7 @@ class Bridge:
         await self._publish(self.topics.state(miner_id), "", retain=True)
         await self._publish(self.topics.availability(miner_id), "", retain=True)
         self.registry.remove(miner_id)
-        self.registry.save(force=True)
+        await self.registry.persist()
         await self._publish_devices()
         await self._event("miner_removed", id=miner_id)
 

@@ -7,6 +7,8 @@ its energy total keeps counting from where it was.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -110,6 +112,12 @@ class Registry:
         self.devices: dict[str, DeviceRecord] = {}
         self._dirty = False
         self._last_save = 0.0
+        # energy_kwh of each record as last written: what may be published (never ahead
+        # of the disk, so a kill -9 cannot make a total_increasing sensor go down)
+        self._saved_energy: dict[str, float] = {}
+        self._changes = 0  # persist() calls so far
+        self._saved_changes = 0  # of those, how many the last completed write covers
+        self._write_lock = asyncio.Lock()
 
     def load(self) -> None:
         try:
@@ -135,27 +143,77 @@ class Registry:
                 log.warning("skipping a malformed registry entry: %s", str(exc).splitlines()[0])
                 continue
             self.devices[record.id] = record
+            self._saved_energy[record.id] = record.energy_kwh
 
-    def save(self, force: bool = False, min_interval: float = 30.0) -> None:
-        """Write atomically (temp file, fsync, rename); throttled unless ``force``."""
-        now = time.monotonic()
-        if not force and (not self._dirty or now - self._last_save < min_interval):
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def saved_energy(self, device_id: str) -> float:
+        """The energy total of ``device_id`` as it is on disk (0 before its first write)."""
+        return self._saved_energy.get(device_id, 0.0)
+
+    def _snapshot(self) -> tuple[bytes, dict[str, float]]:
         # vars(), not asdict(): asdict deep-copies every list of every record first, which
         # cost more than the write itself on a large fleet.
         payload = {"version": 1, "devices": [vars(d) for d in self.devices.values()]}
+        energy = {d.id: d.energy_kwh for d in self.devices.values()}
+        return orjson.dumps(payload), energy
+
+    def _write(self, data: bytes) -> None:
+        """Atomically: temp file, fsync, rename (a crash leaves the old file or the new)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".devices.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                # orjson, compact: this runs every 30 s with every device's record.
-                handle.write(orjson.dumps(payload))
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    async def persist(self) -> None:
+        """Write now; returns once every change made before the call is on disk.
+
+        Callers arriving during a write share the next one (a scan adopting 500 miners
+        writes a handful of times, not 500), and the file work runs in a thread.
+        """
+        self._dirty = True
+        self._changes += 1
+        wanted = self._changes
+        async with self._write_lock:
+            if self._saved_changes >= wanted:
+                return  # a write that started after our change has finished
+            covered = self._changes
+            data, energy = self._snapshot()
+            self._dirty = False
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+            try:
+                # a cancelled caller still waits for the thread: an older snapshot must
+                # never land after a newer one
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await write
+                raise
+            except BaseException:
+                self._dirty = True
+                raise
+            self._saved_changes = covered
+            self._saved_energy = energy
+            self._last_save = time.monotonic()
+
+    async def persist_if_due(self, min_interval: float) -> None:
+        """persist() when something changed and the last write is ``min_interval`` old."""
+        if self._dirty and time.monotonic() - self._last_save >= min_interval:
+            await self.persist()
+
+    def save(self, force: bool = False, min_interval: float = 30.0) -> None:
+        """Write atomically (temp file, fsync, rename); throttled unless ``force``."""
+        now = time.monotonic()
+        if not force and (not self._dirty or now - self._last_save < min_interval):
+            return
+        data, energy = self._snapshot()
+        self._write(data)
+        self._saved_energy = energy
         self._dirty = False
         self._last_save = now
 
