@@ -925,7 +925,11 @@ async def test_restart_keeps_registry_energy_and_ignores_retained_commands(
         await warm_up(rig, list(ids), polls=1)
         assert sim.state.hashing, "a retained command was executed"
         responses = [m.json() for m in rig.mqtt.on(rig.t(heavy, "response"))]
-        assert not [r for r in responses if r["transaction"] == "stale"]
+        # never run; amqtt also queues a plain copy in the bridge's persistent session,
+        # which is delivered at start-up and answered "expired" (not run either)
+        assert not [
+            r for r in responses if r["transaction"] == "stale" and r["status"] != "expired"
+        ]
         # the retained command really was delivered to the bridge's subscription
         assert any(m.retain for m in rig.mqtt.on(rig.t(heavy, "set")))
         await rig.mqtt.publish(rig.t(heavy, "set"), b"", retain=True)  # clean up
