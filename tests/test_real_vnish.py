@@ -248,11 +248,12 @@ async def test_a_preset_the_miner_does_not_keep_is_not_reported_applied() -> Non
 
 
 def _object_at(text: str, key: str) -> Any:
-    """The complete JSON object under ``"key":`` in a truncated document."""
-    start = text.index("{", text.index(f'"{key}":'))
+    """The complete JSON value (object or array) under ``"key":`` in a truncated document."""
+    after = text.index(f'"{key}":') + len(key) + 3
+    start = min(i for i in (text.find("{", after), text.find("[", after)) if i >= 0)
     depth = 0
     for end in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[end], 0)
+        depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(text[end], 0)
         if depth == 0:
             return json.loads(text[start : end + 1])
     raise AssertionError(f"{key} is cut off in the capture")
@@ -274,3 +275,22 @@ async def test_settings_misc_and_cooling_have_the_126_keys() -> None:
         assert_same_shape(misc, live["misc"])
         # the captured miner runs immersion (a mode without the auto target "param")
         assert_same_shape(cooling, live["cooling"], ignore=["$.mode.param"])
+
+
+async def test_mining_summary_pools_and_cooling_have_the_126_shape() -> None:
+    # a mining 1.2.6 summary, cut by the HAR dump inside "chains": pools and cooling whole
+    text = cap("1.2.6", "summary-mining-truncated.txt")
+    pools, cooling = _object_at(text, "pools"), _object_at(text, "cooling")
+    # the user pool's shares: 10 accepted, 1 rejected; then the DevFee entry
+    assert [(p["url"], p["accepted"], p["rejected"]) for p in pools] == [
+        ("europe.mining-dutch.nl:9996", 10, 1),
+        ("DevFee", 0, 0),
+    ]
+    # hr_realtime 63851.406 GH/s and instant_hashrate 63.851406 (TH/s): the same rate
+    head = json.loads(text[: text.index('"pools"')].rstrip().rstrip(",") + "}}")
+    assert head["miner"]["hr_realtime"] == pytest.approx(head["miner"]["instant_hashrate"] * 1000)
+    async with running() as (_, client):
+        miner = (await client.get("/api/v1/summary")).json()["miner"]
+        assert_same_shape(pools, miner["pools"])
+        assert_same_shape(cooling, miner["cooling"])
+        assert_same_shape(head["miner"], {k: miner[k] for k in head["miner"]})
