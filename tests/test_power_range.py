@@ -6,7 +6,7 @@ import pytest
 
 from asic_bridge.catalog import lookup
 from asic_bridge.drivers.base import BaseMiner, Capability, Identity, PowerRange
-from asic_bridge.errors import ConfigError
+from asic_bridge.errors import ConfigError, NotAppliedError
 
 
 class RangedMiner(BaseMiner):
@@ -64,3 +64,26 @@ async def test_a_nonsense_firmware_range_is_ignored() -> None:
     miner = RangedMiner()
     miner.reported = (3600, 1200)
     assert (await miner.get_power_range()).source == "catalog"
+
+
+class ClampingMiner(RangedMiner):
+    """Acknowledges any target but keeps at most 3000 W, as a firmware clamp looks."""
+
+    reported = None
+
+    async def _set_power_limit(self, wattage: int) -> bool:
+        applied = min(wattage, 3000)
+        self._confirm_applied("power limit (W)", wattage, applied, "set_power_limit")
+        return True
+
+
+async def test_a_clamped_target_teaches_the_real_bound() -> None:
+    miner = ClampingMiner()
+    guess = await miner.get_power_range()
+    assert guess.source == "catalog" and guess.high > 3000
+    with pytest.raises(NotAppliedError, match="asked for 3500, the miner reports 3000"):
+        await miner.set_power_limit(3500)
+    assert miner.power_range() == PowerRange(guess.low, 3000, "firmware")
+    with pytest.raises(ConfigError, match=r"outside \d+-3000 W"):
+        await miner.set_power_limit(3500)  # refused before any call now
+    assert await miner.set_power_limit(3000)

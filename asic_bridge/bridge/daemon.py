@@ -1027,6 +1027,22 @@ class Bridge:
             body["error"] = str(exc)
         await self._respond(self.topics.fleet_response(group), body, reply_to, correlation)
 
+    def _relearn_range(self, slot: MinerSlot) -> bool:
+        """Copy a range the driver learned (a clamped write) into the record; True if new."""
+        miner, rec = slot.miner, slot.record
+        if miner is None or not miner.supports(Capability.POWER_LIMIT):
+            return False
+        bounds = miner.power_range()
+        if bounds.source != "firmware" or (rec.power_min, rec.power_max) == (
+            bounds.low,
+            bounds.high,
+        ):
+            return False
+        rec.power_min, rec.power_max, rec.power_range_source = bounds.low, bounds.high, "firmware"
+        self.registry.mark_dirty()
+        self._devices_changed()
+        return True
+
     def _group_slots(self, group: str) -> list[MinerSlot]:
         members = self.config.fleet.groups[group].miners
         chosen = [s for s in self.slots.values() if not members or s.record.id in members]
@@ -1043,29 +1059,29 @@ class Bridge:
         slots = self._group_slots(group)
         hold_for = self.config.fleet.groups[group].min_change_interval
         now = time.monotonic()
-        members = []
-        for slot in slots:
+
+        def member(slot: MinerSlot) -> FleetMember:
             rec = slot.record
             state = slot.last_state or {}
             high = rec.power_max or int(state.get("power") or 0) or 3000
             low = rec.power_min or high
-            members.append(
-                FleetMember(
-                    id=rec.id,
-                    min_w=low,
-                    max_w=high,
-                    efficiency=state.get("efficiency"),
-                    can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
-                    can_stop=Capability.STOP_MINING.value in rec.capabilities,
-                )
+            return FleetMember(
+                id=rec.id,
+                min_w=low,
+                max_w=high,
+                efficiency=state.get("efficiency"),
+                can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
+                can_stop=Capability.STOP_MINING.value in rec.capabilities,
             )
+
+        members = [member(slot) for slot in slots]
         plan = allocate(target_w, members)
         failed: dict[str, str] = {}
         held: list[str] = []
 
-        async def apply(item: Any) -> None:
+        async def apply(item: Any, *, exempt: bool = False) -> None:
             slot = self.slots[item.id]
-            if not emergency and now - slot.last_fleet_change < hold_for:
+            if not (emergency or exempt) and now - slot.last_fleet_change < hold_for:
                 held.append(item.id)
                 return
             actions = []
@@ -1081,6 +1097,24 @@ class Bridge:
                 failed[item.id] = str(result.get("error"))
 
         await asyncio.gather(*(apply(item) for item in plan))
+        # A miner that clamped its target has shown its real range (the catalog's was a
+        # guess): plan once more with what it showed, and re-apply where the plan moved.
+        learned = [s for s in slots if s.record.id in failed and self._relearn_range(s)]
+        if learned:
+            before = {p.id: p for p in plan}
+            members = [member(slot) for slot in slots]
+            plan = allocate(target_w, members)
+            retry = {s.record.id for s in learned}
+            for item in plan:
+                if item.id in retry:
+                    failed.pop(item.id, None)
+            await asyncio.gather(
+                *(
+                    apply(item, exempt=item.id in retry)
+                    for item in plan
+                    if item.id in retry or before.get(item.id) != item
+                )
+            )
         state = {
             "target_w": target_w,
             "allocated_w": allocated_power(plan, members),

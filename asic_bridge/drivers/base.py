@@ -470,7 +470,26 @@ class BaseMiner:
                 f"power limit {wattage} W is outside {bounds.low}-{bounds.high} W for "
                 f"{self.model} (range from the {bounds.source})"
             )
-        return await self._set_power_limit(wattage)
+        try:
+            return await self._set_power_limit(wattage)
+        except NotAppliedError as exc:
+            self._learn_power_bound(wattage, exc.applied)
+            raise
+
+    def _learn_power_bound(self, wanted: int, applied: object) -> None:
+        """A miner that clamped a power target has shown one of its real bounds: keep it, so
+        the next plan or validation uses the firmware's limit instead of the catalog's guess."""
+        if isinstance(applied, bool) or not isinstance(applied, int) or applied <= 0:
+            return
+        bounds = self.power_range()
+        if bounds.source == "firmware" and bounds.low <= applied <= bounds.high:
+            return  # the firmware's own range already holds it: not a clamp to learn from
+        low, high = bounds.low, bounds.high
+        if applied < wanted:
+            high = applied
+        elif applied > wanted:
+            low = applied
+        self._firmware_power_range = PowerRange(min(low, high), high, "firmware")
 
     async def get_power_range(self) -> PowerRange:
         """The miner's power-target bounds: read from the firmware once where it reports them
