@@ -45,11 +45,16 @@ _TEMPS = (
     "as a captured Hiveon S19 answer shows"
 )
 _OLD_STATIC = "pyasic's HiveonOld (T9) has no data location for the MAC or the hostname"
+_TOTAL_POWER = (
+    "pyasic's Hiveon reads the power from a 'chain_power' text; the 2025 build (real capture "
+    "hiveon/4.11.1-rwglr-2025-04-10) has none and reports total_power (W), which we read"
+)
 SKIPS: dict[str, dict[str, str]] = {
     "hiveon_s19jpro": {
         "hostname": _WEB_MULTI,
         "fault_light": _WEB_MULTI,
         "serial_number": "pyasic's Hiveon backends have no serial-number data location",
+        "wattage": _TOTAL_POWER,
         **{f"hashboards[{i}].{k}": _TEMPS for i in range(3) for k in ("temp", "chip_temp")},
     },
     "hiveon_t9": {"mac": _OLD_STATIC, "hostname": _OLD_STATIC},
@@ -127,7 +132,7 @@ def test_pyasic_reads_the_same_data(session: Session, kind: str) -> None:
     skip = SKIPS[kind]
     assert ours.field_errors == {}
     for name in ("hashrate", "expected_hashrate", "wattage", "fans", "hashboards", "pools"):
-        assert theirs.get(name) not in (None, []), name
+        assert (theirs if name not in skip else ours.as_dict()).get(name) not in (None, []), name
     diffs = differences(ours, theirs, rel=0.01, skip=frozenset(skip))
     diffs += [d for d in _other_differences(ours, theirs) if d.split(":", 1)[0] not in skip]
     assert diffs == [], "\n".join(diffs)

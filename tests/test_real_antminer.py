@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from real_captures import assert_same_shape, load
-from sim_answers import rpc_answer, serving, web_answer
+from sim_answers import our_reading, rpc_answer, serving, web_answer
 
 from asic_bridge.catalog import lookup
 from asic_bridge.drivers import antminer as am
@@ -99,6 +99,45 @@ def test_s21_2025_system_info() -> None:
     assert am._algo_hint(sysinfo) == "SHA256"  # no Algorithm key: SHA-256
 
 
+def test_s23_hydro_2026_web_pages() -> None:
+    """The 2026 build reports its power draw in stats.cgi (issue #11: we offered none)."""
+    c = ctx("S23 Hydro")
+    stats = load("antminer", "2026-06-26", "stats.cgi.json")
+    assert am.parse_wattage_modern(c, stats) == 5525  # STATS[0].watt
+    boards = am.parse_hashboards_modern(c, stats)
+    # rate_real 188896.1 GH/s ("GH/s" in rate_unit) -> 188.8961 TH/s
+    assert [b.hashrate for b in boards] == pytest.approx([188.8961, 192.19463, 191.75483])
+    assert [b.chips for b in boards] == [84, 84, 84]
+    # temp_pcb [44, 44, 52, 52] -> 48; temp_chip [44, 44, 56, 56] -> 50, [43, 43, 55, 55] -> 49
+    assert [b.temp for b in boards] == [48, 48, 48]
+    assert [b.chip_temp for b in boards] == [50, 49, 50]
+    summary = load("antminer", "2026-06-26", "summary.cgi.json")
+    fans_check = summary["SUMMARY"][0]["status"][2]
+    assert (fans_check["type"], fans_check["status"]) == ("fans", "")  # a hydro has none
+    assert am.parse_errors(c, summary) == []  # "" is not applicable, not a fan failure
+
+
+def test_s23_hydro_2026_rpc() -> None:
+    c, stats = ctx("S23 Hydro"), cap("2026-06-26", "stats")
+    assert am.parse_fans(c, stats) == []  # fan_num 0, fan1..4 all 0: no fans at all
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(581.9727)  # total_rateideal
+    assert am.parse_uptime(c, stats) == 167431
+    boards = am.parse_hashboards_old(c, stats)
+    assert [b.hashrate for b in boards] == pytest.approx([188.8961, 192.19463, 191.75483])
+    assert [(b.temp, b.chip_temp) for b in boards] == [(52, 56), (52, 55), (52, 56)]
+
+
+def test_s21_xp_hydro_2026_rpc() -> None:
+    c, stats = ctx("S21 XP Hydro"), cap("2026-01-08", "stats")
+    # fan_num 4 while every fan reads 0 (water cooled): four fans standing still
+    assert [f.speed for f in am.parse_fans(c, stats)] == [0, 0, 0, 0]
+    boards = am.parse_hashboards_old(c, stats)
+    # chain_rate1..3 "161794.68"/"159226.52"/"162958.05" GH/s, 160 chips each
+    assert [b.hashrate for b in boards] == pytest.approx([161.79468, 159.22652, 162.95805])
+    assert [b.chips for b in boards] == [160, 160, 160]
+    assert am.parse_expected_hashrate(c, stats) == pytest.approx(473.0)
+
+
 # ----------------------------------------------------------------------------- simulator shapes
 @pytest.mark.parametrize(
     ("kind", "version", "command"),
@@ -129,3 +168,26 @@ async def test_simulator_sleeping_s19_with_a_dead_chain_reads_as_the_capture() -
         stats = await rpc_answer(miner, "stats")
     boards = am.parse_hashboards_old(ctx("S19j Pro"), stats)
     assert [b.missing for b in boards] == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [("stats.cgi.json", "web:stats"), ("summary.cgi.json", "web:summary"), ("stats.json", "rpc")],
+)
+async def test_s23_hydro_simulator_has_the_2026_shapes(name: str, read: str) -> None:
+    async with serving("antminer_s23hyd:2026-06-26") as miner:
+        if read == "rpc":
+            answer = await rpc_answer(miner, "stats")
+        else:
+            answer = await web_answer(miner, read.removeprefix("web:"))
+    assert_same_shape(load("antminer", "2026-06-26", name), answer)
+
+
+async def test_s23_hydro_simulator_is_read_end_to_end() -> None:
+    async with serving("antminer_s23hyd") as miner:
+        ours, data = await our_reading(miner)
+        watts = round(miner.state.read().wattage)
+    assert ours.model == "S23 Hydro" and data.field_errors == {}
+    assert data.wattage == pytest.approx(watts, abs=5)  # stats.cgi "watt"
+    assert data.fans == [] and data.errors == []  # no fans; the fans check is "" (n/a)
+    assert [b.chips for b in data.hashboards] == [84, 84, 84]

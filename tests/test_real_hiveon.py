@@ -72,6 +72,20 @@ def test_s19jpro_2024_version() -> None:
     assert am.parse_api_ver(c, version) == "3.1"
 
 
+def test_s19x88_2025_stats_power_and_voltages() -> None:
+    stats = load("hiveon", "4.11.1-rwglr-2025-04-10", "stats.json")
+    model, info = hv.model_from_type(stats["STATS"][0]["Type"])  # "Antminer S19x88 Hiveon"
+    assert model == "S19 No PIC" and info is not None and info.chips_per_board == 88
+    c = ctx("S19 No PIC")
+    assert hv.parse_wattage(c, stats) == 1345  # total_power, in watts on this build
+    boards = hv.parse_hashboards(c, stats)
+    # chain_rate1..3 are numbers here (2264.99 ...), chain_voltageN 14.2 V
+    assert [b.hashrate for b in boards] == pytest.approx([2.26499, 1.78121, 2.7048])
+    assert [b.voltage for b in boards] == [14.2, 14.2, 14.2]
+    assert [(b.temp, b.chip_temp) for b in boards] == [(50, 61), (46, 56), (48, 56)]
+    assert [f.speed for f in am.parse_fans(c, stats)] == [3090, 3000, 3000, 3090]
+
+
 # ----------------------------------------------------------------------------- simulator shapes
 @pytest.mark.parametrize("command", ["version", "stats"])
 async def test_s9_simulator_has_the_capture_shape(command: str) -> None:
@@ -80,11 +94,14 @@ async def test_s9_simulator_has_the_capture_shape(command: str) -> None:
         assert_same_shape(capture, await rpc_answer(miner, command))
 
 
-async def test_s19jpro_simulator_version_has_the_capture_shape() -> None:
-    version = "4.11.1-rwglr-2024-04-19"
+async def test_s19jpro_simulator_has_the_2025_stats_shape() -> None:
+    version = "4.11.1-rwglr-2025-04-10"
     async with serving(f"hiveon_s19jpro:{version}") as miner:
+        stats = await rpc_answer(miner, "stats")
         answer = await rpc_answer(miner, "version")
-    assert_same_shape(load("hiveon", version, "version.json"), answer)
+    assert_same_shape(load("hiveon", version, "stats.json"), stats)
+    # the version answer of the 2024 build (pyasic #243) has the same keys as this build's
+    assert_same_shape(load("hiveon", "4.11.1-rwglr-2024-04-19", "version.json"), answer)
 
 
 async def test_s9_simulator_stats_lacks_the_comma_like_the_build() -> None:

@@ -6,8 +6,9 @@ How it looks on the wire:
   ``"Type": "Antminer S19jPro Hiveon"`` (``BMMiner`` "4.11.1 rwglr").  ``stats`` carries the
   X19 keys without a ``rate_unit`` (GH/s): chains 1..3 with ``chain_rateN``/``chain_acnN``,
   ``tempN`` = PCB and ``temp2_N`` = chip temperature, fans ``fan1..fan4``; and what stock
-  firmware lacks: power (``total_power`` in watts, ``chain_powerN`` per chain, on older
-  builds a ``chain_power`` text such as "1345 W") and ``chain_voltageN``.  The stock
+  firmware lacks: power (``total_power`` in watts and ``chain_powerN`` per chain on the 2025
+  build; a ``chain_power`` text where a build has no total, read only when its unit is W: the
+  S9 build of 2019 writes "34.65 (AB)", not watts) and ``chain_voltageN``.  The stock
   Antminer parsers read everything but the power and the voltages, so they are reused.
 - **HTTP on 80**: the stock CGI web UI behind digest auth (realm ``antMiner Configuration``,
   user ``root``, settings key ``default_hiveon_password``): ``get_system_info`` (MAC,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
@@ -64,6 +65,20 @@ def _code(value: Any) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
+
+
+def slot_keys(r: Readings, slots: range) -> Callable[..., dict[str, Any]]:
+    """``per_slot(key, value, empty=0)``: ``key`` for every bmminer slot (chain N = board
+    N-1), ``value(board)`` where a live board sits, ``empty`` elsewhere."""
+    chains = {1 + b.index: b for b in r.boards}
+
+    def per_slot(key: str, value: Callable[[BoardReading], Any], empty: Any = 0) -> dict[str, Any]:
+        return {
+            key.format(n): value(chains[n]) if n in chains and chains[n].alive else empty
+            for n in slots
+        }
+
+    return per_slot
 
 
 def _sensor_text(value: float) -> str:
@@ -263,6 +278,13 @@ class AntminerModernSim(_AntminerStock):
     versions: ClassVar[tuple[str, ...]] = ("2022-12-06",)
     stats_watt: ClassVar[bool] = False
     """stats.cgi reports the power draw as ``watt`` (builds from 2025, asic-rs PR #325)."""
+    web_2026: ClassVar[bool] = False
+    """stats.cgi/summary.cgi in the keys of the real 2026 capture (``antminer/2026-06-26``):
+    no ``hwp_total``/``miner-mode``/``freq-level``/``rate_30m`` in stats, chains with ``asic``
+    and without ``hw``/``eeprom_loaded``/``hwp``/``tpl``, ``safe_mode`` in summary, and the
+    fans check ``""`` (not applicable) on a machine without fans."""
+    soc_id: ClassVar[str] = "BTM_SOC0"
+    """RPC ``stats`` ``ID`` (the 2026 S23 Hyd. build: ``BTM_SOC``)."""
 
     def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
         r = self.state.read()
@@ -272,7 +294,7 @@ class AntminerModernSim(_AntminerStock):
         slots = range(1, self.key_slots + 1)
         body: dict[str, Any] = {
             "STATS": 0,
-            "ID": "BTM_SOC0",
+            "ID": self.soc_id,
             "Elapsed": r.elapsed,
             "Calls": 0,
             "Wait": 0,
@@ -285,7 +307,7 @@ class AntminerModernSim(_AntminerStock):
             "miner_count": len(live),
             "frequency": freq,
             "fan_num": len(r.fans),
-            **{f"fan{i + 1}": rpm for i, rpm in enumerate(r.fans)},
+            **{f"fan{n}": r.fans[n - 1] if n <= len(r.fans) else 0 for n in range(1, 5)},
             "temp_num": len(live),
         }
         for n, b in chains.items():
@@ -422,10 +444,11 @@ class AntminerModernSim(_AntminerStock):
 
     async def cgi_summary(self, request: Request) -> HttpReply:
         r = self.state.read()
-        checks = [
+        no_fans = self.web_2026 and not r.fans  # nothing to check: "" = not applicable
+        checks: list[dict[str, Any]] = [
             {"type": "rate", "status": "s", "code": 0},
             {"type": "network", "status": "s", "code": 0},
-            {"type": "fans", "status": "s", "code": 0},
+            {"type": "fans", "status": "" if no_fans else "s", "code": 0},
             {"type": "temp", "status": "s", "code": 0},
         ]
         for check in checks:
@@ -445,9 +468,24 @@ class AntminerModernSim(_AntminerStock):
             "bestshare": r.accepted * 1877,
             "status": checks,
         }
+        if self.web_2026:
+            item["safe_mode"] = False
         return json_reply({**self._head("summary"), "SUMMARY": [item]})
 
     def _chain(self, r: Readings, b: BoardReading) -> dict[str, Any]:
+        if self.web_2026:
+            return {
+                "asic": _chip_map(b.chips),
+                "asic_num": b.chips,
+                "freq_avg": round(b.frequency),
+                "index": b.index,
+                "rate_ideal": round(self.gh(r, b.ideal_hashrate), 2),
+                "rate_real": round(self.gh(r, b.hashrate), 2),
+                "sn": f"{self.state.serial[3:12]}B{b.index}",
+                "temp_chip": _spread(b.temp_chip) if b.alive else [0, 0, 0, 0],
+                "temp_pcb": _spread(b.temp_pcb) if b.alive else [0, 0, 0, 0],
+                "temp_pic": _spread(b.temp_pcb - 10) if b.alive else [0, 0, 0, 0],
+            }
         return {
             "index": b.index,
             "freq_avg": round(b.frequency),
@@ -481,9 +519,15 @@ class AntminerModernSim(_AntminerStock):
             "freq-level": _code(self.conf.get("bitmain-freq-level")) or 100,
             "chain": [self._chain(r, b) for b in r.boards],
         }
+        if self.web_2026:
+            for key in ("rate_30m", "hwp_total", "miner-mode", "freq-level"):
+                del item[key]
         if self.stats_watt:
             item["watt"] = round(r.wattage)
-        return json_reply({**self._head("stats"), "STATS": [item]})
+        head = self._head("stats")
+        if self.web_2026:
+            head["INFO"]["miner_type_enum"] = 1
+        return json_reply({**head, "STATS": [item]})
 
     async def cgi_pools(self, request: Request) -> HttpReply:
         r = self.state.read()
@@ -575,12 +619,7 @@ class AntminerOldSim(_AntminerStock):
         live = [b for b in r.boards if b.alive]
         slots = range(1, self.key_slots + 1)
         freq = sum(b.frequency for b in live) / len(live) if live else 0.0
-
-        def per_slot(key: str, value: Any, empty: Any = 0) -> dict[str, Any]:
-            return {
-                key.format(n): value(chains[n]) if n in chains and chains[n].alive else empty
-                for n in slots
-            }
+        per_slot = slot_keys(r, slots)
 
         fans = {1 + i: rpm for i, rpm in enumerate(r.fans)}
         body: dict[str, Any] = {
@@ -777,6 +816,32 @@ class AntminerS21Sim(AntminerModernSim):
         fans=4,
         fan_rpm_max=6000,
         nominal_power=3500.0,
+    )
+
+
+@register
+class AntminerS23HydSim(AntminerModernSim):
+    """The water-cooled S23 Hyd. on its 2026 build: no fans, stats.cgi with ``watt``, the web
+    and RPC pages in the keys of the real capture ``antminer/2026-06-26``."""
+
+    kind = "antminer_s23hyd"
+    versions: ClassVar[tuple[str, ...]] = ("2026-06-26",)
+    stats_watt = True
+    web_2026 = True
+    soc_id = "BTM_SOC"
+    model = "S23 Hydro"
+    type_string = "Antminer S23 Hyd."
+    miner_version = "platform[AML]"
+    compile_time = "Fri Jun 26 09:24:23 CST 2026"
+    kernel = "Linux 5.10.0 #1 SMP PREEMPT Fri Jun 26 09:10:02 CST 2026"
+    hardware = Hardware(
+        boards=3,
+        chips_per_board=84,
+        board_hashrate=582.0 / 3,
+        unit="TH/s",
+        fans=0,
+        fan_rpm_max=6000,
+        nominal_power=5525.0,
     )
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from .antminer import AntminerModernSim, AntminerOldSim
+from .antminer import AntminerModernSim, AntminerOldSim, _sensor_text, slot_keys
 from .base import register
 from .cgminer import CGMinerSim
 from .http_server import HttpReply, Request, json_reply, text_reply
@@ -68,28 +68,73 @@ class HiveonSim(AntminerModernSim):
 
     # ------------------------------------------------------------------ RPC
     def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
-        result = super().cmd_stats(parameter)
-        body = result["STATS"][1]
-        body.pop("rate_unit", None)  # Hiveon's bmminer names no unit: the rates are GH/s
-        body.pop("Mode", None)
+        """The key set and types of the capture ``hiveon/4.11.1-rwglr-2025-04-10`` (an S19 of
+        88 chips): every slot 1-16, numbers for the chain rates, no ``rate_unit`` (GH/s), power
+        as ``total_power`` and ``chain_powerN`` (W), ``chain_voltageN`` for every slot."""
         r = self.state.read()
+        chains = {1 + b.index: b for b in r.boards}
         live = [b for b in r.boards if b.alive]
-        watts = round(r.wattage)
+        slots = range(1, 17)
         per_chain = round(r.wattage / len(live)) if live and r.hashing else 0
-        for b in r.boards:
-            n = self.chain_slot + b.index
-            body[f"temp3_{n}"] = round(b.temp_chip)
-            body[f"chain_power{n}"] = per_chain if b.alive else 0
-            body[f"chain_voltage{n}"] = b.voltage
-            body[f"freq{n}"] = round(b.frequency)
-            body[f"chain_avgrate{n}"] = round(self.gh(r, b.ideal_hashrate), 2)
-        body["total_power"] = watts
-        body["chain_power"] = f"{watts} W"
-        body["fan_pwm"] = round(100 * max(r.fans, default=0) / self.hardware.fan_rpm_max)
-        body["has_pic"] = "0"
-        body["tune_running"] = "0"
-        body["downscale_mode"] = "0"
-        return result
+        ideal = round(self.gh(r, self.hardware.board_hashrate * 1.0), 2)
+
+        per_slot = slot_keys(r, slots)
+        fans = {1 + i: rpm for i, rpm in enumerate(r.fans)}
+        body: dict[str, Any] = {
+            "STATS": 0,
+            "ID": "BC50",
+            "Elapsed": r.elapsed,
+            "Calls": 0,
+            "Wait": 0.0,
+            "Max": 0.0,
+            "Min": 99999999.0,
+            "GHS 5s": round(self.gh(r, r.hashrate), 2),
+            "GHS av": round(self.gh(r, r.ideal_hashrate), 2),
+            "bringup_temp": round(self.state.ambient_temp - 3),
+            **per_slot("chain_acn{}", lambda b: b.chips),
+            **per_slot("chain_acs{}", lambda b: " xx" * (b.chips // 2), ""),
+            **per_slot("chain_avgrate{}", lambda b: round(self.gh(r, b.ideal_hashrate), 2), 0.0),
+            **per_slot("chain_hw{}", lambda b: 0),
+            **per_slot("chain_rate{}", lambda b: round(self.gh(r, b.hashrate), 2), 0.0),
+            # bmminer fills the rate of an empty slot with the nominal board figure
+            **per_slot(
+                "chain_rateideal{}", lambda b: round(self.gh(r, b.ideal_hashrate), 2), ideal
+            ),
+            **{f"chain_voltage{n}": chains[n].voltage if n in chains else 14.2 for n in slots},
+            "downscale_mode": "0",
+            **{f"fan{n}": fans.get(n, 0) for n in range(1, 9)},
+            "fan_num": len(r.fans),
+            "fan_pwm": round(100 * max(r.fans, default=0) / self.hardware.fan_rpm_max),
+            **per_slot("freq{}", lambda b: round(b.frequency)),
+            "frequency": "",
+            "has_hotel_fee": "0",
+            "has_pic": "0",
+            "miner_count": len(live),
+            "miner_id": self._miner_id(),
+            "miner_version": self.miner_version,
+            "no_matching_work": r.accepted // 300,
+            "psu_status": "PSU power ok",
+            **per_slot("temp{}", lambda b: round(b.temp_pcb)),
+            **per_slot("temp2_{}", lambda b: round(b.temp_chip)),
+            **per_slot("temp3_{}", lambda b: round(b.temp_chip)),
+            **per_slot("temp_chip{}", lambda b: _sensor_text(b.temp_chip), "0-0-0-0"),
+            "temp_max": round(max((b.temp_pcb for b in live), default=0)),
+            "temp_num": len(live),
+            **per_slot("temp_pcb{}", lambda b: _sensor_text(b.temp_pcb), "0-0-0-0"),
+            "total_acn": sum(b.chips for b in r.boards),
+            "total_freqavg": 0.0,
+            "total_power": round(r.wattage),
+            "total_rate": round(self.gh(r, r.hashrate), 2),
+            "total_rateideal": round(self.gh(r, r.ideal_hashrate), 2),
+            "tune_running": "0",
+        }
+        for n, b in chains.items():
+            if b.alive:
+                body[f"chain_offside_{n}"] = ""
+                body[f"chain_opencore_{n - 1}"] = "1"  # numbered from 0 on this build
+                body[f"chain_power{n}"] = per_chain
+                body[f"chain_xtime{n}"] = "{}"
+        return self.ok(70, f"{self.program} stats", "STATS", [self._stats_head(), body])
 
     # ------------------------------------------------------------------ web
     async def page_index(self, request: Request) -> HttpReply:
@@ -136,7 +181,7 @@ class HiveonSim(AntminerModernSim):
 @register
 class HiveonS19jProSim(HiveonSim):
     kind = "hiveon_s19jpro"
-    versions: ClassVar[tuple[str, ...]] = ("4.11.1-rwglr-2024-04-19",)
+    versions: ClassVar[tuple[str, ...]] = ("4.11.1-rwglr-2025-04-10",)
     model = "S19j Pro"
     type_string = "Antminer S19jPro Hiveon"
     hardware = Hardware(
