@@ -23,7 +23,7 @@ from asic_bridge import sim
 from asic_bridge.data import MinerData
 from asic_bridge.factory import get_miner
 
-KINDS = ("avalon_1246", "avalon_1566", "avalon_nano3", "cgminer")
+KINDS = ("avalon_1246", "avalon_1566", "avalon_nano3", "avalon_q", "cgminer")
 ADDRESSES = {kind: f"127.13.3.{i}" for i, kind in enumerate(KINDS, start=1)}
 
 
@@ -39,14 +39,19 @@ BMMINER_SKIP = frozenset(
     f"hashboards[{slot}].{key}" for slot in range(3) for key in ("temp", "chip_temp")
 )
 
-# The A1246's real build 21072802 sends no WALLPOWER (tests/fixtures/real/avalon); pyasic reads
-# wattage only from WALLPOWER and gets None, we read the wall watts from PS's 7th value.
+# The real builds of the A1246 (21072802) and the Avalon Q (25052801) send no WALLPOWER
+# (tests/fixtures/real/avalon); pyasic reads wattage only from WALLPOWER and gets None, we
+# read the wall watts from PS's 7th value.
 A1246_SKIP = AVALON_SKIP | {"wattage"}
 
 SKIPS = {
     "avalon_1246": A1246_SKIP,
     "avalon_1566": AVALON_SKIP,
     "avalon_nano3": frozenset(),  # one board: pyasic falls back to TAvg/TMax, as we do
+    # Q build 25052801: no WALLPOWER (above); no Led[] (its light is a night lamp), which
+    # pyasic reports as False and we as unknown; Fan1..Fan4 all reported, pyasic keeps the
+    # first two (its model's fan count).  Each asserted in the test below.
+    "avalon_q": frozenset({"wattage", "fault_light", "fans"}),
     "cgminer": BMMINER_SKIP,
 }
 
@@ -125,6 +130,11 @@ def test_pyasic_misses_the_wattage_of_a_build_without_wallpower(
     readings: dict[str, tuple[MinerData, dict[str, Any]]],
 ) -> None:
     """Real firmware is the truth: PS's 7th value is the wall power when WALLPOWER is absent."""
-    ours, theirs = readings["avalon_1246"]
-    assert theirs["wattage"] is None
-    assert ours.wattage is not None and ours.wattage > 0
+    for kind in ("avalon_1246", "avalon_q"):
+        ours, theirs = readings[kind]
+        assert theirs["wattage"] is None, kind
+        assert ours.wattage is not None and ours.wattage > 0, kind
+    ours, theirs = readings["avalon_q"]
+    assert (ours.fault_light, theirs["fault_light"]) == (None, False)  # no Led[] to read
+    assert len(ours.fans) == 4 and len(theirs["fans"]) == 2  # Fan1..Fan4 in the estats
+    assert [f.speed for f in ours.fans[:2]] == theirs["fans"]

@@ -137,11 +137,13 @@ async def _ask(spec: str, *commands: str) -> list[Any]:
 
 
 def _mm_keys(payload: Any) -> list[str]:
-    """The bracketed keys of the first ``MM ID<n>`` string, in order."""
+    """The bracketed keys of the first ``MM ID<n>`` string and of ``HBinfo``, in order."""
     for item in payload["STATS"]:
         for key, value in item.items():
             if key.startswith("MM ID"):
-                return list(av.parse_mm_fields(value))
+                return list(av.parse_mm_fields(value)) + list(
+                    av.parse_mm_fields(item.get("HBinfo", ""))
+                )
     return []
 
 
@@ -153,6 +155,12 @@ def _mm_keys(payload: Any) -> list[str]:
         ("avalon_1566", A1566, "pools", "pools.json"),
         ("avalon_1566", A1566, "estats", "estats.json"),
         ("avalon_1246:21072802_4ec6bb0_211fc46", A1246, "stats", "stats.json"),
+        ("avalon_q", AVQ, "version", "version.json"),
+        ("avalon_q", AVQ, "summary", "summary.json"),
+        ("avalon_q", AVQ, "devs", "devs.json"),
+        ("avalon_q", AVQ, "pools", "pools.json"),
+        ("avalon_q", AVQ, "stats", "stats.json"),
+        ("avalon_q", AVQ, "estats", "stats.json"),  # estats: the device entry of stats
     ],
 )
 async def test_simulator_answers_in_the_capture_shape(

@@ -352,7 +352,17 @@ class AvalonSim(CGMinerSim):
         return [int(base - 4 + (k * 7 + board * 3) % 9) for k in range(b.chips)]
 
     def mm_fields(self, r: Readings) -> list[tuple[str, str]]:
-        """The (key, value) pairs of ``MM ID0``, in the firmware's order."""
+        """The (key, value) pairs of ``MM ID0``, in the firmware's order (the build's
+        captured layout where there is one)."""
+        fields = self.mm_values(r)
+        layout = self.builds.get(self.build)
+        if layout is None:
+            return fields
+        values = dict(fields) | self.static_fields(r)
+        return [(key, values[key]) for key in layout]
+
+    def mm_values(self, r: Readings) -> list[tuple[str, str]]:
+        """Every computed (key, value) pair, in the generic order."""
         hw = self.hardware
         boards = r.boards
         temps = [self.chip_temps(r, i) for i in range(len(boards))]
@@ -422,11 +432,7 @@ class AvalonSim(CGMinerSim):
             ("MVL", "87"),
             (self.level_option.upper(), str(level)),
         ]
-        layout = self.builds.get(self.build)
-        if layout is None:
-            return fields
-        values = dict(fields) | self.static_fields(r)
-        return [(key, values[key]) for key in layout]
+        return fields
 
     def static_fields(self, r: Readings) -> dict[str, str]:
         """Keys a real build sends that no reading here drives (PLL counters, per-chip
@@ -763,3 +769,118 @@ def _percent(part: int, whole: int) -> float:
 def _host(url: str) -> str:
     rest = url.split("://", 1)[-1]
     return rest.split("/", 1)[0].rsplit(":", 1)[0]
+
+
+_Q_BUILD = "25052801_14a19a2"
+
+
+@register
+class AvalonQSim(AvalonSim):
+    """Avalon Q: one hash board of 160 chips, four fan readings, 90 TH/s at 1674 W; build
+    25052801_14a19a2 as captured: ``MM ID0:Summary`` (``'STATS':{...}``) plus ``HBinfo``
+    (``'HB0':{PVT_T0 PVT_V0 MW0}``), WORKMODE and WORKLEVEL both, ITemp/HBITemp/HBOTemp, and
+    a ``version`` with LVERSION/BVERSION/CGVERSION and MCU versions."""
+
+    kind = "avalon_q"
+    model = "Avalon Q Home"
+    default_ports = {"rpc": 4028}
+    hardware = Hardware(
+        boards=1,
+        chips_per_board=160,
+        board_hashrate=90.0,
+        unit="TH/s",
+        fans=4,
+        fan_rpm_max=4000,
+        nominal_power=1674.0,
+    )
+    prod = "Avalon Q"
+    model_code = "Q"
+    hwtype = "Q_MM1v1_X1"
+    swtype = "MM319"
+    fw_build = _Q_BUILD
+    core = "A3197S"
+    mode_option = "workmode"
+    device_name = "AVALON"
+    builds = {
+        _Q_BUILD: (
+            "Ver", "LVer", "BVer", "HashMcu0Ver", "FanMcuVer", "CPU", "FW", "DNA", "STATE",
+            "MEMFREE", "NETFAIL", "SSID", "RSSI", "NetDevType", "SYSTEMSTATU", "Elapsed",
+            "BOOTBY", "LW", "MH", "DHW", "HW", "DH", "ITemp", "HBITemp", "HBOTemp", "TMax",
+            "TAvg", "TarT", "Fan1", "Fan2", "Fan3", "Fan4", "FanR", "SoftOffTime",
+            "SoftOnTime", "Filter", "FanErr", "SoloAllowed", "PS", "PCOMM_E", "GHSspd",
+            "DHspd", "GHSmm", "GHSavg", "WU", "Freq", "MGHS", "TA", "Core", "BIN", "PING",
+            "SoftOFF", "ECHU", "ECMM", "PLL0", "SF0", "CRC", "COMCRC", "ATA0", "LcdOnoff",
+            "Activation", "WORKMODE", "WORKLEVEL", "MPO", "CALIALL", "ADJ", "Nonce Mask",
+        ),
+    }  # fmt: skip
+
+    def cmd_version(self, parameter: str | None) -> dict[str, Any]:
+        item = {
+            "CGMiner": self.program_version,
+            "API": self.api_version,
+            "PROD": self.prod,
+            "MODEL": self.model_code,
+            "HWTYPE": self.hwtype,
+            "SWTYPE": self.swtype,
+            "LVERSION": self.build,
+            "BVERSION": self.build,
+            "CGVERSION": self.build,
+            "HBMCUVERSION": "Q_hb_v1.1",
+            "FANMCUVERSION": "Q_fb_v1.2",
+            "DNA": self.dna,
+            # bare hex as on the A1566 and the Mini 3 (pyasic#312); the Q capture's MAC is
+            # a placeholder written with colons, so its format there is not evidence
+            "MAC": self.mac_hex,
+        }
+        return self.ok(22, "CGMiner versions", "VERSION", [item])
+
+    def _rates(self, r: Readings) -> dict[str, float]:
+        rates = super()._rates(r)
+        rates["MHS 5s"] = rates.pop("MHS 30s")  # this build has a 5 s window, no 30 s
+        return rates
+
+    def cmd_devs(self, parameter: str | None) -> dict[str, Any]:
+        answer = super().cmd_devs(parameter)
+        for item in answer["DEVS"]:
+            item["Temperature"] = 0.0  # the Q reports 0.0 here, not -273.0
+        return answer
+
+    def cmd_pools(self, parameter: str | None) -> dict[str, Any]:
+        answer = super().cmd_pools(parameter)
+        for item, pool in zip(answer["POOLS"], self.state.pools, strict=False):
+            item["Password"] = pool.password  # this build lists it (the capture's is "x")
+        return answer
+
+    def static_fields(self, r: Readings) -> dict[str, str]:
+        out = super().static_fields(r)
+        board = r.boards[0]
+        level = MODE_LEVELS.get(self.state.work_mode, 1)
+        now = int(time.time())
+        out |= {
+            "LVer": self.build, "BVer": self.build, "HashMcu0Ver": "Q_hb_v1.1",
+            "FanMcuVer": "Q_fb_v1.2", "CPU": "K230", "FW": "Release",
+            "STATE": "1" if r.hashing else "2", "SSID": "", "RSSI": "0", "NetDevType": "0",
+            "ITemp": str(round(self.state.ambient_temp)),
+            "HBITemp": str(round(board.temp_pcb) - 3), "HBOTemp": str(round(board.temp_pcb)),
+            "TarT": "65", "SoftOffTime": str(now - 60), "SoftOnTime": str(now - 120),
+            "Filter": "19145", "FanErr": "0", "SoloAllowed": "1", "PCOMM_E": "0",
+            "BIN": "36", "ATA0": "800-65-2264-258-20", "LcdOnoff": "1", "Activation": "0",
+            "WORKLEVEL": str(level), "CALIALL": "7", "Nonce Mask": "25",
+        }  # fmt: skip
+        return out
+
+    def _device_entry(self) -> dict[str, Any]:
+        r = self.state.read()
+        fields = dict(self.mm_values(r)) | self.static_fields(r)
+        hb = " ".join(f"{k}[{fields[k]}]" for k in ("PVT_T0", "PVT_V0", "MW0"))
+        return {
+            "STATS": 0,
+            "ID": f"{self.device_name}0",
+            "Elapsed": r.elapsed,
+            "Calls": 0,
+            "Wait": 0.0,
+            "Max": 0.0,
+            "Min": 99999999.0,
+            "MM ID0:Summary": "'STATS':{" + self.mm_string(r) + "}",
+            "HBinfo": "'HB0':{" + hb + "}",
+        }
