@@ -599,11 +599,9 @@ class WhatsminerSim(SimMiner):
         }
         if self.legacy_only:  # a v3 firmware's answer on 4028 (20250214.16.1)
             limit = s.power_limit
-            msg = {
-                **{k: msg[k] for k in list(msg)[:5]},
-                "power_limit_set": str(2147483647 if limit is None else int(limit)),
-                "hash_percent": "",
-            }
+            hash_percent = msg.pop("hash_percent")  # after power_limit_set, as captured
+            msg["power_limit_set"] = str(2147483647 if limit is None else int(limit))
+            msg["hash_percent"] = hash_percent
         return self.btminer(msg)
 
     def rpc_get_psu(self) -> dict[str, Any]:
