@@ -19,7 +19,7 @@ from asic_bridge.config import FanModeManual, MinerConfig, MiningModeSleep, Pool
 from asic_bridge.drivers import antminer as am
 from asic_bridge.drivers import elphapex as el
 from asic_bridge.drivers import hiveon as hv
-from asic_bridge.errors import NotAppliedError
+from asic_bridge.errors import ConfigError, NotAppliedError
 
 NEW_POOLS = PoolConfig.simple(
     [Pool(url="stratum+tcp://new.pool.example:3333", user="acct.w1", password="x")]
@@ -111,3 +111,21 @@ async def test_elphapex_fan_in_a_key_it_ignores_is_not_applied(
         assert sim.conf["fc-fan-pwm"] == "100"  # a pwm it did not find is written as 100
     assert caught.value.wanted == {"fan_mode": "manual 40%"}
     assert caught.value.applied == {"fan_mode": "manual 100%"}
+
+
+# ----------------------------------------------------------------------------- MaraFW
+async def test_marafw_power_target_reads_back_as_one_of_the_options() -> None:
+    """After a power limit the firmware runs Auto/PowerTarget: the mode read back must be one
+    of the select's options (it was 'power_tuning', outside ('normal', 'sleep'))."""
+    async with driven("marafw_s19xp") as (_, ours):
+        low, high = ours.power_range().low, ours.power_range().high
+        target = (low + high) // 2
+        assert await ours.set_power_limit(target) is True
+        config = await ours.get_config()
+        assert config.mining_mode is not None
+        assert config.mining_mode.mode == "power_tuning"
+        assert config.mining_mode.mode in ours.supported_modes
+        with pytest.raises(ConfigError, match="power target"):
+            await ours.set_mode("power_tuning")  # an option, but it needs its target
+        assert await ours.stop_mining() is True
+        assert (await ours.get_config()).mining_mode == MiningModeSleep()

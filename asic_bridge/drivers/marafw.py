@@ -410,7 +410,10 @@ class MaraMiner(BaseMiner):
             Capability.SEND_CONFIG,
         }
     )
-    supported_modes = ("normal", "sleep")
+    # Every mode miner_config reads back as (Stock, Sleep, Auto with a power or hash target,
+    # Fixed), so the reported mode is always one of the options; the target modes need their
+    # target (set_power_limit), set_mode alone refuses them with a clear error.
+    supported_modes = ("normal", "sleep", "power_tuning", "hashrate_tuning", "manual")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:overview",), parse_mac, static=True),
         "fw_ver": FieldSpec(("web:overview",), parse_fw_ver, static=True),
