@@ -85,6 +85,7 @@ class MinerSlot:
     polls: int = 0
     full_poll_due: bool = True
     last_fleet_change: float = float("-inf")  # monotonic time of the last fleet change
+    settle_until: float = 0.0  # monotonic; poll failures before this are not counted
     slow_readings: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
@@ -671,6 +672,12 @@ class Bridge:
         return [*POLL_FIELDS, *slow]
 
     async def _poll_failed(self, slot: MinerSlot) -> None:
+        if time.monotonic() < slot.settle_until:
+            # Shortly after a command: many firmwares restart their backend to apply one
+            # (BOSminer rewrites its config and restarts), so silence here is ours, not the
+            # miner's.  Not counted toward offline_after.
+            log.debug("poll of %s failed while it applies a command", slot.record.id)
+            return
         slot.failures += 1
         if slot.failures >= self.config.miners.offline_after and slot.online is not False:
             was_online = slot.online
@@ -924,6 +931,7 @@ class Bridge:
         finally:
             slot.full_poll_due = True  # read the settings a command may have changed
             slot.poll_now.set()  # republish the new state soon
+            slot.settle_until = time.monotonic() + self.config.miners.command_settle
         return {"status": "ok", "error": None, "done": done}
 
     # ================================================================== bridge requests

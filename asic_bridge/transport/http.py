@@ -485,6 +485,7 @@ async def _decoded(response: httpx.Response, cap: int) -> bytes:
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > cap:
+            chunks.clear()  # not kept alive by the exception's frame (see wire.py)
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)

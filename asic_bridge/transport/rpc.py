@@ -271,6 +271,8 @@ class _Exchange(asyncio.Protocol):
         self.transport.write(self._payload)
 
     def data_received(self, data: bytes) -> None:
+        if self._answer.done():
+            return  # already failed (too large): keep nothing more
         self._size += len(data)
         if self._size > self._cap:
             self._finish(ResponseTooLargeError(f"answer exceeds {self._cap} bytes"))
@@ -287,10 +289,14 @@ class _Exchange(asyncio.Protocol):
         self._finish(exc)
 
     def _finish(self, exc: BaseException | None) -> None:
+        chunks, self._chunks = self._chunks, []
+        # The protocol is reachable from the raised exception's frames, which sit in
+        # reference cycles until a full collection: it must not keep the answer's bytes
+        # (50 MB answers grew the bridge by hundreds of MB between collections).
         if self._answer.done():
             return
         if exc is None:
-            self._answer.set_result(b"".join(self._chunks))
+            self._answer.set_result(b"".join(chunks))
         else:
             self._answer.set_exception(exc)
 

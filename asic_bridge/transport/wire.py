@@ -127,6 +127,7 @@ async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> bytes:
             return b"".join(chunks)
         total += size
         if total > cap:
+            chunks.clear()  # see _read_to_close
             raise BodyTooLarge
         chunks.append(await _read_exact(reader, size))
         await _read_exact(reader, 2)
@@ -138,6 +139,9 @@ async def _read_to_close(reader: asyncio.StreamReader, cap: int) -> bytes:
     while chunk := await reader.read(65536):
         total += len(chunk)
         if total > cap:
+            # The raised exception keeps this frame (and so ``chunks``) alive in reference
+            # cycles until a full collection: drop the bytes first.
+            chunks.clear()
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
