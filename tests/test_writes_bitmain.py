@@ -129,3 +129,16 @@ async def test_marafw_power_target_reads_back_as_one_of_the_options() -> None:
             await ours.set_mode("power_tuning")  # an option, but it needs its target
         assert await ours.stop_mining() is True
         assert (await ours.get_config()).mining_mode == MiningModeSleep()
+
+
+async def test_marafw_power_limit_outside_the_range_is_refused_before_any_call() -> None:
+    """No MaraFW capture publishes bounds: the range is the catalog's, and says so."""
+    async with driven("marafw_s19xp") as (sim, ours):
+        bounds = ours.power_range()
+        assert bounds.source == "catalog"
+        sim.reset_counters()
+        with pytest.raises(ConfigError) as caught:
+            await ours.set_power_limit(bounds.high + 1)
+        assert f"{bounds.low}-{bounds.high} W" in str(caught.value)
+        assert "catalog" in str(caught.value)
+        assert sum(sim.servers["http"].counters.by_key.values()) == 0  # nothing was sent
