@@ -7,6 +7,8 @@ import itertools
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from reference.compare import BackgroundLoop, run_pyasic
+
 from asic_bridge import factory, sim
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner
@@ -67,3 +69,27 @@ async def driven(kind: str) -> AsyncIterator[tuple[SimMiner, BaseMiner]]:
         finally:
             await ours.aclose()
             factory.forget(miner.address)
+
+
+def pyasic_beside_ours(kind: str, address: str) -> tuple[dict[str, Any], MinerData]:
+    """pyasic's reading (its own venv) and ours of one ``kind`` served on ``address``: for the
+    kinds pyasic 0.79 has no class for, where the comparison asserts that difference."""
+    runner = BackgroundLoop()
+    sims = runner.run(sim.start_fleet([f"{kind}@{address}"]))
+    try:
+        sims[0].state.jitter = 0.0
+        theirs = run_pyasic([address], timeout=3.0)[address]
+        ours = runner.run(_read(address))
+    finally:
+        runner.run(sim.stop_fleet(sims))
+        runner.close()
+    return theirs, ours
+
+
+async def _read(address: str) -> MinerData:
+    ours = await factory.get_miner(address, use_cache=False)
+    assert isinstance(ours, BaseMiner)
+    try:
+        return await ours.get_data()
+    finally:
+        await ours.aclose()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 from reference.compare import differences, pyasic_available, run_pyasic
+from sim_answers import pyasic_beside_ours
 
 from asic_bridge import factory
 from asic_bridge.data import MinerData
@@ -264,3 +265,12 @@ def test_connection_counts_per_get_data(session: Session) -> None:
         assert ours.rpc_connections + ours.http_connections < (
             theirs.rpc_connections + theirs.http_connections
         ), kind
+
+
+def test_pyasic_does_not_know_the_s23_hydro() -> None:
+    """pyasic 0.79 has no S23 Hyd. class: an unknown Antminer without boards or power, where we
+    read the 2026 build (real capture antminer/2026-06-26) with its stats.cgi 'watt'."""
+    theirs, ours = pyasic_beside_ours("antminer_s23hyd", "127.11.1.9")
+    assert theirs["found"] and theirs["cls"] == "AntminerUnknown" and theirs["model"] is None
+    assert theirs["hashboards"] == [] and theirs["wattage"] is None
+    assert ours.model == "S23 Hydro" and len(ours.hashboards) == 3 and ours.wattage

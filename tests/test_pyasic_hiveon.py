@@ -20,6 +20,7 @@ from reference.compare import (
     pyasic_available,
     run_pyasic,
 )
+from sim_answers import pyasic_beside_ours
 
 from asic_bridge import factory
 from asic_bridge.data import MinerData
@@ -191,3 +192,14 @@ def test_pyasic_controls_work_on_the_simulator(runner: BackgroundLoop) -> None:
     finally:
         factory.forget(CONTROL_ADDRESS)
         runner.run(sim.stop())
+
+
+def test_pyasic_does_not_know_the_hiveon_s9() -> None:
+    """pyasic 0.79 has no Hiveon S9 class (only the T9 of that generation): it finds a make-
+    less HiveonModern without boards and takes the build's "34.65 (AB)" for 35 W, where we
+    read the S9 (real capture hiveon/2.0.0-rwglr-2019-11-20) and no wattage."""
+    theirs, ours = pyasic_beside_ours("hiveon_s9", "127.26.10.9")
+    assert theirs["found"] and theirs["make"] is None and theirs["model"] is None
+    assert theirs["hashboards"] == [] and theirs["wattage"] == 35
+    assert (ours.make, ours.model) == ("AntMiner", "S9") and ours.wattage is None
+    assert [b.chips for b in ours.hashboards] == [63, 63, 63]
