@@ -89,8 +89,10 @@ DEFAULT_PASSWORD = "123456789"
 # What the stock web UI sends for the factory password with cipher=true (pyasic's fact).
 DEFAULT_PASSWORD_CIPHER = "bbad7537f4c8b6ea31eea0b3d760e257"
 
-LEVEL_MODES: dict[int, str] = {0: "normal", 1: "low", 3: "sleep"}
-MODE_LEVELS: dict[str, int] = {mode: level for level, mode in LEVEL_MODES.items()}
+# Plan levels: 0 full hash rate, 3 idle; the reduced-power plan is level 1 on some builds and
+# level 2 on others (SC5 Pro II firmware 2.2.0 offers levels 0, 2 and 3), so both read "low".
+LEVEL_MODES: dict[int, str] = {0: "normal", 1: "low", 2: "low", 3: "sleep"}
+MODE_LEVELS: dict[str, int] = {"normal": 0, "low": 1, "sleep": 3}
 
 _RATE_KEYS = ("MHS 20s", "MHS 5s", "MHS 1m", "MHS av")
 _FAN_KEY = re.compile(r"^fan(\d+)$")
@@ -204,12 +206,15 @@ def selected_level(setting: object) -> int | None:
 
 
 def plan_index(setting: Mapping[str, Any], level: int) -> int | None:
+    """The index of the plan at ``level``; for the low-power level (1) a build's level-2
+    plan stands in when it has no level 1."""
     plans = setting.get("powerplans")
     if not isinstance(plans, list):
         return None
-    for index, plan in enumerate(plans):
-        if isinstance(plan, Mapping) and to_int(plan.get("level")) == level:
-            return index
+    levels = [to_int(p.get("level")) if isinstance(p, Mapping) else None for p in plans]
+    for wanted in (level, 2) if level == MODE_LEVELS["low"] else (level,):
+        if wanted in levels:
+            return levels.index(wanted)
     return None
 
 
@@ -355,8 +360,9 @@ class GoldshellMiner(CGMinerRPCMiner):
         if to_int(setting.get("select")) == index:
             return
         await self.web_json("/mcb/setting", {**setting, "select": index})
+        wanted = selected_level({**setting, "select": index})
         applied = selected_level(await self.web_json("/mcb/setting"))
-        self._confirm_applied("power plan level", level, applied, "/mcb/setting")
+        self._confirm_applied("power plan level", wanted, applied, "/mcb/setting")
 
     async def _restart_backend(self) -> bool:
         await self.web_json("/mcb/restart")
@@ -420,7 +426,9 @@ class GoldshellMiner(CGMinerRPCMiner):
 
 def _matches(e: Evidence) -> bool:
     text = e.rpc_text
-    if "KDAMINER" in text or "INTCHAINS_QOMO" in text or "cloud-box" in e.http_body:
+    if "KDAMINER" in text or "INTMINER" in text or "INTCHAINS_QOMO" in text:
+        return True  # Goldshell's miner programs ("intminer 5.4.2" on the SC series)
+    if "cloud-box" in e.http_body:
         return True
     return "BFGMINER" in text and e.http_status is not None  # Goldshell always has its web UI
 

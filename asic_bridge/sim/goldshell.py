@@ -251,13 +251,14 @@ class GoldshellKDMaxSim(SimMiner):
     async def _logout(self, request: Request) -> HttpReply:
         return json_reply({})
 
-    # /mcb answers have the keys of the one published capture (a CK5 on 2.0.1, in
-    # tests/fixtures/real/goldshell); no KD Max answer is published.
+    # /mcb answers have the keys of the published 2.2.0 captures (SC5 Pro II, SC Lite; pools
+    # from a CK5 on 2.0.1; tests/fixtures/real/goldshell); no KD Max answer is published.
     async def _status(self, request: Request) -> HttpReply:
         return json_reply(
             {
                 "hardware": "GS-KDMAX-CB-V1.2",
                 "model": self.status_model,
+                "mcbversion": "MCB_V3_3",
                 "firmware": self.firmware_version,
             }
         )
