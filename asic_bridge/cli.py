@@ -23,6 +23,8 @@ from asic_bridge.errors import AsicBridgeError, ConfigError, UnsupportedError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+# A real miner's power settles over seconds after a new limit; `simulate` behaves the same.
+DEFAULT_POWER_RAMP = 5.0
 
 CONTROL_ACTIONS = {
     "reboot": "reboot",
@@ -91,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KIND@ADDRESS",
         help="serve KIND on ADDRESS (repeatable)",
+    )
+    simulate.add_argument(
+        "--power-ramp",
+        type=float,
+        default=DEFAULT_POWER_RAMP,
+        metavar="SECONDS",
+        help=f"seconds power takes to follow a limit (default {DEFAULT_POWER_RAMP:g}; 0: at once)",
     )
     return parser
 
@@ -352,5 +361,7 @@ async def _cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     if not args.miner:
         raise CLIError("give --miner KIND@ADDRESS (see --list-kinds)", EXIT_USAGE)
-    await sim.run_fleet(args.miner)
+    if not 0 <= args.power_ramp <= 3600:
+        raise CLIError("--power-ramp must be 0-3600 seconds", EXIT_USAGE)
+    await sim.run_fleet(args.miner, power_ramp=args.power_ramp)
     return 0

@@ -18,9 +18,16 @@ from .base import SimMiner, create
 log = logging.getLogger("asic_bridge.sim")
 
 
-async def start_fleet(specs: Iterable[str]) -> list[SimMiner]:
-    """Create and start one miner per ``KIND@ADDRESS[:PORTOFFSET]``; all or none start."""
+async def start_fleet(specs: Iterable[str], *, power_ramp: float = 0.0) -> list[SimMiner]:
+    """Create and start one miner per ``KIND@ADDRESS[:PORTOFFSET]``; all or none start.
+
+    ``power_ramp``: seconds each miner's power takes to follow a new limit (0 = at once).
+    """
+    if not 0 <= power_ramp <= 3600:
+        raise ValueError(f"power_ramp {power_ramp!r} must be 0-3600 seconds")
     sims = [create(spec) for spec in specs]
+    for sim in sims:
+        sim.state.power_ramp = power_ramp
     seen: dict[tuple[str, int], str] = {}
     for sim in sims:
         for port in sim.ports.values():
@@ -48,6 +55,7 @@ async def run_fleet(
     *,
     stop_event: asyncio.Event | None = None,
     announce: Callable[[str], None] | None = print,
+    power_ramp: float = 0.0,
 ) -> None:
     """Serve ``specs`` until ``stop_event`` is set or SIGINT/SIGTERM arrives, then stop.
 
@@ -64,7 +72,7 @@ async def run_fleet(
             pass
     sims: list[SimMiner] = []
     try:
-        sims = await start_fleet(specs)
+        sims = await start_fleet(specs, power_ramp=power_ramp)
         for sim in sims:
             line = sim.describe()
             log.info("sim listening: %s", line.replace("\t", " "))

@@ -233,6 +233,9 @@ class MinerState:
     jitter: float = 0.005
     """Relative amplitude of the noise on readings; 0 gives exact figures for tests."""
     clock: Callable[[], float] = time.monotonic
+    power_ramp: float = 0.0
+    """Seconds the drawn power takes to reach a new setting (linear, as a tuner settles and
+    as a rebooted box climbs from idle); 0 = at once, which exact unit tests want."""
     seed: InitVar[str | None] = None
     """Identity seed (default: ``ip``); MAC and serial are derived from it when not given."""
 
@@ -241,6 +244,8 @@ class MinerState:
     _preferred_pool: int = field(init=False, default=0)
     _work: float = field(init=False, default=0.0)
     _work_mark: float = field(init=False, default=0.0)
+    _ramp_from: float | None = field(init=False, default=None)
+    _ramp_at: float = field(init=False, default=0.0)
 
     def __post_init__(self, seed: str | None) -> None:
         mac, serial = derive_identity(seed or self.ip)
@@ -323,12 +328,8 @@ class MinerState:
                     voltage=round(8.0 + 1.0 * min(load, 1.2), 2) if load else 0.0,
                 )
             )
-        if self.hashing:
-            wattage = max(power * self._live_fraction(), hw.nominal_power * IDLE_FRACTION)
-            fan_level = min(1.0, 0.45 + 0.45 * load)
-        else:
-            wattage = power
-            fan_level = 0.3
+        wattage = self._wattage()
+        fan_level = min(1.0, 0.45 + 0.45 * load) if self.hashing else 0.3
         fans = tuple(
             round(hw.fan_rpm_max * fan_level * self._wobble(f"f{i}")) for i in range(hw.fans)
         )
@@ -346,6 +347,29 @@ class MinerState:
             elapsed=self.elapsed,
             pools=self._pool_readings(),
         )
+
+    def _steady_wattage(self) -> float:
+        """What the box draws once it has settled at the current controls."""
+        power = self._target()[0]
+        if not self.hashing:
+            return power
+        return max(power * self._live_fraction(), self.hardware.nominal_power * IDLE_FRACTION)
+
+    def _wattage(self) -> float:
+        """The power drawn now: on the ramp from the last change towards the steady value."""
+        steady = self._steady_wattage()
+        if self._ramp_from is None or self.power_ramp <= 0:
+            return steady
+        progress = (self.clock() - self._ramp_at) / self.power_ramp
+        if progress >= 1.0:
+            self._ramp_from = None
+            return steady
+        return self._ramp_from + (steady - self._ramp_from) * max(progress, 0.0)
+
+    def _start_ramp(self, from_watts: float | None = None) -> None:
+        if self.power_ramp > 0:
+            self._ramp_from = self._wattage() if from_watts is None else from_watts
+            self._ramp_at = self.clock()
 
     def _active_index(self) -> int | None:
         if not self.backend_running:
@@ -391,7 +415,9 @@ class MinerState:
 
     # ------------------------------------------------------------------ controls
     def _settle(self) -> None:
-        """Credit the shares found so far to the active pool before a control changes."""
+        """Credit the shares found so far to the active pool before a control changes, and
+        start the power ramp from what is drawn now."""
+        self._start_ramp()
         active = self._active_index()
         accepted, rejected = self._pending_shares()
         if active is not None:
@@ -434,9 +460,11 @@ class MinerState:
             pool.get_failures = pool.remote_failures = 0
 
     def reboot(self) -> None:
-        """The box rebooted: uptime restarts too (controls persist, as on real firmware)."""
+        """The box rebooted: uptime restarts too.  Controls persist, as on real firmware: it
+        comes back at its own stored limit, climbing from idle power."""
         self.restart_backend()
         self.boot_at = self.backend_started_at
+        self._start_ramp(self.hardware.nominal_power * IDLE_FRACTION)
 
     # pools ------------------------------------------------------------
     def _check_pool(self, index: int) -> Pool:
