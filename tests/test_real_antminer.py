@@ -14,6 +14,7 @@ from real_captures import assert_same_shape, load
 from sim_answers import our_reading, rpc_answer, serving, web_answer
 
 from asic_bridge.catalog import lookup
+from asic_bridge.config import FanModeNormal, MinerConfig, MiningModeNormal, MiningModeSleep
 from asic_bridge.drivers import antminer as am
 from asic_bridge.drivers.base import Identity, ParseContext
 
@@ -73,6 +74,25 @@ def test_s19_2020_asleep_with_dead_first_chain() -> None:
     # pool 2 reports Status "Deed" (sic): not "Alive", so not alive
     assert [p.alive for p in pools] == [True, True, False]
     assert am.parse_fw_ver(c, cap("2020-12-11", "version")) == "Fri Dec 11 11:15:40 CST 2020"
+
+
+def test_s19_2020_asleep_config() -> None:
+    """get_miner_conf.cgi of the same asleep S19: bitmain-work-mode "1" is sleep."""
+    c, conf = ctx("S19"), load("antminer", "2020-12-11", "get_miner_conf.cgi.json")
+    assert am.parse_is_mining_modern(c, conf) is False  # work mode 1
+    config = am.decode_miner_conf(conf)
+    assert config.mining_mode == MiningModeSleep()
+    assert config.fan_mode == FanModeNormal()  # bitmain-fan-ctrl false
+    assert config.pools is not None
+    assert [(p.url, p.user) for p in config.pools.first_group] == [
+        ("aaa:700", "aaa.226x94"),
+        ("bbb:6000", "bbb.226x94"),
+        ("ccc:443", "ccc.226x94"),
+    ]
+    # a write keeps every other key and sends the mode as miner-mode (set_miner_conf's name)
+    body = am.encode_modern_conf(MinerConfig(mining_mode=MiningModeNormal()), conf)
+    assert body["miner-mode"] == 0 and "bitmain-work-mode" not in body
+    assert body["bitmain-voltage"] == "1400" and body["freq-level"] == "100"
 
 
 def test_s17pro_2019_old_ui_era() -> None:
@@ -191,3 +211,11 @@ async def test_s23_hydro_simulator_is_read_end_to_end() -> None:
     assert data.wattage == pytest.approx(watts, abs=5)  # stats.cgi "watt"
     assert data.fans == [] and data.errors == []  # no fans; the fans check is "" (n/a)
     assert [b.chips for b in data.hashboards] == [84, 84, 84]
+
+
+async def test_simulator_config_has_the_x19_capture_shape() -> None:
+    # The X19 config file (cgminer.conf as JSON) is the 2020 S19's capture; no other X19
+    # build's get_miner_conf is published, so the 2022 kind is held to it.
+    async with serving("antminer_s19jpro") as miner:
+        answer = await web_answer(miner, "get_miner_conf")
+    assert_same_shape(load("antminer", "2020-12-11", "get_miner_conf.cgi.json"), answer)
