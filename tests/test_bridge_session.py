@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,11 @@ class PersistentMosquitto(MosquittoBroker):
 
     def __init__(self, port: int, workdir: Path):
         super().__init__(port, workdir)
-        store = workdir / f"db-{port}"
-        store.mkdir()
-        store.chmod(0o777)  # run as root, mosquitto writes it as its own user
+        # Run as root, mosquitto writes as its own user, which cannot enter pytest's 0700
+        # tmp_path: the store lives in a world-writable directory of its own.
+        store = Path(tempfile.mkdtemp(prefix=f"mosquitto-{port}-"))
+        store.chmod(0o777)
+        self.store = store
         text = self.conf.read_text().replace("persistence false", "persistence true")
         self.conf.write_text(text + f"persistence_location {store}/\n")
 
@@ -72,6 +76,7 @@ async def running(
         await asyncio.wait_for(bridge.shutdown(), 20)
         await sim.stop()
         await broker.stop()
+        shutil.rmtree(broker.store, ignore_errors=True)
         factory.cache.clear()
 
 
@@ -81,6 +86,25 @@ async def _reply(mqtt: Collector, transaction: str, within: float = 20) -> dict[
     )
     body: dict[str, Any] = message.json()
     return body
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_commands_published_during_a_broker_restart_are_run(
+    tmp_path: Path, protocol: str
+) -> None:
+    async with running(tmp_path, protocol) as (bridge, broker, sim):
+        for n in range(3):
+            await broker.stop()
+            await broker.start()
+            # published at once, while the bridge still waits out its reconnect backoff
+            async with collector(broker, ("asic_bridge/m1/response",)) as mqtt:
+                assert not bridge._connected.is_set()
+                light = n % 2 == 0
+                await mqtt.publish(
+                    "asic_bridge/m1/set", {"fault_light": light, "transaction": f"q{n}"}
+                )
+                assert (await _reply(mqtt, f"q{n}"))["status"] == "ok"
+            assert sim.state.fault_light is light
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
