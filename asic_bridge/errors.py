@@ -74,6 +74,10 @@ class NotAppliedError(APIError):
         super().__init__(message, ip=ip, command=command)
 
 
+class BusyError(APIError):
+    """The miner is already doing this (one firmware update at a time); nothing was sent."""
+
+
 class AuthenticationError(APIError):
     """The miner rejected the credentials."""
 

@@ -22,9 +22,11 @@ from asic_bridge.catalog import ModelInfo
 from asic_bridge.config import MinerConfig
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
+from asic_bridge.drivers.firmware import FirmwareFile, FirmwareSource, load_firmware
 from asic_bridge.errors import (
     APIError,
     AsicBridgeError,
+    BusyError,
     ConfigError,
     MinerTimeoutError,
     NotAppliedError,
@@ -44,6 +46,7 @@ class Capability(StrEnum):
     MINING_MODES = "mining_modes"  # normal / low / high (/ sleep) through send_config
     GET_CONFIG = "get_config"
     SEND_CONFIG = "send_config"
+    FIRMWARE_UPGRADE = "firmware_upgrade"  # upgrade_firmware(file): the firmware takes uploads
 
 
 @dataclass
@@ -158,6 +161,7 @@ class BaseMiner:
         self.ports: dict[str, int] = dict(ports or {})
         self.capabilities: frozenset[Capability] = self.default_capabilities
         self._lock = asyncio.Lock()
+        self._upgrade_lock = asyncio.Lock()
         self._rpc: RPCClient | None = None
         self._firmware_power_range: PowerRange | None = None
 
@@ -543,7 +547,51 @@ class BaseMiner:
                 merged = _with_user_suffix(merged, user_suffix)
             await self._send_config(merged, live)
 
+    async def upgrade_firmware(
+        self,
+        file: FirmwareSource | FirmwareFile | None = None,
+        *,
+        url: str | None = None,
+        version: str | None = None,
+        keep_settings: bool = True,
+    ) -> bool:
+        """Upload a firmware image (a path or its bytes) the way the vendor's web UI / API
+        does; True once the firmware accepted it (it then flashes and reboots by itself).
+
+        pyasic's signature.  The file is checked first as the firmware's updater would (type,
+        magic, size): a wrong file is a ConfigError and nothing is sent.  A refusal by the
+        miner is a CommandError with its message; a second update while one is running on
+        this miner is a BusyError.  ``url``/``version`` (download by the miner) are not offered.
+        """
+        self._require(Capability.FIRMWARE_UPGRADE, "upgrade_firmware")
+        if url is not None or version is not None:
+            raise ConfigError("upgrade_firmware takes a file (path or bytes), not a url/version")
+        if file is None:
+            raise ConfigError("upgrade_firmware needs the firmware file (a path or its bytes)")
+        if not isinstance(keep_settings, bool):
+            raise ConfigError(f"keep_settings must be true or false, got {keep_settings!r}")
+        firmware = load_firmware(file)
+        self._check_firmware(firmware)
+        if self._upgrade_lock.locked():
+            raise BusyError(
+                "a firmware update is already running on this miner",
+                ip=self.ip,
+                command="upgrade_firmware",
+            )
+        async with self._upgrade_lock:
+            result = await self._upgrade_firmware(firmware, keep_settings)
+            # the version facts are static: forget them so the rebooted miner is asked again
+            self.identity.fw_ver = None
+            self.identity.api_ver = None
+            return result
+
     # Driver hooks --------------------------------------------------------------------
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        """Raise ConfigError when ``firmware`` cannot be an image for this firmware."""
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        raise UnsupportedError("upgrade_firmware", f"{self.make} {self.firmware}")
+
     async def _set_fault_light(self, on: bool) -> bool:
         raise UnsupportedError("fault light", f"{self.make} {self.firmware}")
 

@@ -76,6 +76,7 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, require
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -436,7 +437,12 @@ class ESPMiner(BaseMiner):
     make = "BitAxe"
     firmware = "Stock"
     default_capabilities = frozenset(
-        {Capability.REBOOT, Capability.GET_CONFIG, Capability.SEND_CONFIG}
+        {
+            Capability.REBOOT,
+            Capability.GET_CONFIG,
+            Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
+        }
     )
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:info",), parse_mac, static=True),
@@ -540,6 +546,57 @@ class ESPMiner(BaseMiner):
                 ip=self.ip,
                 command="/api/system",
             )
+
+    # -------------------------------------------------------------- firmware upload
+    # bitaxeorg/ESP-Miner main/http_server/http_server.c @02bfda2c: POST /api/system/OTA takes
+    # the raw esp-miner.bin as the body (esp_ota_write refuses an image whose first byte is
+    # not 0xE9: "Write Error"; esp_ota_end's validation: "Validation / Activation Error"), and
+    # answers text "Firmware update complete, rebooting now!" then restarts.  POST
+    # /api/system/OTAWWW takes www.bin (the AxeOS SPIFFS image, no magic) into the 3 MiB www
+    # partition ("File provided is too large for device" past it) and answers "WWW update
+    # complete" without a reboot.  Slot sizes: ESP-Miner partitions.csv (ota_0/ota_1 4 MiB,
+    # www 3 MiB).
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        if _is_www_image(firmware):
+            require(firmware, firmware.size <= WWW_SLOT, "a www.bin of at most 3 MiB", "AxeOS")
+            return
+        require(
+            firmware,
+            firmware.data[0] == ESP_IMAGE_MAGIC,
+            "an ESP32 app image (esp-miner.bin, first byte 0xE9) or www.bin",
+            "ESP-Miner",
+        )
+        require(firmware, firmware.size <= OTA_SLOT, "an app image of at most 4 MiB", "ESP-Miner")
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        del keep_settings  # an OTA never touches NVS (settings): they are always kept
+        path = "/api/system/OTAWWW" if _is_www_image(firmware) else "/api/system/OTA"
+        result = await self.web.request(
+            "POST",
+            path,
+            content=firmware.data,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=UPLOAD_TIMEOUT,
+        )
+        answer = result.text.strip()
+        if result.status != 200:
+            raise CommandError(
+                f"the board refused the image (HTTP {result.status}): {answer[:200]}",
+                ip=self.ip,
+                command=path,
+            )
+        return True
+
+
+ESP_IMAGE_MAGIC = 0xE9
+OTA_SLOT = 4 * 1024 * 1024
+WWW_SLOT = 3 * 1024 * 1024
+
+
+def _is_www_image(firmware: FirmwareFile) -> bool:
+    """The web UI image travels as ``www.bin`` (the release asset name); anything else is an
+    app image for the OTA slot."""
+    return firmware.name.lower().endswith("www.bin")
 
 
 class LuckyMiner(ESPMiner):

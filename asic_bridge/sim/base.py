@@ -22,14 +22,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gzip
 import importlib
 import ipaddress
 import logging
 import os
 import pkgutil
 import random
+import re
 import socket
 import struct
+import zlib
 from collections import Counter
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -280,6 +283,13 @@ class SimMiner:
             server.name = f"{self.kind}/{name}"
         self.running = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.installed_version: str | None = None
+        """The firmware version an upload installed (None: the served one); kinds report it."""
+        self.upgrading = False
+        """An upload was accepted and the box is flashing / rebooting: a second one is refused."""
+        self.flash_time = 0.3
+        """Seconds between accepting an image and the reboot (the flash write); tests raise it."""
+        self.flash_downtime = 1.0
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind}@{self.address} {self.ports}>"
@@ -471,6 +481,34 @@ class SimMiner:
         if self.running:
             await self._start_servers()
 
+    def begin_upgrade(self) -> bool:
+        """Claim the one update slot; False when an update is already running."""
+        if self.upgrading:
+            return False
+        self.upgrading = True
+        return True
+
+    def end_upgrade(self, data: bytes | None) -> None:
+        """The upload ended: ``data`` None = it failed (the miner stays as it was, the slot is
+        free again); else flash it, reboot and come back reporting the image's version."""
+        if data is None:
+            self.upgrading = False
+            return
+        self.spawn(self._flash(firmware_version_in(data)))
+
+    async def _flash(self, version: str | None) -> None:
+        try:
+            await asyncio.sleep(self.flash_time)
+            await self._stop_servers()
+            self.state.reboot()
+            if version is not None:
+                self.installed_version = version
+            await asyncio.sleep(self.flash_downtime)
+            if self.running:
+                await self._start_servers()
+        finally:
+            self.upgrading = False
+
     async def restart_service(self, names: Iterable[str], downtime: float = 0.5) -> None:
         """Restart the mining backend behind ``names``: those ports close for ``downtime`` s,
         its Elapsed and counters restart; other servers (the web UI) stay up."""
@@ -481,6 +519,32 @@ class SimMiner:
         await asyncio.sleep(downtime)
         if self.running:
             await self._start_servers(names)
+
+
+# ---------------------------------------------------------------------------- firmware images
+SIM_VERSION_MARK = re.compile(rb"ASIC_BRIDGE_SIM_VERSION=([A-Za-z0-9._+\-]{1,64})")
+"""How a test image names the version a simulator installs: this marker anywhere in the
+image (inside a gzip stream too).  Real images carry their version in vendor-specific places
+(tar member names, ESP32 app descriptors ...); one marker keeps every kind's test alike.  An
+image without it re-installs the version already running."""
+
+
+def firmware_version_in(data: bytes) -> str | None:
+    """The version a (test) image installs, from its ``ASIC_BRIDGE_SIM_VERSION=`` marker."""
+    found = SIM_VERSION_MARK.search(data)
+    if found is None and data[:2] == b"\x1f\x8b":
+        with contextlib.suppress(OSError, EOFError, zlib.error):
+            found = SIM_VERSION_MARK.search(gzip.decompress(data))
+    return found.group(1).decode() if found else None
+
+
+def gzip_intact(data: bytes) -> bool:
+    """True when ``data`` is one complete gzip stream (what ``tar z`` needs)."""
+    try:
+        gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------- registry

@@ -23,9 +23,10 @@ answers are passed through :func:`_cjson` before they are sent.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
-from .base import SimMiner, SimServer, register
+from .base import SimMiner, SimServer, firmware_version_in, register
 from .http_server import HttpReply, HttpServer, Request, json_reply, text_reply
 from .state import Hardware, MinerState, Pool, Readings
 
@@ -52,6 +53,16 @@ _TABLE: dict[str, tuple[type, int, int]] = {
     "useFallbackStratum": (int, 0, 1),
 }
 _FLAT_POOL = ("URL", "Port", "User", "Password")
+OTA_SLOT = 4 * 1024 * 1024
+WWW_SLOT = 3 * 1024 * 1024
+APP_DESC_MAGIC = (0xABCD5432).to_bytes(4, "little")
+"""esp_app_desc_t.magic_word, right after the image and first segment headers (offset 32):
+an image cut short or not built by ESP-IDF lacks it, and esp_ota_end refuses it."""
+
+
+def _send_err(status: int, message: str) -> HttpReply:
+    """What ESP-IDF's httpd_resp_send_err sends: the status and the message as HTML."""
+    return text_reply(message, status)
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -104,6 +115,7 @@ class ESPMinerSim(SimMiner):
         self.fallback_in_use = False
         self.identify = False
         self.passwords = ["x", "x"]
+        self.www_version: str | None = None
         super().__init__(address, **kwargs)
         self.state.hostname = f"bitaxe-{self.state.mac.replace(':', '')[-4:]}"
 
@@ -114,8 +126,13 @@ class ESPMinerSim(SimMiner):
 
     @property
     def version(self) -> str:
-        """The firmware's ``version`` string."""
-        return f"v{self.served_version or self.shape}"
+        """The firmware's ``version`` string (the one an OTA installed, once one did)."""
+        return self.installed_version or f"v{self.served_version or self.shape}"
+
+    @property
+    def axeos_version(self) -> str:
+        """``axeOSVersion``: the web UI's version, which OTAWWW replaces on its own."""
+        return self.www_version or self.version
 
     def default_state(self, seed: str) -> MinerState:
         state = super().default_state(seed)
@@ -131,9 +148,11 @@ class ESPMinerSim(SimMiner):
         return self.fw >= (2, 14)
 
     def make_servers(self) -> dict[str, SimServer]:
-        web = HttpServer(server_header=None)
+        web = HttpServer(server_header=None, max_body=8 * 1024 * 1024)
         web.route("GET", "/", self._index)
         web.route("GET", "/api/system/info", self._info)
+        web.route("POST", "/api/system/OTA", self._ota)
+        web.route("POST", "/api/system/OTAWWW", self._ota_www)
         if self.fw >= (2, 9):
             web.route("GET", "/api/system/asic", self._asic)
         web.route("PATCH", "/api/system", self._patch)
@@ -356,7 +375,7 @@ class ESPMinerSim(SimMiner):
             **self._flat_pools(True, 0),
             "responseTime": 134.091,
             "version": self.version,
-            "axeOSVersion": self.version,
+            "axeOSVersion": self.axeos_version,
             "idfVersion": "v5.5.1",
             "boardVersion": self.board_version,
             "resetReason": "Software reset via esp_restart",
@@ -466,7 +485,7 @@ class ESPMinerSim(SimMiner):
             "wifiStatus": "Connected!",
             "wifiRSSI": -57,
             "version": self.version,
-            "axeOSVersion": self.version,
+            "axeOSVersion": self.axeos_version,
             "idfVersion": "v5.5.1",
             "boardVersion": self.board_version,
             "maxPower": self.max_power,
@@ -656,6 +675,31 @@ class ESPMinerSim(SimMiner):
         if self.fw >= (2, 15):
             return json_reply({"message": "System will restart shortly."})
         return text_reply("System will restart shortly.", content_type="text/plain")
+
+    # ------------------------------------------------------------------ OTA
+    # As http_server.c's POST_OTA_update / POST_WWW_update (bitaxeorg/ESP-Miner @02bfda2c):
+    # errors go out through httpd_resp_send_err (status line + the message as the body).
+    async def _ota(self, request: Request) -> HttpReply:
+        if not self.begin_upgrade():
+            # one httpd task: the second upload waits behind the first, whose restart ends it
+            await asyncio.sleep(3600)
+        image = request.body
+        if not image or image[0] != 0xE9:  # esp_ota_write: ESP_ERR_OTA_VALIDATE_FAILED
+            self.end_upgrade(None)
+            return _send_err(500, "Write Error")
+        if len(image) > OTA_SLOT or image[32:36] != APP_DESC_MAGIC:  # esp_ota_end
+            self.end_upgrade(None)
+            return _send_err(500, "Validation / Activation Error")
+        self.end_upgrade(image)
+        return text_reply("Firmware update complete, rebooting now!\n", content_type="text/plain")
+
+    async def _ota_www(self, request: Request) -> HttpReply:
+        if self.upgrading:
+            await asyncio.sleep(3600)
+        if len(request.body) > WWW_SLOT:
+            return _send_err(400, "File provided is too large for device")
+        self.www_version = firmware_version_in(request.body) or self.www_version
+        return text_reply("WWW update complete\n", content_type="text/plain")
 
     async def _pause(self, request: Request) -> HttpReply:
         self.state.set_mining(False)

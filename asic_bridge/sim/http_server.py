@@ -78,6 +78,36 @@ class Request:
         parsed = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
         return {k: v[0] for k, v in parsed.items()}
 
+    def multipart(self) -> dict[str, tuple[str | None, bytes]]:
+        """A ``multipart/form-data`` body: ``{field: (file name or None, bytes)}``, first
+        part of each name.  ValueError when the body is not multipart."""
+        ctype = self.headers.get("content-type", "")
+        kind, _, params = ctype.partition(";")
+        if kind.strip().lower() != "multipart/form-data":
+            raise ValueError(f"not multipart/form-data: {ctype!r}")
+        boundary = parse_auth_params(params).get("boundary")
+        if not boundary:
+            raise ValueError("multipart body without a boundary")
+        delimiter = b"--" + boundary.encode("latin-1")
+        out: dict[str, tuple[str | None, bytes]] = {}
+        chunks = self.body.split(delimiter)
+        if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+            raise ValueError("truncated multipart body")
+        for chunk in chunks[1:-1]:
+            head, sep, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+            if not sep:
+                raise ValueError("multipart part without headers")
+            disposition = ""
+            for line in head.decode("latin-1").split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-disposition":
+                    disposition = value
+            params_of = parse_auth_params(disposition.partition(";")[2].replace(";", ","))
+            field_name = params_of.get("name")
+            if field_name is not None and field_name not in out:
+                out[field_name] = (params_of.get("filename"), content.removesuffix(b"\r\n"))
+        return out
+
     def cookies(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for part in self.headers.get("cookie", "").split(";"):

@@ -1,0 +1,221 @@
+"""upgrade_firmware over real sockets against every simulated family that takes uploads.
+
+Test images carry ``ASIC_BRIDGE_SIM_VERSION=<v>`` (see asic_bridge.sim.base): a simulator
+that accepts one flashes, reboots and comes back reporting ``<v>``.  For each family: a good
+image is installed and read back (get_data and a fresh identification); a file of the wrong
+type is refused before anything is sent; a file only the firmware can judge (a cut archive,
+a broken image) is refused by the simulator with its message, and the miner is unchanged; a
+second upload while one runs is refused (by the driver's lock, and by the simulator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import tarfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from asic_bridge import sim
+from asic_bridge.drivers.base import BaseMiner, Capability
+from asic_bridge.drivers.firmware import FirmwareFile
+from asic_bridge.errors import (
+    BusyError,
+    CommandError,
+    ConfigError,
+    MinerConnectionError,
+    UnsupportedError,
+)
+from asic_bridge.factory import get_miner
+from asic_bridge.sim.base import SimMiner
+
+_hosts = itertools.count(1)
+
+
+def mark(version: str) -> bytes:
+    return f"ASIC_BRIDGE_SIM_VERSION={version}\n".encode()
+
+
+def esp_image(version: str) -> bytes:
+    """An ESP32 app image as ESP-IDF lays it out: image header (magic 0xE9), a segment
+    header, then esp_app_desc_t (magic 0xABCD5432) at offset 32."""
+    header = bytes([0xE9, 1, 2, 0x20]) + b"\x00" * 20
+    segment = b"\x20\x00\x00\x3c" + (256).to_bytes(4, "little")
+    desc = (0xABCD5432).to_bytes(4, "little") + b"\x00" * 12 + version.encode().ljust(32, b"\0")
+    return header + segment + desc + mark(version) + b"\xff" * 200
+
+
+def tar_image(version: str, member: str = "runme.sh") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        payload = b"#!/bin/sh\n" + mark(version)
+        info = tarfile.TarInfo(member)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return out.getvalue()
+
+
+def targz_image(version: str) -> bytes:
+    import gzip
+
+    return gzip.compress(tar_image(version))
+
+
+@dataclass
+class Family:
+    kind: str
+    name: str  # the upload file name
+    good: Callable[[str], bytes]
+    wrong: tuple[str, bytes]  # (name, bytes) the driver refuses before sending
+    broken: tuple[str, bytes]  # passes the driver's checks, the firmware refuses it
+    refusal: str  # a word of the firmware's refusal message
+    busy: type[Exception] = CommandError  # how the firmware refuses a second upload
+
+
+FAMILIES = [
+    Family(
+        "bitaxe_gamma",
+        "esp-miner.bin",
+        esp_image,
+        ("esp-miner.bin", b"PK\x03\x04 not an ESP32 image" * 4),
+        ("esp-miner.bin", esp_image("v9")[:30]),
+        "Validation",
+        # one httpd task: the second upload waits behind the first until the restart drops it
+        MinerConnectionError,
+    ),
+]
+
+
+@contextlib.asynccontextmanager
+async def running(kind: str) -> AsyncIterator[SimMiner]:
+    s = sim.create(f"{kind}@127.31.1.{next(_hosts)}")
+    s.state.jitter = 0.0
+    s.flash_time = 0.2
+    s.flash_downtime = 0.3
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+async def identify(s: SimMiner) -> BaseMiner:
+    miner = await get_miner(s.address, use_cache=False)
+    assert isinstance(miner, BaseMiner)
+    return miner
+
+
+async def fw_ver(miner: BaseMiner) -> str | None:
+    data = await miner.get_data(include=["fw_ver"])
+    return data.fw_ver
+
+
+async def wait_version(miner: BaseMiner, wanted: str) -> str | None:
+    """Poll until the rebooted miner reports ``wanted`` (bounded; returns what it saw)."""
+    seen: str | None = None
+    for _ in range(100):
+        miner.identity.fw_ver = None
+        with contextlib.suppress(Exception):
+            seen = await fw_ver(miner)
+            if seen is not None and wanted in seen:
+                return seen
+        await asyncio.sleep(0.1)
+    return seen
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.kind)
+async def test_a_good_image_is_installed_and_reported(family: Family, tmp_path: Path) -> None:
+    path = tmp_path / family.name
+    path.write_bytes(family.good("9.8.7"))
+    async with running(family.kind) as s:
+        miner = await identify(s)
+        assert miner.supports(Capability.FIRMWARE_UPGRADE)
+        before = await fw_ver(miner)
+        assert before is not None and "9.8.7" not in before
+        assert await miner.upgrade_firmware(path) is True
+        seen = await wait_version(miner, "9.8.7")
+        assert seen is not None and "9.8.7" in seen
+        again = await identify(s)
+        assert again.identity.fw_ver is not None and "9.8.7" in again.identity.fw_ver
+        await miner.aclose()
+        await again.aclose()
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.kind)
+async def test_a_wrong_file_is_refused_before_upload(family: Family) -> None:
+    async with running(family.kind) as s:
+        miner = await identify(s)
+        before = await fw_ver(miner)
+        s.reset_counters()
+        name, data = family.wrong
+        with pytest.raises(ConfigError, match="firmware"):
+            await miner.upgrade_firmware(FirmwareFile(name, data))
+        assert sum(c.requests for c in s.counters.values()) == 0, "nothing may be sent"
+        assert not s.upgrading
+        assert await fw_ver(miner) == before
+        await miner.aclose()
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.kind)
+async def test_a_broken_image_is_refused_by_the_firmware(family: Family) -> None:
+    async with running(family.kind) as s:
+        miner = await identify(s)
+        before = await fw_ver(miner)
+        uptime = s.state.uptime
+        with pytest.raises(CommandError, match=family.refusal):
+            await miner.upgrade_firmware(FirmwareFile(*family.broken))
+        assert not s.upgrading
+        assert s.installed_version is None
+        await asyncio.sleep(s.flash_time + 0.1)
+        assert await fw_ver(miner) == before
+        assert s.state.uptime >= uptime, "a refused image must not reboot the miner"
+        # and the slot is free again: a good image goes in afterwards
+        assert await miner.upgrade_firmware(FirmwareFile(family.name, family.good("9.8.8")))
+        assert "9.8.8" in (await wait_version(miner, "9.8.8") or "")
+        await miner.aclose()
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.kind)
+async def test_one_update_at_a_time(family: Family) -> None:
+    async with running(family.kind) as s:
+        s.flash_time = 2.0  # long enough for a second client to arrive while it flashes
+        miner = await identify(s)
+        first, second = await asyncio.gather(
+            miner.upgrade_firmware(FirmwareFile(family.name, family.good("9.1.1"))),
+            miner.upgrade_firmware(FirmwareFile(family.name, family.good("9.2.2"))),
+            return_exceptions=True,
+        )
+        assert first is True
+        assert isinstance(second, BusyError), second
+        # another client (its own lock) while the miner flashes: the firmware refuses it
+        other = await identify(s)
+        with pytest.raises(family.busy):
+            await other.upgrade_firmware(FirmwareFile(family.name, family.good("9.3.3")))
+        seen = await wait_version(miner, "9.1.1")
+        assert seen is not None and "9.1.1" in seen
+        await miner.aclose()
+        await other.aclose()
+
+
+async def test_other_families_say_unsupported() -> None:
+    async with running("cgminer") as s:
+        miner = await identify(s)
+        assert not miner.supports(Capability.FIRMWARE_UPGRADE)
+        with pytest.raises(UnsupportedError, match="upgrade_firmware"):
+            await miner.upgrade_firmware(b"anything")
+        await miner.aclose()
+
+
+async def test_a_missing_file_is_a_config_error() -> None:
+    async with running("bitaxe_gamma") as s:
+        miner = await identify(s)
+        with pytest.raises(ConfigError, match="cannot read"):
+            await miner.upgrade_firmware("/nonexistent/esp-miner.bin")
+        with pytest.raises(ConfigError, match="empty"):
+            await miner.upgrade_firmware(b"")
+        await miner.aclose()
