@@ -71,6 +71,7 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_zip, multipart, require
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -516,6 +517,7 @@ class EpicMiner(BaseMiner):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     # The firmware runs its tuners: the reported mode is one of these (a VoltageOptimizer
@@ -595,6 +597,44 @@ class EpicMiner(BaseMiner):
             detail = _error_text(payload) if isinstance(payload, Mapping) else "no result"
             raise CommandError(f"refused: {detail}", ip=self.ip, command=name)
         return payload
+
+    # -------------------------------------------------------------- firmware upload
+    # pyasic 0.79 pyasic/web/epic.py system_update (the UMC web UI's upload): POST
+    # /systemupdate on the API port, multipart with the image as part "update.zip"
+    # (application/zip) and the fields checksum (SHA-256 hex of the file), keepsettings
+    # ("true"/"false") and password.  ePIC update packages are zip files.  The answer is
+    # every ePIC POST's {"result": bool, "error": ...}.
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        require(firmware, is_zip(firmware.data), "a .zip update package", "ePIC")
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        fields = {
+            "checksum": firmware.sha256(),
+            "keepsettings": "true" if keep_settings else "false",
+            "password": self.credentials.password_or("default_epic_password"),
+        }
+        files = {"update.zip": ("update.zip", firmware.data, "application/zip")}
+        body, content_type = multipart(fields, files)
+        result = await self.web.request(
+            "POST",
+            "/systemupdate",
+            content=body,
+            headers={"Content-Type": content_type},
+            timeout=UPLOAD_TIMEOUT,
+        )
+        payload = _json_or_none(result)
+        if isinstance(payload, Mapping) and "password" in str(payload.get("error")).lower():
+            raise AuthenticationError(
+                "the miner refused the ePIC password", ip=self.ip, command="systemupdate"
+            )
+        if not result.ok or not isinstance(payload, Mapping) or payload.get("result") is not True:
+            detail = _error_text(payload) if isinstance(payload, Mapping) else result.text[:200]
+            raise CommandError(
+                f"update refused (HTTP {result.status}): {detail}",
+                ip=self.ip,
+                command="systemupdate",
+            )
+        return True
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":

@@ -80,6 +80,15 @@ from asic_bridge.drivers.cgminer import (
     to_float,
     to_int,
 )
+from asic_bridge.drivers.firmware import (
+    UPLOAD_TIMEOUT,
+    FirmwareFile,
+    is_gzip,
+    is_tar,
+    is_zip,
+    multipart,
+    require,
+)
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -383,6 +392,7 @@ class VNishMiner(CGMinerRPCMiner):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     supported_modes = ("normal", "sleep", "preset")
@@ -476,6 +486,48 @@ class VNishMiner(CGMinerRPCMiner):
 
     async def _restart_backend(self) -> bool:
         await self.web_post("mining/restart")
+        return True
+
+    # -------------------------------------------------------------- firmware upload
+    # The firmware's OpenAPI document (tests/fixtures/real/vnish/1.3.4/docs-api-doc.json,
+    # operation firmwareUpdate): POST /api/v1/firmware/update, bearer auth, multipart with
+    # "file" (binary, required) and "keep_settings" ("true"/"false"); 200 RebootAfter
+    # {"after": seconds}, 500 ErrDescr {"err": ...}.  VNish packages are archives (tar,
+    # tar.gz or zip); the firmware judges the contents.
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        data = firmware.data
+        require(
+            firmware,
+            is_gzip(data) or is_tar(data) or is_zip(data),
+            "a .tar.gz, .tar or .zip package",
+            "VNish",
+        )
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        token = await self._auth.token()
+        body, content_type = multipart(
+            {"keep_settings": "true" if keep_settings else "false"},
+            {"file": (firmware.name, firmware.data, "application/octet-stream")},
+        )
+        result = await self.web.request(
+            "POST",
+            f"{API}/firmware/update",
+            content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+            use_auth=False,
+            timeout=UPLOAD_TIMEOUT,
+        )
+        payload: Any = None
+        with contextlib.suppress(APIError):
+            payload = result.json()
+        if not result.ok or not isinstance(payload, Mapping) or "after" not in payload:
+            detail = payload.get("err") if isinstance(payload, Mapping) else result.text[:200]
+            raise CommandError(
+                f"update refused (HTTP {result.status}): {detail}",
+                ip=self.ip,
+                command="firmware/update",
+            )
+        self._auth.invalidate()  # the reboot that follows ends every session
         return True
 
     async def _reboot(self) -> bool:

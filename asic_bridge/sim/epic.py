@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import time
+import zipfile
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any, ClassVar
@@ -49,6 +51,14 @@ _PAGE = (
     "</head><body><noscript>You need to enable JavaScript to run this app.</noscript>"
     "<div id='root'></div></body></html>"
 )
+
+
+def _zip_intact(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
 
 
 class _BadParam(Exception):
@@ -190,7 +200,35 @@ class EpicSim(SimMiner):
         }
         for name, action in posts.items():
             api.route("POST", f"/{name}", self._post(name, action))
+        api.route("POST", "/systemupdate", self._systemupdate)
+        api.max_body = 256 * 1024 * 1024
         return {"http": web, "rpc": api}
+
+    async def _systemupdate(self, request: Request) -> HttpReply:
+        """The upload pyasic's system_update sends (multipart: update.zip, checksum,
+        keepsettings, password); answered like every ePIC POST."""
+        try:
+            form = request.multipart()
+        except ValueError as exc:
+            return text_reply(f"Invalid multipart body: {exc}", 400, "text/plain; charset=utf-8")
+        password = form.get("password", (None, b""))[1].decode("utf-8", "replace")
+        if password != self.password:
+            return json_reply({"result": False, "error": "BadPassword"})
+        image = form.get("update.zip", (None, b""))[1]
+        checksum = form.get("checksum", (None, b""))[1].decode("latin-1").strip().lower()
+        if not self.begin_upgrade():
+            return json_reply({"result": False, "error": "An update is already in progress"})
+        if not image:
+            error = "No update file provided"
+        elif checksum != hashlib.sha256(image).hexdigest():
+            error = "Checksum mismatch"
+        elif not _zip_intact(image):
+            error = "Invalid update file"
+        else:
+            self.end_upgrade(image)
+            return json_reply({"result": True, "error": None})
+        self.end_upgrade(None)
+        return json_reply({"result": False, "error": error})
 
     async def _page(self, request: Request) -> HttpReply:
         return text_reply(_PAGE)
@@ -389,7 +427,9 @@ class EpicSim(SimMiner):
                 "Uptime": r.elapsed,
                 "WorkReceived": r.elapsed // 36,
             },
-            "Software": SOFTWARE,
+            "Software": f"PowerPlay-BMS v{self.installed_version}"
+            if self.installed_version
+            else SOFTWARE,
             "Status": {
                 "Last Command": self.last_command,
                 "Last Command Result": self.last_result,

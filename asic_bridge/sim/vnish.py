@@ -31,7 +31,7 @@ import copy
 import secrets
 from typing import Any, ClassVar
 
-from .base import SimServer, register
+from .base import SimServer, gzip_intact, register
 from .cgminer import CGMinerSim
 from .http_server import HttpReply, HttpServer, Request, bearer_token, json_reply, text_reply
 from .state import Hardware, Pool
@@ -83,6 +83,8 @@ class VNishSim(CGMinerSim):
 
     @property
     def fw_version(self) -> str:
+        if self.installed_version:
+            return self.installed_version
         return "1.2.0-rc5" if self.served_version == OLDER else FW_VERSION
 
     password = "admin"
@@ -169,6 +171,10 @@ class VNishSim(CGMinerSim):
         for action in ("start", "stop", "pause", "resume", "restart"):
             web.route("POST", f"/api/v1/mining/{action}", self._mining(action))
         web.route("POST", "/api/v1/system/reboot", self._reboot, guard=self._bearer_guard)
+        web.route(
+            "POST", "/api/v1/firmware/update", self._firmware_update, guard=self._bearer_guard
+        )
+        web.max_body = 256 * 1024 * 1024
         return {"rpc": super().make_servers()["rpc"], "http": web}
 
     def _guard(self, request: Request) -> HttpReply | None:
@@ -482,6 +488,27 @@ class VNishSim(CGMinerSim):
             return json_reply(None)
 
         return handler
+
+    async def _firmware_update(self, request: Request) -> HttpReply:
+        """firmwareUpdate of the firmware's OpenAPI document: multipart file + keep_settings,
+        200 {"after": s} then a reboot, 500 {"err": ...} for a package it cannot install."""
+        try:
+            form = request.multipart()
+        except ValueError:
+            return json_reply({"err": "Bad request"}, 400)
+        image = form.get("file", (None, b""))[1]
+        if not self.begin_upgrade():
+            return json_reply({"err": "Firmware update is already in progress"}, 500)
+        if not image:
+            self.end_upgrade(None)
+            return json_reply({"err": "No firmware file"}, 500)
+        intact = gzip_intact(image) if image[:2] == b"\x1f\x8b" else len(image) >= 512
+        if not intact:
+            self.end_upgrade(None)
+            return json_reply({"err": "Invalid firmware file: cannot unpack"}, 500)
+        self.tokens.clear()
+        self.end_upgrade(image)
+        return json_reply({"after": 3})
 
     async def _reboot(self, request: Request) -> HttpReply:
         self.tokens.clear()
