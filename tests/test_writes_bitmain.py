@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from real_captures import load
 from sim_answers import driven
 
 from asic_bridge.config import FanModeManual, MinerConfig, MiningModeSleep, Pool, PoolConfig
@@ -20,6 +21,8 @@ from asic_bridge.drivers import antminer as am
 from asic_bridge.drivers import elphapex as el
 from asic_bridge.drivers import hiveon as hv
 from asic_bridge.errors import ConfigError, NotAppliedError
+from asic_bridge.sim.antminer import AntminerModernSim
+from asic_bridge.sim.http_server import HttpReply, Request, text_reply
 
 NEW_POOLS = PoolConfig.simple(
     [Pool(url="stratum+tcp://new.pool.example:3333", user="acct.w1", password="x")]
@@ -142,3 +145,20 @@ async def test_marafw_power_limit_outside_the_range_is_refused_before_any_call()
         assert f"{bounds.low}-{bounds.high} W" in str(caught.value)
         assert "catalog" in str(caught.value)
         assert sum(sim.servers["http"].counters.by_key.values()) == 0  # nothing was sent
+
+
+async def test_a_bare_ok_answer_is_read_back_too() -> None:
+    """The 2020 X19 build answers set_miner_conf.cgi with the text "ok" (real capture), not
+    the later JSON; the write is still confirmed by the read-back, not refused."""
+    ok = load("antminer", "2020-12-11", "set_miner_conf.cgi.txt")
+    async with driven("antminer_s19jpro") as (sim, ours):
+        assert isinstance(sim, AntminerModernSim)
+        original = sim.cgi_set_miner_conf
+
+        async def like_2020(request: Request) -> HttpReply:
+            await original(request)
+            return text_reply(ok)
+
+        sim.http.route("*", "/cgi-bin/set_miner_conf.cgi", like_2020)
+        assert await ours.stop_mining() is True
+        assert sim.state.work_mode == "sleep"

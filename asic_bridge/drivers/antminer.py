@@ -843,13 +843,16 @@ class AntminerModern(_AntminerStock):
         if config.mining_mode != live.mining_mode and not self.supports(Capability.MINING_MODES):
             raise UnsupportedError("changing the mining mode", f"{self.make} {self.model} Stock")
         result = await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body)
-        answer = _json_object(result)
-        if answer.get("code") != "M000" and answer.get("stats") != "success":
-            raise CommandError(
-                f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
-                ip=self.ip,
-                command="set_miner_conf",
-            )
+        # X19 builds of 2020 answer a bare "ok" (real capture antminer/2020-12-11), later
+        # ones {"stats": "success", "code": "M000"}; either way only the read-back counts.
+        if not (result.status == 200 and result.text.strip().lower() == "ok"):
+            answer = _json_object(result)
+            if answer.get("code") != "M000" and answer.get("stats") != "success":
+                raise CommandError(
+                    f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
+                    ip=self.ip,
+                    command="set_miner_conf",
+                )
         await self._check_applied(config, "set_miner_conf")
 
 
