@@ -22,6 +22,8 @@ break an MQTT user worked around here, each at its root cause (amqtt 0.12.1 sour
 6. Tracebacks: the replay tasks' exceptions (a client gone mid-replay) were never retrieved,
    one "Task exception was never retrieved" burst per short-lived client.
 7. An ERROR line for every TCP connection closed before CONNECT (port and health checks).
+8. Sends to a client already gone: a RuntimeError on uvloop, a 5 s wait for a PUBACK that
+   cannot come on asyncio, each logged by amqtt with its traceback.  Nothing is sent.
 
 Not worked around (inside amqtt's protocol handler; README "Embedded broker"): no MQTT 5; a
 QoS 1/2 message in flight when a persistent session drops is not redelivered on reconnect.
@@ -54,7 +56,32 @@ LACKS = (
 
 
 class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
-    """amqtt's broker protocol handler, which drops a client silent past its keep-alive."""
+    """amqtt's broker protocol handler, which drops a client silent past its keep-alive and
+    sends nothing to a client that is gone."""
+
+    def _gone(self) -> bool:
+        writer = self.writer
+        if writer is None or getattr(writer, "is_closed", False):
+            return True
+        stream = getattr(writer, "_writer", None)  # the asyncio StreamWriter of a TCP client
+        return stream is not None and bool(stream.transport.is_closing())
+
+    async def _send_packet(self, packet: Any) -> None:
+        # (8) amqtt writes to connections the peer already closed and expects only
+        # ConnectionResetError/BrokenPipeError then; uvloop (what asic-bridge run uses)
+        # raises RuntimeError, which surfaced as logged tracebacks.
+        if self._gone():
+            return
+        await super()._send_packet(packet)
+
+    async def mqtt_publish(
+        self, topic: str, data: bytes, qos: int | None, retain: bool, ack_timeout: int | None = None
+    ) -> Any:
+        # (8) and no 5 s wait for the PUBACK of a client that is gone, ending in a TimeoutError
+        # that amqtt logs with its traceback
+        if self._gone():
+            return None
+        return await super().mqtt_publish(topic, data, qos, retain, ack_timeout)
 
     def handle_read_timeout(self) -> None:
         # amqtt's reader waits keep_alive (scaled below) for a packet, then calls this, which
@@ -182,7 +209,9 @@ class AmqttFallback:
         *,
         username: str | None = None,
         password: str | None = None,
+        why: str = "mosquitto not found",
     ):
+        self.why = why
         self.bind = bind
         self.port = port
         self.username = username
@@ -218,8 +247,9 @@ class AmqttFallback:
         finally:
             startup_log.setLevel(logging.WARNING)
         log.warning(
-            "embedded MQTT broker: amqtt (fallback, mosquitto not found) on %s:%d; it lacks: %s."
+            "embedded MQTT broker: amqtt (fallback, %s) on %s:%d; it lacks: %s."
             " Install mosquitto or set mqtt.url to your broker",
+            self.why,
             self.bind,
             self.port,
             "; ".join(LACKS),

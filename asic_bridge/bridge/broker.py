@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import hashlib
 import logging
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from asic_bridge.bridge.config import EmbeddedBrokerConfig
@@ -138,6 +141,28 @@ def remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
+def _linux_prctl() -> Any:
+    """libc's prctl, looked up in the parent: the child between fork and exec should do as
+    little as possible."""
+    if sys.platform != "linux":
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _linux_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_the_bridge() -> None:
+    """In the child before exec: SIGTERM when the bridge dies, even by SIGKILL, so no orphan
+    mosquitto holds the port the next start needs (Linux; elsewhere stop() is the only way)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class MosquittoBroker:
     """mosquitto as a child: generated config, health check, restart with backoff, clean stop."""
 
@@ -233,6 +258,7 @@ class MosquittoBroker:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the bridge, not it
+            preexec_fn=_die_with_the_bridge if _PRCTL is not None else None,
         )
         self._output = asyncio.create_task(self._forward_output(self._proc), name="mosquitto-log")
         deadline = time.monotonic() + START_TIMEOUT
@@ -377,7 +403,8 @@ class EmbeddedBroker:
         else:
             from asic_bridge.bridge.amqtt_broker import AmqttFallback
 
-            self._impl = AmqttFallback(bind, port, username=username, password=password)
+            why = "mqtt.embedded.mode is amqtt" if mode == "amqtt" else "mosquitto not found"
+            self._impl = AmqttFallback(bind, port, username=username, password=password, why=why)
 
     @classmethod
     def from_config(cls, config: EmbeddedBrokerConfig, state_dir: str | Path) -> EmbeddedBroker:
