@@ -17,13 +17,12 @@ from asic_bridge.catalog import lookup
 from asic_bridge.config import FanModeNormal, MinerConfig, MiningModeNormal, MiningModeSleep
 from asic_bridge.drivers import antminer as am
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.transport.rpc import parse_rpc_payload
 
 
-def ctx(model: str) -> ParseContext:
+def ctx(model: str, algo: str = "SHA256") -> ParseContext:
     return ParseContext(
-        "SHA256",
-        lookup(model, make="AntMiner"),
-        Identity(ip="x", make="AntMiner", firmware="Stock"),
+        algo, lookup(model, make="AntMiner"), Identity(ip="x", make="AntMiner", firmware="Stock")
     )
 
 
@@ -107,6 +106,37 @@ def test_s17pro_2019_old_ui_era() -> None:
     assert [f.speed for f in am.parse_fans(c, stats)] == [2400, 3000, 3120, 2400]
     pools = am.parse_pools(c, cap("2019-08-20", "pools"))
     assert [p.accepted for p in pools] == [86241, 63, 196]
+
+
+def test_l3plus_2017_mh_under_ghs_keys() -> None:
+    """cgminer 4.9.0 on the L3+ names no rate_unit and puts MH/s under the GHS keys (GHS av
+    500.28 on a 504 MH/s machine): read as GH/s we reported 1000x its hash rate."""
+    c = ctx("L3+", "Scrypt")
+    stats = parse_rpc_payload(load("antminer", "2017-08-25", "stats.txt").encode())
+    assert "rate_unit" not in stats["STATS"][1]
+    boards = am.parse_hashboards_old(c, stats)
+    # chain_rate1..4 "126.12"/"125.79"/"126.06"/"126.59" MH/s -> GH/s (Scrypt's unit)
+    assert [b.hashrate for b in boards] == pytest.approx([0.12612, 0.12579, 0.12606, 0.12659])
+    assert [(b.temp, b.chip_temp) for b in boards] == [(46, 54), (46, 56), (46, 56), (45, 53)]
+    summary = {"SUMMARY": [{"GHS 5s": stats["STATS"][1]["GHS 5s"]}]}  # "504.56"
+    assert am.parse_hashrate(c, summary, stats) == pytest.approx(0.50456)
+    assert [f.speed for f in am.parse_fans(c, stats)] == [3840, 3810]
+    version = cap("2017-08-25", "version")
+    assert am.pyasic_model_string(version["VERSION"][0]["Type"]) == "ANTMINER L3+"
+    assert am.parse_fw_ver(c, version) == "Fri Aug 25 17:28:57 CST 2017"
+    pools = am.parse_pools(c, cap("2017-08-25", "pools"))
+    assert pools and pools[0].url
+
+
+def test_l9_style_gh_figures_without_rate_unit_stay_gh() -> None:
+    """The same missing rate_unit on an L9 means GH/s (asic-rs, live L9/L11): a figure near
+    the nominal rate is not scaled (the payload is ours, in the 2022 capture's layout)."""
+    c = ctx("L9", "Scrypt")
+    stats = cap("2022-12-06", "stats")
+    body = stats["STATS"][1]
+    del body["rate_unit"]
+    body.update({"GHS av": 16.2, "chain_rate1": "5.40"})
+    assert am.parse_hashboards_old(c, stats)[0].hashrate == pytest.approx(5.4)
 
 
 def test_s21_2025_system_info() -> None:

@@ -200,9 +200,28 @@ def _stats_body(payload: Any) -> dict[str, Any]:
     return items[-1]
 
 
-def _rate_unit(stats_body: Mapping[str, Any] | None, default: str = "GH") -> str:
+def _rate_unit(stats_body: Mapping[str, Any] | None, ctx: ParseContext | None = None) -> str:
+    """The unit of the ``GHS ..``/``chain_rate`` figures: ``rate_unit`` or :func:`_unlabelled`."""
     unit = stats_body.get("rate_unit") if stats_body is not None else None
-    return unit.strip() if isinstance(unit, str) and unit.strip() else default
+    if isinstance(unit, str) and unit.strip():
+        return unit.strip()
+    return _unlabelled(stats_body, ctx)
+
+
+def _unlabelled(stats_body: Mapping[str, Any] | None, ctx: ParseContext | None) -> str:
+    """GH, unless the figures are a thousand times the model's nominal rate: MH.
+
+    Without a ``rate_unit`` the L3+ on cgminer 4.9.0 puts MH/s under the GHS keys (real
+    capture: ``GHS av`` 500.28 on a 504 MH/s machine) while the L9 and L11 report GH/s the
+    same way (asic-rs, live hardware); only the size of the figure tells them apart.
+    """
+    info = ctx.model_info if ctx is not None else None
+    if ctx is None or info is None or not info.nominal_hashrate or stats_body is None:
+        return "GH"
+    rate = _num(stats_body.get("GHS av")) or _num(stats_body.get("GHS 5s"))
+    if rate and to_default(rate, "GH", ctx.algo) > 100 * info.nominal_hashrate:
+        return "MH"
+    return "GH"
 
 
 def _mean_nonzero(values: Any) -> float | None:
@@ -247,7 +266,7 @@ def parse_hashrate(ctx: ParseContext, summary: Any, stats: Any = None) -> float 
     unit = "GH"
     if stats is not None:
         with contextlib.suppress(ValueError):
-            unit = _rate_unit(_stats_body(stats))
+            unit = _rate_unit(_stats_body(stats), ctx)
     return to_default(value, unit, ctx.algo)
 
 
@@ -257,7 +276,7 @@ def parse_expected_hashrate(ctx: ParseContext, stats: Any) -> float | None:
     value = _num(body.get("total_rateideal"))
     if value is None:
         return None
-    return to_default(value, _rate_unit(body), ctx.algo)
+    return to_default(value, _rate_unit(body, ctx), ctx.algo)
 
 
 _MAX_FAN_SLOTS = 16
@@ -398,7 +417,7 @@ def parse_hashboards_old(ctx: ParseContext, stats: Any) -> list[HashBoard]:
         # 2 and 3 only; they are boards 1 and 2, board 0 is the missing one).
         first = max((b for b in _CHAIN_BASES if b <= (slots[0] if slots else 1)), default=1)
         slots = sorted(set(slots) | set(range(first, first + expected)))
-    unit = _rate_unit(body)
+    unit = _rate_unit(body, ctx)
     readings: dict[int, dict[str, Any]] = {}
     for position, slot in enumerate(slots):
         rate = _num(body.get(f"chain_rate{slot}"))
