@@ -216,12 +216,11 @@ def _unlabelled(stats_body: Mapping[str, Any] | None, ctx: ParseContext | None) 
     same way (asic-rs, live hardware); only the size of the figure tells them apart.
     """
     info = ctx.model_info if ctx is not None else None
-    if ctx is None or info is None or not info.nominal_hashrate or stats_body is None:
-        return "GH"
-    rate = _num(stats_body.get("GHS av")) or _num(stats_body.get("GHS 5s"))
-    if rate and to_default(rate, "GH", ctx.algo) > 100 * info.nominal_hashrate:
-        return "MH"
-    return "GH"
+    if ctx is None or ctx.algo != "Scrypt" or info is None or not info.nominal_hashrate:
+        return "GH"  # the evidence is Scrypt machines only; others keep the key's GH
+    body = stats_body or {}
+    rate = _num(body.get("GHS av")) or _num(body.get("GHS 5s"))
+    return "MH" if rate and to_default(rate, "GH", ctx.algo) > 100 * info.nominal_hashrate else "GH"
 
 
 def _mean_nonzero(values: Any) -> float | None:
