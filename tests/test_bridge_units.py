@@ -343,7 +343,7 @@ def test_mode_needs_modes_even_with_the_capability() -> None:
     [
         (b'{"transaction": "abc", "colour": 1}', "abc"),
         (b'{"transaction": 42}', 42),
-        (b'{"transaction": {"n": 1}}', {"n": 1}),
+        (b'{"transaction": {"n": 1}}', None),  # unusable: the refusal says why
         (b'{"mining": true}', None),
         (b"[1]", None),
         (b"garbage", None),

@@ -1,19 +1,31 @@
 """MQTT command payloads -> validated actions.  Nothing runs unless the whole command is valid.
 
-``<b>/<id>/set`` takes JSON with one or more fields; ``<b>/<id>/set/<field>`` one plain value.
+``<b>/<id>/set`` takes JSON with one or more fields; ``<b>/<id>/set/<field>`` one plain value
+or ``{"value": ..., "transaction": ...}``.  A transaction is checked like any other field: what
+is echoed back must always be encodable (orjson refuses integers beyond 64 bits and nesting
+beyond 254 levels, and then nobody would be answered).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.drivers.base import Capability
 
 MAX_PAYLOAD = 4096
+#: A transaction is a string of 1-128 characters or an integer JavaScript reads exactly
+#: (Node-RED parses JSON numbers as doubles).
+MAX_TRANSACTION_CHARS = 128
+MAX_TRANSACTION_INT = 2**53 - 1
+#: No single miner draws this much; a larger power limit is a typo (or 1e30), not a setting.
+MAX_WATTS = 100_000
 
 ACTIONS = {
     "reboot": Capability.REBOOT,
@@ -40,7 +52,7 @@ class Action:
 @dataclass(frozen=True)
 class Command:
     actions: tuple[Action, ...]
-    transaction: Any = None
+    transaction: str | int | None = None
 
     @property
     def name(self) -> str:
@@ -74,6 +86,8 @@ def _as_watts(value: Any, device: DeviceRecord) -> int:
         isinstance(value, float) and not math.isfinite(value)
     ):
         raise CommandError(f"power_limit must be a number of watts, got {value!r:.40}")
+    if not -MAX_WATTS <= value <= MAX_WATTS:
+        raise CommandError(f"power_limit must be a number of watts up to {MAX_WATTS}")
     watts = round(value)
     low, high = device.power_min, device.power_max
     if low is not None and high is not None and not low <= watts <= high:
@@ -111,7 +125,7 @@ def _check(field: str, value: Any, device: DeviceRecord) -> Action:
             raise CommandError(f"action must be one of {', '.join(ACTIONS)}, got {value!r:.40}")
         need(ACTIONS[action], action)
         return Action(field, action)
-    raise CommandError(f"unknown field {field!r}; known: {', '.join(FIELDS)}")
+    raise CommandError(f"unknown field {field[:40]!r}; known: {', '.join(FIELDS)}")
 
 
 def loads(text: str | bytes) -> Any:
@@ -131,16 +145,60 @@ def _decode(payload: bytes) -> str:
         raise CommandError("payload is not UTF-8 text") from None
 
 
-def parse_set(payload: bytes, device: DeviceRecord) -> Command:
-    """``{"power_limit": 3000, "mining": true, "transaction": "t1"}``."""
+def decode_json(payload: bytes, invalid: str) -> Any:
+    """A bounded UTF-8 JSON payload; ``invalid`` is the error for anything not JSON."""
     text = _decode(payload)
     try:
-        body = loads(text)
+        return loads(text)
     except ValueError:
-        raise CommandError("payload is not valid JSON (use set/<field> for plain values)") from None
+        raise CommandError(invalid) from None
+
+
+def check_transaction(value: Any) -> str | int | None:
+    """``value`` if it can serve as a transaction id (and be echoed back); else CommandError."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not isinstance(value, bool):
+        if not value:
+            raise CommandError("transaction must not be empty")
+        if len(value) > MAX_TRANSACTION_CHARS:
+            raise CommandError(
+                f"transaction is {len(value)} characters long; at most {MAX_TRANSACTION_CHARS}"
+            )
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_TRANSACTION_INT:
+            raise CommandError(
+                f"transaction integer is too large; use one within ±{MAX_TRANSACTION_INT} "
+                "or a string"
+            )
+        return value
+    raise CommandError(
+        f"transaction must be a string (1-{MAX_TRANSACTION_CHARS} characters) or an integer, "
+        f"not {type(value).__name__}"
+    )
+
+
+def correlation_transaction(correlation: Any) -> str | None:
+    """MQTT 5 correlation data as the transaction of a command that names none.
+
+    Only readable text within the limits; other bytes are still echoed as the property.
+    """
+    if not isinstance(correlation, (bytes, bytearray)):
+        return None
+    try:
+        text = check_transaction(bytes(correlation).decode("utf-8"))
+    except (UnicodeDecodeError, CommandError):
+        return None
+    return text if isinstance(text, str) else None
+
+
+def parse_set(payload: bytes, device: DeviceRecord) -> Command:
+    """``{"power_limit": 3000, "mining": true, "transaction": "t1"}``."""
+    body = decode_json(payload, "payload is not valid JSON (use set/<field> for plain values)")
     if not isinstance(body, dict):
         raise CommandError('payload must be a JSON object like {"power_limit": 3000}')
-    transaction = body.pop("transaction", None)
+    transaction = check_transaction(body.pop("transaction", None))
     if not body:
         raise CommandError("nothing to set")
     actions = [_check(str(field), value, device) for field, value in body.items()]
@@ -149,23 +207,98 @@ def parse_set(payload: bytes, device: DeviceRecord) -> Command:
 
 
 def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command:
-    """``set/power_limit`` with ``3000``; a JSON scalar (``"low"``, ``true``) is accepted too."""
+    """``set/power_limit`` with ``3000``; a JSON scalar (``"low"``, ``true``) is accepted too,
+    and ``{"value": 3000, "transaction": "t2"}`` for clients that match answers to requests."""
     text = _decode(payload).strip()
     value: Any = text
+    transaction = None
     if text[:1] in ('"', "{", "[") or text in ("true", "false"):
         try:
             value = loads(text)
         except ValueError:
-            raise CommandError(f"payload for {field} is not a valid value") from None
+            raise CommandError(f"payload for {field[:40]} is not a valid value") from None
+    if isinstance(value, dict):
+        unknown = sorted(str(k)[:40] for k in value if k not in ("value", "transaction"))
+        if unknown or "value" not in value:
+            why = f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else "no value"
+            raise CommandError(
+                f'set/{field[:40]} takes one plain value or {{"value": ..., "transaction": ...}}'
+                f"; {why}"
+            )
+        transaction = check_transaction(value.get("transaction"))
+        value = value["value"]
     if isinstance(value, (dict, list)):
-        raise CommandError(f"set/{field} takes one plain value, got JSON {type(value).__name__}")
-    return Command((_check(field, value, device),))
+        raise CommandError(
+            f"set/{field[:40]} takes one plain value, got JSON {type(value).__name__}"
+        )
+    return Command((_check(field, value, device),), transaction)
 
 
-def transaction_of(payload: bytes) -> Any:
-    """The ``transaction`` of a payload even when the rest is invalid (to echo it back)."""
+def transaction_of(payload: bytes) -> str | int | None:
+    """The ``transaction`` of a payload even when the rest is invalid (to echo it back);
+    None when there is none or it is unusable (the refusal says why)."""
     try:
         body = loads(payload.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-    return body.get("transaction") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    try:
+        return check_transaction(body.get("transaction"))
+    except CommandError:
+        return None
+
+
+Outcome = TypeVar("Outcome")
+
+
+class Transactions(Generic[Outcome]):
+    """Recent transaction ids per miner and what each asked for: a retry is answered with the
+    first outcome instead of being run twice.
+
+    An id names the last command sent under it: a different command under a used id runs (and
+    the id then names it), so a client that reuses ids is never silently ignored.  Ids are
+    forgotten after ``ttl`` seconds and the oldest go first beyond ``size`` entries.
+    """
+
+    def __init__(
+        self, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._entries: OrderedDict[tuple[str, str], tuple[float, tuple[Action, ...], Outcome]] = (
+            OrderedDict()
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _key(miner_id: str, transaction: str | int) -> tuple[str, str]:
+        return miner_id, json.dumps(transaction)  # 1 and "1" stay apart
+
+    def _expire(self) -> None:
+        now = self.clock()
+        while self._entries:
+            key, (expires, _, _) = next(iter(self._entries.items()))
+            if expires > now:
+                break
+            del self._entries[key]
+
+    def recall(
+        self, miner_id: str, transaction: str | int, actions: tuple[Action, ...]
+    ) -> Outcome | None:
+        """The outcome of the same command under this id, if it was seen within the ttl."""
+        self._expire()
+        entry = self._entries.get(self._key(miner_id, transaction))
+        if entry is None or entry[1] != actions:
+            return None
+        return entry[2]
+
+    def remember(
+        self, miner_id: str, transaction: str | int, actions: tuple[Action, ...], outcome: Outcome
+    ) -> None:
+        key = self._key(miner_id, transaction)
+        self._entries.pop(key, None)
+        self._entries[key] = (self.clock() + self.ttl, actions, outcome)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)

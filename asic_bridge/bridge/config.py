@@ -88,6 +88,9 @@ class MQTTConfig(_Section):
     embedded: EmbeddedBrokerConfig = Field(default_factory=EmbeddedBrokerConfig)
     per_field_topics: bool = False
     qos: int = Field(default=1, ge=0, le=2)
+    #: Seconds a command's transaction id is remembered: a retry within it is answered with
+    #: the first outcome instead of running twice.
+    transaction_ttl: float = Field(default=300.0, ge=1.0, le=86400.0)
     #: QoS of the polled state topics.  0 like zigbee2mqtt's device state: every poll
     #: republishes the retained state and a reconnect republishes all of it, so a lost
     #: message is replaced within one poll_interval.  Responses, events and discovery: qos.

@@ -18,7 +18,6 @@ import random
 import signal
 import ssl
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge.broker import EmbeddedBroker
 from asic_bridge.bridge.config import BridgeConfig, HostConfig, load_config
 from asic_bridge.bridge.entities import bridge_discovery, discovery_messages
-from asic_bridge.bridge.fleet import FleetMember, allocate, allocated_power
+from asic_bridge.bridge.fleet import FleetMember, allocate, allocated_power, parse_fleet_request
 from asic_bridge.bridge.logs import configure_logging
 from asic_bridge.bridge.poller import (
     FULL_POLL_EVERY,
@@ -88,9 +87,7 @@ class MinerSlot:
     settle_until: float = 0.0  # monotonic; poll failures before this are not counted
     slow_readings: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
-    transactions: OrderedDict[str, asyncio.Future[dict[str, Any]]] = field(
-        default_factory=OrderedDict
-    )
+    field_keys: set[str] | None = None  # keys on per-field topics (None: none since start)
 
     def __post_init__(self) -> None:
         self.reported |= set(self.record.reported)
@@ -123,6 +120,10 @@ class Bridge:
         self._published_discovery: dict[str, str] = {}
         self._protocol: aiomqtt.ProtocolVersion | None = None
         self._fleet_state: dict[str, dict[str, Any]] = {}
+        # outcomes of recent commands by transaction id: a retry is answered, not run again
+        self._transactions: cmd.Transactions[asyncio.Future[dict[str, Any]]] = cmd.Transactions(
+            config.mqtt.transaction_ttl
+        )
         self.ready = asyncio.Event()  # set after the first connect and scan (for tests)
         self._tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
 
@@ -460,6 +461,12 @@ class Bridge:
         qos = self.config.mqtt.state_qos
         await self._publish(self.topics.state(miner_id), slot.last_state, retain=True, qos=qos)
         if self.config.mqtt.per_field_topics:
+            # a key that left the state (efficiency at 0 TH/s, unreadable after a recovery)
+            # must not keep its old retained value; after a restart, every key ever reported
+            previous = slot.field_keys if slot.field_keys is not None else slot.reported
+            slot.field_keys = set(slot.last_state)
+            for key in sorted(previous - slot.field_keys):
+                await self._publish(self.topics.field(miner_id, key), "", retain=True)
             for key, value in slot.last_state.items():
                 if isinstance(value, (list, dict)):
                     value = json.dumps(value)
@@ -801,12 +808,14 @@ class Bridge:
             topic = self.topics.fleet_response(incoming.target or "")
         else:
             topic = self.topics.response(incoming.target or "")
-        body = {
+        body: dict[str, Any] = {
             "status": status,
-            "command": incoming.name or incoming.kind,
-            "transaction": cmd.transaction_of(payload),
+            "command": (incoming.name or incoming.kind)[:40],
+            "transaction": _transaction(payload, correlation),
             "error": error,
         }
+        if incoming.kind in ("set", "set_field", "get"):
+            body["applied"] = {}
         await self._respond(topic, body, reply_to, correlation)
 
     async def _refuse_expired(self, message: aiomqtt.Message, outage: float) -> None:
@@ -834,7 +843,21 @@ class Bridge:
             properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             if correlation is not None:
                 properties.CorrelationData = correlation
-        await self._publish(reply_to or default_topic, body, properties=properties)
+        topic = reply_to or default_topic
+        try:
+            payload = orjson.dumps(body)
+        except TypeError as exc:  # orjson.JSONEncodeError; inputs are checked, so a bug
+            log.warning("answer on %s could not be encoded (%s); sent a plain error", topic, exc)
+            payload = orjson.dumps(
+                {"status": "error", "transaction": None, "error": "the answer could not be encoded"}
+            )
+        await self._publish(topic, payload, properties=properties)
+
+    @staticmethod
+    def _refused(body: dict[str, Any], error: str, what: str) -> None:
+        """Bad input is an expected event: an error answer and one log line, no traceback."""
+        body.update(status="error", error=error)
+        log.info("refused %s: %s", what, error)
 
     async def _miner_command(
         self,
@@ -848,19 +871,20 @@ class Bridge:
         response_topic = self.topics.response(target)
         slot = self.slots.get(target)
         command_name = "get" if kind == "get" else (field_name or "set")
-        transaction = cmd.transaction_of(payload) if kind == "set" else None
         body: dict[str, Any] = {
             "status": "error",
-            "command": command_name,
-            "transaction": transaction,
+            "command": command_name[:40],
+            "transaction": _transaction(payload, correlation),
+            "error": None,
+            "applied": {},
         }
         if slot is None:
-            body["error"] = f"unknown miner {target!r}"
+            self._refused(body, f"unknown miner {target[:64]!r}", f"a command to {target[:64]}")
             await self._respond(response_topic, body, reply_to, correlation)
             return
         if kind == "get":
             slot.poll_now.set()
-            body.update(status="ok", error=None)
+            body["status"] = "ok"
             await self._respond(response_topic, body, reply_to, correlation)
             return
         try:
@@ -869,31 +893,36 @@ class Bridge:
             else:
                 command = cmd.parse_set_field(field_name or "", payload, slot.record)
         except cmd.CommandError as exc:
-            body["error"] = str(exc)
+            self._refused(body, str(exc), f"{command_name[:40]} on {target}")
             await self._respond(response_topic, body, reply_to, correlation)
             await self._republish_after_failure(slot)
             return
         body["command"] = command.name
-        key = json.dumps(command.transaction) if command.transaction is not None else None
-        if key is not None and key in slot.transactions:
-            # A repeat (QoS 1 redelivery, a retrying client) is answered with the first
-            # outcome, waiting for it if the first is still running: never executed twice.
-            earlier = dict(await asyncio.shield(slot.transactions[key]))
-            earlier["duplicate"] = True
-            await self._respond(response_topic, earlier, reply_to, correlation)
-            return
-        outcome: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        if key is not None:
-            # registered before the first await, so a duplicate arriving meanwhile sees it
-            slot.transactions[key] = outcome
-            while len(slot.transactions) > 64:
-                slot.transactions.popitem(last=False)
+        transaction = body["transaction"]
+        outcome: asyncio.Future[dict[str, Any]] | None = None
+        if transaction is not None:
+            earlier = self._transactions.recall(target, transaction, command.actions)
+            if earlier is not None:
+                # A retry (QoS 1 redelivery, a retrying client) is answered with the first
+                # outcome, waiting for it if the first is still running: never executed twice.
+                first = dict(await asyncio.shield(earlier))
+                first["duplicate"] = True
+                await self._respond(response_topic, first, reply_to, correlation)
+                return
+            # remembered before the first await, so a retry arriving meanwhile sees it
+            outcome = asyncio.get_running_loop().create_future()
+            self._transactions.remember(target, transaction, command.actions, outcome)
+        result: dict[str, Any] | None = None
         try:
-            body.update(await self._execute(slot, command))
+            result = await self._execute(slot, command)
         finally:
-            if "error" not in body:  # interrupted (shutdown): the outcome is unknown
-                body.update(status="unknown", error="interrupted; the outcome is unknown")
-            outcome.set_result(body)
+            if result is None:  # interrupted (shutdown): the outcome is unknown
+                result = {"status": "unknown", "error": "interrupted; the outcome is unknown"}
+            body.update(result)
+            if outcome is not None:
+                outcome.set_result(body)
+        if body["status"] != "ok":
+            log.info("%s on %s: %s: %s", command.name, target, body["status"], body["error"])
         await self._respond(response_topic, body, reply_to, correlation)
         if body["status"] != "ok":
             await self._republish_after_failure(slot)
@@ -905,34 +934,37 @@ class Bridge:
             await self._publish_state(slot)
 
     async def _execute(self, slot: MinerSlot, command: cmd.Command) -> dict[str, Any]:
-        """Run the actions in order; stop at the first failure.  Never retried."""
-        done: list[str] = []
+        """Run the actions in order; stop at the first failure.  Never retried.
+
+        ``applied`` echoes what was done, as validated (``{"power_limit": 3000}``).
+        """
+        done: dict[str, Any] = {}
         try:
             async with slot.lock:
                 miner = await self._miner_for(slot)
                 if miner is None:
-                    return {"status": "error", "error": "miner is not reachable", "done": done}
+                    return {"status": "error", "error": "miner is not reachable", "applied": done}
                 deadline = float(settings.get("api_function_timeout")) * 3
                 for action in command.actions:
                     async with asyncio.timeout(deadline):
                         await _apply(miner, action)
-                    done.append(action.field)
+                    done[action.field] = action.value
         except (MinerTimeoutError, TimeoutError):
             return {
                 "status": "unknown",
                 "error": "the miner did not confirm in time; the outcome is unknown (not retried)",
-                "done": done,
+                "applied": done,
             }
         except MinerConnectionError as exc:
             status = "unknown" if done or "reset" in str(exc).lower() else "error"
-            return {"status": status, "error": str(exc), "done": done}
+            return {"status": status, "error": str(exc), "applied": done}
         except (UnsupportedError, ConfigError, AsicBridgeError) as exc:
-            return {"status": "error", "error": str(exc), "done": done}
+            return {"status": "error", "error": str(exc), "applied": done}
         finally:
             slot.full_poll_due = True  # read the settings a command may have changed
             slot.poll_now.set()  # republish the new state soon
             slot.settle_until = time.monotonic() + self.config.miners.command_settle
-        return {"status": "ok", "error": None, "done": done}
+        return {"status": "ok", "error": None, "applied": done}
 
     # ================================================================== bridge requests
     async def _bridge_request(
@@ -942,12 +974,13 @@ class Bridge:
             "status": "error",
             "data": None,
             "error": None,
-            "transaction": cmd.transaction_of(payload),
+            "transaction": _transaction(payload, correlation),
         }
         try:
-            args = cmd.loads(payload.decode("utf-8")) if payload.strip() else {}
+            args = cmd.decode_json(payload, "invalid JSON") if payload.strip() else {}
             if not isinstance(args, dict):
                 raise cmd.CommandError("payload must be a JSON object")
+            cmd.check_transaction(args.get("transaction"))
             if op == "scan":
                 body["data"] = {"found": await self.scan()}
             elif op == "poll":
@@ -966,11 +999,12 @@ class Bridge:
                 body["data"] = {"removed": target}
             else:
                 raise cmd.CommandError(
-                    f"unknown request {op!r}; known: scan, poll, devices, info, remove"
+                    f"unknown request {op[:40]!r}; known: scan, poll, devices, info, remove"
                 )
             body["status"] = "ok"
-        except (ValueError, UnicodeDecodeError) as exc:
-            body["error"] = str(exc) if isinstance(exc, cmd.CommandError) else "invalid JSON"
+        except ValueError as exc:
+            error = str(exc) if isinstance(exc, cmd.CommandError) else "invalid request"
+            self._refused(body, error, f"bridge request {op[:40]}")
         await self._respond(self.topics.bridge_response(op), body, reply_to, correlation)
 
     def _targets(self, ids: Any) -> list[MinerSlot]:
@@ -994,6 +1028,9 @@ class Bridge:
             self._published_discovery.pop(topic, None)
         await self._publish(self.topics.state(miner_id), "", retain=True)
         await self._publish(self.topics.availability(miner_id), "", retain=True)
+        if self.config.mqtt.per_field_topics:
+            for key in sorted((slot.field_keys or set()) | slot.reported):
+                await self._publish(self.topics.field(miner_id, key), "", retain=True)
         self.registry.remove(miner_id)
         await self.registry.persist()
         await self._publish_devices()
@@ -1007,32 +1044,16 @@ class Bridge:
             "status": "error",
             "data": None,
             "error": None,
-            "transaction": cmd.transaction_of(payload),
+            "transaction": _transaction(payload, correlation),
         }
         try:
             if group not in self.config.fleet.groups:
-                raise cmd.CommandError(f"unknown fleet group {group!r}")
-            try:
-                args = cmd.loads(payload.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                raise cmd.CommandError('payload must be JSON like {"target_w": 42000}') from None
-            if not isinstance(args, dict):
-                raise cmd.CommandError("payload must be a JSON object")
-            target = args.get("target_w")
-            if (
-                isinstance(target, bool)
-                or not isinstance(target, (int, float))
-                or (isinstance(target, float) and not math.isfinite(target))  # NaN, 1e999
-                or target < 0
-            ):
-                raise cmd.CommandError("target_w must be a non-negative number of watts")
-            emergency = args.get("emergency", False)
-            if not isinstance(emergency, bool):
-                raise cmd.CommandError("emergency must be true or false")
-            body["data"] = await self.curtail(group, int(target), emergency=emergency)
+                raise cmd.CommandError(f"unknown fleet group {group[:40]!r}")
+            request = parse_fleet_request(payload)  # all of it, before any control call
+            body["data"] = await self.curtail(group, request.target_w, emergency=request.emergency)
             body["status"] = "ok" if not body["data"]["failed"] else "partial"
         except cmd.CommandError as exc:
-            body["error"] = str(exc)
+            self._refused(body, str(exc), f"fleet request for {group[:40]}")
         await self._respond(self.topics.fleet_response(group), body, reply_to, correlation)
 
     def _relearn_range(self, slot: MinerSlot) -> bool:
@@ -1177,6 +1198,12 @@ async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
         await miner.restart_backend()
     elif action.value == "identify":
         await miner.fault_light_on()
+
+
+def _transaction(payload: bytes, correlation: Any) -> str | int | None:
+    """The transaction to echo: the payload's own, else the MQTT 5 correlation data as text."""
+    transaction = cmd.transaction_of(payload)
+    return transaction if transaction is not None else cmd.correlation_transaction(correlation)
 
 
 def _response_properties(message: aiomqtt.Message) -> tuple[str | None, Any]:
