@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import random
 import tarfile
 import zipfile
 from collections.abc import AsyncIterator, Callable
@@ -111,6 +112,23 @@ FAMILIES = [
         ("esp-miner.bin", esp_image("9.9")),
         ("Antminer-S19jPro-vnish.tar.gz", targz_image("9.9")[:60]),
         "cannot unpack",
+    ),
+    Family(
+        "braiins_s9",
+        "firmware_2022-09-27-0-26ba61b9-22.08.1-plus_arm_cortex-a9_neon.tar",
+        tar_image,
+        ("firmware.tar.gz", targz_image("9.9")),
+        ("firmware.tar", tar_image("9.9")[:700]),
+        "supported format",
+        MinerConnectionError,  # LuCI kills uhttpd and dropbear before it flashes
+    ),
+    Family(
+        "braiins_s19",
+        "braiins-os-plus-am2-s19.tar",
+        tar_image,
+        ("update.zip", zip_image("9.9")),
+        ("braiins-os-plus-am2-s19.tar", tar_image("9.9")[:700]),
+        "not a sysupgrade tar",
     ),
 ]
 
@@ -217,6 +235,7 @@ async def test_one_update_at_a_time(family: Family) -> None:
         assert first is True
         assert isinstance(second, BusyError), second
         # another client (its own lock) while the miner flashes: the firmware refuses it
+        await asyncio.sleep(0.2)
         other = await identify(s)
         with pytest.raises(family.busy):
             await other.upgrade_firmware(FirmwareFile(family.name, family.good("9.3.3")))
@@ -242,4 +261,20 @@ async def test_a_missing_file_is_a_config_error() -> None:
             await miner.upgrade_firmware("/nonexistent/esp-miner.bin")
         with pytest.raises(ConfigError, match="empty"):
             await miner.upgrade_firmware(b"")
+        await miner.aclose()
+
+
+async def test_a_large_bos_plus_image_streams_past_the_http2_window() -> None:
+    """A real image is tens of MB: the gRPC stream must wait for WINDOW_UPDATEs (the default
+    window is 64 KiB) and still arrive whole (the simulator checks size and SHA-256)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        payload = mark("9.7.7") + random.Random(7).randbytes(3 * 1024 * 1024)
+        info = tarfile.TarInfo("sysupgrade-am2/root")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    async with running("braiins_s19") as s:
+        miner = await identify(s)
+        assert await miner.upgrade_firmware(FirmwareFile("bos.tar", out.getvalue())) is True
+        assert "9.7.7" in (await wait_version(miner, "9.7.7") or "")
         await miner.aclose()

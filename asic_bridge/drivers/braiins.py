@@ -68,6 +68,7 @@ from asic_bridge.drivers.cgminer import (
     to_float,
     to_int,
 )
+from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_tar, multipart, require
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -672,6 +673,21 @@ CONSTRAINTS_RESPONSE: Schema = {
     )
 }  # fmt: skip
 EMPTY: Schema = {}
+# bos-plus-api proto/bos/v1/upgrade.proto: UpgradeService/SystemUpgrade is client-streaming,
+# the first message the metadata, the others chunks of the image.
+SYSTEM_UPGRADE_METADATA: Schema = {
+    "size": F(1, "uint"),
+    "hash": F(2, "string"),
+    "discard_settings": F(3, "bool"),
+    "disable_cleanup": F(4, "bool"),
+}
+SYSTEM_UPGRADE_REQUEST: Schema = {
+    "metadata": F(1, "message", SYSTEM_UPGRADE_METADATA),
+    "data": F(2, "bytes"),
+}
+SYSTEM_UPGRADE_RESPONSE: Schema = {"successful": F(1, "bool")}
+UPGRADE_CHUNK = 256 * 1024
+"""Bytes of image per stream message, well under gRPC's 4 MiB default message limit."""
 PAUSE_RESPONSE: Schema = {"already_paused": F(1, "bool")}
 RESUME_RESPONSE: Schema = {"already_mining": F(1, "bool")}
 
@@ -915,6 +931,11 @@ class _BraiinsMiner(CGMinerRPCMiner):
     def _user(self) -> str:
         return self.credentials.username_or(USER)
 
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        # Braiins OS images are OpenWrt sysupgrade tarballs (braiins-os-docs: "sysupgrade
+        # -F /tmp/firmware.tar"; the feeds serve firmware_*.tar): a plain tar.
+        require(firmware, is_tar(firmware.data), "a sysupgrade .tar image", "Braiins OS")
+
     def _password(self) -> str:
         return self.credentials.password_or("default_bosminer_password")
 
@@ -935,6 +956,7 @@ class BOSMiner(_BraiinsMiner):
             Capability.POWER_LIMIT,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
@@ -1110,6 +1132,69 @@ class BOSMiner(_BraiinsMiner):
         await self._ssh_ok(["tee", CONFIG_PATH], stdin=dump_toml(doc).encode())
         await self._ssh_ok(["/etc/init.d/bosminer", "restart"])
 
+    # -------------------------------------------------------------- firmware upload
+    # LuCI's flashops (openwrt/luci controller/admin/system.lua, the LuCI Braiins OS ships):
+    # POST admin/system/flashops/sysupgrade with the session's CSRF "token", the file part
+    # "image" and "keep"; step 1 stores /tmp/firmware.img, runs `sysupgrade -T` and shows
+    # the checksum page (or flashops again with image_invalid), step 2 (step=2, keep=1)
+    # flashes: "The system is flashing now" and the box reboots.
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        token = await self._luci_token()
+        body, content_type = multipart(
+            {"token": token, **({"keep": "on"} if keep_settings else {})},
+            {"image": (firmware.name, firmware.data, "application/x-tar")},
+        )
+        verify = await self.web.request(
+            "POST",
+            f"/cgi-bin/luci/{FLASHOPS}/sysupgrade",
+            content=body,
+            headers={"Content-Type": content_type},
+            timeout=UPLOAD_TIMEOUT,
+        )
+        page = verify.text
+        if verify.status != 200 or IMAGE_INVALID in page or "checksum" not in page.lower():
+            raise CommandError(
+                f"LuCI refused the image (HTTP {verify.status}): {_luci_message(page)}",
+                ip=self.ip,
+                command="sysupgrade",
+            )
+        flash = await self.web.post(
+            f"/cgi-bin/luci/{FLASHOPS}/sysupgrade",
+            data={"token": token, "step": "2", "keep": "1" if keep_settings else ""},
+        )
+        if flash.status != 200 or "flashing" not in flash.text.lower():
+            raise CommandError(
+                f"LuCI did not start flashing (HTTP {flash.status}): {_luci_message(flash.text)}",
+                ip=self.ip,
+                command="sysupgrade",
+            )
+        self._logged_in = False  # the reboot ends the session
+        return True
+
+    async def _luci_token(self) -> str:
+        """The session's CSRF token, as LuCI embeds it in its forms."""
+        for _ in (1, 2):  # once more after a fresh login when the session had expired
+            if not self._logged_in:
+                await self._login()
+            result = await self.web.get(f"/cgi-bin/luci/{FLASHOPS}")
+            found = _TOKEN_FIELD.search(result.text) if result.status == 200 else None
+            if found:
+                return found.group(1)
+            self._logged_in = False
+        raise APIError("no LuCI form token on the flash page", ip=self.ip, command=FLASHOPS)
+
+
+FLASHOPS = "admin/system/flashops"
+IMAGE_INVALID = "does not contain a supported format"
+"""LuCI's flashops page text when ``sysupgrade -T`` refused the uploaded image."""
+_TOKEN_FIELD = re.compile(r"""name=["']token["'][^>]*?value=["']([0-9a-fA-F]+)["']""")
+
+
+def _luci_message(page: str) -> str:
+    """The readable text of a LuCI page (its alert, else the start of its body)."""
+    text = re.sub(r"<[^>]+>", " ", page)
+    return " ".join(text.split())[:200]
+
 
 def _stdout(result: object, what: str) -> str:
     if not isinstance(result, tuple) or len(result) != 3:
@@ -1136,6 +1221,7 @@ class BOSer(_BraiinsMiner):
             Capability.POWER_LIMIT,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
@@ -1312,6 +1398,43 @@ class BOSer(_BraiinsMiner):
                 mode, MiningModeSleep
             ):
                 await self._set_mining(True)
+
+    # -------------------------------------------------------------- firmware upload
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        """UpgradeService/SystemUpgrade of the public API, on a connection of its own so the
+        long upload never holds the polls' one."""
+        metadata = {
+            "size": firmware.size,
+            "hash": firmware.sha256(),
+            "discard_settings": not keep_settings,
+        }
+        messages = [encode_message({"metadata": metadata}, SYSTEM_UPGRADE_REQUEST)]
+        for pos in range(0, firmware.size, UPGRADE_CHUNK):
+            chunk = firmware.data[pos : pos + UPGRADE_CHUNK]
+            messages.append(encode_message({"data": chunk}, SYSTEM_UPGRADE_REQUEST))
+        path = _svc("UpgradeService", "SystemUpgrade")
+        client = GRPCClient(self.ip, self.port("grpc", GRPC_PORT), timeout=UPLOAD_TIMEOUT)
+        try:
+            token = self._token or await self._login(None)
+            for attempt in (1, 2):
+                try:
+                    reply = await client.call(
+                        path, messages=messages, metadata={"authorization": token}
+                    )
+                    break
+                except GRPCAuthError:
+                    if attempt == 2:
+                        raise
+                    token = await self._login(token)
+        finally:
+            await client.aclose()
+        answer = decode_message(reply.message, SYSTEM_UPGRADE_RESPONSE)
+        if not answer.get("successful"):
+            raise CommandError(
+                "the miner did not start the upgrade", ip=self.ip, command="SystemUpgrade"
+            )
+        self._token = None  # the reboot ends the session
+        return True
 
     async def _set_pools(self, pools: PoolConfig) -> None:
         groups = [

@@ -24,6 +24,7 @@ import contextlib
 import errno
 import gzip
 import importlib
+import io
 import ipaddress
 import logging
 import os
@@ -32,6 +33,7 @@ import random
 import re
 import socket
 import struct
+import tarfile
 import zlib
 from collections import Counter
 from collections.abc import Coroutine, Iterable
@@ -543,6 +545,22 @@ def gzip_intact(data: bytes) -> bool:
     try:
         gzip.decompress(data)
     except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
+def tar_intact(data: bytes) -> bool:
+    """True when ``data`` is a tar whose every member can be read to its end (what
+    ``sysupgrade -T`` / ``tar x`` need)."""
+    if len(data) < 512 or data[257:262] != b"ustar":
+        return False
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for member in archive:
+                handle = archive.extractfile(member)
+                if handle is not None and len(handle.read()) != member.size:
+                    return False
+    except (tarfile.TarError, OSError, EOFError):
         return False
     return True
 

@@ -28,6 +28,7 @@ pool groups).  A wrong password is ``UNAUTHENTICATED``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import shlex
 import time
@@ -42,7 +43,7 @@ import h2.exceptions
 from asic_bridge.drivers import braiins as proto
 from asic_bridge.transport.grpc import F, Schema, decode_message, encode_message, frame, unframe
 
-from .base import SimServer, register
+from .base import SimServer, register, tar_intact
 from .cgminer import CGMinerSim
 from .http_server import HttpReply, HttpServer, Request, json_reply, text_reply
 from .rpc_server import RpcServer
@@ -247,6 +248,42 @@ class BraiinsSim(CGMinerSim):
 # ---------------------------------------------------------------------------------------------
 # Legacy BOSminer: LuCI + SSH.
 
+FLASHOPS = "admin/system/flashops"
+# The texts of LuCI's admin_system/flashops, upgrade and applyreboot templates (abridged).
+INVALID_IMAGE_ALERT = (
+    "The uploaded image file does not contain a supported format. Make sure that you choose "
+    "the generic image format for your platform."
+)
+VERIFY_PAGE = (
+    "<html><head><title>Braiins OS - Flash Firmware</title></head><body>"
+    "<h2>Flash Firmware - Verify</h2><p>The flash image was uploaded. Below is the checksum "
+    "and file size listed, compare them with the original file to ensure data integrity."
+    "</p><ul><li>Checksum: <code>{checksum}</code></li><li>Size: {size} bytes</li></ul>"
+    "</body></html>"
+)
+FLASHING_PAGE = (
+    "<html><head><title>Braiins OS - Flashing...</title></head><body><h2>Flashing...</h2>"
+    "<p>The system is flashing now.<br /> DO NOT POWER OFF THE DEVICE!</p></body></html>"
+)
+
+
+def _flashops_page(token: str, *, invalid: bool = False) -> str:
+    alert = f"<div class='alert-message error'>{INVALID_IMAGE_ALERT}</div>" if invalid else ""
+    return (
+        "<html><head><title>Braiins OS - Flash operations</title></head><body>"
+        f"<h2>Flash operations</h2>{alert}"
+        f"<form method='post' action='/cgi-bin/luci/{FLASHOPS}/sysupgrade' "
+        "enctype='multipart/form-data'>"
+        f"<input type='hidden' name='token' value='{token}' />"
+        "<input type='checkbox' name='keep' checked='checked' />"
+        "<input type='file' name='image' /></form></body></html>"
+    )
+
+
+def _error_page(message: str) -> str:
+    return f"<html><body><h2>{message}</h2></body></html>"
+
+
 _HOST_KEY: Any = None
 
 
@@ -371,21 +408,23 @@ class BOSMinerSim(BraiinsSim):
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         self._sessions: set[str] = set()
+        self._csrf: dict[str, str] = {}
+        """LuCI's per-session form token (``token`` in every POST form)."""
+        self._firmware_img: bytes | None = None
+        """/tmp/firmware.img: the image step 1 of sysupgrade stored."""
         super().__init__(address, **kwargs)
         self.state.hostname = f"bos-{self.state.mac.replace(':', '')[-6:]}"
         self.toml_text = self._initial_toml()
 
     def make_servers(self) -> dict[str, SimServer]:
-        return {
-            "rpc": self.make_rpc(),
-            "http": self.build_http(
-                {
-                    "/cgi-bin/luci": self._luci_login,
-                    "/cgi-bin/luci/*": self._luci,
-                }
-            ),
-            "ssh": SshServer(self),
-        }
+        http = self.build_http(
+            {
+                "/cgi-bin/luci": self._luci_login,
+                "/cgi-bin/luci/*": self._luci,
+            }
+        )
+        http.max_body = 256 * 1024 * 1024
+        return {"rpc": self.make_rpc(), "http": http, "ssh": SshServer(self)}
 
     def _initial_toml(self) -> str:
         groups = [
@@ -418,6 +457,7 @@ class BOSMinerSim(BraiinsSim):
             return text_reply(LOGIN_PAGE, 403)
         token = secrets.token_hex(16)
         self._sessions.add(token)
+        self._csrf[token] = secrets.token_hex(16)
         headers = [
             ("Set-Cookie", f"sysauth={token}; path=/cgi-bin/luci; HttpOnly"),
             ("Location", "/cgi-bin/luci/"),
@@ -440,9 +480,56 @@ class BOSMinerSim(BraiinsSim):
                     }
                 ]
             )
+        if path == FLASHOPS:
+            return text_reply(_flashops_page(self._csrf[request.cookies()["sysauth"]]))
+        if path == f"{FLASHOPS}/sysupgrade" and request.method == "POST":
+            return self._sysupgrade(request)
         if path == "bos/info":
-            return json_reply({"version": self.bos_version, "mode": "nand"})
+            return json_reply(
+                {"version": self.installed_version or self.bos_version, "mode": "nand"}
+            )
         return text_reply("<h1>Not Found</h1>", 404)
+
+    async def _kill_web_and_ssh(self) -> None:
+        await asyncio.sleep(0.05)
+        for name in ("http", "ssh"):
+            await self.servers[name].stop()
+
+    def _sysupgrade(self, request: Request) -> HttpReply:
+        """LuCI's action_sysupgrade: step 1 stores and tests the image, step 2 flashes."""
+        multipart = (request.header("content-type") or "").lower().startswith("multipart/")
+        try:
+            form = (
+                request.multipart()
+                if multipart
+                else {k: (None, v.encode()) for k, v in request.form().items()}
+            )
+        except ValueError:
+            return text_reply(_error_page("Bad Request"), 400)
+        token = form.get("token", (None, b""))[1].decode("latin-1")
+        if token != self._csrf.get(request.cookies().get("sysauth", ""), "\0"):
+            return text_reply(_error_page("Forbidden: invalid token"), 403)
+        step = form.get("step", (None, b"1"))[1].decode("latin-1")
+        if step == "2":
+            image = self._firmware_img
+            if image is None or not self.begin_upgrade():
+                return text_reply(_error_page("No image to flash, or already flashing"), 409)
+            self._firmware_img = None
+            self._sessions.clear()
+            self.end_upgrade(image)
+            # "sleep 1; killall dropbear uhttpd; sleep 1; sysupgrade": the web UI and SSH go
+            # away right after this answer, so nobody reaches LuCI while it flashes
+            self.spawn(self._kill_web_and_ssh())
+            return text_reply(FLASHING_PAGE)
+        if self.upgrading:
+            return text_reply(_error_page("The system is flashing now"), 409)
+        image = form.get("image", (None, b""))[1]
+        if not tar_intact(image):  # sysupgrade -T
+            self._firmware_img = None
+            return text_reply(_flashops_page(token, invalid=True))
+        self._firmware_img = image
+        checksum = hashlib.md5(image).hexdigest()
+        return text_reply(VERIFY_PAGE.format(checksum=checksum, size=len(image)))
 
     # ------------------------------------------------------------------ SSH
     def on_ssh(self, argv: list[str], stdin: str) -> tuple[int, str, str]:
@@ -556,9 +643,11 @@ class GrpcServer(SimServer):
     ) -> None:
         try:
             messages = unframe(body)
-            result = self.sim.on_grpc(
-                headers.get(":path", ""), messages[0] if messages else b"", headers
-            )
+            path = headers.get(":path", "")
+            if path == UPGRADE_PATH:  # the one client-streaming method
+                result = self.sim.on_system_upgrade(messages, headers)
+            else:
+                result = self.sim.on_grpc(path, messages[0] if messages else b"", headers)
         except ValueError as exc:
             result = (3, f"invalid request: {exc}")  # INVALID_ARGUMENT
         base = [(":status", "200"), ("content-type", "application/grpc")]
@@ -591,6 +680,8 @@ def _str_headers(pairs: Any) -> dict[str, str]:
 UNAUTHENTICATED = 16
 UNIMPLEMENTED = 12
 INVALID_ARGUMENT = 3
+FAILED_PRECONDITION = 9
+UPGRADE_PATH = "/braiins.bos.v1.UpgradeService/SystemUpgrade"
 
 # The messages as the firmware sends them: every field real BOS+ 25.07 / 26.04 answers carry
 # (tests/fixtures/real/braiins; numbers from the public bos-plus-api protos).  The driver's
@@ -725,6 +816,32 @@ class BOSerSim(BraiinsSim):
         result: GrpcResult = handler(request)
         return result
 
+    def on_system_upgrade(self, messages: list[bytes], headers: dict[str, str]) -> GrpcResult:
+        """SystemUpgrade (bos-plus-api upgrade.proto): metadata first, then the image in
+        data messages; checked against the metadata's size and SHA-256 and unpacked as the
+        sysupgrade tar before the box flashes and reboots."""
+        if headers.get("authorization") not in self.tokens:
+            return UNAUTHENTICATED, "authentication required"
+        decoded = [decode_message(m, proto.SYSTEM_UPGRADE_REQUEST) for m in messages]
+        if not decoded or "metadata" not in decoded[0]:
+            return INVALID_ARGUMENT, "the first message must be the upgrade metadata"
+        meta = decoded[0]["metadata"]
+        image = b"".join(d.get("data", b"") for d in decoded[1:])
+        if not self.begin_upgrade():
+            return FAILED_PRECONDITION, "a system upgrade is already in progress"
+        if len(image) != meta.get("size", 0):
+            error = f"firmware size {len(image)} does not match the announced {meta.get('size')}"
+        elif hashlib.sha256(image).hexdigest() != meta.get("hash", ""):
+            error = "firmware hash mismatch"
+        elif not tar_intact(image):
+            error = "invalid firmware image: not a sysupgrade tar"
+        else:
+            self.tokens.clear()
+            self.end_upgrade(image)
+            return self._ok({"successful": True}, proto.SYSTEM_UPGRADE_RESPONSE)
+        self.end_upgrade(None)
+        return INVALID_ARGUMENT, error
+
     def _login(self, request: bytes) -> GrpcResult:
         creds = decode_message(request, proto.LOGIN_REQUEST)
         if creds.get("username") != "root" or creds.get("password") != self.password:
@@ -773,7 +890,7 @@ class BOSerSim(BraiinsSim):
                 "platform": self.platform,
                 "bos_mode": 4,  # NAND
                 "bos_version": {
-                    "current": BOS_RELEASES[self.served_version],
+                    "current": self.installed_version or BOS_RELEASES[self.served_version],
                     "major": "2022-09-13-0-11012d53-22.08-plus",
                     "bos_plus": True,
                 },

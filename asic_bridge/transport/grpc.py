@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -356,6 +356,8 @@ class GRPCClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._streams: dict[int, _Stream] = {}
         self._lock = asyncio.Lock()
+        self._window = asyncio.Event()
+        """Set when the peer opens flow-control room (or the connection ends)."""
         self._authority = f"{ip}:{port}"
 
     def __repr__(self) -> str:
@@ -429,10 +431,41 @@ class GRPCClient:
                         MinerConnectionError("connection closed by the miner", ip=self.ip)
                     )
             self._streams.clear()
+            self._window.set()
             if self._writer is not None:
                 self._writer.transport.abort()
 
+    async def _send_body(
+        self,
+        conn: h2.connection.H2Connection,
+        writer: asyncio.StreamWriter,
+        stream_id: int,
+        body: bytes,
+    ) -> None:
+        """DATA frames of ``body`` no bigger than the peer's window and frame size, waiting
+        for WINDOW_UPDATEs in between (a firmware image is far past the 64 KiB default)."""
+        pos = 0
+        while True:
+            room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
+            if room <= 0:
+                self._window.clear()
+                writer.write(conn.data_to_send())
+                await writer.drain()
+                await self._window.wait()
+                if not self.connected:
+                    raise MinerConnectionError("connection closed by the miner", ip=self.ip)
+                continue
+            chunk = body[pos : pos + room]
+            pos += len(chunk)
+            conn.send_data(stream_id, chunk, end_stream=pos >= len(body))
+            writer.write(conn.data_to_send())
+            if pos >= len(body):
+                await writer.drain()
+                return
+
     def _on_event(self, conn: h2.connection.H2Connection, event: Any, cap: int) -> None:
+        if isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            self._window.set()
         stream_id = getattr(event, "stream_id", None)
         stream = self._streams.get(stream_id) if stream_id is not None else None
         if isinstance(event, h2.events.ResponseReceived) and stream is not None:
@@ -468,8 +501,11 @@ class GRPCClient:
         *,
         metadata: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        messages: Sequence[bytes] | None = None,
     ) -> GRPCReply:
-        """Call ``/package.Service/Method`` with a serialised request message.
+        """Call ``/package.Service/Method`` with a serialised request message (or, for a
+        client-streaming method, ``messages``, sent within the peer's HTTP/2
+        flow-control window).
 
         Returns the response headers, the (single) response message and the trailers.  A
         non-zero ``grpc-status`` raises :class:`GRPCError` (``GRPCAuthError`` for
@@ -499,9 +535,8 @@ class GRPCClient:
                     ]
                     headers += [(k.lower(), v) for k, v in (metadata or {}).items()]
                     conn.send_headers(stream_id, headers)
-                    conn.send_data(stream_id, frame(request), end_stream=True)
-                    writer.write(conn.data_to_send())
-                    await writer.drain()
+                    body = frame(request) if messages is None else b"".join(map(frame, messages))
+                    await self._send_body(conn, writer, stream_id, body)
                 await stream.done
         except TimeoutError:
             # A peer that lets a stream time out is not answering this connection: drop it
