@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from asic_bridge.bridge.power_inputs import GroupConfig
 from asic_bridge.bridge.topics import valid_id
 from asic_bridge.config import describe_validation_error
 from asic_bridge.credentials import Credentials, CredentialTable, credential_key
@@ -244,9 +245,8 @@ class FirmwareCredentials(_Section):
         )
 
 
-class FleetGroup(_Section):
-    miners: list[str] = Field(default_factory=list)  # ids; empty = every miner
-    min_change_interval: float = Field(default=60.0, ge=0)
+class FleetGroup(GroupConfig):
+    """``fleet.groups.<group>``: members, hold settings, schedule/price/surplus inputs."""
 
 
 class FleetConfig(_Section):
