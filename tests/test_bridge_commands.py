@@ -19,6 +19,7 @@ import pytest
 from bridge_support import (
     Broker,
     MosquittoBroker,
+    address_block,
     collector,
     mosquitto_fixture,  # noqa: F401  (the `mosquitto` fixture)
 )
@@ -262,6 +263,33 @@ async def test_per_field_topics_are_cleared_when_a_key_leaves(
         mark = rig.mqtt.mark()
         await sim.set_mode("normal")
         await rig.mqtt.wait_topic(unreadable, lambda m: m.payload == b"", since=mark, within=10)
+
+
+async def test_per_field_topics_left_by_an_earlier_run_are_cleared(
+    broker: Broker, tmp_path: Path
+) -> None:
+    if ANTMINER is None:
+        pytest.skip("no simulated Antminer")
+    addr, state_dir = address_block(), tmp_path / "state"
+    options: dict[str, Any] = {"addr": addr, "state_dir": state_dir}
+    async with bridge_rig(
+        broker, tmp_path, [ANTMINER], mqtt={"per_field_topics": True}, **options
+    ) as rig:
+        (miner_id,) = rig.sims
+        unreadable = rig.t(miner_id, "unreadable")
+        await rig.sims[miner_id].set_mode("hang", servers="http")
+        await rig.mqtt.wait_topic(unreadable, lambda m: len(json.loads(m.payload)) > 0, within=10)
+    # that bridge is gone and its unreadable list stays retained; the next one clears it
+    async with bridge_rig(
+        broker, tmp_path, [ANTMINER], mqtt={"per_field_topics": True}, **options
+    ) as rig:
+        assert list(rig.sims) == [miner_id]
+        await rig.mqtt.wait_topic(unreadable, lambda m: m.payload == b"", within=10)
+        # and removing the miner clears every per-field topic it had
+        hashrate = rig.t(miner_id, "hashrate")
+        mark = rig.mqtt.mark()
+        assert (await rig.request("remove", {"id": miner_id}))["status"] == "ok"
+        await rig.mqtt.wait_topic(hashrate, lambda m: m.payload == b"", since=mark)
 
 
 async def test_per_field_set_takes_a_transaction_and_answers_echo_what_was_applied(

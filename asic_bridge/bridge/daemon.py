@@ -994,7 +994,7 @@ class Bridge:
             elif op == "remove":
                 target = args.get("id")
                 if not isinstance(target, str) or target not in self.slots:
-                    raise cmd.CommandError(f"unknown miner {target!r}")
+                    raise cmd.CommandError(f"unknown miner {str(target)[:64]!r}")
                 await self.remove(target)
                 body["data"] = {"removed": target}
             else:
