@@ -130,6 +130,22 @@ FAMILIES = [
         ("braiins-os-plus-am2-s19.tar", tar_image("9.9")[:700]),
         "not a sysupgrade tar",
     ),
+    Family(
+        "antminer_s19jpro",
+        "Antminer-S19j-Pro-release-202307.tar.gz",
+        targz_image,
+        ("Antminer-S19j-Pro.zip", zip_image("9.9")),
+        ("Antminer-S19j-Pro.tar.gz", targz_image("9.9")[:50]),
+        "Invalid firmware file",
+    ),
+    Family(
+        "antminer_s17pro",
+        "Antminer-S17-Pro-release-202010.tar.gz",
+        targz_image,
+        ("Antminer-S17-Pro.bin", esp_image("9.9")),
+        ("Antminer-S17-Pro.tar.gz", targz_image("9.9")[:50]),
+        "System upgrade failed",
+    ),
 ]
 
 
@@ -277,4 +293,20 @@ async def test_a_large_bos_plus_image_streams_past_the_http2_window() -> None:
         miner = await identify(s)
         assert await miner.upgrade_firmware(FirmwareFile("bos.tar", out.getvalue())) is True
         assert "9.7.7" in (await wait_version(miner, "9.7.7") or "")
+        await miner.aclose()
+
+
+@pytest.mark.parametrize(("keep", "expected"), [(True, True), (False, False)])
+async def test_antminer_keep_settings_picks_the_cgi(keep: bool, expected: bool) -> None:
+    """keep_settings=False goes to upgrade_clear.cgi (settings reset), else upgrade.cgi."""
+    from asic_bridge.sim.antminer import AntminerModernSim
+
+    async with running("antminer_s19jpro") as s:
+        assert isinstance(s, AntminerModernSim)
+        miner = await identify(s)
+        image = FirmwareFile("Antminer-S19j-Pro.tar.gz", targz_image("9.4.4"))
+        assert await miner.upgrade_firmware(image, keep_settings=keep) is True
+        assert s.upgrade_keep_settings is expected
+        path = "POST /cgi-bin/upgrade.cgi" if keep else "POST /cgi-bin/upgrade_clear.cgi"
+        assert s.counters["http"].by_key[path] == 1
         await miner.aclose()

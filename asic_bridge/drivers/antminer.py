@@ -62,6 +62,13 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.cgminer import model_name, sensor_reading
+from asic_bridge.drivers.firmware import (
+    UPLOAD_TIMEOUT,
+    FirmwareFile,
+    is_gzip,
+    multipart,
+    require,
+)
 from asic_bridge.drivers.values import number as _num
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
@@ -806,6 +813,55 @@ class _AntminerStock(BaseMiner):
             raise APIError("live configuration unknown", ip=self.ip, command="set_miner_conf")
         return self._live_conf
 
+    # ------------------------------------------------------------------ firmware upload
+    # The web UI's upgrade CGI: POST /cgi-bin/upgrade.cgi keeps the settings,
+    # /cgi-bin/upgrade_clear.cgi resets them (BTC Tools' Lua upgrader and AntminerTool pick
+    # the path by their keep-settings option); multipart with the image as the first part
+    # (bitmaintech/Antminer_firmware www_miner/cgi-bin/upgrade.cgi reads the first part and
+    # untars it; the field the web UI names is "datafile").  X19-era firmware answers
+    # {"stats", "code", "msg"} (U001: invalid file, per the stock CGI reference in
+    # asic-rs-era docs); the X17-era CGI prints an HTML page, "System upgrade failed" on
+    # error.  Images: .tar.gz (gzip) on older firmware, Bitmain-signed .bmu on X19 and later.
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        if firmware.suffix == ".bmu":
+            return
+        require(
+            firmware,
+            is_gzip(firmware.data),
+            "a .tar.gz image or a signed .bmu (name it *.bmu)",
+            "Antminer",
+        )
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        path = "/cgi-bin/upgrade.cgi" if keep_settings else "/cgi-bin/upgrade_clear.cgi"
+        kind = "application/octet-stream" if firmware.suffix == ".bmu" else "application/x-gzip"
+        body, content_type = multipart({}, {"datafile": (firmware.name, firmware.data, kind)})
+        result = await self.web.request(
+            "POST",
+            path,
+            content=body,
+            headers={"Content-Type": content_type},
+            timeout=UPLOAD_TIMEOUT,
+        )
+        text = result.text.strip()
+        answer: Any = None
+        with contextlib.suppress(APIError, ValueError):
+            answer = result.json()
+        if isinstance(answer, Mapping):
+            ok = answer.get("stats") == "success"
+            detail = f"{answer.get('code')}: {answer.get('msg')}"
+        else:
+            ok = result.status == 200 and "failed" not in text.lower()
+            detail = re.sub(r"<[^>]+>", " ", text)
+        if result.status != 200 or not ok:
+            raise CommandError(
+                f"upgrade refused (HTTP {result.status}): {' '.join(detail.split())[:200]}",
+                ip=self.ip,
+                command=path.rsplit("/", 1)[-1],
+            )
+        self._live_conf = None
+        return True
+
 
 class AntminerModern(_AntminerStock):
     """X19/X21-era stock firmware (S19 family, S21, T21, L7, L9, KS3/KS5, E9, D9 ...)."""
@@ -821,6 +877,7 @@ class AntminerModern(_AntminerStock):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
@@ -885,6 +942,7 @@ class AntminerOld(_AntminerStock):
             Capability.STOP_MINING,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FIRMWARE_UPGRADE,
         }
     )
     WEB_REQUESTS: ClassVar[Mapping[str, tuple[str, str, Sequence[tuple[str, str]] | None]]] = {

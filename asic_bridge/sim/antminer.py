@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import unquote_plus
 
-from .base import SimServer, register
+from .base import SimServer, gzip_intact, register
 from .cgminer import CGMinerSim, _chip_map
 from .http_server import DigestAuth, HttpReply, HttpServer, Request, json_reply, text_reply
 from .rpc_server import RpcServer
@@ -166,6 +166,8 @@ class _AntminerStock(CGMinerSim):
             "get_miner_conf": self.cgi_get_miner_conf,
             "set_miner_conf": self.cgi_set_miner_conf,
             "reboot": self.cgi_reboot,
+            "upgrade": self.cgi_upgrade,
+            "upgrade_clear": self.cgi_upgrade,
         }
 
     @property
@@ -264,6 +266,48 @@ class _AntminerStock(CGMinerSim):
     async def _reboot_soon(self) -> None:
         await asyncio.sleep(self.reboot_delay)
         await self.reboot(self.reboot_downtime)
+
+    # ------------------------------------------------------------------ firmware upload
+    # upgrade.cgi keeps the settings, upgrade_clear.cgi resets them (BTC Tools' upgrader
+    # picks one by its keepSettings option).  The CGI takes the first multipart part
+    # whatever its name (bitmaintech/Antminer_firmware www_miner/cgi-bin/upgrade.cgi:
+    # read to the blank line, then `tar zxf -`); X19-era firmware answers
+    # {"stats","code","msg"} with U-codes (U001: invalid file).  Bitmain signs .bmu images;
+    # the simulator cannot check a signature, so a .bmu is taken as it comes and a .tar.gz
+    # must unpack.
+    upgrade_keep_settings: bool | None = None
+    """What the last accepted upload asked: True = upgrade.cgi, False = upgrade_clear.cgi."""
+
+    async def cgi_upgrade(self, request: Request) -> HttpReply:
+        if request.method != "POST":
+            return self.upgrade_answer(False, "6")
+        try:
+            parts = list(request.multipart().values())
+        except ValueError:
+            parts = []
+        if not parts or not parts[0][1]:
+            return self.upgrade_answer(False, "6")
+        name, image = parts[0]
+        if not self.begin_upgrade():
+            return self.upgrade_answer(False, "upgrading")
+        bmu = (name or "").lower().endswith(".bmu")
+        if not (bmu or gzip_intact(image)):
+            self.end_upgrade(None)
+            return self.upgrade_answer(False, "Invalid firmware file")
+        self.upgrade_keep_settings = request.path.endswith("/upgrade.cgi")
+        self.end_upgrade(image)
+        return self.upgrade_answer(True, "OK!")
+
+    def upgrade_answer(self, ok: bool, msg: str) -> HttpReply:
+        """X19-era JSON; the X17-era CGI prints an HTML page instead (see AntminerOldSim)."""
+        code = "U000" if ok else "U001"
+        return json_reply({"stats": "success" if ok else "error", "code": code, "msg": msg})
+
+    def installed(self, version: str) -> None:
+        super().installed(version)
+        # RPC version/stats CompileTime (the driver's fw_ver) is a per-kind ClassVar: shadow it
+        # on this one miner, which now runs another build
+        self.__dict__["compile_time"] = version
 
 
 class AntminerModernSim(_AntminerStock):
@@ -675,6 +719,11 @@ class AntminerOldSim(_AntminerStock):
             "miner_summary": self.cgi_miner_summary,
             "miner_pools": self.cgi_miner_pools,
         }
+
+    def upgrade_answer(self, ok: bool, msg: str) -> HttpReply:
+        """The X17-era upgrade.cgi prints an HTML page; failure says "System upgrade failed"."""
+        title = "System upgrade successful" if ok else "System upgrade failed"
+        return text_reply(f"<html><body><h1>{title}</h1><p>{msg}</p></body></html>")
 
     async def cgi_get_system_info(self, request: Request) -> HttpReply:
         up = self.state.uptime

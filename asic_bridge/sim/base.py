@@ -498,13 +498,17 @@ class SimMiner:
             return
         self.spawn(self._flash(firmware_version_in(data)))
 
+    def installed(self, version: str) -> None:
+        """The box came back running ``version``; kinds whose version lives elsewhere extend it."""
+        self.installed_version = version
+
     async def _flash(self, version: str | None) -> None:
         try:
             await asyncio.sleep(self.flash_time)
             await self._stop_servers()
             self.state.reboot()
             if version is not None:
-                self.installed_version = version
+                self.installed(version)
             await asyncio.sleep(self.flash_downtime)
             if self.running:
                 await self._start_servers()
