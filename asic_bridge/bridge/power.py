@@ -66,6 +66,9 @@ class Outcome:
     ok: bool
     error: str | None = None
     power_limit: int | None = None
+    #: a refused or clamped limit showed the miner's real range (low, high): planned with it
+    #: from now on, and the failure counts as understood (not a standing error)
+    learned_range: tuple[int, int] | None = None
 
 
 @dataclass
@@ -102,11 +105,12 @@ class Member:
         return self.power_min, self.power_max
 
     def full_w(self) -> float:
-        """What it draws at full power: its range's top, else the most it was seen drawing."""
+        """What it draws at full power: the top of the range it may be limited in, else the
+        most it was seen drawing, else the top of its catalog range (a high guess)."""
         bounds = self._range()
-        if bounds is not None:
+        if self.can_limit and bounds is not None:
             return float(bounds[1])
-        return self.max_seen_w or self.measured_w or 0.0
+        return self.max_seen_w or self.measured_w or float(self.power_max or 0)
 
     def sleep_w(self) -> float:
         return self.idle_w if self.idle_w is not None else IDLE_GUESS * self.full_w()
@@ -387,6 +391,7 @@ class PowerController:
             if wanted == self._current(member) or (
                 wanted.mining and limit is None and member.mining
             ):
+                member.error = None  # as planned (a clamped write may have got it there)
                 continue
             same_state = wanted.mining == (member.mining is not False)
             small = same_state and abs(new_w - now_w) < self.config.deadband_w
@@ -449,8 +454,11 @@ class PowerController:
         if member is None:
             return
         member.pending = None
+        if outcome.learned_range is not None:
+            member.power_min, member.power_max = outcome.learned_range
+            member.range_source = "firmware"
         if not outcome.ok:
-            member.error = outcome.error or "write failed"
+            member.error = None if outcome.learned_range else outcome.error or "write failed"
             member.applied = None
             self._mark(f"{write.id}: write failed")
             return
@@ -500,6 +508,8 @@ class PowerController:
             "reason": reason,
             "held": held,
             "uncontrollable": sorted(m.id for m in online if not m.controllable),
+            # online but reporting no power: counted at their full power, not measured
+            "unmeasured": sorted(m.id for m in online if m.measured_w is None),
             "offline": sorted(m.id for m in self.members.values() if not m.online),
             "failed": failed,
             "remembered": sorted(self.remembered),
