@@ -1,6 +1,6 @@
 """Shared helpers for the bridge tests: free ports, real brokers, an MQTT collector client.
 
-Brokers are real: the amqtt broker the bridge embeds (MQTT 3.1.1, in this event loop) and a
+Brokers are real: the amqtt fallback the bridge embeds (MQTT 3.1.1, in this event loop) and a
 ``mosquitto`` subprocess (MQTT 3.1.1 and 5) when the binary is installed.  Both can be
 restarted on the same port, to test the bridge's reconnects.
 """

@@ -994,7 +994,8 @@ async def test_mqtt5_response_topic_and_correlation(
 
 
 async def test_embedded_broker(tmp_path: Path) -> None:
-    """``mqtt.url: embedded``: the bridge runs its own amqtt broker."""
+    """``mqtt.url: embedded``: the bridge runs its own broker (mosquitto where installed;
+    both modes: tests/test_embedded_broker.py)."""
     port = free_port()
     addr = address_block()
     config = parse_config(

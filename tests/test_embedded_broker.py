@@ -127,6 +127,25 @@ async def test_retained_messages_reach_late_subscribers(embedded: EmbeddedBroker
             assert (message.retain, message.qos) == (True, 0)
 
 
+async def test_delivery_qos_is_the_lower_of_publish_and_subscription(
+    embedded: EmbeddedBroker,
+) -> None:
+    """[MQTT-3.8.4-6] on mosquitto; amqtt raises QoS 0 to the subscription's 1 (cannot be
+    worked around without replacing its broadcast loop) and says so."""
+    async with collector(handle(embedded), ("qos/#",)) as sink:  # subscribed at QoS 1
+        async with client(embedded) as publisher:
+            await publisher.publish("qos/zero", "0", qos=0)
+            await publisher.publish("qos/one", "1", qos=1)
+        zero = await sink.wait_topic("qos/zero", within=10)
+        one = await sink.wait_topic("qos/one", within=10)
+    assert one.qos == 1
+    if embedded.description.startswith("mosquitto"):
+        assert zero.qos == 0
+    else:
+        assert zero.qos == 1
+        assert any("publisher's QoS" in item for item in LACKS)
+
+
 # ============================================================================ routing
 FILTERS = (
     f"{BASE}/#",
@@ -229,6 +248,48 @@ async def test_a_persistent_session_gets_what_was_published_while_it_was_away(
                     break
     assert sorted(str(m.topic) for m in received) == [f"queued/{i}" for i in range(5)]
     assert not any(m.retain for m in received)  # queued messages are not retained ones
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean", "persistent"])
+async def test_a_second_connection_with_the_same_client_id_takes_over(
+    embedded: EmbeddedBroker, clean: bool
+) -> None:
+    """[MQTT-3.1.4-2]: the old connection is closed and the new one gets the messages (a
+    bridge reconnecting after a blip).  As mosquitto does: a clean start ends the old
+    session, so its will goes out now (not whenever the zombie goes); a persistent session
+    continues, so no will at all."""
+    async with collector(handle(embedded), ("wills/#",)) as watcher:
+        old_reader, old_writer = await asyncio.open_connection("127.0.0.1", embedded.port)
+        old_writer.write(
+            connect_packet("twice", will=("wills/old", b"old gone"), clean=clean)
+            + subscribe_packet("takeover/#", qos=1)
+        )
+        assert (await asyncio.wait_for(old_reader.readexactly(4), 10))[3] == 0
+        assert (await asyncio.wait_for(old_reader.readexactly(5), 10))[0] == 0x90
+        reader, writer = await asyncio.open_connection("127.0.0.1", embedded.port)
+        try:
+            writer.write(
+                connect_packet("twice", will=("wills/new", b"new gone"), clean=clean)
+                + subscribe_packet("takeover/#", qos=0)
+            )
+            assert (await asyncio.wait_for(reader.readexactly(4), 10))[3] == 0
+            assert (await asyncio.wait_for(old_reader.read(), 10)) == b""  # closed by the broker
+            if clean:
+                assert (await watcher.wait_topic("wills/old", within=10)).text == "old gone"
+            assert (await asyncio.wait_for(reader.readexactly(5), 10))[0] == 0x90
+            async with client(embedded) as publisher:
+                await publisher.publish("takeover/x", "to the new one", qos=1)
+                await publisher.publish("wills/sync", "", qos=1)
+            first, body = await asyncio.wait_for(read_packet(reader), 10)
+            assert first & 0xF0 == 0x30 and body.endswith(b"to the new one")
+            await watcher.wait_topic("wills/sync", within=10)
+            assert [m.topic for m in watcher.messages] == (
+                ["wills/old", "wills/sync"] if clean else ["wills/sync"]
+            )
+        finally:
+            writer.write(b"\xe0\x00")
+            writer.close()
+            old_writer.close()
 
 
 # ============================================================================ abrupt clients

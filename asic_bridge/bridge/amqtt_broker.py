@@ -24,9 +24,16 @@ break an MQTT user worked around here, each at its root cause (amqtt 0.12.1 sour
 7. An ERROR line for every TCP connection closed before CONNECT (port and health checks).
 8. Sends to a client already gone: a RuntimeError on uvloop, a 5 s wait for a PUBACK that
    cannot come on asyncio, each logged by amqtt with its traceback.  Nothing is sent.
+9. Takeover: a client connecting with the client id of a connected one (a reconnect after
+   a network blip) left the old connection open, its will sent whenever it finally closed;
+   for a persistent session the new connection received nothing.  Now as mosquitto: the
+   old connection is closed first (clean session: its will sent; persistent: none).
 
-Not worked around (inside amqtt's protocol handler; README "Embedded broker"): no MQTT 5; a
-QoS 1/2 message in flight when a persistent session drops is not redelivered on reconnect.
+Not worked around (README "Embedded broker"; each would mean replacing a large amqtt method):
+no MQTT 5; a QoS 1/2 message in flight when a persistent session drops is not redelivered on
+reconnect (amqtt's QoS flows drop it when the connection's waiters are cancelled); messages
+go out at the subscription's QoS, not the lower of it and the publisher's (its broadcast
+loop); nothing survives a restart.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ import asyncio
 import hmac
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
 
@@ -51,6 +60,7 @@ KEEPALIVE_GRACE = 1.5  # [MQTT-3.1.2-24]: one and a half times the keep-alive
 LACKS = (
     "MQTT 5 (the bridge speaks 3.1.1 to it)",
     "redelivery of a QoS 1/2 message that was in flight when a persistent session dropped",
+    "delivery at the publisher's QoS when it is below the subscription's",
     "persistence across restarts (retained messages live in memory; the bridge republishes)",
 )
 
@@ -96,7 +106,9 @@ class _Broker(Broker):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._serving: set[int] = set()  # sessions inside their message loop, by id()
+        # sessions inside their message loop, by id(); counted, as a taken-over session's
+        # old loop may still be ending when its new one starts
+        self._serving: Counter[int] = Counter()
 
     async def _initialize_client_session(self, *args: Any, **kwargs: Any) -> Any:
         handler, session = await super()._initialize_client_session(*args, **kwargs)
@@ -105,12 +117,43 @@ class _Broker(Broker):  # type: ignore[misc]
             session.keep_alive = math.ceil(session.keep_alive * KEEPALIVE_GRACE)
         return handler, session
 
+    async def _delete_session(self, client_id: str) -> None:
+        # (9) a clean-session CONNECT with the id of a connected client: amqtt dropped the old
+        # session but left its connection open, and that zombie's will went out whenever it
+        # finally closed (a bridge's "offline" after the bridge had reconnected).  As
+        # mosquitto does: close the old connection now, its will before the new CONNACK.
+        session, handler = self._sessions.get(client_id, (None, None))
+        if session is not None and handler is not None and session.transitions.is_connected():
+            await handler.handle_connection_closed()
+            await _disconnected(session)
+        await super()._delete_session(client_id)
+
+    async def _handle_client_session(
+        self, reader: Any, writer: Any, client_session: Any, handler: Any, *args: Any
+    ) -> None:
+        # (9) a persistent session taken over: amqtt closed the old connection the abnormal
+        # way after the new one was attached to the same session, so the old connection's
+        # end sent the *new* connection's will and marked the session disconnected, and the
+        # new connection received nothing.  As mosquitto does: the old connection ends as if
+        # it had said DISCONNECT (the session goes on, no will) before the new one starts.
+        old = self._sessions.get(client_session.client_id)
+        if (
+            old is not None
+            and old[0] is client_session
+            and client_session.transitions.is_connected()
+        ):
+            await old[1].handle_disconnect(DisconnectPacket())
+            await _disconnected(client_session)
+        await super()._handle_client_session(reader, writer, client_session, handler, *args)
+
     async def _client_message_loop(self, client_session: Any, handler: Any) -> None:
-        self._serving.add(id(client_session))
+        self._serving[id(client_session)] += 1
         try:
             await super()._client_message_loop(client_session, handler)
         finally:
-            self._serving.discard(id(client_session))
+            self._serving[id(client_session)] -= 1
+            if self._serving[id(client_session)] <= 0:
+                del self._serving[id(client_session)]
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Any
@@ -156,6 +199,15 @@ class _Broker(Broker):  # type: ignore[misc]
             done.set_result(queue.get_nowait())
             await self._handle_message_delivery(client_session, handler, done)
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+
+
+async def _disconnected(session: Any) -> None:
+    """Until amqtt's message loop of ``session``'s old connection has ended it (bounded)."""
+    for _ in range(200):
+        if not session.transitions.is_connected():
+            return
+        await asyncio.sleep(0.01)
+    log.warning("the old connection of MQTT client %s did not end in time", session.client_id)
 
 
 async def _all_sent(sends: list[Any], session: Any) -> None:

@@ -182,7 +182,7 @@ class MosquittoBroker:
         self.binary = binary
         self.bind = bind
         self.port = port
-        self.workdir = workdir
+        self.workdir = workdir.absolute()  # its config names files; its cwd is not ours to rely on
         self.username = username
         self.password = password
         self.persistence = persistence
