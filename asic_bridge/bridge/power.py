@@ -28,6 +28,7 @@ from asic_bridge.bridge.power_inputs import (
     GroupConfig,
     PowerInputError,
     Reading,
+    SurplusInput,
     fallback_target,
     parse_set,
     schedule_at,
@@ -290,8 +291,7 @@ class PowerController:
                 why = "no price yet" if self.price is None else "price is stale"
                 return fallback_target(cfg.price.fallback, self._target), f"{why}: fallback"
             return cfg.price.target_for(self.price.value), f"price {self.price.value:g}"
-        surplus = cfg.surplus
-        assert surplus is not None  # merged() supplies one for mode surplus
+        surplus = cfg.surplus or SurplusInput()  # a bare surplus_w stream: the defaults
         if self.surplus is None or now - self.surplus.at > surplus.stale_after:
             why = "no surplus reading yet" if self.surplus is None else "surplus is stale"
             return fallback_target(surplus.fallback, self._target), f"{why}: fallback"

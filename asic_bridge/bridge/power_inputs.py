@@ -213,8 +213,6 @@ class FleetSet(_Strict):
                 update["mode"] = "off" if self.target_w is None else "target"
             elif "surplus_w" in self.model_fields_set:
                 update["mode"] = "surplus"
-        if update.get("mode") == "surplus" and config.surplus is None and "surplus" not in given:
-            update["surplus"] = SurplusInput()  # a bare surplus_w stream: the defaults
         data = config.model_dump(exclude_unset=False)
         data.update(
             {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in update.items()}
