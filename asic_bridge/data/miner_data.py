@@ -129,6 +129,8 @@ class MinerData(_Record):
     errors: list[MinerErrorData] = Field(default_factory=list)
     fault_light: bool | None = None
     is_mining: bool | None = None
+    # The firmware's named preset the miner runs (Capability.PRESETS: VNish, LuxOS).
+    active_preset: str | None = None
     uptime: int | None = None
     config: MinerConfig | None = None
 

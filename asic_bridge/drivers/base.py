@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import MinerConfig
+from asic_bridge.config import MinerConfig, MiningPreset
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
 from asic_bridge.drivers.firmware import FirmwareFile, FirmwareSource, load_firmware
@@ -47,6 +47,7 @@ class Capability(StrEnum):
     GET_CONFIG = "get_config"
     SEND_CONFIG = "send_config"
     FIRMWARE_UPGRADE = "firmware_upgrade"  # upgrade_firmware(file): the firmware takes uploads
+    PRESETS = "presets"  # get_presets / set_preset: the firmware's own named presets
 
 
 @dataclass
@@ -117,6 +118,10 @@ class PowerRange:
     def as_dict(self) -> dict[str, Any]:
         return {"min": self.low, "max": self.high, "source": self.source}
 
+
+Preset = MiningPreset
+"""One of the firmware's named presets: ``name`` (what ``set_preset`` takes), ``power`` (W)
+and ``hashrate`` (the algorithm's default unit) where the firmware rates it."""
 
 UNKNOWN_POWER_RANGE = PowerRange(1, 100_000, "unknown")
 """No range known: only absurd values are refused, the miner judges the rest."""
@@ -535,6 +540,29 @@ class BaseMiner:
         await self.send_config(config)
         return True
 
+    async def get_presets(self) -> list[Preset]:
+        """The firmware's own presets, in its order (VNish presets, LuxOS profiles)."""
+        self._require(Capability.PRESETS, "get_presets")
+        return await self._get_presets()
+
+    async def get_active_preset(self) -> str | None:
+        """The name of the preset the miner runs (one of :meth:`get_presets`)."""
+        self._require(Capability.PRESETS, "get_active_preset")
+        return await self._get_field("active_preset")  # type: ignore[no-any-return]
+
+    async def set_preset(self, name: str) -> bool:
+        """Run the preset ``name``; checked against the firmware's list before anything is
+        sent, and read back (NotAppliedError when the miner runs another one)."""
+        self._require(Capability.PRESETS, "set_preset")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"a preset is named by a non-empty string, got {name!r:.40}")
+        names = [p.name for p in await self._get_presets()]
+        if name not in names:
+            raise ConfigError(
+                f"preset {name[:40]!r} is not one of this miner's: {', '.join(names)}"
+            )
+        return await self._set_preset(name)
+
     async def send_config(self, config: MinerConfig, user_suffix: str | None = None) -> None:
         """Write ``config``; parts left ``None`` keep their live values (read-modify-write)."""
         self._require(Capability.SEND_CONFIG, "send_config")
@@ -609,6 +637,13 @@ class BaseMiner:
 
     async def _get_config(self) -> MinerConfig:
         raise UnsupportedError("get_config", f"{self.make} {self.firmware}")
+
+    async def _get_presets(self) -> list[Preset]:
+        raise UnsupportedError("presets", f"{self.make} {self.firmware}")
+
+    async def _set_preset(self, name: str) -> bool:
+        """Write the (already validated) preset and confirm it by reading it back."""
+        raise UnsupportedError("presets", f"{self.make} {self.firmware}")
 
     def _confirm_applied(self, what: str, wanted: object, applied: object, command: str) -> None:
         """Raise NotAppliedError when the read-back ``applied`` is not what was ``wanted``

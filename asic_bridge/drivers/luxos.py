@@ -34,6 +34,8 @@ Advanced Thermal Management is on, so ATM is switched off around it and back on 
 No documented RPC command takes a watt target, so none is sent.  Modes: ``normal`` = the
 ``default`` profile, ``low`` = the highest profile at or below 80 % of default's watts,
 ``high`` = the highest profile, ``sleep`` = curtail; a ``preset`` mode names a profile.
+Presets (Capability.PRESETS): the ``profiles`` list as is; ``set_preset`` is the profileset
+above, confirmed by its answer and by ``config`` Profile read back.
 Config: pools via addpool/switchpool/removepool, temperatures via ``tempctrlset``, fans via
 ``fanset`` - each written only when it changed, nothing else touched.
 """
@@ -95,6 +97,7 @@ __all__ = [
     "FAMILIES",
     "LuxOSMiner",
     "choose_profile",
+    "parse_active_profile",
     "parse_config",
     "parse_hashboards",
     "parse_profiles",
@@ -219,6 +222,11 @@ def parse_wattage_limit(ctx: ParseContext, config: object, profiles: object) -> 
         if preset.name == active:
             return preset.power
     return None
+
+
+def parse_active_profile(ctx: ParseContext, config: object) -> str | None:
+    """``config`` Profile: the profile the miner runs (one of ``profiles``)."""
+    return _text(_config_entry(config).get("Profile"))
 
 
 def parse_fault_light(ctx: ParseContext, config: object) -> bool | None:
@@ -403,6 +411,7 @@ class LuxOSMiner(CGMiner):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.PRESETS,
         }
     )
     supported_modes = ("low", "normal", "high", "sleep", "preset")
@@ -419,6 +428,7 @@ class LuxOSMiner(CGMiner):
         "fans": FieldSpec(("rpc:fans",), parse_fans),
         "wattage": FieldSpec(("rpc:power",), parse_wattage),
         "wattage_limit": FieldSpec(("rpc:config", "rpc:profiles"), parse_wattage_limit),
+        "active_preset": FieldSpec(("rpc:config",), parse_active_profile),
         "fault_light": FieldSpec(("rpc:config",), parse_fault_light),
         "is_mining": FieldSpec(("rpc:config", "rpc:summary"), parse_is_mining),
         "errors": FieldSpec(("rpc:config",), parse_errors),
@@ -494,6 +504,13 @@ class LuxOSMiner(CGMiner):
     async def _read_power_range(self) -> tuple[int, int] | None:
         return power_bounds(await self._presets())
 
+    async def _get_presets(self) -> list[MiningPreset]:
+        return await self._presets()
+
+    async def _set_preset(self, name: str) -> bool:
+        await self._set_profile(name)
+        return True
+
     async def _set_profile(self, name: str) -> None:
         """``profileset``, with ATM switched off around it when it is on; the profile the
         answer confirms must be ``name`` (NotAppliedError otherwise)."""
@@ -508,6 +525,8 @@ class LuxOSMiner(CGMiner):
                 await self._privileged("atmset", "enabled=true")
         confirmed = first_entry(answer, "PROFILE") or {}
         self._confirm_applied("LuxOS profile", name, confirmed.get("Profile"), "profileset")
+        running = parse_active_profile(self._ctx(), await self._command("config"))
+        self._confirm_applied("LuxOS profile", name, running, "config")
 
     async def _set_power_limit(self, wattage: int) -> bool:
         presets = await self._presets()

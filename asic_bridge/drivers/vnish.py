@@ -26,7 +26,9 @@ Power: VNish tunes to *presets* named by their wattage; set_power_limit chooses 
 preset at or below the limit (preset hashrates may be "104 TH" or "11500 M" strings,
 pyasic#296) and writes ``settings.miner.overclock.preset``, then reads it back.  Modes are
 the presets (``preset`` mode), ``normal`` = presets disabled (stock clocks), ``sleep`` =
-stopped; the presets' lowest and highest watts are the power range.  Config:
+stopped; the presets' lowest and highest watts are the power range.  Presets
+(Capability.PRESETS): the whole ``autotune/presets`` list, its ``disabled`` entry (stock
+clocks) included, so the active ``overclock.preset`` is always one of them.  Config:
 read-modify-write of the whole ``settings`` document - every key we do not manage is sent
 back as it was.  No throttle control is offered (not in the public API).
 """
@@ -103,7 +105,9 @@ __all__ = [
     "FAMILIES",
     "VNishMiner",
     "choose_preset",
+    "parse_active_preset",
     "parse_preset",
+    "parse_preset_list",
     "parse_settings_config",
     "resolve_model",
 ]
@@ -211,12 +215,18 @@ def _miner_settings(web_settings: object) -> Mapping[str, Any]:
     return miner
 
 
-def _active_preset(web_settings: object) -> str | None:
+def parse_active_preset(ctx: ParseContext | None, web_settings: object) -> str | None:
+    """``settings.miner.overclock.preset`` as written: a preset name or ``disabled`` (stock
+    clocks, itself an entry of the firmware's preset list)."""
     overclock = _miner_settings(web_settings).get("overclock")
     preset = overclock.get("preset") if isinstance(overclock, Mapping) else None
-    if preset is None or str(preset).lower() in ("disabled", ""):
-        return None
-    return str(preset)
+    return str(preset) if preset not in (None, "") else None
+
+
+def _active_preset(web_settings: object) -> str | None:
+    """The active power preset; None with presets disabled."""
+    preset = parse_active_preset(None, web_settings)
+    return None if preset is None or preset.lower() == "disabled" else preset
 
 
 def parse_wattage_limit(ctx: ParseContext, web_settings: object) -> int | None:
@@ -257,17 +267,17 @@ def parse_preset(item: Mapping[str, Any], algo: str = "SHA256") -> MiningPreset 
     )
 
 
-def parse_presets(presets: object, algo: str = "SHA256") -> list[MiningPreset]:
-    """The tuned power presets; the list's ``disabled`` entry (stock clocks) is not one."""
+def parse_preset_list(presets: object, algo: str = "SHA256") -> list[MiningPreset]:
+    """Every entry of ``autotune/presets`` in the firmware's order, ``disabled`` included."""
     items = presets.get("presets") if isinstance(presets, Mapping) else presets
     if not isinstance(items, list):
         raise ValueError("autotune/presets is not a list")
-    return [
-        p
-        for item in items
-        if isinstance(item, Mapping) and item.get("name") != "disabled"
-        if (p := parse_preset(item, algo))
-    ]
+    return [p for item in items if isinstance(item, Mapping) if (p := parse_preset(item, algo))]
+
+
+def parse_presets(presets: object, algo: str = "SHA256") -> list[MiningPreset]:
+    """The tuned power presets; the list's ``disabled`` entry (stock clocks) is not one."""
+    return [p for p in parse_preset_list(presets, algo) if p.name != "disabled"]
 
 
 def power_bounds(presets: list[MiningPreset]) -> tuple[int, int] | None:
@@ -393,6 +403,7 @@ class VNishMiner(CGMinerRPCMiner):
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
             Capability.FIRMWARE_UPGRADE,
+            Capability.PRESETS,
         }
     )
     supported_modes = ("normal", "sleep", "preset")
@@ -410,6 +421,7 @@ class VNishMiner(CGMinerRPCMiner):
         "pools": FieldSpec(("rpc:pools",), parse_pools),
         "wattage": FieldSpec(("web:summary",), parse_wattage),
         "wattage_limit": FieldSpec(("web:settings",), parse_wattage_limit),
+        "active_preset": FieldSpec(("web:settings",), parse_active_preset),
         "is_mining": FieldSpec(("web:summary",), parse_is_mining),
         "errors": FieldSpec(("web:summary",), parse_errors),
         "config": FieldSpec(
@@ -557,12 +569,20 @@ class VNishMiner(CGMinerRPCMiner):
             raise ConfigError(
                 f"no VNish preset is rated at or below {wattage} W (lowest: {lowest} W)"
             )
+        return await self._set_preset(chosen.name)
+
+    async def _get_presets(self) -> list[MiningPreset]:
+        return parse_preset_list(await self.web_get("autotune/presets"), self.algo)
+
+    async def _set_preset(self, name: str) -> bool:
+        """``settings.miner.overclock.preset`` = ``name`` (``disabled`` = stock clocks), the
+        rest of the settings document as it was; read back from ``settings``."""
         live = await self._settings()
         body = encode_settings(MinerConfig(mining_mode=MiningModePreset(
-            active_preset=chosen.name)), live)  # fmt: skip
+            active_preset=name)), live)  # fmt: skip
         await self.web_post("settings", body)
-        applied = _active_preset(await self._settings())
-        self._confirm_applied("VNish preset", chosen.name, applied, "settings")
+        applied = parse_active_preset(None, await self._settings())
+        self._confirm_applied("VNish preset", name, applied, "settings")
         return True
 
     async def _live(self) -> tuple[dict[str, Any], Any, Any]:
