@@ -146,6 +146,14 @@ FAMILIES = [
         ("Antminer-S17-Pro.tar.gz", targz_image("9.9")[:50]),
         "System upgrade failed",
     ),
+    Family(
+        "whatsminer_m30s",
+        "upgrade-h6-20240911.17.REL.tar.gz",
+        targz_image,
+        ("update.zip", zip_image("9.9")),
+        ("upgrade-h6.tar.gz", targz_image("9.9")[:50]),
+        "invalid image",
+    ),
 ]
 
 
@@ -261,8 +269,25 @@ async def test_one_update_at_a_time(family: Family) -> None:
         await other.aclose()
 
 
-async def test_other_families_say_unsupported() -> None:
-    async with running("cgminer") as s:
+UNSUPPORTED = [
+    "cgminer",
+    "whatsminer_m60",  # API v3 documents no upload
+    "luxos_s19jpro",
+    "avalon_1246",
+    "hiveon_s19jpro",
+    "auradine_at2860",
+    "marafw_s19xp",
+    "goldshell_kdmax",
+    "iceriver_ks3m",
+    "innosilicon_t3hplus",
+    "elphapex_dg1plus",
+    "hammer_d10",
+]
+
+
+@pytest.mark.parametrize("kind", UNSUPPORTED)
+async def test_other_families_say_unsupported(kind: str) -> None:
+    async with running(kind) as s:
         miner = await identify(s)
         assert not miner.supports(Capability.FIRMWARE_UPGRADE)
         with pytest.raises(UnsupportedError, match="upgrade_firmware"):

@@ -20,6 +20,7 @@ in this module: field names, the error-code table, the config codec.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -48,13 +49,17 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
+from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, require, require_suffix
 from asic_bridge.errors import (
     APIError,
     CommandError,
     ConfigError,
+    InvalidResponseError,
+    MinerConnectionError,
+    MinerTimeoutError,
     UnsupportedError,
 )
-from asic_bridge.transport.rpc import RPCClient
+from asic_bridge.transport.rpc import RPCClient, parse_rpc_payload
 from asic_bridge.transport.whatsminer import V3_PORT, WhatsminerV2Session, WhatsminerV3Client
 
 __all__ = [
@@ -1027,6 +1032,61 @@ class WhatsminerV2(_Whatsminer):
         )
         ctx = ParseContext(self.algo, self.model_info, self.identity)
         return v2_config(ctx, pools, summary, status)
+
+    # ------------------------------------------------------------ firmware upload
+    # API v2 (pyasic 0.79 rpc/btminer.py update_firmware, the WhatsMinerTool flow): the
+    # encrypted privileged command upgrade_firmware answers Msg "ready"; the image then goes
+    # on a new connection to the API port as <u32 little-endian size> + the bytes, and the
+    # miner flashes and reboots.  Whatsminer packages are .bin / .tar(.gz) files; their
+    # inside is not documented, so only the name and size are checked here.  API v3 (4433)
+    # documents no upload command: WhatsminerV3 does not offer this.
+    default_capabilities = _Whatsminer.default_capabilities | {Capability.FIRMWARE_UPGRADE}
+
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        require_suffix(firmware, (".bin", ".tar", ".tgz", ".tar.gz"), "Whatsminer")
+        require(firmware, firmware.size < 1 << 32, "an image under 4 GiB", "Whatsminer")
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        del keep_settings  # the v2 API has no such choice
+        ready = await self._privileged("upgrade_firmware")
+        if ready.get("Msg") != "ready":
+            raise CommandError(
+                f"the miner is not ready for an upgrade: {ready.get('Msg')!r}",
+                ip=self.ip,
+                command="upgrade_firmware",
+            )
+        raw = await self._send_image(firmware.data)
+        answer: Any = None
+        with contextlib.suppress(ValueError, InvalidResponseError):
+            answer = parse_rpc_payload(raw) if raw.strip(b"\x00\r\n\t ") else None
+        if isinstance(answer, Mapping) and answer.get("STATUS") == "E":
+            raise CommandError(
+                f"upgrade refused: {answer.get('Msg')}", ip=self.ip, command="upgrade_firmware"
+            )
+        return True
+
+    async def _send_image(self, data: bytes) -> bytes:
+        """<u32 LE size> + image on a connection of its own; the miner's answer, if any."""
+        port = self.port("rpc", RPC_PORT)
+        try:
+            async with asyncio.timeout(UPLOAD_TIMEOUT):
+                reader, writer = await asyncio.open_connection(self.ip, port)
+                try:
+                    writer.write(len(data).to_bytes(4, "little") + data)
+                    await writer.drain()
+                    return await reader.read(64 * 1024)
+                finally:
+                    writer.close()
+        except TimeoutError:
+            raise MinerTimeoutError(
+                "no answer to the image upload", ip=self.ip, command="upgrade_firmware"
+            ) from None
+        except OSError as exc:
+            raise MinerConnectionError(
+                f"image upload failed: {exc.strerror or exc}",
+                ip=self.ip,
+                command="upgrade_firmware",
+            ) from None
 
 
 # ============================================================================ API v3 driver

@@ -44,6 +44,7 @@ its parameter AES-encrypted.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 import secrets
@@ -62,9 +63,9 @@ from asic_bridge.transport.whatsminer import (
     v3_token,
 )
 
-from .base import SimMiner, SimServer, register
+from .base import SimMiner, SimServer, gzip_intact, register, tar_intact
 from .frame_server import FrameServer
-from .rpc_server import NOT_JOINABLE, RpcReply, RpcServer, parse_request
+from .rpc_server import NOT_JOINABLE, RpcReply, RpcServer, _complete, parse_request
 from .shapes import conform
 from .state import Hardware, Pool, Readings
 
@@ -228,7 +229,12 @@ class BtminerRpcServer(RpcServer):
         self.sim = sim
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raw = await self.read_request(reader)
+        if self.sim.upload_armed:
+            raw = await self.sim.maybe_upload(self, reader, writer)
+            if raw is None:
+                return
+        else:
+            raw = await self.read_request(reader)
         if not raw.strip(b"\x00\r\n\t "):
             return
         self.counters.requests += 1
@@ -308,12 +314,12 @@ class WhatsminerSim(SimMiner):
     @property
     def fw(self) -> str:
         """The firmware version served (the chosen version, else the kind's one)."""
-        return self.served_version or self.fw_ver
+        return self.installed_version or self.served_version or self.fw_ver
 
     @property
     def api(self) -> str:
         """The API version of the firmware served."""
-        return self.version_apis.get(self.fw, self.api_ver)
+        return self.version_apis.get(self.served_version or self.fw_ver, self.api_ver)
 
     @property
     def api_tuple(self) -> tuple[int, ...]:
@@ -681,11 +687,11 @@ class WhatsminerSim(SimMiner):
             result = btminer_error(CODE_INVALID_CMD, "invalid cmd")
         else:
             try:
-                handler(inner)
+                msg = handler(inner)  # a handler may answer its own Msg ("ready")
             except (ValueError, TypeError) as exc:
                 result = btminer_error(CODE_CMD_ERROR, f"command error: {exc}")
             else:
-                result = btminer_reply(CODE_OK, "API command OK")
+                result = btminer_reply(CODE_OK, msg if isinstance(msg, str) else "API command OK")
         return {"enc": encrypt_v2(key, result)}, cmd
 
     def later(self, action: Callable[[], Awaitable[None]]) -> None:
@@ -715,6 +721,65 @@ class WhatsminerSim(SimMiner):
 
     def write_reboot(self, req: dict[str, Any]) -> None:
         self.later(lambda: self.reboot(self.reboot_downtime))
+
+    # ------------------------------------------------------------------ firmware upload
+    # API v2 upgrade_firmware (as pyasic's BTMinerRPCAPI.update_firmware drives it): the
+    # encrypted command answers Msg "ready"; the image then comes on a new connection to
+    # 4028 as <u32 little-endian size> + bytes.  What the firmware checks inside the image
+    # is not documented: the simulator takes an intact tar / tar.gz, answers on the upload
+    # connection and reboots into it.
+    upload_armed = False
+    upload_window = 30.0
+    """Seconds a "ready" waits for the image before the slot is given up."""
+
+    def write_upgrade_firmware(self, req: dict[str, Any]) -> str:
+        if not self.begin_upgrade():
+            raise ValueError("firmware upgrade already in progress")
+        self.upload_armed = True
+        self.spawn(self._disarm_later())
+        return "ready"
+
+    async def _disarm_later(self) -> None:
+        await asyncio.sleep(self.upload_window)
+        if self.upload_armed:
+            self.upload_armed = False
+            self.end_upgrade(None)
+
+    async def maybe_upload(
+        self, server: RpcServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bytes | None:
+        """With an upload armed, a connection that does not start with JSON is the image:
+        receive and answer it (None); else return the JSON request read so far and more."""
+        try:
+            head = await asyncio.wait_for(reader.readexactly(4), server.read_timeout)
+        except (asyncio.IncompleteReadError, TimeoutError):
+            return b""
+        if head.startswith(b"{"):
+            buf = head
+            while not _complete(buf) and len(buf) < server.max_request:
+                chunk = await asyncio.wait_for(reader.read(4096), server.read_timeout)
+                if not chunk:
+                    break
+                buf += chunk
+            return buf
+        self.upload_armed = False
+        server.counters.by_key["upgrade image"] += 1
+        size = int.from_bytes(head, "little")
+        try:
+            image = await asyncio.wait_for(reader.readexactly(size), 60.0)
+        except (asyncio.IncompleteReadError, TimeoutError):
+            self.end_upgrade(None)
+            return None
+        if tar_intact(image) or (gzip_intact(image) and tar_intact(gzip.decompress(image))):
+            reply = btminer_reply(CODE_OK, "upgrade firmware ok, rebooting")
+            self.end_upgrade(image)
+        else:
+            reply = btminer_error(CODE_CMD_ERROR, "upgrade firmware failed: invalid image")
+            self.end_upgrade(None)
+        writer.write(server.encode(reply))
+        await writer.drain()
+        await server.finish(reader, writer)
+        return None
 
     def write_restart_btminer(self, req: dict[str, Any]) -> None:
         self.later(lambda: self.restart_service(["rpc"], self.restart_downtime))
