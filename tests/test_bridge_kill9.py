@@ -12,12 +12,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bridge_support import (
     MosquittoBroker,
     address_block,
     collector,
     mosquitto_fixture,  # noqa: F401  (the `mosquitto` fixture)
 )
+
+from asic_bridge.bridge.registry import DeviceRecord, Registry
 
 KINDS = ["antminer_s19jpro", "whatsminer_m30s", "avalon_1246", "braiins_s19", "vnish_s19jpro"]
 CLI = "import sys; from asic_bridge.cli import main; sys.exit(main())"
@@ -83,3 +86,37 @@ async def test_kill_9_loses_no_adoption_and_no_published_energy(
                     assert energy <= round(disk[miner_id]["energy_kwh"], 4) + 1e-9
                     last_energy[miner_id] = energy
     assert any(value > 0 for value in last_energy.values()), "energy never moved"
+
+
+async def test_persist_is_coalesced_and_covers_every_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scan adopting many miners at once shares a few writes; each caller returns only
+    once its own change is on disk; the saved energy is what was written."""
+    registry = Registry(tmp_path)
+    writes: list[int] = []
+    real_write = registry._write
+
+    def counting_write(data: bytes) -> None:
+        writes.append(len(json.loads(data)["devices"]))
+        real_write(data)
+
+    monkeypatch.setattr(registry, "_write", counting_write)
+
+    async def adopt(n: int) -> None:
+        record = DeviceRecord(id=f"m{n}", mac=None, ip=f"10.0.0.{n}", energy_kwh=float(n))
+        registry.add(record)
+        await registry.persist()
+        assert f"m{n}" in _ids_on_disk(tmp_path)  # on disk when persist returns
+
+    await asyncio.gather(*(adopt(n) for n in range(100)))
+    assert len(writes) <= 3 and writes[-1] == 100
+    assert registry.saved_energy("m42") == 42.0
+    registry.devices["m42"].energy_kwh = 50.0
+    assert registry.saved_energy("m42") == 42.0  # not saved yet: not publishable
+    await registry.persist()
+    assert registry.saved_energy("m42") == 50.0
+
+
+def _ids_on_disk(state_dir: Path) -> set[str]:
+    return {d["id"] for d in json.loads((state_dir / "devices.json").read_text())["devices"]}

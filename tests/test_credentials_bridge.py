@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from bridge_support import (
     MosquittoBroker,
     address_block,
@@ -35,7 +36,7 @@ async def _sim(kind: str, address: str, password: str) -> SimMiner:
 
 
 async def test_configured_passwords_reach_identification_and_controls(
-    mosquitto: MosquittoBroker, tmp_path: Path
+    mosquitto: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.update("api_function_timeout", 2.0)
     settings.update("factory_get_timeout", 2.0)
@@ -69,6 +70,9 @@ async def test_configured_passwords_reach_identification_and_controls(
             ids = {s.record.ip: s.record.id for s in bridge.slots.values()}
             assert ids[by_host.address] == mac_id(by_host.state.mac)
             assert ids[by_make.address] == mac_id(by_make.state.mac)
+            # the wrong password costs the MAC, and the log says why
+            assert ids[wrong.address] == "ip_" + wrong.address.replace(".", "_")
+            assert "refused the login" in caplog.text and WRONG not in caplog.text
 
             async def command(miner_id: str, payload: dict[str, Any]) -> dict[str, Any]:
                 mark = mqtt.mark()

@@ -47,6 +47,7 @@ from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.state import stable_boot_time, state_payload
 from asic_bridge.bridge.topics import Topics, mac_id
 from asic_bridge.data import MinerData
+from asic_bridge.data.hashrate import ALGORITHMS
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
 from asic_bridge.errors import (
     AsicBridgeError,
@@ -113,6 +114,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._devices_task: asyncio.Task[Any] | None = None
         self._devices_published: bytes | None = None
+        self._devices_dirty = False
         self._poll_sem = asyncio.Semaphore(config.miners.concurrency)
         self._broker: EmbeddedBroker | None = None
         self._sims: list[Any] = []
@@ -361,6 +363,7 @@ class Bridge:
         """Bridge state/info/devices, discovery, and every cached state (after a (re)connect)."""
         await self._publish(self.topics.bridge_state, "online", retain=True)
         await self._publish_info()
+        await self.registry.persist()  # no device listed that is not on disk
         await self._publish_devices(force=True)
         if self.config.mqtt.discovery:
             for topic, payload in bridge_discovery(self.topics).items():
@@ -401,12 +404,16 @@ class Bridge:
         Publishing it per adopted miner made a scan quadratic (a 500-miner scan wrote 500
         lists of up to 500 devices).
         """
+        self._devices_dirty = True
         if self._devices_task is None or self._devices_task.done():
             self._devices_task = self._spawn(self._publish_devices_soon(), "devices")
 
     async def _publish_devices_soon(self) -> None:
-        await asyncio.sleep(DEVICES_COALESCE)
-        await self._publish_devices()
+        while self._devices_dirty:  # a change while publishing is published after it
+            self._devices_dirty = False
+            await asyncio.sleep(DEVICES_COALESCE)
+            await self.registry.persist()  # the list never names a miner the disk does not
+            await self._publish_devices()
 
     async def _event(self, kind: str, **data: Any) -> None:
         await self._publish(self.topics.bridge_event, {"type": kind, "data": data})
@@ -512,6 +519,7 @@ class Bridge:
                     await self._adopt(miner)
                 except Exception:
                     log.exception("could not add miner at %s", miner.ip)
+        await self.registry.persist()  # the scan's adoptions on disk before they are listed
         await self._publish_devices()  # the scan's adoptions, now complete (if any changed)
         await self._publish_info()
         return found
@@ -533,7 +541,16 @@ class Bridge:
             )
             miner_id = name or (mac_id(mac) if mac else "ip_" + miner.ip.replace(".", "_"))
             if mac is None:
-                log.warning("%s reports no MAC; using %s as its id", miner.ip, miner_id)
+                notes = " ".join(map(str, miner.identity.extra.get("notes", ()))).lower()
+                refused = "credentials" in notes or "401" in notes or "password" in notes
+                log.warning(
+                    "%s reports no MAC; using %s as its id%s",
+                    miner.ip,
+                    miner_id,
+                    "; it refused the login (set its password in miners.hosts or credentials)"
+                    if refused
+                    else "",
+                )
             record = DeviceRecord(id=miner_id, mac=mac, ip=miner.ip, friendly_name=name)
             self.registry.add(record)
             slot = MinerSlot(record=record, host=host)
@@ -564,22 +581,34 @@ class Bridge:
                 log.info("%s: power range not readable (%s); using the catalog's", record.id, exc)
         self._update_record(record, miner)
         if found:
-            # On disk before anything about it is published: a kill -9 right after a scan
-            # must not lose a miner HA has already been told about.
-            await self.registry.persist()
-            await self._event(
-                "miner_found",
-                id=record.id,
-                ip=miner.ip,
-                mac=mac,
-                make=miner.identity.make,
-                model=miner.model,
-            )
+            self._spawn(self._publish_found(slot), "adopted")
+        else:
+            await self._publish_adopted(slot)
+        return slot
+
+    async def _publish_found(self, slot: MinerSlot) -> None:
+        """A new miner is on disk before anything about it is published, so a kill -9 right
+        after a scan never loses one HA was told about.  In a task: the adoptions of a scan
+        share a few registry writes instead of waiting for one each."""
+        await self.registry.persist()
+        record = slot.record
+        if self.slots.get(record.id) is not slot:
+            return  # removed meanwhile
+        await self._event(
+            "miner_found",
+            id=record.id,
+            ip=record.ip,
+            mac=record.mac,
+            make=record.make,
+            model=record.model,
+        )
+        await self._publish_adopted(slot)
+
+    async def _publish_adopted(self, slot: MinerSlot) -> None:
         await self._announce(slot)
         self._devices_changed()
         self._ensure_poller(slot)
         slot.poll_now.set()
-        return slot
 
     def _update_record(self, record: DeviceRecord, miner: BaseMiner) -> None:
         ident = miner.identity
@@ -590,6 +619,8 @@ class Bridge:
         record.hostname = ident.hostname or record.hostname
         record.serial_number = ident.serial_number or record.serial_number
         record.algo = ident.algo
+        # known from the algorithm before the first poll, so bridge/devices is right at once
+        record.hashrate_unit = ALGORITHMS.get(ident.algo, record.hashrate_unit)
         record.ports = dict(miner.ports)
         record.capabilities = sorted(c.value for c in miner.capabilities)
         record.modes = (
@@ -734,6 +765,7 @@ class Bridge:
         if record.hashrate_unit != data.hashrate_unit:
             record.hashrate_unit = data.hashrate_unit
             new_keys.add("hashrate_unit")
+            self._devices_changed()  # bridge/devices shows the unit
         if new_keys:
             await self._announce(slot)
         slot.last_state = state
