@@ -62,6 +62,7 @@ class Rig:
         self.down: set[str] = set()
         self.writes: dict[str, list[float]] = defaultdict(list)
         self.fail: dict[str, str] = {}
+        self.overdraw: dict[str, float] = {}  # firmware that draws this much above its limit
         for miner_id, spec in FLEET.items():
             self.add(miner_id, *spec, ramp=ramp)
 
@@ -99,10 +100,12 @@ class Rig:
             return Outcome(False, self.fail[write.id])
         state = self.miners[write.id]
         if write.power_limit is not None:
-            state.set_power_limit(write.power_limit)
+            state.set_power_limit(write.power_limit + self.overdraw.get(write.id, 0.0))
         if write.mining is not None:
             state.set_mining(write.mining)
         limit = state.power_limit
+        if limit is not None:
+            limit -= self.overdraw.get(write.id, 0.0)
         return Outcome(True, power_limit=None if limit is None else int(limit))
 
     def measured(self) -> float:
@@ -114,6 +117,8 @@ class Rig:
                 self.ctrl.offline(miner_id)
                 continue
             limit = state.power_limit if self.caps[miner_id][0] else None
+            if limit is not None:
+                limit -= self.overdraw.get(miner_id, 0.0)  # what the firmware claims
             self.ctrl.observe(
                 miner_id,
                 measured_w=state.read().wattage,
@@ -485,3 +490,52 @@ def test_bad_signal_readings_are_refused(text: str | bytes) -> None:
     with pytest.raises(PowerInputError, match="price"):
         parse_reading(text, "price")
     assert parse_reading(b"0.25", "price") == 0.25 and parse_reading("-1200", "surplus") == -1200
+
+
+async def test_a_miner_drawing_above_its_limit_is_planned_at_what_it_draws() -> None:
+    rig = Rig()
+    rig.overdraw["c_s19xp"] = 600.0  # takes the limit, draws 600 W more once settled
+    rig.ctrl.command({"target_w": 10500})
+    await rig.settle(2)
+    assert rig.miners["c_s19xp"].hashing
+    assert rig.measured() > 10500  # the plan believed its limit
+    await rig.settle(int(INTERVAL / POLL) + 2)
+    assert rig.measured() <= 10500
+    state = rig.ctrl.state()
+    assert state["miners"]["c_s19xp"]["overdraw_w"] == 600  # type: ignore[index]
+    assert state["status"] == "holding"
+    rig.assert_not_flapped()
+
+
+def _lone(clock: Clock, can_stop: bool) -> PowerController:
+    ctrl = PowerController("one", GroupConfig(min_change_interval=60), clock)
+    ctrl.join(
+        "x", power_min=1000, power_max=2000, range_source="catalog", can_limit=True,
+        can_stop=can_stop,
+    )  # fmt: skip
+    return ctrl
+
+
+def test_a_miner_without_a_limit_is_counted_at_what_it_draws() -> None:
+    clock = Clock()
+    ctrl = _lone(clock, can_stop=True)
+    ctrl.observe("x", measured_w=2600, power_limit=None, mining=True)  # above its range
+    ctrl.command({"target_w": 5000})
+    assert ctrl.plan() == [Write("x", power_limit=2000)]  # capped, though "full" = 2000
+
+
+def test_an_overdraw_at_the_minimum_of_a_miner_that_cannot_stop_is_cannot_meet() -> None:
+    clock = Clock()
+    ctrl = _lone(clock, can_stop=False)
+    ctrl.observe("x", measured_w=1900, power_limit=2000, mining=True)
+    ctrl.command({"target_w": 1500})
+    (write,) = ctrl.plan()
+    ctrl.done(write, Outcome(True, power_limit=1500))
+    clock.now += 61
+    ctrl.observe("x", measured_w=2600, power_limit=1500, mining=True)  # settled: 1100 over
+    clock.now += 30
+    assert ctrl.plan() == [Write("x", power_limit=1000)]  # its minimum, still 2100 drawn
+    state = ctrl.state()
+    assert state["status"] == "cannot_meet" and "lowest this group can draw is 2100" in str(
+        state["reason"]
+    )

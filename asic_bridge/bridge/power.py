@@ -37,6 +37,8 @@ from asic_bridge.bridge.power_inputs import (
 
 #: a read-back this far from what was applied means someone else changed the limit
 LIMIT_DRIFT_W = 25
+#: a miner left alone this long has settled: a draw above its limit then is its own habit
+SETTLE_S = 30.0
 #: what a sleeping miner is assumed to draw, of its full power, until it was seen asleep
 #: (fans and control board; a guess on the high side, so a cap is not overshot meanwhile)
 IDLE_GUESS = 0.1
@@ -90,6 +92,7 @@ class Member:
     seen_at: float | None = None
     max_seen_w: float | None = None  # highest draw seen while mining
     idle_w: float | None = None  # the draw last seen while not mining
+    overdraw_w: float = 0.0  # how far above its limit it draws once settled (firmware habit)
     applied: Setting | None = None  # our last confirmed setting
     last_change: float = float("-inf")  # when we last wrote to it (attempted)
     pending: Write | None = None
@@ -110,16 +113,20 @@ class Member:
         most it was seen drawing, else the top of its catalog range (a high guess)."""
         bounds = self._range()
         if self.can_limit and bounds is not None:
-            return float(bounds[1])
+            return bounds[1] + self.overdraw_w
         return self.max_seen_w or self.measured_w or float(self.power_max or 0)
 
     def sleep_w(self) -> float:
         return self.idle_w if self.idle_w is not None else IDLE_GUESS * self.full_w()
 
     def fleet_member(self) -> FleetMember:
+        """For allocation, in watts drawn: a limit of L costs L + its overdraw."""
         bounds = self._range()
         can_limit = self.can_limit and bounds is not None
-        low, high = bounds if bounds is not None else (int(self.full_w()),) * 2
+        if bounds is None:
+            low = high = int(self.full_w())
+        else:
+            low, high = (int(b + self.overdraw_w) for b in bounds)
         return FleetMember(self.id, low, high, self.efficiency, can_limit, self.can_stop)
 
 
@@ -223,6 +230,10 @@ class PowerController:
                 self._mark(f"{miner_id}: {'resumed' if mining else 'stopped'} on the miner")
         member.online, member.seen_at = True, now
         member.measured_w, member.power_limit, member.mining = measured_w, power_limit, mining
+        settled = now - member.last_change >= max(SETTLE_S, self.config.min_change_interval)
+        if mining and measured_w is not None and power_limit is not None and settled:
+            over = measured_w - power_limit
+            member.overdraw_w = over if over > LIMIT_DRIFT_W else 0.0
         if mining and measured_w is not None:
             member.max_seen_w = max(member.max_seen_w or 0.0, measured_w)
         elif mining is False and measured_w is not None:
@@ -382,10 +393,14 @@ class PowerController:
         planned = fixed_w
         for item in allocation:
             member = by_id[item.id]
-            limit = item.power_limit if member.fleet_member().can_limit else None
+            limit = None
+            if member.fleet_member().can_limit and item.power_limit is not None:
+                limit = int(item.power_limit - member.overdraw_w)  # watts drawn -> the limit
             wanted = Setting(item.mining, limit if item.mining else member.power_limit)
             plan[member.id] = wanted
             now_w = self._setting_w(member, self._current(member))
+            if member.power_limit is None and member.mining and member.measured_w:
+                now_w = max(now_w, member.measured_w)  # no limit: it draws what it draws
             new_w = self._setting_w(member, wanted)
             planned += new_w
             if wanted == self._current(member) or (
@@ -413,7 +428,7 @@ class PowerController:
         stuck = [m for m in fixed if not m.controllable]
         floor = sum(self._expected_w(m) for m in stuck)
         for m in (m for m in [*fixed, *flexible] if m.controllable):
-            floor += m.sleep_w() if m.can_stop else float(m.power_min or 0)
+            floor += m.sleep_w() if m.can_stop else (m.power_min or 0) + m.overdraw_w
         if floor <= target:
             return ""
         names = ", ".join(sorted(m.id for m in stuck)) or "none"
@@ -429,7 +444,7 @@ class PowerController:
         if not setting.mining:
             return member.sleep_w()
         if setting.power_limit is not None:
-            return float(setting.power_limit)
+            return setting.power_limit + member.overdraw_w
         return member.full_w()
 
     def _expected_w(self, member: Member) -> float:
@@ -438,7 +453,7 @@ class PowerController:
         measured = member.measured_w
         applied = member.applied
         if applied is not None and applied.mining and applied.power_limit is not None:
-            return max(measured or 0.0, float(applied.power_limit))
+            return max(measured or 0.0, applied.power_limit + member.overdraw_w)
         return measured if measured is not None else self._setting_w(member, self._current(member))
 
     def _write(self, member: Member, wanted: Setting) -> Write:
@@ -494,6 +509,7 @@ class PowerController:
                 "controllable": m.controllable,
                 "may_change_at": held.get(m.id),
                 "error": m.error,
+                "overdraw_w": round(m.overdraw_w) or None,
             }
             for m in sorted(self.members.values(), key=lambda m: m.id)
         }
