@@ -19,6 +19,7 @@ from asic_bridge import __version__
 from asic_bridge.config import MinerConfig
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, UnknownMiner
+from asic_bridge.drivers.firmware import load_firmware
 from asic_bridge.errors import AsicBridgeError, ConfigError, UnsupportedError
 
 EXIT_FAILURE = 1
@@ -34,6 +35,7 @@ CONTROL_ACTIONS = {
     "light-on": "fault_light_on",
     "light-off": "fault_light_off",
     "power-limit": "set_power_limit",
+    "upgrade-firmware": "upgrade_firmware",
 }
 
 
@@ -75,7 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ACTION",
         help=", ".join(sorted(CONTROL_ACTIONS)),
     )
-    control.add_argument("argument", nargs="?", help="watts for power-limit")
+    control.add_argument(
+        "argument", nargs="?", help="watts for power-limit, the image file for upgrade-firmware"
+    )
+    control.add_argument(
+        "--discard-settings",
+        action="store_true",
+        help="upgrade-firmware: reset the miner's settings (default: keep them)",
+    )
 
     config = sub.add_parser("config", help="read or write a miner's configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="get|set", required=True)
@@ -315,9 +324,17 @@ async def _cmd_control(args: argparse.Namespace) -> int:
         if args.argument is None or not args.argument.isdigit():
             raise CLIError("power-limit needs a whole number of watts, e.g. 3000", EXIT_USAGE)
         call_args.append(int(args.argument))
+    elif method == "upgrade_firmware":
+        if args.argument is None:
+            raise CLIError("upgrade-firmware needs the firmware file", EXIT_USAGE)
+        call_args.append(load_firmware(args.argument))  # a bad path fails before connecting
     elif args.argument is not None:
         raise CLIError(f"{args.action} takes no argument", EXIT_USAGE)
     miner = await _connect(args.host)
+    if method == "upgrade_firmware":
+        result = await miner.upgrade_firmware(*call_args, keep_settings=not args.discard_settings)
+        print(f"{args.host}: upgrade-firmware ok (accepted; the miner flashes and reboots)")
+        return 0
     result = await getattr(miner, method)(*call_args)
     print(f"{args.host}: {args.action} {'ok' if result is not False else 'failed'}")
     return 0 if result is not False else EXIT_FAILURE

@@ -48,6 +48,8 @@ def test_list_kinds_format() -> None:
         (["control", "127.0.0.1", "power-limit"], "power-limit needs a whole number"),
         (["control", "127.0.0.1", "power-limit", "lots"], "power-limit needs a whole number"),
         (["control", "127.0.0.1", "reboot", "now"], "reboot takes no argument"),
+        (["control", "127.0.0.1", "upgrade-firmware"], "upgrade-firmware needs the firmware"),
+        (["control", "127.0.0.1", "upgrade-firmware", "/nonexistent.bin"], "cannot read"),
         (["data", "127.0.0.1:http=99999"], "bad port override"),
         (["scan", "10.0.0.0/33"], "bad subnet"),
         (["scan", "10.0.0.1-300"], "bad address range"),
@@ -218,3 +220,45 @@ def test_run_with_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("asic-bridge: cannot start the bridge:")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_upgrade_firmware_wrong_file_exits_2(fleet: list[str], tmp_path: Path) -> None:
+    image = tmp_path / "Antminer-S19j-Pro.zip"
+    image.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    out = run_cli("control", fleet[0], "upgrade-firmware", str(image))
+    assert out.returncode == 2, out.stderr
+    assert "is not Antminer firmware" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_upgrade_firmware_installs_and_reports(tmp_path: Path) -> None:
+    """A BitAxe in its own simulator process: the OTA image goes in, the board comes back
+    reporting the image's version."""
+    import time
+
+    header = bytes([0xE9, 1, 2, 0x20]) + b"\x00" * 20 + b"\x20\x00\x00\x3c\x00\x01\x00\x00"
+    desc = (0xABCD5432).to_bytes(4, "little") + b"\x00" * 60
+    image = tmp_path / "esp-miner.bin"
+    image.write_bytes(header + desc + b"ASIC_BRIDGE_SIM_VERSION=v9.9.1\n" + b"\xff" * 64)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asic_bridge", "simulate", "--miner", "bitaxe_gamma@127.33.0.9"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline()
+        out = run_cli("control", "127.33.0.9", "upgrade-firmware", str(image))
+        assert (out.returncode, out.stdout.split(":")[0]) == (0, "127.33.0.9"), out.stderr
+        version = None
+        for _ in range(60):
+            reading = run_cli("data", "127.33.0.9", "--json")
+            if reading.returncode == 0:
+                version = json.loads(reading.stdout)["fw_ver"]
+                if version == "v9.9.1":
+                    break
+            time.sleep(0.2)
+        assert version == "v9.9.1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)

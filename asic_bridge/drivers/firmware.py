@@ -112,7 +112,7 @@ def require(firmware: FirmwareFile, ok: bool, expected: str, family: str) -> Non
     """Refuse ``firmware`` with a ConfigError naming what ``family`` expects."""
     if not ok:
         raise ConfigError(
-            f"{firmware.describe()} is not a {family} firmware image: expected {expected}"
+            f"{firmware.describe()} is not {family} firmware: expected {expected}"
         )
 
 
@@ -122,7 +122,7 @@ def require_suffix(firmware: FirmwareFile, suffixes: Iterable[str], family: str)
     allowed = tuple(suffixes)
     if not firmware.name.lower().endswith(allowed):
         raise ConfigError(
-            f"{firmware.describe()} is not a {family} firmware file: its name must end in "
+            f"{firmware.describe()} is not {family} firmware: its name must end in "
             f"{' or '.join(allowed)}"
         )
 
