@@ -539,3 +539,47 @@ def test_an_overdraw_at_the_minimum_of_a_miner_that_cannot_stop_is_cannot_meet()
     assert state["status"] == "cannot_meet" and "lowest this group can draw is 2100" in str(
         state["reason"]
     )
+
+
+def test_overlapping_windows_first_listed_wins() -> None:
+    parsed = Schedule.model_validate(
+        {
+            "timezone": "UTC",
+            "windows": [
+                {"start": "10:00", "end": "12:00", "target_w": 1000},
+                {"start": "08:00", "end": "18:00", "target_w": 5000},
+            ],
+        }
+    )
+    day = datetime(2026, 6, 1, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert schedule_at(parsed, day + 9 * 3600).target == 5000
+    eleven = schedule_at(parsed, day + 11 * 3600)
+    assert eleven.target == 1000 and eleven.until == day + 12 * 3600
+    assert schedule_at(parsed, day + 13 * 3600).target == 5000
+
+
+def test_schedule_time_zone_defaults_to_tz_else_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    window = {"start": "07:00", "end": "08:00", "sleep": True}
+    monkeypatch.setenv("TZ", "America/New_York")
+    assert Schedule.model_validate({"windows": [window]}).timezone == "America/New_York"
+    monkeypatch.setenv("TZ", "Not/AZone")
+    assert Schedule.model_validate({"windows": [window]}).timezone == "UTC"
+
+
+def test_an_available_power_signal_with_a_reserve() -> None:
+    clock = Clock()
+    config = GroupConfig(surplus={"signal": "available", "reserve_w": 500, "stale_after": 60})
+    ctrl = PowerController("home", config, clock)
+    ctrl.command({"surplus_w": 7000})
+    assert ctrl.target() == (6500, "surplus 7000 W")
+    clock.now += 61
+    assert ctrl.target() == (0, "surplus is stale: fallback")
+
+
+def test_runtime_settings_take_effect_and_are_shown() -> None:
+    clock = Clock()
+    ctrl = PowerController("home", GroupConfig(), clock)
+    ctrl.command({"min_change_interval": 300, "deadband_w": 50, "target_w": 4000})
+    state = ctrl.state()
+    assert (state["min_change_interval"], state["deadband_w"], state["mode"]) == (300, 50, "target")
+    assert ctrl.snapshot()["config"]["min_change_interval"] == 300
