@@ -450,6 +450,11 @@ def test_schedule_follows_daylight_saving_time() -> None:
     [
         ({"target_w": -1}, "target_w: Input should be greater than or equal to 0"),
         ({"target_w": 1e12}, "target_w"),
+        ({"target_w": "5000"}, "must be a number of watts"),
+        ({"target_w": True}, "must be a number of watts"),
+        ({"target_w": float("inf")}, "finite"),
+        ({"target_w": 100, "transaction": ""}, "transaction must not be empty"),
+        ({"target_w": 100, "transaction": True}, "transaction"),
         ({"target_w": "lots"}, "target_w"),
         ({"targt_w": 100}, "targt_w: Extra inputs are not permitted"),
         ({"mode": "turbo"}, "mode"),
@@ -483,6 +488,7 @@ def test_a_mode_switch_keeps_the_configured_inputs() -> None:
     ctrl.command({"mode": "target"})
     assert ctrl.config.target_w == 5000
     assert parse_set({"surplus_w": -300, "transaction": "t1"}).transaction == "t1"
+    assert parse_set({"target_w": 4999.6, "transaction": 7}).target_w == 5000
 
 
 @pytest.mark.parametrize("text", ["", "abc", "nan", "inf", "1e12", b"\xff"])

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -24,17 +25,32 @@ from pydantic import (
     model_validator,
 )
 
+from asic_bridge.bridge.commands import CommandError, check_transaction
+from asic_bridge.bridge.fleet import MAX_TARGET_W
 from asic_bridge.config import describe_validation_error
 
-MAX_FLEET_W = 100_000_000
-"""100 MW: a target above this is a typo, not a farm."""
+MAX_FLEET_W = MAX_TARGET_W
+"""The same bound as today's fleet requests (1 GW): above it a typo, not a farm."""
 DAY = 86400.0
 
 Mode = Literal["off", "target", "schedule", "price", "surplus"]
 MODES: tuple[str, ...] = ("off", "target", "schedule", "price", "surplus")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Watts = Annotated[int, Field(ge=0, le=MAX_FLEET_W)]
+
+
+def _number_of_watts(value: Any) -> Any:
+    """A JSON number (a float is rounded); "5000" or true is refused, not coerced."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of watts, got {value!r:.40}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number of watts")
+        return round(value)
+    return value
+
+
+Watts = Annotated[int, BeforeValidator(_number_of_watts), Field(ge=0, le=MAX_FLEET_W)]
 Fallback = Literal["hold", "release", "sleep"] | Watts
 """When a signal stops: keep the last target, release the miners, sleep them, or a target."""
 
@@ -200,7 +216,15 @@ class FleetSet(_Strict):
     min_change_interval: float | None = Field(default=None, ge=0, le=DAY)
     deadband_w: int | None = Field(default=None, ge=0, le=1_000_000)
     replan_interval: float | None = Field(default=None, ge=1, le=3600)
-    transaction: str | None = Field(default=None, max_length=200)
+    transaction: str | int | None = None
+
+    @field_validator("transaction", mode="before")
+    @classmethod
+    def _usable_id(cls, value: Any) -> str | int | None:
+        try:  # the same rule as every other command's transaction
+            return check_transaction(value)
+        except CommandError as exc:
+            raise ValueError(str(exc)) from None
 
     _check = field_validator("surplus_w")(lambda v: v if v is None else _finite(v))
 

@@ -111,9 +111,7 @@ def is_zip(data: bytes) -> bool:
 def require(firmware: FirmwareFile, ok: bool, expected: str, family: str) -> None:
     """Refuse ``firmware`` with a ConfigError naming what ``family`` expects."""
     if not ok:
-        raise ConfigError(
-            f"{firmware.describe()} is not {family} firmware: expected {expected}"
-        )
+        raise ConfigError(f"{firmware.describe()} is not {family} firmware: expected {expected}")
 
 
 def require_suffix(firmware: FirmwareFile, suffixes: Iterable[str], family: str) -> None:
