@@ -335,3 +335,50 @@ async def test_antminer_keep_settings_picks_the_cgi(keep: bool, expected: bool) 
         path = "POST /cgi-bin/upgrade.cgi" if keep else "POST /cgi-bin/upgrade_clear.cgi"
         assert s.counters["http"].by_key[path] == 1
         await miner.aclose()
+
+
+# ---------------------------------------------------------------- pure pieces
+def test_multipart_round_trip_keeps_binary_bytes() -> None:
+    """What the drivers send is what the simulators' parser reads back, byte for byte
+    (CRLF and boundary-like runs inside the image included)."""
+    from asic_bridge.drivers.firmware import multipart
+    from asic_bridge.sim.http_server import Request
+
+    image = b"\r\n--\r\n\x00\xff" * 50 + b"------asicbridge"
+    body, content_type = multipart(
+        {"checksum": "abc", "keepsettings": "true"}, {"update.zip": ('a"b.zip', image, "x/y")}
+    )
+    request = Request("POST", "/", "/", "HTTP/1.1", {"content-type": content_type}, body)
+    form = request.multipart()
+    assert form["checksum"] == (None, b"abc")
+    assert form["keepsettings"] == (None, b"true")
+    assert form["update.zip"] == ("a%22b.zip", image)
+    truncated = Request("POST", "/", "/", "HTTP/1.1", {"content-type": content_type}, body[:-8])
+    with pytest.raises(ValueError, match="truncated"):
+        truncated.multipart()
+
+
+def test_load_firmware(tmp_path: Path) -> None:
+    from asic_bridge.drivers.firmware import load_firmware
+
+    path = tmp_path / "Antminer-S19.tar.gz"
+    path.write_bytes(b"\x1f\x8b\x08rest")
+    loaded = load_firmware(path)
+    assert (loaded.name, loaded.suffix, loaded.size) == ("Antminer-S19.tar.gz", ".tar.gz", 7)
+    assert load_firmware(b"\xe9abc").name == "firmware.bin"
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_firmware(tmp_path)
+    with pytest.raises(ConfigError, match="path or bytes"):
+        load_firmware(12)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="plain file name"):
+        load_firmware(b"x", name="../etc/passwd")
+
+
+async def test_url_and_version_are_refused() -> None:
+    async with running("bitaxe_gamma") as s:
+        miner = await identify(s)
+        with pytest.raises(ConfigError, match="not a url"):
+            await miner.upgrade_firmware(url="http://example.invalid/fw.bin")
+        with pytest.raises(ConfigError, match="needs the firmware"):
+            await miner.upgrade_firmware()
+        await miner.aclose()

@@ -153,6 +153,7 @@ class _AntminerStock(CGMinerSim):
 
     def make_servers(self) -> dict[str, SimServer]:
         http = HttpServer(guard=self.digest)
+        http.max_body = 256 * 1024 * 1024  # firmware images arrive through upgrade.cgi
         http.route("GET", "/", self.page_index)
         http.route("GET", "/index.html", self.page_index)
         for name, handler in self.cgi_routes().items():
