@@ -191,8 +191,9 @@ class MinersConfig(_Section):
     poll_interval: float = Field(default=10.0, ge=1.0, le=3600)
     scan_interval: float = Field(default=300.0, ge=0, le=86400)
     offline_after: int = Field(default=2, ge=1, le=100)
-    #: Seconds after a command during which failed polls do not count toward offline_after
-    #: (the miner may be restarting its backend to apply it, as BOSminer does).
+    #: Seconds after a command that may restart the backend (power limit, mode, mining,
+    #: restart_backend) during which failed polls do not count toward offline_after (the
+    #: miner may be restarting to apply it, as BOSminer does).
     command_settle: float = Field(default=30.0, ge=0, le=600)
     concurrency: int = Field(default=64, ge=1, le=2000)
     # friendly names by MAC, for miners found by scanning

@@ -971,6 +971,8 @@ class Bridge:
         ``applied`` echoes what was done, as validated (``{"power_limit": 3000}``).
         """
         done: dict[str, Any] = {}
+        restarts = False  # a write that may restart the miner's backend was sent
+        result: dict[str, Any]
         try:
             async with slot.lock:
                 miner = await self._miner_for(slot)
@@ -978,25 +980,29 @@ class Bridge:
                     return {"status": "error", "error": "miner is not reachable", "applied": done}
                 deadline = float(settings.get("api_function_timeout")) * 3
                 for action in command.actions:
+                    restarts = restarts or _may_restart(action)
                     async with asyncio.timeout(deadline):
                         await _apply(miner, action)
                     done[action.field] = action.value
+            result = {"status": "ok", "error": None, "applied": done}
         except (MinerTimeoutError, TimeoutError):
-            return {
+            result = {
                 "status": "unknown",
                 "error": "the miner did not confirm in time; the outcome is unknown (not retried)",
                 "applied": done,
             }
         except MinerConnectionError as exc:
             status = "unknown" if done or "reset" in str(exc).lower() else "error"
-            return {"status": status, "error": str(exc), "applied": done}
+            result = {"status": status, "error": str(exc), "applied": done}
         except (UnsupportedError, ConfigError, AsicBridgeError) as exc:
-            return {"status": "error", "error": str(exc), "applied": done}
+            result = {"status": "error", "error": str(exc), "applied": done}
         finally:
             slot.full_poll_due = True  # read the settings a command may have changed
             slot.poll_now.set()  # republish the new state soon
+        if restarts and result["status"] != "error":
+            # it may be restarting its backend to apply this: silence is ours for a while
             slot.settle_until = time.monotonic() + self.config.miners.command_settle
-        return {"status": "ok", "error": None, "applied": done}
+        return result
 
     # ================================================================== bridge requests
     async def _bridge_request(
@@ -1212,6 +1218,13 @@ def tls_context(config: BridgeConfig) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _may_restart(action: cmd.Action) -> bool:
+    """Whether applying ``action`` may restart the mining backend (BOSminer rewrites its
+    config and restarts for a power target; many firmwares restart hashing on a change).
+    Not a reboot: a rebooting miner is really away, and shown so."""
+    return action.field in ("power_limit", "mode", "mining") or action.value == "restart_backend"
 
 
 async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
