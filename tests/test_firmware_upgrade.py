@@ -103,7 +103,7 @@ FAMILIES = [
         zip_image,
         ("firmware.tar.gz", targz_image("9.9")),
         ("update.zip", zip_image("9.9")[:40]),
-        "Invalid update file",
+        "BadUpdateFile",
     ),
     Family(
         "vnish_s19jpro",
@@ -381,4 +381,33 @@ async def test_url_and_version_are_refused() -> None:
             await miner.upgrade_firmware(url="http://example.invalid/fw.bin")
         with pytest.raises(ConfigError, match="needs the firmware"):
             await miner.upgrade_firmware()
+        await miner.aclose()
+
+
+async def test_esp_miner_www_image_goes_to_otawww_without_a_reboot() -> None:
+    """www.bin (the AxeOS web UI, a SPIFFS image without magic) goes to /api/system/OTAWWW:
+    the board answers "WWW update complete", keeps running, and reports the new UI version;
+    a www.bin over the 3 MiB partition is refused before upload."""
+    async with running("bitaxe_gamma") as s:
+        miner = await identify(s)
+        uptime = s.state.uptime
+        www = FirmwareFile("www.bin", b"\x00\x01" * 100 + mark("v9.5.5-ui"))
+        assert await miner.upgrade_firmware(www) is True
+        assert s.counters["http"].by_key["POST /api/system/OTAWWW"] == 1
+        data = await miner.get_data(include=["api_ver", "uptime"])
+        assert data.api_ver == "v9.5.5-ui"  # axeOSVersion
+        assert not s.upgrading and s.state.uptime >= uptime
+        with pytest.raises(ConfigError, match="3 MiB"):
+            await miner.upgrade_firmware(FirmwareFile("www.bin", b"\x00" * (3 * 1024 * 1024 + 1)))
+        await miner.aclose()
+
+
+async def test_antminer_signed_bmu_is_sent_as_it_is() -> None:
+    """X19-era images are Bitmain-signed .bmu files (opaque here): the driver sends them by
+    name, the sim (which cannot check a signature) installs them."""
+    async with running("antminer_s21") as s:
+        miner = await identify(s)
+        image = FirmwareFile("Antminer-S21-merge-release-20250101.bmu", b"BMU\x00" + mark("9.6.6"))
+        assert await miner.upgrade_firmware(image) is True
+        assert "9.6.6" in (await wait_version(miner, "9.6.6") or "")
         await miner.aclose()

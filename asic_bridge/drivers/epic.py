@@ -599,11 +599,12 @@ class EpicMiner(BaseMiner):
         return payload
 
     # -------------------------------------------------------------- firmware upload
-    # pyasic 0.79 pyasic/web/epic.py system_update (the UMC web UI's upload): POST
-    # /systemupdate on the API port, multipart with the image as part "update.zip"
-    # (application/zip) and the fields checksum (SHA-256 hex of the file), keepsettings
-    # ("true"/"false") and password.  ePIC update packages are zip files.  The answer is
-    # every ePIC POST's {"result": bool, "error": ...}.
+    # The firmware's OpenAPI document (tests/fixtures/real/epic/1.30.0/openapi.json,
+    # system_update_handler; same in 1.22.5) and pyasic 0.79 web/epic.py system_update: POST
+    # /systemupdate on the API port, multipart with "update.zip" (the package, a zip),
+    # checksum (SHA-256 hex), keepsettings (boolean) and password; the answer is
+    # JsonResponse {"result": bool, "error": ApiError} (BadUpdateFile, InvalidChecksum,
+    # SystemUpdateInProgress ...).
     def _check_firmware(self, firmware: FirmwareFile) -> None:
         require(firmware, is_zip(firmware.data), "a .zip update package", "ePIC")
 

@@ -205,25 +205,26 @@ class EpicSim(SimMiner):
         return {"http": web, "rpc": api}
 
     async def _systemupdate(self, request: Request) -> HttpReply:
-        """The upload pyasic's system_update sends (multipart: update.zip, checksum,
-        keepsettings, password); answered like every ePIC POST."""
+        """POST /systemupdate as the firmware's OpenAPI document has it (fixtures
+        real/epic/1.22.5 and 1.30.0): multipart password, checksum (SHA-256), keepsettings,
+        update.zip; answered JsonResponse {result, error} with ApiError names."""
         try:
             form = request.multipart()
-        except ValueError as exc:
-            return text_reply(f"Invalid multipart body: {exc}", 400, "text/plain; charset=utf-8")
-        password = form.get("password", (None, b""))[1].decode("utf-8", "replace")
-        if password != self.password:
+        except ValueError:
+            return json_reply({"result": False, "error": "InvalidMultipart"})
+        missing = {"password", "checksum", "keepsettings", "update.zip"} - set(form)
+        if missing:
+            return json_reply({"result": False, "error": "MissingParam"})
+        if form["password"][1].decode("utf-8", "replace") != self.password:
             return json_reply({"result": False, "error": "BadPassword"})
-        image = form.get("update.zip", (None, b""))[1]
-        checksum = form.get("checksum", (None, b""))[1].decode("latin-1").strip().lower()
+        image = form["update.zip"][1]
+        checksum = form["checksum"][1].decode("latin-1").strip().lower()
         if not self.begin_upgrade():
-            return json_reply({"result": False, "error": "An update is already in progress"})
-        if not image:
-            error = "No update file provided"
-        elif checksum != hashlib.sha256(image).hexdigest():
-            error = "Checksum mismatch"
+            return json_reply({"result": False, "error": "SystemUpdateInProgress"})
+        if checksum != hashlib.sha256(image).hexdigest():
+            error = "InvalidChecksum"
         elif not _zip_intact(image):
-            error = "Invalid update file"
+            error = "BadUpdateFile"
         else:
             self.end_upgrade(image)
             return json_reply({"result": True, "error": None})
