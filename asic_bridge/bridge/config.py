@@ -19,6 +19,7 @@ from pydantic_core import InitErrorDetails
 
 from asic_bridge.bridge.power_inputs import GroupConfig
 from asic_bridge.bridge.topics import valid_id
+from asic_bridge.bridge.watchdog import WatchdogConfig
 from asic_bridge.config import describe_validation_error
 from asic_bridge.credentials import Credentials, CredentialTable, credential_key
 from asic_bridge.errors import ConfigError
@@ -247,11 +248,32 @@ class FirmwareCredentials(_Section):
 
 
 class FleetGroup(GroupConfig):
-    """``fleet.groups.<group>``: members, hold settings, schedule/price/surplus inputs."""
+    """``fleet.groups.<group>``: members, hold settings, schedule/price/surplus inputs, and
+    the group's watchdog (opt-in)."""
+
+    watchdog: WatchdogConfig | None = None
 
 
 class FleetConfig(_Section):
     groups: dict[str, FleetGroup] = Field(default_factory=lambda: {"all": FleetGroup()})
+
+
+class MetricsConfig(_Section):
+    """``metrics``: a Prometheus endpoint at http://bind:port/metrics (off without it)."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=1, le=65535)
+
+    @field_validator("bind")
+    @classmethod
+    def _check_bind(cls, bind: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError:
+            raise ValueError("must be an IP address to listen on (0.0.0.0 for all)") from None
+        return bind
 
 
 class SimulatorConfig(_Section):
@@ -264,6 +286,7 @@ class BridgeConfig(_Section):
     credentials: dict[str, FirmwareCredentials] = Field(default_factory=dict)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    metrics: MetricsConfig | None = None
     state_dir: str = ".asic_bridge_state"
     #: Seconds between registry writes for energy; the published energy is the saved one,
     #: so it moves in steps of this length (adoptions and IP changes are written at once).
@@ -272,6 +295,21 @@ class BridgeConfig(_Section):
     #: Levels of single loggers, over log_level and the WARNING default of third-party
     #: ones (bridge.logs.THIRD_PARTY): ``{hpack: debug}`` to see what h2 does.
     log_levels: dict[str, LogLevel] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _metrics_port_free(self) -> BridgeConfig:
+        embedded = self.mqtt.embedded
+        if (
+            self.metrics is not None
+            and self.mqtt.embedded_broker
+            and self.metrics.port == embedded.port
+            and (
+                self.metrics.bind == embedded.bind
+                or "0.0.0.0" in (self.metrics.bind, embedded.bind)
+            )
+        ):
+            raise ValueError(f"metrics.port {self.metrics.port} is the embedded broker's port")
+        return self
 
     @field_validator("credentials")
     @classmethod

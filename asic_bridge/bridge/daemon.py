@@ -27,9 +27,23 @@ import orjson
 
 from asic_bridge import __version__, factory, settings
 from asic_bridge.bridge import commands as cmd
+from asic_bridge.bridge.adoption import Device
 from asic_bridge.bridge.broker import EmbeddedBroker
 from asic_bridge.bridge.config import BridgeConfig, HostConfig, load_config
 from asic_bridge.bridge.entities import bridge_discovery, discovery_messages
+from asic_bridge.bridge.events import (
+    CommandAnswered,
+    Connected,
+    EventBus,
+    MinerOffline,
+    MinerOnline,
+    MinerRemoved,
+    PollFailed,
+    PollSucceeded,
+    failure_reason,
+)
+from asic_bridge.bridge.features.metrics import Metrics
+from asic_bridge.bridge.features.watchdog import Watchdog
 from asic_bridge.bridge.fleet import FleetMember, allocate, allocated_power, parse_fleet_request
 from asic_bridge.bridge.logs import configure_logging
 from asic_bridge.bridge.poller import (
@@ -89,9 +103,11 @@ class MinerSlot:
     slow_readings: dict[str, tuple[Any, str | None]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
     field_keys: set[str] | None = None  # keys on per-field topics (None: none since start)
+    device: Device = field(init=False)  # what the events carry (bridge.events)
 
     def __post_init__(self) -> None:
         self.reported |= set(self.record.reported)
+        self.device = Device(self.record, lock=self.lock)
 
 
 class Bridge:
@@ -128,6 +144,11 @@ class Bridge:
         )
         self.ready = asyncio.Event()  # set after the first connect and scan (for tests)
         self._tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
+        # the features on the event bus (bridge.events)
+        self.bus = EventBus()
+        self.metrics = Metrics(self.bus, lambda: [s.device for s in self.slots.values()])
+        groups = [(g.miners, g.watchdog) for g in config.fleet.groups.values()]
+        self.watchdog = Watchdog(self.bus, groups, self._run_command, self._publish_event)
 
     # ================================================================== lifecycle
     async def run(self) -> None:
@@ -146,6 +167,8 @@ class Bridge:
         self._stop.set()
 
     async def start(self) -> None:
+        if self.config.metrics is not None:
+            await self.metrics.start(self.config.metrics)
         self.registry.load()
         for record in self.registry.devices.values():
             self.slots[record.id] = MinerSlot(record=record)
@@ -184,6 +207,8 @@ class Bridge:
         pending = [t for t in self._tasks] + [s.task for s in self.slots.values() if s.task]
         await asyncio.gather(*pending, return_exceptions=True)
         await self.registry.persist()
+        await self.watchdog.close()
+        await self.metrics.close()
         for slot in self.slots.values():
             if slot.miner is not None:
                 with contextlib.suppress(Exception):
@@ -307,6 +332,7 @@ class Bridge:
         outage = float("inf") if lost_at is None else time.monotonic() - lost_at
         backlog = len(client.messages) if outage > expiry else 0
         await self._announce_all(force=True)
+        await self.bus.emit(Connected())
         self._connected.set()
         log.info("connected to MQTT broker %s", self.config.mqtt.redacted_url())
         async for message in client.messages:
@@ -417,6 +443,16 @@ class Bridge:
 
     async def _event(self, kind: str, **data: Any) -> None:
         await self._publish(self.topics.bridge_event, {"type": kind, "data": data})
+
+    async def _publish_event(self, kind: str, data: dict[str, Any]) -> None:
+        await self._event(kind, **data)
+
+    async def _run_command(self, device: Device, command: cmd.Command) -> dict[str, Any]:
+        """The command path for features (the watchdog)."""
+        slot = self.slots.get(device.id)
+        if slot is None:
+            return {"status": "error", "error": "the miner was removed"}
+        return await self._execute(slot, command)
 
     async def _announce(self, slot: MinerSlot, force: bool = False) -> None:
         """Publish this miner's discovery configs; clear the ones it no longer has."""
@@ -684,6 +720,7 @@ class Bridge:
             deadline = float(settings.get("api_function_timeout")) + 2
             data: MinerData | None = None
             fields: list[str] = []
+            started, error = time.monotonic(), None
             try:
                 async with asyncio.timeout(deadline * 2):
                     miner = await self._miner_for(slot)
@@ -692,11 +729,15 @@ class Bridge:
                         data = await miner.get_data(include=fields)
             except (AsicBridgeError, TimeoutError) as exc:
                 log.debug("poll of %s failed: %s", slot.record.id, exc)
-                data = None
+                data, error = None, exc
+            duration = time.monotonic() - started
             if data is None or nothing_read(data):
+                reason = "unreachable" if data is None and error is None else failure_reason(error)
+                await self.bus.emit(PollFailed(slot.device, reason, duration))
                 await self._poll_failed(slot)
                 return False
             await self._poll_succeeded(slot, data, fields)
+            await self.bus.emit(PollSucceeded(slot.device, data, time.time(), duration))
             return True
 
     @staticmethod
@@ -728,6 +769,7 @@ class Bridge:
             slot.record.last_power_w = None
             slot.record.last_power_at = None
             await self._publish_availability(slot)
+            await self.bus.emit(MinerOffline(slot.device, was_online is True))
             if was_online:
                 await self._event("miner_lost", id=slot.record.id, ip=slot.record.ip)
             if miner is not None:
@@ -774,6 +816,7 @@ class Bridge:
             back = slot.online is False
             slot.online = True
             await self._publish_availability(slot)
+            await self.bus.emit(MinerOnline(slot.device, back))
             if back:
                 await self._event("miner_online", id=record.id, ip=record.ip)
         self.registry.mark_dirty()
@@ -913,6 +956,7 @@ class Bridge:
         if slot is None:
             self._refused(body, f"unknown miner {target[:64]!r}", f"a command to {target[:64]}")
             await self._respond(response_topic, body, reply_to, correlation)
+            await self.bus.emit(CommandAnswered(target[:64], "error"))
             return
         if kind == "get":
             slot.poll_now.set()
@@ -927,6 +971,7 @@ class Bridge:
         except cmd.CommandError as exc:
             self._refused(body, str(exc), f"{command_name[:40]} on {target}")
             await self._respond(response_topic, body, reply_to, correlation)
+            await self.bus.emit(CommandAnswered(target, "error"))
             await self._republish_after_failure(slot)
             return
         body["command"] = command.name
@@ -956,6 +1001,7 @@ class Bridge:
         if body["status"] != "ok":
             log.info("%s on %s: %s: %s", command.name, target, body["status"], body["error"])
         await self._respond(response_topic, body, reply_to, correlation)
+        await self.bus.emit(CommandAnswered(target, str(body["status"])))
         if body["status"] != "ok":
             await self._republish_after_failure(slot)
 
@@ -1072,6 +1118,7 @@ class Bridge:
         self.registry.remove(miner_id)
         await self.registry.persist()
         await self._publish_devices()
+        await self.bus.emit(MinerRemoved(slot.device))
         await self._event("miner_removed", id=miner_id)
 
     # ================================================================== fleet

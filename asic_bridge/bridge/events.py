@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from asic_bridge.bridge.adoption import Device
@@ -54,6 +54,40 @@ class PollSucceeded:
     device: Device
     data: MinerData
     now: float
+    #: seconds the poll took (connect and read), for the metrics' histogram
+    duration: float = 0.0
+
+
+#: Why a poll failed, as a small fixed set (metrics labels): never the error's text.
+PollFailureReason = Literal[
+    "timeout", "connection", "auth", "invalid_response", "unreachable", "no_data", "other"
+]
+
+
+def failure_reason(exc: BaseException | None) -> PollFailureReason:
+    """The reason label for a poll that raised ``exc`` (None: the miner answered nothing)."""
+    from asic_bridge import errors
+
+    if exc is None:
+        return "no_data"
+    if isinstance(exc, TimeoutError):  # MinerTimeoutError is one too
+        return "timeout"
+    if isinstance(exc, errors.AuthenticationError):
+        return "auth"
+    if isinstance(exc, (errors.InvalidResponseError, errors.ResponseTooLargeError)):
+        return "invalid_response"
+    if isinstance(exc, (errors.MinerConnectionError, OSError)):
+        return "connection"
+    return "other"
+
+
+@dataclass(frozen=True, slots=True)
+class PollFailed:
+    """One poll got no usable answer (before any offline decision: every failed poll)."""
+
+    device: Device
+    reason: PollFailureReason
+    duration: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +112,25 @@ class CommandDone:
 
     device: Device
     ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswered:
+    """A ``<id>/set`` command was answered with ``status`` (ok, error, unknown, expired...)."""
+
+    miner_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogActed:
+    """The watchdog took ``action`` on the miner for ``rule``; ``outcome`` as for commands
+    (``ok``, ``error``, ``unknown``) or ``event`` for a rule that only reports."""
+
+    device: Device
+    rule: str
+    action: str
+    outcome: str
 
 
 @dataclass(frozen=True, slots=True)
