@@ -401,3 +401,33 @@ def drop_connection(client: aiomqtt.Client) -> None:
     sock = client._client.socket()
     assert sock is not None, "client has no socket"
     sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.asynccontextmanager
+async def sim_bridge(
+    broker: Broker, state_dir: Path, kinds: Iterable[str], poll_interval: float = 1
+) -> AsyncIterator[Any]:
+    """A started Bridge serving one simulated miner per kind (on a fresh 127.14.X.0/24),
+    ready (first scan done); stopped and shut down after the block."""
+    from asic_bridge import factory
+    from asic_bridge.bridge.config import parse_config
+    from asic_bridge.bridge.daemon import Bridge
+
+    factory.cache.clear()
+    addr = address_block()
+    config = parse_config(
+        {
+            "mqtt": {"url": broker.url, "protocol": "3.1.1"},
+            "miners": {"poll_interval": poll_interval, "scan_interval": 0},
+            "simulator": {"miners": [f"{k}@{addr(i + 1)}" for i, k in enumerate(kinds)]},
+            "state_dir": str(state_dir),
+        }
+    )
+    bridge = Bridge(config)
+    await bridge.start()
+    try:
+        await asyncio.wait_for(bridge.ready.wait(), 20)
+        yield bridge
+    finally:
+        bridge.stop()
+        await asyncio.wait_for(bridge.shutdown(), 20)

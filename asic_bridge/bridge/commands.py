@@ -9,6 +9,7 @@ beyond 254 levels, and then nobody would be answered).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections import OrderedDict
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from asic_bridge.bridge.registry import DeviceRecord
-from asic_bridge.drivers.base import Capability
+from asic_bridge.drivers.base import BaseMiner, Capability
+from asic_bridge.errors import AsicBridgeError
+
+log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 4096
 #: A transaction is a string of 1-128 characters or an integer JavaScript reads exactly
@@ -33,10 +37,10 @@ ACTIONS = {
     "identify": Capability.FAULT_LIGHT,
 }
 
-FIELDS = ("power_limit", "mining", "fault_light", "mode", "action")
+FIELDS = ("power_limit", "mining", "fault_light", "mode", "preset", "action")
 
 # Order in which fields of one command run: settings before on/off, actions last.
-_ORDER = {"mode": 0, "power_limit": 1, "fault_light": 2, "mining": 3, "action": 4}
+_ORDER = {"mode": 0, "preset": 1, "power_limit": 2, "fault_light": 3, "mining": 4, "action": 5}
 
 
 class CommandError(ValueError):
@@ -90,11 +94,42 @@ def _as_watts(value: Any, device: DeviceRecord) -> int:
         raise CommandError(f"power_limit must be a number of watts up to {MAX_WATTS}")
     watts = round(value)
     low, high = device.power_min, device.power_max
+    # no range known (source "unknown"): the miner decides, and the answer says what it did
     if low is not None and high is not None and not low <= watts <= high:
-        raise CommandError(f"power_limit {watts} W is outside {low}-{high} W for this miner")
+        raise CommandError(
+            f"power_limit {watts} W is outside {low}-{high} W for this miner "
+            f"(range from the {device.power_range_source or 'catalog'})"
+        )
     if watts <= 0:
         raise CommandError(f"power_limit must be positive, got {watts}")
     return watts
+
+
+def _as_preset(value: Any, device: DeviceRecord) -> str:
+    """One of the firmware's own preset names (a number is read as its name: VNish names
+    its presets by their watts)."""
+    if not device.presets:
+        raise CommandError("this miner's preset list is not known yet; try again after a poll")
+    plain = isinstance(value, (str, int)) and not isinstance(value, bool)
+    name = str(value).strip() if plain else None
+    if name is None or name not in device.presets:
+        raise CommandError(f"preset must be one of {', '.join(device.presets)}, got {value!r:.40}")
+    return name
+
+
+async def read_presets(miner: BaseMiner, device: DeviceRecord) -> bool:
+    """The firmware's preset names into ``device.presets`` (the select's options and what a
+    ``preset`` command is checked against); True when they changed.  Unreadable: kept."""
+    names: list[str] = []
+    if miner.supports(Capability.PRESETS):
+        try:
+            names = [p.name for p in await miner.get_presets()]
+        except AsicBridgeError as exc:
+            log.info("%s: preset list not readable (%s)", device.id, exc)
+            return False
+    changed = names != device.presets
+    device.presets = names
+    return changed
 
 
 def _check(field: str, value: Any, device: DeviceRecord) -> Action:
@@ -119,6 +154,9 @@ def _check(field: str, value: Any, device: DeviceRecord) -> Action:
         if mode not in device.modes:
             raise CommandError(f"mode must be one of {', '.join(device.modes)}, got {value!r:.40}")
         return Action(field, mode)
+    if field == "preset":
+        need(Capability.PRESETS, "preset")
+        return Action(field, _as_preset(value, device))
     if field == "action":
         action = str(value).strip().lower() if isinstance(value, str) else None
         if action not in ACTIONS:

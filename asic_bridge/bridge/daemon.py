@@ -68,6 +68,7 @@ from asic_bridge.errors import (
     ConfigError,
     MinerConnectionError,
     MinerTimeoutError,
+    NotAppliedError,
     UnsupportedError,
 )
 from asic_bridge.network import Host, MinerNetwork
@@ -615,6 +616,7 @@ class Bridge:
                 await miner.get_power_range()
             except AsicBridgeError as exc:
                 log.info("%s: power range not readable (%s); using the catalog's", record.id, exc)
+        await cmd.read_presets(miner, record)
         self._update_record(record, miner)
         if found:
             self._spawn(self._publish_found(slot), "adopted")
@@ -791,6 +793,13 @@ class Bridge:
         slot.boot_time = stable_boot_time(slot.boot_time, data.uptime, now)
         if data.config is not None and data.config.mining_mode is not None:
             slot.mode = data.config.mining_mode.mode
+        if data.active_preset is not None and data.active_preset not in record.presets:
+            # the firmware's list changed (a profile added): the select's options follow;
+            # a preset still missing from it is left out, never shown outside the options
+            if slot.miner is not None and await cmd.read_presets(slot.miner, record):
+                await self._announce(slot)
+            if data.active_preset not in record.presets:
+                data.active_preset = None
         carry_slow_fields(slot.slow_readings, data, read=fields)
         state = state_payload(
             data,
@@ -1004,6 +1013,8 @@ class Bridge:
         await self.bus.emit(CommandAnswered(target, str(body["status"])))
         if body["status"] != "ok":
             await self._republish_after_failure(slot)
+            if self._relearn_range(slot):  # a clamp showed the real bound: HA's number too
+                await self._announce(slot)
 
     async def _republish_after_failure(self, slot: MinerSlot) -> None:
         """The real state right after a refused or failed write: a UI that showed the write
@@ -1031,6 +1042,10 @@ class Bridge:
                         await _apply(miner, action)
                     done[action.field] = action.value
             result = {"status": "ok", "error": None, "applied": done}
+        except NotAppliedError as exc:  # answered ok, did something else: say what
+            failed = command.actions[len(done)].field
+            result = {"status": "error", "error": str(exc), "applied": done,
+                      "reported": {failed: exc.applied}}  # fmt: skip
         except (MinerTimeoutError, TimeoutError):
             result = {
                 "status": "unknown",
@@ -1214,6 +1229,7 @@ class Bridge:
         # A miner that clamped its target has shown its real range (the catalog's was a
         # guess): plan once more with what it showed, and re-apply where the plan moved.
         learned = [s for s in slots if s.record.id in failed and self._relearn_range(s)]
+        await asyncio.gather(*(self._announce(s) for s in learned))
         if learned:
             before = {p.id: p for p in plan}
             members = [member(slot) for slot in slots]
@@ -1271,7 +1287,9 @@ def _may_restart(action: cmd.Action) -> bool:
     """Whether applying ``action`` may restart the mining backend (BOSminer rewrites its
     config and restarts for a power target; many firmwares restart hashing on a change).
     Not a reboot: a rebooting miner is really away, and shown so."""
-    return action.field in ("power_limit", "mode", "mining") or action.value == "restart_backend"
+    return action.field in ("power_limit", "mode", "preset", "mining") or (
+        action.value == "restart_backend"
+    )
 
 
 async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
@@ -1284,6 +1302,8 @@ async def _apply(miner: BaseMiner, action: cmd.Action) -> None:
         await (miner.fault_light_on() if action.value else miner.fault_light_off())
     elif action.field == "mode":
         await miner.set_mode(str(action.value))
+    elif action.field == "preset":
+        await miner.set_preset(str(action.value))
     elif action.value == "reboot":
         await miner.reboot()
     elif action.value == "restart_backend":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asic_bridge import __version__
+from asic_bridge.bridge.commands import MAX_WATTS
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.bridge.topics import Topics
 from asic_bridge.drivers.base import Capability
@@ -217,6 +218,14 @@ CONTROLS: tuple[EntitySpec, ...] = (
         icon="mdi:speedometer",
     ),
     EntitySpec(
+        "preset",
+        "select",
+        "Preset",
+        capability=Capability.PRESETS,
+        category="config",
+        icon="mdi:tune-variant",
+    ),
+    EntitySpec(
         "reboot",
         "button",
         "Reboot",
@@ -307,6 +316,14 @@ def _on_off_template(key: str) -> str:
     return f"{{{{ ('ON' if {value} else 'OFF') if {value} is defined else None }}}}"
 
 
+def power_number_bounds(device: DeviceRecord) -> tuple[int, int]:
+    """The power number's min/max: the record's range (the firmware's, else the catalog's);
+    with none known, every value the bridge passes to the miner to judge."""
+    if device.power_min is not None and device.power_max is not None:
+        return device.power_min, device.power_max
+    return 1, MAX_WATTS
+
+
 def _config_for(
     spec: EntitySpec, device: DeviceRecord, topics: Topics, n: int | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -330,15 +347,14 @@ def _config_for(
         config["payload_on"] = "ON"
         config["payload_off"] = "OFF"
     elif spec.component == "number":
-        low = device.power_min or 100
-        high = device.power_max or 10_000
+        low, high = power_number_bounds(device)
         config.update(
             state_topic=state,
             value_template=_value_template(key),
             command_topic=topics.set_field(device.id, key),
             min=low,
             max=high,
-            step=max(1, min(50, (high - low) // 20 or 1)),
+            step=max(1, min(50, (high - low) // 20 or 1)) if device.power_min else 1,
             mode="box",
         )
     elif spec.component == "select":
@@ -346,7 +362,7 @@ def _config_for(
             state_topic=state,
             value_template=_value_template(key),
             command_topic=topics.set_field(device.id, key),
-            options=device.modes,
+            options=device.presets if key == "preset" else device.modes,
         )
     elif spec.component == "button":
         config["command_topic"] = topics.set_field(device.id, "action")
@@ -415,7 +431,9 @@ def entity_configs(
     for spec in CONTROLS:
         if spec.capability is not None and spec.capability.value not in capabilities:
             continue
-        if spec.key == "mode" and not device.modes:
+        if (spec.key == "mode" and not device.modes) or (
+            spec.key == "preset" and not device.presets
+        ):
             continue
         add(spec)
     return result

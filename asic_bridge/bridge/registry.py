@@ -45,6 +45,7 @@ class DeviceRecord:
     ports: dict[str, int] = field(default_factory=dict)
     capabilities: list[str] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
+    presets: list[str] = field(default_factory=list)  # the firmware's preset names, its order
     power_min: int | None = None
     power_max: int | None = None
     power_range_source: str | None = None  # "firmware" / "catalog" / "unknown"
@@ -76,6 +77,7 @@ class DeviceRecord:
             "friendly_name": self.friendly_name,
             "capabilities": self.capabilities,
             "modes": self.modes,
+            "presets": self.presets,
             "power_limit_range": [self.power_min, self.power_max]
             if self.power_min is not None and self.power_max is not None
             else None,

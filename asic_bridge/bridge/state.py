@@ -51,6 +51,7 @@ def state_payload(
         "mining": data.is_mining,
         "fault_light": data.fault_light,
         "mode": mode,
+        "preset": data.active_preset,
         "problem": problem,
         "errors": len(data.errors) if errors_read else None,
         "error_messages": [e.error_message for e in data.errors] if errors_read else None,
