@@ -154,6 +154,14 @@ FAMILIES = [
         ("upgrade-h6.tar.gz", targz_image("9.9")[:50]),
         "invalid image",
     ),
+    Family(
+        "whatsminer_m60",
+        "upgrade-h616-20251209.16.Rel2.tar.gz",
+        targz_image,
+        ("update.zip", zip_image("9.9")),
+        ("upgrade-h616.tar.gz", targz_image("9.9")[:50]),
+        "invalid image",
+    ),
 ]
 
 
@@ -271,7 +279,6 @@ async def test_one_update_at_a_time(family: Family) -> None:
 
 UNSUPPORTED = [
     "cgminer",
-    "whatsminer_m60",  # API v3 documents no upload
     "luxos_s19jpro",
     "avalon_1246",
     "hiveon_s19jpro",

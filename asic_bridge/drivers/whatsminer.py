@@ -1037,14 +1037,11 @@ class WhatsminerV2(_Whatsminer):
     # API v2 (pyasic 0.79 rpc/btminer.py update_firmware, the WhatsMinerTool flow): the
     # encrypted privileged command upgrade_firmware answers Msg "ready"; the image then goes
     # on a new connection to the API port as <u32 little-endian size> + the bytes, and the
-    # miner flashes and reboots.  Whatsminer packages are .bin / .tar(.gz) files; their
-    # inside is not documented, so only the name and size are checked here.  API v3 (4433)
-    # documents no upload command: WhatsminerV3 does not offer this.
+    # miner flashes and reboots.
     default_capabilities = _Whatsminer.default_capabilities | {Capability.FIRMWARE_UPGRADE}
 
     def _check_firmware(self, firmware: FirmwareFile) -> None:
-        require_suffix(firmware, (".bin", ".tar", ".tgz", ".tar.gz"), "Whatsminer")
-        require(firmware, firmware.size < 1 << 32, "an image under 4 GiB", "Whatsminer")
+        check_whatsminer_image(firmware)
 
     async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
         del keep_settings  # the v2 API has no such choice
@@ -1223,6 +1220,38 @@ class WhatsminerV3(_Whatsminer):
         )
         ctx = ParseContext(self.algo, self.model_info, self.identity)
         return v3_config(ctx, pools, info, setting)
+
+    # ------------------------------------------------------------ firmware upload
+    # API v3 document (apidoc.whatsminer.com, 'System | set.system.update_firmware', Upgrade
+    # Flow): the signed command answers msg "ready", the client then sends the file prefixed
+    # with its 4-byte little-endian size, the miner sends a final confirmation and reboots.
+    # The document does not say the transfer needs another connection, so it follows on
+    # the same one (where the size prefix is simply the next frame's header).
+    default_capabilities = _Whatsminer.default_capabilities | {Capability.FIRMWARE_UPGRADE}
+
+    def _check_firmware(self, firmware: FirmwareFile) -> None:
+        check_whatsminer_image(firmware)
+
+    async def _upgrade_firmware(self, firmware: FirmwareFile, keep_settings: bool) -> bool:
+        del keep_settings  # the v3 API has no such choice
+        client = await self.client()
+        final = await client.upload(
+            "set.system.update_firmware", firmware.data, timeout=UPLOAD_TIMEOUT
+        )
+        if final.get("code") != 0:
+            raise CommandError(
+                f"upgrade refused: {final.get('msg')} (code {final.get('code')})",
+                ip=self.ip,
+                command="set.system.update_firmware",
+            )
+        return True
+
+
+def check_whatsminer_image(firmware: FirmwareFile) -> None:
+    """Whatsminer packages travel as .bin / .tar(.gz) files; their inside is not documented,
+    so only the name and the 32-bit size field are checked."""
+    require_suffix(firmware, (".bin", ".tar", ".tgz", ".tar.gz"), "Whatsminer")
+    require(firmware, firmware.size < 1 << 32, "an image under 4 GiB", "Whatsminer")
 
 
 # ============================================================================ identification

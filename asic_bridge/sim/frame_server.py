@@ -70,6 +70,15 @@ class FrameServer(SimServer):
             result = self.handler(message) if isinstance(message, dict) else self.bad_frame
             writer.write(encode_frame(result))
             await writer.drain()
+            if not await self.after_reply(result, reader, writer):
+                return
+
+    async def after_reply(
+        self, reply: FrameReply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Continue the conversation after ``reply`` (a kind that takes a raw transfer next
+        reads it here); False closes the connection."""
+        return True
 
     def huge_payload(self) -> bytes:
         return encode_frame(b'{"code":0,"msg":{"junk":"' + b"x" * self.behaviour.huge_size + b'"}}')

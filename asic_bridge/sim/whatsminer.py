@@ -64,7 +64,7 @@ from asic_bridge.transport.whatsminer import (
 )
 
 from .base import SimMiner, SimServer, gzip_intact, register, tar_intact
-from .frame_server import FrameServer
+from .frame_server import FrameServer, encode_frame
 from .rpc_server import NOT_JOINABLE, RpcReply, RpcServer, _complete, parse_request
 from .shapes import conform
 from .state import Hardware, Pool, Readings
@@ -860,8 +860,8 @@ class WhatsminerV3Sim(WhatsminerSim):
     def make_servers(self) -> dict[str, SimServer]:
         return {
             "rpc": BtminerRpcServer(self),
-            "whatsminer_v3": FrameServer(
-                self.on_frame,
+            "whatsminer_v3": V3FrameServer(
+                self,
                 bad_frame={
                     "code": V3_INVALID_JSON,
                     "when": _now(),
@@ -877,6 +877,24 @@ class WhatsminerV3Sim(WhatsminerSim):
         return True
 
     # ------------------------------------------------------------------ frames
+    def v3_set_system_update_firmware(self, param: Any, message: dict[str, Any]) -> str:
+        """The API v3 document's Upgrade Flow: "ready", then the image on this connection
+        (see V3FrameServer.after_reply)."""
+        if not self.begin_upgrade():
+            raise ValueError("firmware upgrade already in progress")
+        return "ready"
+
+    def v3_install(self, image: bytes | None) -> dict[str, Any]:
+        """The final confirmation after the image arrived (None: the transfer broke off)."""
+        cmd = "set.system.update_firmware"
+        if image is not None and (
+            tar_intact(image) or (gzip_intact(image) and tar_intact(gzip.decompress(image)))
+        ):
+            self.end_upgrade(image)
+            return self.v3_reply(cmd, "ok")
+        self.end_upgrade(None)
+        return self.v3_reply(cmd, "upgrade firmware failed: invalid image", V3_CMD_ERROR)
+
     def v3_reply(self, cmd: str, msg: Any, code: int = V3_OK) -> dict[str, Any]:
         return {"code": code, "when": _now(), "msg": msg, "desc": cmd}
 
@@ -1243,3 +1261,37 @@ class WhatsminerM60Sim(WhatsminerV3Sim):
         nominal_power=3422.0,
         max_power=3800.0,
     )
+
+
+class V3FrameServer(FrameServer):
+    """Port 4433: after the "ready" to set.system.update_firmware, the next frame on the same
+    connection is the raw image (its 4-byte size prefix is the frame header)."""
+
+    def __init__(self, sim: WhatsminerV3Sim, **kwargs: Any) -> None:
+        super().__init__(sim.on_frame, **kwargs)
+        self.sim = sim
+
+    async def after_reply(
+        self, reply: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        if not (
+            isinstance(reply, dict)
+            and reply.get("desc") == "set.system.update_firmware"
+            and reply.get("msg") == "ready"
+        ):
+            return True
+        image: bytes | None
+        try:
+            header = await asyncio.wait_for(reader.readexactly(4), 60.0)
+            image = await asyncio.wait_for(
+                reader.readexactly(int.from_bytes(header, "little")), 600.0
+            )
+        except (asyncio.IncompleteReadError, TimeoutError):
+            image = None
+        self.counters.by_key["upgrade image"] += 1
+        result = self.sim.v3_install(image)
+        if image is None:
+            return False
+        writer.write(encode_frame(result))
+        await writer.drain()
+        return True

@@ -612,3 +612,46 @@ class WhatsminerV3Client:
     async def aclose(self) -> None:
         """Close the kept connection, if any."""
         self._drop(graceful=True)
+
+    async def upload(self, cmd: str, data: bytes, *, timeout: float) -> dict[str, Any]:
+        """A ``set.*`` command that answers ``"ready"`` and then takes ``data`` on the same
+        connection as ``<u32 LE size> + bytes`` (``set.system.update_firmware``, API v3
+        document 'Upgrade Flow'); returns the miner's final confirmation frame.
+
+        On a connection of its own; a permission refusal is retried once with a fresh salt.
+        """
+        for attempt in (1, 2):
+            request = await self.build_request(cmd)
+            try:
+                async with asyncio.timeout(timeout):
+                    reader, writer = await asyncio.open_connection(self.ip, self.port)
+                    self.connections += 1
+                    try:
+                        writer.write(encode_v3_frame(request))
+                        await writer.drain()
+                        ready = await read_v3_frame(reader, self._cap())
+                        if ready.get("code") == _V3_NO_PERMISSION and attempt == 1:
+                            self._salt = None
+                            continue
+                        if ready.get("code") != 0 or ready.get("msg") != "ready":
+                            raise CommandError(
+                                f"not ready: {ready.get('msg')} (code {ready.get('code')})",
+                                ip=self.ip,
+                                command=cmd,
+                            )
+                        writer.write(len(data).to_bytes(4, "little") + data)
+                        await writer.drain()
+                        return await read_v3_frame(reader, self._cap())
+                    finally:
+                        writer.close()
+            except TimeoutError:
+                raise MinerTimeoutError(
+                    f"no answer within {timeout:g}s", ip=self.ip, command=cmd
+                ) from None
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                raise MinerConnectionError(
+                    f"upload broken off: {type(exc).__name__}", ip=self.ip, command=cmd
+                ) from None
+        raise AuthenticationError(
+            "no permission; wrong password or write API disabled", ip=self.ip, command=cmd
+        )
