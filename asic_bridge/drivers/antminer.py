@@ -819,9 +819,9 @@ class _AntminerStock(BaseMiner):
     # the path by their keep-settings option); multipart with the image as the first part
     # (bitmaintech/Antminer_firmware www_miner/cgi-bin/upgrade.cgi reads the first part and
     # untars it; the field the web UI names is "datafile").  X19-era firmware answers
-    # {"stats", "code", "msg"} (U001: invalid file, per the stock CGI reference in
-    # asic-rs-era docs); the X17-era CGI prints an HTML page, "System upgrade failed" on
-    # error.  Images: .tar.gz (gzip) on older firmware, Bitmain-signed .bmu on X19 and later.
+    # {"stats", "code", "msg"} (U001: invalid file; from a public "Stock Bitmain Firmware
+    # API Documentation" of KS5 Pro/S19 answers, whose repository our index does not name);
+    # the X17-era CGI prints an HTML page, "System upgrade failed" on error.  Images: .tar.gz (gzip) on older firmware, Bitmain-signed .bmu on X19 and later.
     def _check_firmware(self, firmware: FirmwareFile) -> None:
         if firmware.suffix == ".bmu":
             return
