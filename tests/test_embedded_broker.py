@@ -292,6 +292,24 @@ async def test_a_second_connection_with_the_same_client_id_takes_over(
             old_writer.close()
 
 
+async def test_a_protocol_error_closes_the_connection_and_sends_the_will(
+    embedded: EmbeddedBroker,
+) -> None:
+    """A PUBLISH with an empty topic name [MQTT-4.7.3-1] is a protocol error: the broker closes
+    the connection, which publishes the will [MQTT-3.1.2-8].  amqtt stopped reading the client
+    but kept it "connected" (a zombie the next CONNECT under its id had to wait for)."""
+    async with collector(handle(embedded), ("wills/#",)) as watcher:
+        reader, writer = await asyncio.open_connection("127.0.0.1", embedded.port)
+        try:
+            writer.write(connect_packet("erring", will=("wills/erring", b"gone")))
+            assert (await asyncio.wait_for(reader.readexactly(4), 10))[3] == 0
+            writer.write(b"\x30\x03\x00\x00x")  # topic "", payload "x"
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            assert (await watcher.wait_topic("wills/erring", within=10)).text == "gone"
+        finally:
+            writer.close()
+
+
 # ============================================================================ abrupt clients
 LOOPS = [pytest.param("asyncio")] + (
     [pytest.param("uvloop")] if sys.platform != "win32" else []  # what asic-bridge run uses

@@ -28,12 +28,15 @@ break an MQTT user worked around here, each at its root cause (amqtt 0.12.1 sour
    a network blip) left the old connection open, its will sent whenever it finally closed;
    for a persistent session the new connection received nothing.  Now as mosquitto: the
    old connection is closed first (clean session: its will sent; persistent: none).
+10. A protocol error (PUBLISH to an empty or ``$`` topic) stopped amqtt reading the client's
+    packets but left the connection open and the session connected.  It is closed.
 
 Not worked around (README "Embedded broker"; each would mean replacing a large amqtt method):
 no MQTT 5; a QoS 1/2 message in flight when a persistent session drops is not redelivered on
 reconnect (amqtt's QoS flows drop it when the connection's waiters are cancelled); messages
 go out at the subscription's QoS, not the lower of it and the publisher's (its broadcast
-loop); nothing survives a restart.
+loop); nothing survives a restart; a PUBLISH whose topic has a wildcard is skipped mid-stream
+instead of closing the connection (its packet decoder; only malformed clients send one).
 """
 
 from __future__ import annotations
@@ -150,6 +153,14 @@ class _Broker(Broker):  # type: ignore[misc]
         self._serving[id(client_session)] += 1
         try:
             await super()._client_message_loop(client_session, handler)
+            if client_session.transitions.is_connected():
+                # (10) amqtt leaves this loop on a protocol error (a PUBLISH to a '$' or
+                # wildcard topic), logs "closing connection", and closes nothing: the session
+                # stayed connected with nobody reading its packets.  End it as the protocol
+                # error it is, will included [MQTT-3.1.2-8].
+                gone: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                gone.set_result(None)
+                await self._handle_disconnect(client_session, handler, gone)
         finally:
             self._serving[id(client_session)] -= 1
             if self._serving[id(client_session)] <= 0:
