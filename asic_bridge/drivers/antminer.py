@@ -821,7 +821,8 @@ class _AntminerStock(BaseMiner):
     # untars it; the field the web UI names is "datafile").  X19-era firmware answers
     # {"stats", "code", "msg"} (U001: invalid file; from a public "Stock Bitmain Firmware
     # API Documentation" of KS5 Pro/S19 answers, whose repository our index does not name);
-    # the X17-era CGI prints an HTML page, "System upgrade failed" on error.  Images: .tar.gz (gzip) on older firmware, Bitmain-signed .bmu on X19 and later.
+    # the X17-era CGI prints an HTML page, "System upgrade failed" on error.  Images:
+    # .tar.gz (gzip) on older firmware, Bitmain-signed .bmu on X19 and later.
     def _check_firmware(self, firmware: FirmwareFile) -> None:
         if firmware.suffix == ".bmu":
             return
