@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,80 @@ async def test_metrics_port_in_use_is_a_clear_error(
         await bridge.shutdown()
     finally:
         holder.close()
+
+
+# ============================================================================ real Prometheus
+PROMETHEUS = shutil.which("prometheus") or (
+    "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
+)
+
+
+async def _promql(client: httpx.AsyncClient, base: str, query: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{base}/api/v1/query", params={"query": query}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+async def test_a_real_prometheus_scrapes_the_endpoint_and_the_readme_queries_work(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    assert PROMETHEUS, "prometheus is not installed: run scripts/setup --test"
+    port, web = free_port(), free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        "  - job_name: asic_bridge\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
+    )
+    async with bridge_rig(mosquitto, tmp_path, [WHATSMINER], metrics={"port": port}) as rig:
+        (miner_id,) = rig.sims
+        log = (tmp_path / "prometheus.log").open("wb")
+        server = await asyncio.create_subprocess_exec(
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+            stdout=log,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{web}"
+        try:
+            async with httpx.AsyncClient() as client:
+
+                async def scraped() -> bool:
+                    try:
+                        answer = await client.get(f"{base}/api/v1/targets", timeout=5)
+                    except httpx.HTTPError:
+                        return False  # not listening yet
+                    if answer.status_code != 200:
+                        return False  # starting up ("Service Unavailable" until the TSDB is up)
+                    targets = answer.json()
+                    active = targets["data"]["activeTargets"]
+                    assert active and active[0]["health"] == "up", active
+                    up = await _promql(client, base, f'asic_miner_up{{miner="{miner_id}"}}')
+                    return bool(up) and up[0]["value"][1] == "1"
+
+                await wait_for(scraped, within=30)
+                ours = await scrape(port)
+                want = value(ours, "asic_miner_hashrate_hashes_per_second", miner=miner_id)
+                model = rig.bridge.slots[miner_id].record.model
+                # the README's queries, as written there
+                readme = Path(__file__).parent.parent.joinpath("README.md").read_text()
+                block = readme.split("```promql\n", 1)[1].split("```", 1)[0]
+                queries = [q for q in block.splitlines() if q and not q.startswith("#")]
+                by_model = await _promql(client, base, queries[0])
+                assert [r["metric"] for r in by_model] == [{"model": model}]
+                assert float(by_model[0]["value"][1]) == pytest.approx(want / 1e12, rel=0.05)
+                hot = await _promql(client, base, queries[1].replace("> 80", "> 0"))
+                assert [r["metric"] for r in hot] == [{"miner": miner_id}]
+
+                async def quantile() -> bool:  # needs two scrapes of the histogram in 5 m
+                    rows = await _promql(client, base, queries[2])
+                    return bool(rows) and rows[0]["value"][1] not in ("NaN", "")
+
+                await wait_for(quantile, within=15)
+        finally:
+            server.terminate()
+            await server.wait()
+            log.close()
