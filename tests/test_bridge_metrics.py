@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_bridge_mqtt import ANTMINER, WHATSMINER, _short_timeouts, bridge_rig  # noqa: F401
 
 from asic_bridge.bridge.adoption import Device
-from asic_bridge.bridge.events import EventBus, MinerRemoved, PollSucceeded
+from asic_bridge.bridge.events import EventBus, MinerRemoved, PollSucceeded, failure_reason
 from asic_bridge.bridge.features.metrics import MAX_INDEXES, Metrics
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.data import Fan, HashBoard, MinerData
@@ -73,6 +73,20 @@ async def wait_for(check: Any, within: float = 10.0) -> Any:
 
 
 # ============================================================================ the collector
+def test_failure_reasons_are_a_fixed_set() -> None:
+    from asic_bridge import errors
+
+    assert failure_reason(None) == "no_data"
+    assert failure_reason(errors.MinerTimeoutError("t")) == "timeout"
+    assert failure_reason(TimeoutError) == "timeout"
+    assert failure_reason(errors.AuthenticationError) == "auth"
+    assert failure_reason(errors.InvalidResponseError("x")) == "invalid_response"
+    assert failure_reason(errors.ResponseTooLargeError) == "invalid_response"
+    assert failure_reason(errors.MinerConnectionError("refused")) == "connection"
+    assert failure_reason(ConnectionRefusedError) == "connection"
+    assert failure_reason(errors.UnsupportedError("x", "y")) == "other"
+
+
 def _device(miner_id: str) -> Device:
     return Device(DeviceRecord(id=miner_id, mac=None, ip="10.0.0.1", make="X", firmware="Y"))
 
@@ -225,6 +239,8 @@ async def test_scrape_matches_the_miners_and_removed_miners_vanish(
             assert value(samples, "asic_bridge_miners_online") == 1.0
             failures = samples["asic_bridge_poll_failures_total"]
             assert sum(v for _, v in failures) >= 2
+            # refused connections, named so (the driver's source failure, not "no_data")
+            assert "connection" in {lab["reason"] for lab, _ in failures}
             assert {lab["reason"] for lab, _ in failures} <= {
                 "timeout",
                 "connection",

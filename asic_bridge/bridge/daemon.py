@@ -722,7 +722,8 @@ class Bridge:
             deadline = float(settings.get("api_function_timeout")) + 2
             data: MinerData | None = None
             fields: list[str] = []
-            started, error = time.monotonic(), None
+            started = time.monotonic()
+            error: BaseException | type[BaseException] | None = None
             try:
                 async with asyncio.timeout(deadline * 2):
                     miner = await self._miner_for(slot)
@@ -734,6 +735,8 @@ class Bridge:
                 data, error = None, exc
             duration = time.monotonic() - started
             if data is None or nothing_read(data):
+                if data is not None and slot.miner is not None:
+                    error = error or slot.miner.last_error_type  # why the sources failed
                 reason = "unreachable" if data is None and error is None else failure_reason(error)
                 await self.bus.emit(PollFailed(slot.device, reason, duration))
                 await self._poll_failed(slot)

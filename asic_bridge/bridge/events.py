@@ -64,19 +64,21 @@ PollFailureReason = Literal[
 ]
 
 
-def failure_reason(exc: BaseException | None) -> PollFailureReason:
-    """The reason label for a poll that raised ``exc`` (None: the miner answered nothing)."""
+def failure_reason(error: BaseException | type[BaseException] | None) -> PollFailureReason:
+    """The reason label for a poll that failed with ``error`` (an exception or its type; None:
+    the miner answered, but nothing usable)."""
     from asic_bridge import errors
 
-    if exc is None:
+    if error is None:
         return "no_data"
-    if isinstance(exc, TimeoutError):  # MinerTimeoutError is one too
+    kind = error if isinstance(error, type) else type(error)
+    if issubclass(kind, TimeoutError):  # MinerTimeoutError is one too
         return "timeout"
-    if isinstance(exc, errors.AuthenticationError):
+    if issubclass(kind, errors.AuthenticationError):
         return "auth"
-    if isinstance(exc, (errors.InvalidResponseError, errors.ResponseTooLargeError)):
+    if issubclass(kind, (errors.InvalidResponseError, errors.ResponseTooLargeError)):
         return "invalid_response"
-    if isinstance(exc, (errors.MinerConnectionError, OSError)):
+    if issubclass(kind, (errors.MinerConnectionError, OSError)):
         return "connection"
     return "other"
 

@@ -208,6 +208,11 @@ class BaseMiner:
     async def aclose(self) -> None:
         """Close kept-alive connections.  Drivers with clients extend this."""
 
+    #: The type of the first source failure of the last get_data (None: every source
+    #: answered), so the bridge can say why a poll got nothing (its metrics' reason label).
+    #: A type, not the exception: that would keep its traceback and the payloads alive.
+    last_error_type: type[BaseException] | None = None
+
     # ------------------------------------------------------------ get_data engine
     @classmethod
     def data_fields(cls) -> list[str]:
@@ -238,6 +243,9 @@ class BaseMiner:
                 to_fetch[name] = spec
         sources = {src for spec in to_fetch.values() for src in spec.sources}
         raw = await self._fetch_sources(sources) if sources else {}
+        self.last_error_type = next(
+            (type(v) for v in raw.values() if isinstance(v, BaseException)), None
+        )
         for name, spec in to_fetch.items():
             self._fill_field(data, name, spec, raw, ctx)
         if "config" in wanted and data.wattage_limit is None and data.config is not None:
