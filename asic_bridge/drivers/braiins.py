@@ -1121,7 +1121,9 @@ class BOSMiner(_BraiinsMiner):
     async def _set_power_limit(self, wattage: int) -> bool:
         await self.send_config(MinerConfig(mining_mode=MiningModePowerTune(power=wattage)))
         doc = await self._read_toml()
-        return bool(_get(doc, "autotuning", "power_target") == wattage)
+        applied = to_int(_get(doc, "autotuning", "power_target"))
+        self._confirm_applied("power target (W)", wattage, applied, "bosminer.toml")
+        return True
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
         if isinstance(config.mining_mode, MiningModeSleep):

@@ -684,7 +684,9 @@ class EpicMiner(BaseMiner):
     async def _set_power_limit(self, wattage: int) -> bool:
         await self.command("perpetualtune/algo", {"algo": POWER_TUNER, "target": wattage})
         running, name, stats = _tuner(await self.summary())
-        return running and name == POWER_TUNER and to_int(stats.get("Target")) == wattage
+        applied = to_int(stats.get("Target")) if running and name == POWER_TUNER else None
+        self._confirm_applied("ePIC power target (W)", wattage, applied, "perpetualtune/algo")
+        return True
 
     async def _get_config(self) -> MinerConfig:
         return parse_config(self._ctx(), await self.summary())
