@@ -431,3 +431,12 @@ async def sim_bridge(
     finally:
         bridge.stop()
         await asyncio.wait_for(bridge.shutdown(), 20)
+
+
+def quick_restarts(s: Any) -> None:
+    """A simulated miner without jitter whose restarts to apply a change (``*_downtime``)
+    last 50 ms: the tests wait for the answer, not for the pause."""
+    s.state.jitter = 0.0
+    for name in dir(s):
+        if name.endswith("_downtime") and isinstance(getattr(s, name), (int, float)):
+            setattr(s, name, 0.05)

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from bridge_support import quick_restarts
 
 from asic_bridge import sim
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
@@ -34,10 +35,7 @@ _hosts = itertools.count(1)
 async def running(kind: str) -> AsyncIterator[tuple[Any, BaseMiner]]:
     n = next(_hosts)
     s = sim.create(f"{kind}@127.62.{n // 250}.{n % 250 + 1}")
-    s.state.jitter = 0.0
-    for name in dir(s):  # restarts the firmware takes to apply a change: short here
-        if name.endswith("_downtime") and isinstance(getattr(s, name), (int, float)):
-            setattr(s, name, 0.05)
+    quick_restarts(s)
     await s.start()
     miner = None
     try:
