@@ -438,3 +438,16 @@ async def test_a_real_prometheus_scrapes_the_endpoint_and_the_readme_queries_wor
             server.terminate()
             await server.wait()
             log.close()
+
+
+async def test_mqtt_reconnects_are_counted(mosquitto: MosquittoBroker, tmp_path: Path) -> None:
+    port = free_port()
+    async with bridge_rig(mosquitto, tmp_path, [WHATSMINER], metrics={"port": port}):
+        assert value(await scrape(port), "asic_bridge_mqtt_reconnects_total") == 0.0
+        await mosquitto.stop()
+        await mosquitto.start()
+
+        async def reconnected() -> bool:
+            return value(await scrape(port), "asic_bridge_mqtt_reconnects_total") == 1.0
+
+        await wait_for(reconnected, within=20)
