@@ -5,8 +5,10 @@
 The script re-executes itself under ``unshare -n`` (root needed), routes 10.99.0.0/24 to
 ``lo``, serves simulated miners of every kind on the first addresses, makes the top /26
 silent with an iptables DROP (connections time out, like absent hosts on a LAN) and lets the
-rest refuse.  Each client runs as its own process, so its CPU time is its own; the simulators'
-counters give connections and requests per miner.  It prints the figures and the ratios.
+rest refuse.  Each client runs as its own process, so its CPU time is its own: the whole
+process's (from the interpreter's start, imports included, as the kernel accounts it) is the
+headline figure; the simulators' counters give connections and requests per miner.  It prints
+the figures and the ratios.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -52,15 +55,27 @@ def _setup_network() -> None:
         subprocess.run(cmd, check=True)
 
 
-async def _run_client(cmd: list[str]) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        sys.stderr.write(err.decode()[-3000:])
-        raise SystemExit(f"client failed: {' '.join(cmd[:3])}")
+def _run_process(cmd: list[str]) -> tuple[dict[str, Any], float]:
+    """Run a client to its end; its JSON and its whole CPU time (user + system, from the
+    interpreter's start: imports included), as the kernel accounted it (wait4)."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            sys.stderr.write(err.read().decode(errors="replace")[-3000:])
+            raise SystemExit(f"client failed: {' '.join(cmd[:3])}")
     result: dict[str, Any] = json.loads(out)
+    return result, usage.ru_utime + usage.ru_stime
+
+
+async def _run_client(cmd: list[str]) -> dict[str, Any]:
+    # in a thread: the simulators serve from this process's event loop meanwhile
+    result, process_cpu = await asyncio.to_thread(_run_process, cmd)
+    result["process_cpu"] = process_cpu
     return result
 
 
@@ -99,6 +114,9 @@ def _score(result: dict[str, Any], truth: dict[str, tuple[str, str]]) -> dict[st
 
 async def _bench(args: argparse.Namespace) -> None:
     from asic_bridge.sim import list_kinds, start_fleet, stop_fleet
+    from bench.machine import describe
+
+    print(describe(asic_bridge=sys.executable, pyasic=str(ROOT / ".venvs/pyasic/bin/python")))
 
     kinds = [k[0] for k in list_kinds()]
     specs = [f"{kinds[i % len(kinds)]}@{NET}.{i + 1}" for i in range(args.miners)]
@@ -148,7 +166,10 @@ async def _bench(args: argparse.Namespace) -> None:
 
 
 def _report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    from bench.machine import load_average
+
     ours, theirs = rows["asic_bridge"], rows["pyasic"]
+    print(f"load average (1/5/15 min) after: {load_average()}")
     metrics = [
         ("miners found", "found", "{:.0f}"),
         ("correct make+model", "correct", "{:.0f}"),
@@ -157,6 +178,7 @@ def _report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         ("scan CPU (s)", "scan_cpu", "{:.3f}"),
         ("get_data wall (s)", "data_wall", "{:.2f}"),
         ("get_data CPU (s)", "data_cpu", "{:.3f}"),
+        ("whole process CPU (s)", "process_cpu", "{:.3f}"),
         ("connections / miner", "connections_per_miner", "{:.1f}"),
         ("requests / miner", "requests_per_miner", "{:.1f}"),
         ("HTTP 401s / miner", "http_401_per_miner", "{:.1f}"),
@@ -169,11 +191,16 @@ def _report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         a, b = float(ours[key]), float(theirs[key])
         ratio = f"{a / b:.2f}x" if b else "-"
         print(f"{label:24}{fmt.format(a):>14}{fmt.format(b):>14}{ratio:>10}")
-    cpu_ours = ours["scan_cpu"] + ours["data_cpu"]
-    cpu_theirs = theirs["scan_cpu"] + theirs["data_cpu"]
+    cpu_ours, cpu_theirs = ours["process_cpu"], theirs["process_cpu"]
     print(
-        f"\nclient CPU scan+get_data: {cpu_ours:.3f} s vs {cpu_theirs:.3f} s = "
-        f"{cpu_ours / cpu_theirs:.2f}x (target <= 0.30x)"
+        f"\nclient CPU, whole process (interpreter, imports, scan, get_data): "
+        f"{cpu_ours:.3f} s vs {cpu_theirs:.3f} s = {cpu_ours / cpu_theirs:.2f}x (target <= 0.30x)"
+    )
+    work_ours = ours["scan_cpu"] + ours["data_cpu"]
+    work_theirs = theirs["scan_cpu"] + theirs["data_cpu"]
+    print(
+        f"client CPU, scan + get_data alone: {work_ours:.3f} s vs {work_theirs:.3f} s = "
+        f"{work_ours / work_theirs:.2f}x"
     )
     print(
         f"scan wall {ours['scan_wall']:.2f} s (target <= timeout + 0.5 = "

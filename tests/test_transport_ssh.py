@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -155,3 +157,27 @@ async def test_nothing_listening() -> None:
     client = SSHClient("127.0.0.1", port, username="root", password="x")
     with pytest.raises(MinerConnectionError):
         await client.run(["true"])
+
+
+def test_import_starts_no_process_and_leaves_find_library_alone() -> None:
+    """asyncssh's liboqs and libnettle probes (ldconfig, gcc, ld) are skipped at import;
+    ctypes.util.find_library is the stdlib's again afterwards."""
+    code = (
+        "import ctypes.util, subprocess, sys\n"
+        "original = ctypes.util.find_library\n"
+        "started = []\n"
+        "popen_init = subprocess.Popen.__init__\n"
+        "def spy(self, *args, **kwargs):\n"
+        "    started.append(args[0] if args else kwargs.get('args'))\n"
+        "    popen_init(self, *args, **kwargs)\n"
+        "subprocess.Popen.__init__ = spy\n"
+        "import asic_bridge.transport.ssh\n"
+        "assert 'asyncssh' in sys.modules\n"
+        "assert ctypes.util.find_library is original, 'find_library left patched'\n"
+        "print(repr(started))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes.util
 import shlex
 from collections.abc import Sequence
 from typing import Any
-
-import asyncssh
 
 from asic_bridge import settings
 from asic_bridge.errors import (
@@ -27,6 +26,26 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+
+
+def _no_native_crypto(name: str) -> str | None:
+    skipped = name.removeprefix("lib").split("-")[0] in _SKIPPED_LIBRARIES  # libnettle-6 too
+    return None if skipped else _find_library(name)
+
+
+# At import asyncssh looks for liboqs (the sntrup761 key exchange) and libnettle (UMAC) with
+# ctypes.util.find_library, which on Linux runs ldconfig and, for what it misses, gcc and ld
+# as subprocesses: about 50 ms of CPU, a seventh of what a /24 scan plus get_data on 64
+# miners costs (bench/scan_bench.py).  Without them asyncssh offers every other key exchange
+# (curve25519, ECDH, DH, ML-KEM through cryptography) and MAC (HMAC-SHA2, AES-GCM,
+# ChaCha20-Poly1305), which is what a miner's dropbear or OpenSSH negotiates with anyway.
+_SKIPPED_LIBRARIES = frozenset({"oqs", "nettle"})
+_find_library = ctypes.util.find_library
+ctypes.util.find_library = _no_native_crypto
+try:
+    import asyncssh
+finally:
+    ctypes.util.find_library = _find_library
 
 __all__ = ["SSHClient", "build_command"]
 
