@@ -197,7 +197,39 @@ def cases() -> list[dict[str, Any]]:
         expected_hashboards=1,
         expected_fans=1,
     )
+    vnish = DeviceRecord(
+        id="aabbccddee06",
+        mac="aa:bb:cc:dd:ee:06",
+        ip="10.0.0.12",
+        make="AntMiner",
+        model="S19j Pro",
+        firmware="VNish",
+        capabilities=[*ALL_CAPS, "mining_modes", "presets"],
+        modes=["normal", "sleep", "preset"],
+        presets=["disabled", "2400", "2600", "3068"],  # the firmware's list, its order
+        power_min=2400,
+        power_max=3068,
+        power_range_source="firmware",
+        expected_hashboards=3,
+        expected_fans=4,
+    )
+    vnish_data = _data(wattage_limit=2600)
+    vnish_data.active_preset = "2600"
+    auradine = DeviceRecord(
+        id="aabbccddee07",
+        mac="aa:bb:cc:dd:ee:07",
+        ip="10.0.0.13",
+        make="Auradine",
+        model="AT2860",
+        firmware="FluxOS",
+        capabilities=ALL_CAPS,  # a power limit, no range known: the miner decides
+        power_range_source="unknown",
+        expected_hashboards=3,
+        expected_fans=4,
+    )
     return [
+        _case("vnish_preset_select", vnish, vnish_data, mode="preset"),
+        _case("auradine_unknown_range", auradine, _data()),
         _case("s19_entity_mode", s19, _data()),
         _case("s19_before_first_poll", s19, _data(), before_first_poll=True),
         _case("s19_with_errors", s19, _data(errors=("fan 2 lost",), fault_light=True)),

@@ -46,6 +46,8 @@ CASE_NAMES = [
     "cgminer_before_first_poll_missing_values",
     "s19_stock_no_power",
     "bitaxe_single_board",
+    "vnish_preset_select",
+    "auradine_unknown_range",
     "bridge_device",
 ]
 
