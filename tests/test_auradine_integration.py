@@ -68,8 +68,11 @@ async def test_identify_and_read() -> None:
     async with running() as s:
         miner = await identify(s)
         assert (miner.make, miner.model, miner.firmware) == ("Auradine", "AT2860", "Stock")
-        # every control but a firmware upload (FluxOS takes none through its API)
-        assert {c for c in Capability if not miner.supports(c)} == {Capability.FIRMWARE_UPGRADE}
+        # every control but a firmware upload and presets (FluxOS has neither in its API)
+        assert {c for c in Capability if not miner.supports(c)} == {
+            Capability.FIRMWARE_UPGRADE,
+            Capability.PRESETS,
+        }
         data = await miner.get_data()
         assert data.field_errors == {}
         assert data.hashrate == pytest.approx(250.0, rel=1e-3)
