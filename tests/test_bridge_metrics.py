@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_bridge_mqtt import ANTMINER, WHATSMINER, _short_timeouts, bridge_rig  # noqa: F401
 
 from asic_bridge.bridge.adoption import Device
+from asic_bridge.bridge.config import MetricsConfig
 from asic_bridge.bridge.events import EventBus, MinerRemoved, PollSucceeded, failure_reason
 from asic_bridge.bridge.features.metrics import MAX_INDEXES, Metrics
 from asic_bridge.bridge.registry import DeviceRecord
@@ -94,7 +95,7 @@ def _device(miner_id: str) -> Device:
 async def test_cardinality_is_bounded_by_boards_and_fans_not_chips() -> None:
     bus = EventBus()
     devices = {i: _device(i) for i in ("big", "small")}
-    metrics = Metrics(bus, lambda: devices.values())
+    metrics = Metrics(bus, lambda: devices.values(), MetricsConfig())
     boards = [HashBoard(slot=i, hashrate=1.0, temp=60, chip_temp=70, chips=500) for i in range(300)]
     boards.append(HashBoard(slot=3, hashrate=9.0))  # a slot listed twice
     big = MinerData("10.0.0.1", hashrate=300.0, hashboards=boards, fans=[Fan(speed=1)] * 100)
@@ -451,3 +452,15 @@ async def test_mqtt_reconnects_are_counted(mosquitto: MosquittoBroker, tmp_path:
             return value(await scrape(port), "asic_bridge_mqtt_reconnects_total") == 1.0
 
         await wait_for(reconnected, within=20)
+
+
+async def test_metrics_off_keeps_nothing_per_poll() -> None:
+    bus = EventBus()
+    device = _device("m1")
+    metrics = Metrics(bus, lambda: [device], None)
+    await bus.emit(PollSucceeded(device, MinerData("10.0.0.1", hashrate=5.0), 0.0, 0.1))
+    await metrics.start()  # nothing to listen on
+    samples = parse((await metrics.render()).decode())
+    assert "asic_miner_hashrate_hashes_per_second" not in samples
+    assert "asic_bridge_poll_duration_seconds_count" not in samples  # never observed
+    assert value(samples, "asic_miner_up", miner="m1") == 0.0

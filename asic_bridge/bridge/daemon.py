@@ -147,7 +147,9 @@ class Bridge:
         self._tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
         # the features on the event bus (bridge.events)
         self.bus = EventBus()
-        self.metrics = Metrics(self.bus, lambda: [s.device for s in self.slots.values()])
+        self.metrics = Metrics(
+            self.bus, lambda: [s.device for s in self.slots.values()], config.metrics
+        )
         groups = [(g.miners, g.watchdog) for g in config.fleet.groups.values()]
         self.watchdog = Watchdog(self.bus, groups, self._run_command, self._publish_event)
 
@@ -168,8 +170,7 @@ class Bridge:
         self._stop.set()
 
     async def start(self) -> None:
-        if self.config.metrics is not None:
-            await self.metrics.start(self.config.metrics)
+        await self.metrics.start()
         self.registry.load()
         for record in self.registry.devices.values():
             self.slots[record.id] = MinerSlot(record=record)

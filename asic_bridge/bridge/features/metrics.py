@@ -71,8 +71,14 @@ class _Miner:
 class Metrics:
     """The metrics feature: bridge counters updated on events, miner gauges at scrape time."""
 
-    def __init__(self, bus: EventBus, devices: Callable[[], Iterable[Device]]):
+    def __init__(
+        self,
+        bus: EventBus,
+        devices: Callable[[], Iterable[Device]],
+        config: MetricsConfig | None = None,
+    ):
         self._devices = devices
+        self.config = config
         self._latest: dict[str, MinerData] = {}
         self._online: dict[str, bool] = {}
         self._connects = 0
@@ -112,6 +118,8 @@ class Metrics:
         registry.register(self.collector)
         self._server: asyncio.Server | None = None
         self._scrape_lock = asyncio.Lock()
+        if config is None:
+            return  # metrics off: not on the bus, nothing kept per poll
         bus.on(PollSucceeded, self._polled)
         bus.on(PollFailed, self._poll_failed)
         bus.on(MinerOnline, self._online_event)
@@ -179,7 +187,11 @@ class Metrics:
             self.collector.miners = self.snapshot()
             return await asyncio.to_thread(generate_latest, self.registry)
 
-    async def start(self, config: MetricsConfig) -> None:
+    async def start(self) -> None:
+        """Listen (when configured); a port that cannot be had is a ConfigError naming it."""
+        config = self.config
+        if config is None:
+            return
         try:
             self._server = await asyncio.start_server(
                 self._serve, config.bind, config.port, limit=MAX_REQUEST
