@@ -39,6 +39,7 @@ from asic_bridge.bridge.broker import (
 )
 from asic_bridge.bridge.config import parse_config
 from asic_bridge.bridge.daemon import Bridge
+from asic_bridge.errors import ConfigError
 from asic_bridge.sim import list_kinds
 
 BASE = "asic_bridge"
@@ -737,6 +738,25 @@ async def test_embedded_login(mode: str, tmp_path: Path) -> None:
             assert "pa:ss word" not in passwords.read_text()
     finally:
         await embedded.stop()
+
+
+@pytest.mark.parametrize(
+    ("embedded", "wrong"),
+    [
+        ({"password": "pw-SECRET"}, "username is not"),
+        ({"username": "a:b", "password": "pw-SECRET"}, "without ':'"),
+        ({"username": "a b"}, "without ':'"),
+        ({"username": "ok", "password": "pw-SECRET\nother:hash"}, "line breaks"),
+        ({"mode": "docker"}, "mode"),
+    ],
+)
+def test_bad_embedded_broker_settings_are_config_errors(
+    embedded: dict[str, Any], wrong: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"mqtt\.embedded") as caught:
+        parse_config({"mqtt": {"embedded": embedded}})
+    assert wrong in str(caught.value)
+    assert "SECRET" not in str(caught.value)
 
 
 async def test_forced_mosquitto_without_the_binary_is_an_error(

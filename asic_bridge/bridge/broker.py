@@ -186,8 +186,7 @@ class MosquittoBroker:
         self.username = username
         self.password = password
         self.persistence = persistence
-        self.version = mosquitto_version(binary) or "unknown version"
-        self.description = f"mosquitto {self.version}"
+        self.version = "unknown version"  # from the binary, at start()
         self._proc: asyncio.subprocess.Process | None = None
         self._output: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -195,6 +194,10 @@ class MosquittoBroker:
         self._starting = False
         self._last_error = ""
         self.restarts = 0  # for bridge tests and the log
+
+    @property
+    def description(self) -> str:
+        return f"mosquitto {self.version}"
 
     def config_text(self) -> str:
         lines = [
@@ -220,7 +223,9 @@ class MosquittoBroker:
             ]
         else:
             lines.append("persistence false")
-        if os.geteuid() == 0:  # as root mosquitto switches to user "mosquitto", who cannot
+        if (
+            getattr(os, "geteuid", lambda: -1)() == 0
+        ):  # (no geteuid on Windows) as root mosquitto switches to user "mosquitto", who cannot
             import pwd  # read our state_dir: stay who we are
 
             lines.append(f"user {pwd.getpwuid(0).pw_name}")
@@ -240,6 +245,8 @@ class MosquittoBroker:
     async def start(self) -> None:
         """Start and wait until it accepts an MQTT connection; OSError if it cannot."""
         self._stopping = False
+        found: str | None = await asyncio.to_thread(mosquitto_version, self.binary)
+        self.version = found or self.version
         await self._launch()
         self._supervisor = asyncio.create_task(self._supervise(), name="mosquitto")
         log.info(

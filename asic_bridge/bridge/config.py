@@ -30,6 +30,7 @@ _TOPIC_LEVEL = re.compile(r"^[^#+\s]+$")
 # so a password holding '@', '/', '#' or spaces (which also break URL parsing) never shows.
 _URL_USERINFO = re.compile(r"(://)(.*)@")
 _SECRET_WORDS = ("pass", "token", "secret")
+_BROKER_USER = re.compile(r"^[^:\s]+$")  # a line of mosquitto's password file: user:hash
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 
@@ -69,9 +70,13 @@ class EmbeddedBrokerConfig(_Section):
     persistence: bool = True
 
     @model_validator(mode="after")
-    def _password_needs_user(self) -> EmbeddedBrokerConfig:
+    def _check_login(self) -> EmbeddedBrokerConfig:
         if self.password is not None and not self.username:
             raise ValueError("password is set but username is not")
+        if self.username is not None and not _BROKER_USER.match(self.username):
+            raise ValueError("username must be non-empty, without ':', spaces or line breaks")
+        if self.password is not None and ("\n" in self.password or "\r" in self.password):
+            raise ValueError("password must not contain line breaks")
         return self
 
 
