@@ -162,6 +162,7 @@ async def test_a_clamp_re_announces_the_number_with_the_bound_it_showed(
         answer = await command(mqtt, miner_id, "set/power_limit", str(guess["max"]))
         assert answer["status"] == "error", answer
         assert answer["reported"] == {"power_limit": ceiling}, answer
+        assert answer["power_limit_range"] == [guess["min"], ceiling], answer
         number = await number_config(mqtt, miner_id, since=since)
         assert number["max"] == ceiling and number["min"] == guess["min"]
         devices = await mqtt.wait_topic(
@@ -174,3 +175,30 @@ async def test_a_clamp_re_announces_the_number_with_the_bound_it_showed(
         # and the learned bound is the one commands are checked against now
         answer = await command(mqtt, miner_id, "set/power_limit", str(ceiling + 1))
         assert answer["status"] == "error" and f"-{ceiling} W" in answer["error"], answer
+
+
+async def test_a_fleet_plan_clamped_by_a_miner_is_made_again_and_re_announced(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """The fleet planner uses the record's range; the bound a clamp shows replaces the
+    catalog's guess in the plan and in the HA number, and the miner gets what it keeps."""
+    async with (
+        collector(mosquitto, ("asic_bridge/#", f"{HA}/#")) as mqtt,
+        sim_bridge(mosquitto, tmp_path / "state", ["whatsminer_m50"]) as bridge,
+    ):
+        ((miner_id, slot),) = bridge.slots.items()
+        (s,) = bridge._sims
+        quick_restarts(s)
+        guess = await number_config(mqtt, miner_id)
+        await mqtt.wait_topic(f"asic_bridge/{miner_id}", lambda m: "efficiency" in m.json())
+        ceiling = round(s.hardware.power_range[1])
+        since = mqtt.mark()
+        await mqtt.publish("asic_bridge/fleet/all/set", {"target_w": guess["max"]})
+        answer = await mqtt.wait_topic("asic_bridge/fleet/all/response", within=30, since=since)
+        body = answer.json()
+        assert body["status"] == "ok", body
+        assert body["data"]["plan"][miner_id]["power_limit"] == ceiling, body
+        assert (slot.record.power_max, slot.record.power_range_source) == (ceiling, "firmware")
+        number = await number_config(mqtt, miner_id, since=since)
+        assert number["max"] == ceiling
+        assert s.state.power_limit == ceiling

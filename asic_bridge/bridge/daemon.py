@@ -1017,8 +1017,6 @@ class Bridge:
         await self.bus.emit(CommandAnswered(target, str(body["status"])))
         if body["status"] != "ok":
             await self._republish_after_failure(slot)
-            if self._relearn_range(slot):  # a clamp showed the real bound: HA's number too
-                await self._announce(slot)
 
     async def _republish_after_failure(self, slot: MinerSlot) -> None:
         """The real state right after a refused or failed write: a UI that showed the write
@@ -1050,6 +1048,9 @@ class Bridge:
             failed = command.actions[len(done)].field
             result = {"status": "error", "error": str(exc), "applied": done,
                       "reported": {failed: exc.applied}}  # fmt: skip
+            if self._relearn_range(slot):  # a clamp showed the real bound: HA's number too
+                await self._announce(slot)
+                result["power_limit_range"] = [slot.record.power_min, slot.record.power_max]
         except (MinerTimeoutError, TimeoutError):
             result = {
                 "status": "unknown",
@@ -1210,6 +1211,7 @@ class Bridge:
         members = [member(slot) for slot in slots]
         plan = allocate(target_w, members)
         failed: dict[str, str] = {}
+        learned: list[MinerSlot] = []  # clamped: their real range is known now
         held: list[str] = []
 
         async def apply(item: Any, *, exempt: bool = False) -> None:
@@ -1228,12 +1230,12 @@ class Bridge:
             result = await self._execute(slot, cmd.Command(tuple(actions)))
             if result["status"] != "ok":
                 failed[item.id] = str(result.get("error"))
+                if "power_limit_range" in result:
+                    learned.append(slot)
 
         await asyncio.gather(*(apply(item) for item in plan))
         # A miner that clamped its target has shown its real range (the catalog's was a
         # guess): plan once more with what it showed, and re-apply where the plan moved.
-        learned = [s for s in slots if s.record.id in failed and self._relearn_range(s)]
-        await asyncio.gather(*(self._announce(s) for s in learned))
         if learned:
             before = {p.id: p for p in plan}
             members = [member(slot) for slot in slots]
