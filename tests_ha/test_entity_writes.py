@@ -117,3 +117,37 @@ async def test_answers_to_our_own_requests_raise_no_notification(
     await hass.async_block_till_done()
     assert await notifications(hass, await hass_ws_client(hass)) == {}
     assert events == []
+
+
+async def test_preset_select_sends_the_chosen_firmware_preset(
+    hass: HomeAssistant, mqtt_mock, discovery_cases: dict[str, dict[str, Any]]
+) -> None:
+    """The Preset select (the firmware's own list) writes the chosen name to set/preset; a
+    refusal leaves it showing the preset the miner runs."""
+    case = discovery_cases["vnish_preset_select"]
+    await replay_discovery(hass, case)
+    miner = case["miner_id"]
+    await setup_bridge(hass, miners=())
+    record = {**device_record(miner), "presets": ["disabled", "2400", "2600", "3068"]}
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/devices", json.dumps([record]))
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    select = registry.async_get_entity_id("select", "mqtt", f"asic_bridge_{miner}_preset")
+    assert select
+    state = hass.states.get(select)
+    assert state.state == "2600" and state.attributes["options"] == record["presets"]
+
+    mqtt_mock.async_publish.reset_mock()
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": select, "option": "3068"}, blocking=True
+    )
+    calls = [(c.args[0], c.args[1]) for c in mqtt_mock.async_publish.call_args_list]
+    assert calls == [(f"{BASE}/{miner}/set/preset", "3068")]
+
+    response = f"{BASE}/{miner}/response"
+    body = {"status": "error", "command": "preset", "error": "VNish preset: asked for 3068, "
+            "the miner reports 2600", "transaction": None}  # fmt: skip
+    async_fire_mqtt_message(hass, response, json.dumps(body))
+    async_fire_mqtt_message(hass, f"{BASE}/{miner}", json.dumps(case["state"]))
+    await hass.async_block_till_done()
+    assert hass.states.get(select).state == "2600"
