@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from asic_bridge import sim
+from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import ConfigError, NotAppliedError, UnsupportedError
 from asic_bridge.factory import get_miner
@@ -114,3 +115,14 @@ async def test_firmwares_without_named_presets_say_so(kind: str) -> None:
             await miner.set_preset("default")
         with pytest.raises(UnsupportedError):
             await miner.get_active_preset()
+
+
+def test_active_preset_is_text_in_fleet_sums_and_csv() -> None:
+    """A preset name is not a number: a fleet sum keeps it only where every miner agrees."""
+    a, b = MinerData("10.0.0.1", active_preset="2400"), MinerData("10.0.0.2", active_preset="2400")
+    assert sum([a, b], start=MinerData("")).active_preset == "2400"
+    c = MinerData("10.0.0.3", active_preset="3000", hashrate=1.0)
+    total = sum([a, c], start=MinerData(""))
+    assert total.active_preset is None and (total / 2).active_preset is None
+    header, row = a.as_csv(header=True).splitlines()
+    assert dict(zip(header.split(","), row.split(","), strict=False))["active_preset"] == "2400"

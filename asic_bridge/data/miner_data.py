@@ -89,6 +89,7 @@ _TEXT_FIELDS = (
     "api_ver",
     "fw_ver",
     "hostname",
+    "active_preset",
 )
 
 
@@ -393,6 +394,7 @@ _CSV_STORED = [
     "fan_psu",
     "fault_light",
     "is_mining",
+    "active_preset",
     "uptime",
     "expected_hashboards",
     "expected_chips",
