@@ -20,7 +20,9 @@ async def main(args: argparse.Namespace) -> None:
     from asic_bridge.drivers import load_families
 
     settings.update("network_ping_timeout", args.timeout)
-    settings.update("factory_get_timeout", args.timeout)
+    settings.update("factory_get_timeout", args.identify_timeout or args.timeout)
+    if args.concurrency:
+        settings.update("network_scan_threads", args.concurrency)
     # The driver modules and the model catalog before the phase clocks start, as
     # `import pyasic` does for pyasic; the wire libraries stay lazy (imported by the first
     # driver that needs them), and the benchmark's headline figure is the whole process's
@@ -63,5 +65,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--scan", required=True)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--identify-timeout", type=float, help="default: --timeout")
     parser.add_argument("--no-data", action="store_true", help="scan only")
+    parser.add_argument("--concurrency", type=int, help="probes at once (network_scan_threads)")
     asyncio.run(main(parser.parse_args()))

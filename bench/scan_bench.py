@@ -55,9 +55,9 @@ def _setup_network() -> None:
         subprocess.run(cmd, check=True)
 
 
-def _run_process(cmd: list[str]) -> tuple[dict[str, Any], float]:
-    """Run a client to its end; its JSON and its whole CPU time (user + system, from the
-    interpreter's start: imports included), as the kernel accounted it (wait4)."""
+def run_process(cmd: list[str]) -> tuple[dict[str, Any], Any]:
+    """Run a client to its end; its JSON and its resource usage as the kernel accounted it
+    (wait4): CPU time from the interpreter's start, imports included, and peak RSS."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         assert proc.stdout is not None
@@ -69,13 +69,13 @@ def _run_process(cmd: list[str]) -> tuple[dict[str, Any], float]:
             sys.stderr.write(err.read().decode(errors="replace")[-3000:])
             raise SystemExit(f"client failed: {' '.join(cmd[:3])}")
     result: dict[str, Any] = json.loads(out)
-    return result, usage.ru_utime + usage.ru_stime
+    return result, usage
 
 
 async def _run_client(cmd: list[str]) -> dict[str, Any]:
     # in a thread: the simulators serve from this process's event loop meanwhile
-    result, process_cpu = await asyncio.to_thread(_run_process, cmd)
-    result["process_cpu"] = process_cpu
+    result, usage = await asyncio.to_thread(run_process, cmd)
+    result["process_cpu"] = usage.ru_utime + usage.ru_stime
     return result
 
 

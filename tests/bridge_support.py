@@ -364,6 +364,8 @@ async def collector(
     *,
     v5: bool = False,
     identifier: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> AsyncIterator[Collector]:
     """A connected, subscribed :class:`Collector` for the duration of the block."""
     protocol = aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311
@@ -372,6 +374,8 @@ async def collector(
         broker.port,
         protocol=protocol,
         identifier=identifier,
+        username=username,
+        password=password,
         logger=logging.getLogger("tests.collector"),
         timeout=10,
     )

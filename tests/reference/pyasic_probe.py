@@ -132,8 +132,10 @@ async def _scan(args: argparse.Namespace) -> None:
 async def _main(args: argparse.Namespace) -> None:
     from pyasic import settings
 
-    settings.update("factory_get_timeout", args.timeout)
+    settings.update("factory_get_timeout", args.identify_timeout or args.timeout)
     settings.update("network_ping_timeout", args.timeout)
+    if args.concurrency:
+        settings.update("network_scan_semaphore", args.concurrency)
     if args.scan:
         await _scan(args)
         return
@@ -145,10 +147,12 @@ async def _main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--identify-timeout", type=float, help="default: --timeout")
     parser.add_argument("--no-data", action="store_true")
     parser.add_argument(
         "--exclude", action="append", default=[], help="a DataOptions name pyasic skips"
     )
     parser.add_argument("--scan", help="benchmark mode: scan this subnet")
+    parser.add_argument("--concurrency", type=int, help="scan: network_scan_semaphore")
     parser.add_argument("hosts", nargs="*")
     asyncio.run(_main(parser.parse_args()))
