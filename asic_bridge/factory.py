@@ -164,7 +164,10 @@ async def http_get_raw(
     HTTP client per scanned address would be wasted work (it dominated scan CPU).
     """
     async with asyncio.timeout(limit):
-        reader, writer = await asyncio.open_connection(ip, port)
+        # the connect is the "ping": bounded like the RPC and Whatsminer probes' connects, so
+        # a silent host costs network_ping_timeout, not the whole identification deadline
+        async with asyncio.timeout(min(float(settings.get("network_ping_timeout")), limit)):
+            reader, writer = await asyncio.open_connection(ip, port)
         try:
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {ip}\r\nUser-Agent: asic_bridge\r\n"

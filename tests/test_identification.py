@@ -94,3 +94,27 @@ async def test_something_unknown_gives_unknown_miner() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_silent_host_costs_the_ping_timeout_not_the_identification_deadline() -> None:
+    """A host that drops connection attempts (absent on a LAN, firewalled) is given up after
+    network_ping_timeout on every probe, however long identification may take."""
+    import contextlib
+    import socket
+    import time
+
+    ip = "127.30.252.1"
+    ports: dict[str, int] = {}
+    with contextlib.ExitStack() as stack:
+        for name in ("rpc", "http", "whatsminer_v3"):
+            server = stack.enter_context(socket.socket())
+            server.bind((ip, 0))
+            server.listen(0)  # never accepted: once one connection waits, SYNs are dropped
+            stack.enter_context(socket.create_connection(server.getsockname()))
+            ports[name] = server.getsockname()[1]
+        settings.update("network_ping_timeout", 0.3)
+        settings.update("factory_get_timeout", 30.0)
+        started = time.monotonic()
+        assert await get_miner(ip, ports=ports) is None
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, f"gave up after {elapsed:.1f} s, not after the 0.3 s ping timeout"
