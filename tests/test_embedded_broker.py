@@ -19,7 +19,7 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -440,20 +440,18 @@ def subscribe_packet(topic_filter: str, qos: int) -> bytes:
     return bytes((0x82, len(body))) + body
 
 
-# ============================================================================ the bridge
-@pytest.mark.skipif(KIND is None, reason="no simulated kind with a power limit")
-@pytest.mark.parametrize("mode", MODES)
-async def test_commands_at_qos_0_and_1_are_answered_while_watchers_are_connected(
-    mode: str, tmp_path: Path
-) -> None:
-    """The README's ``mosquitto_sub -t 'asic_bridge/#'`` running, and ``mosquitto_pub``-style
-    clients (connect, publish, disconnect at once) sending commands at QoS 0 and 1."""
+@contextlib.asynccontextmanager
+async def running_bridge(
+    mode: str, tmp_path: Path, poll_interval: float
+) -> AsyncIterator[tuple[Bridge, int, Callable[[int], str]]]:
+    """The bridge on its embedded broker in ``mode``, serving one simulated ``KIND`` miner,
+    adopted: (bridge, broker port, the miner's address block)."""
     port = free_port()
     addr = address_block()
     config = parse_config(
         {
             "mqtt": {"url": "embedded", "embedded": {"port": port, "mode": mode}},
-            "miners": {"poll_interval": 2, "scan_interval": 0},
+            "miners": {"poll_interval": poll_interval, "scan_interval": 0},
             "simulator": {"miners": [f"{KIND}@{addr(1)}"]},
             "state_dir": str(tmp_path / "state"),
         }
@@ -462,6 +460,21 @@ async def test_commands_at_qos_0_and_1_are_answered_while_watchers_are_connected
     await asyncio.wait_for(bridge.start(), 30)
     try:
         await asyncio.wait_for(bridge.ready.wait(), 30)
+        yield bridge, port, addr
+    finally:
+        bridge.stop()
+        await asyncio.wait_for(bridge.shutdown(), 30)
+
+
+# ============================================================================ the bridge
+@pytest.mark.skipif(KIND is None, reason="no simulated kind with a power limit")
+@pytest.mark.parametrize("mode", MODES)
+async def test_commands_at_qos_0_and_1_are_answered_while_watchers_are_connected(
+    mode: str, tmp_path: Path
+) -> None:
+    """The README's ``mosquitto_sub -t 'asic_bridge/#'`` running, and ``mosquitto_pub``-style
+    clients (connect, publish, disconnect at once) sending commands at QoS 0 and 1."""
+    async with running_bridge(mode, tmp_path, poll_interval=2) as (bridge, port, addr):
         (miner_id,) = bridge.slots
         record = bridge.slots[miner_id].record
         assert "power_limit" in record.capabilities
@@ -508,9 +521,6 @@ async def test_commands_at_qos_0_and_1_are_answered_while_watchers_are_connected
                 lambda m: m.topic.endswith("/config") and miner_id in m.topic, within=10
             )
             assert config.retain and config.json()["state_topic"].startswith(BASE)
-    finally:
-        bridge.stop()
-        await asyncio.wait_for(bridge.shutdown(), 30)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -584,6 +594,35 @@ async def test_mosquitto_is_restarted_when_it_dies(
     finally:
         await embedded.stop()
     assert impl.pid() is None
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
+@pytest.mark.skipif(KIND is None, reason="no simulated kind")
+async def test_the_bridge_carries_on_when_its_mosquitto_crashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL the embedded mosquitto under a running bridge: it is restarted, the bridge
+    reconnects, says it is online again and keeps answering commands."""
+    monkeypatch.setattr(broker_module, "RESTART_BACKOFF", (0.2, 1.0))
+    async with running_bridge("mosquitto", tmp_path, poll_interval=1) as (bridge, port, _):
+        (miner_id,) = bridge.slots
+        impl = bridge._broker.impl  # type: ignore[union-attr]
+        assert isinstance(impl, MosquittoBroker)
+        first = impl.pid()
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        async with asyncio.timeout(30):
+            while True:
+                if impl.restarts and await mqtt_ping("127.0.0.1", port):
+                    break
+                await asyncio.sleep(0.1)
+        async with collector(Broker(port), (f"{BASE}/#",)) as mqtt:
+            mark = mqtt.mark()
+            await mqtt.wait_topic(
+                f"{BASE}/bridge/state", lambda m: m.text == "online", within=30, since=mark
+            )
+            await publish_and_leave(port, f"{BASE}/{miner_id}/get", "", 1)
+            await mqtt.wait_topic(f"{BASE}/{miner_id}", lambda m: not m.retain, within=15)
 
 
 @pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
