@@ -246,3 +246,16 @@ async def test_misbehaving_miner_is_bounded(mode: str) -> None:
         await miner.aclose()  # drop connections the misbehaving server spoiled
         assert (await miner.get_data()).field_errors == {}
         await miner.aclose()
+
+
+async def test_power_target_written_while_stopped_is_read_back_from_the_stored_target() -> None:
+    """A sleeping miner's tuner is not running, yet keeps the target it was given: waking
+    a curtailed ePIC sets its target first, then resumes (the power controller's order)."""
+    async with running() as s:
+        miner = await identify(s)
+        assert await miner.stop_mining() is True
+        assert await miner.set_power_limit(2900) is True
+        assert await miner.resume_mining() is True
+        data = await miner.get_data(include=["wattage_limit"])
+        assert data.wattage_limit == 2900
+        await miner.aclose()

@@ -683,8 +683,10 @@ class EpicMiner(BaseMiner):
 
     async def _set_power_limit(self, wattage: int) -> bool:
         await self.command("perpetualtune/algo", {"algo": POWER_TUNER, "target": wattage})
-        running, name, stats = _tuner(await self.summary())
-        applied = to_int(stats.get("Target")) if running and name == POWER_TUNER else None
+        # The stored target is the read-back: a stopped miner keeps its tuner's target but
+        # reports the tuner as not running until it hashes again.
+        _, name, stats = _tuner(await self.summary())
+        applied = to_int(stats.get("Target")) if name == POWER_TUNER else None
         self._confirm_applied("ePIC power target (W)", wattage, applied, "perpetualtune/algo")
         return True
 
