@@ -163,7 +163,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- run
 async def _cmd_run(args: argparse.Namespace) -> int:
-    from asic_bridge.bridge.daemon import run_bridge
+    from asic_bridge.bridge.app import run_bridge
 
     try:
         return await run_bridge(args.config)

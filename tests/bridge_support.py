@@ -414,8 +414,8 @@ async def sim_bridge(
     """A started Bridge serving one simulated miner per kind (on a fresh 127.14.X.0/24),
     ready (first scan done); stopped and shut down after the block."""
     from asic_bridge import factory
+    from asic_bridge.bridge.app import Bridge
     from asic_bridge.bridge.config import parse_config
-    from asic_bridge.bridge.daemon import Bridge
 
     factory.cache.clear()
     addr = address_block()

@@ -436,25 +436,24 @@ async def test_bridge_poll_reads_slow_fields_only_on_full_polls(
 ) -> None:
     """A normal bridge poll of a modern Antminer is one RPC connection and one page
     (stats.cgi); the error list and mining state (two more pages) come with full polls."""
-    from asic_bridge.bridge.daemon import FULL_POLL_EVERY, Bridge, MinerSlot
-    from asic_bridge.bridge.registry import DeviceRecord
+    from asic_bridge.bridge.poller import FULL_POLL_EVERY, FieldPolicy
     from asic_bridge.sim import Fault
 
     sim = await start("antminer_s19jpro")
     miner = await connect(sim)
-    slot = MinerSlot(DeviceRecord(id="x", mac=None, ip=sim.address))
-    full_fields = Bridge._poll_fields(slot, miner)
+    policy = FieldPolicy()
+    full_fields = policy.fields(miner, modes=False)
     assert {"errors", "is_mining", "fault_light"} <= set(full_fields)
     await miner.get_data(include=full_fields)  # static fields are cached from here on
     sim.state.errors.append(Fault(2011, "fan 2 speed too low"))
     sim.reset_counters()
-    normal_fields = Bridge._poll_fields(slot, miner)
+    normal_fields = policy.fields(miner, modes=False)
     data = await miner.get_data(include=normal_fields)
     assert data.field_errors == {}
     assert data.errors == [] and data.is_mining is None  # not read: the bridge carries them
     assert sim.counters["rpc"].connections == 1
     assert dict(sim.counters["http"].by_key) == {"GET /cgi-bin/stats.cgi": 1}
     for _ in range(FULL_POLL_EVERY - 2):
-        assert "errors" not in Bridge._poll_fields(slot, miner)
-    full = await miner.get_data(include=Bridge._poll_fields(slot, miner))
+        assert "errors" not in policy.fields(miner, modes=False)
+    full = await miner.get_data(include=policy.fields(miner, modes=False))
     assert [e.error_code for e in full.errors] == [2011] and full.is_mining is True

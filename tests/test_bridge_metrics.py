@@ -349,7 +349,7 @@ async def test_metrics_port_in_use_is_a_clear_error(
 ) -> None:
     from test_bridge_mqtt import make_config
 
-    from asic_bridge.bridge.daemon import Bridge
+    from asic_bridge.bridge.app import Bridge
     from asic_bridge.errors import ConfigError
 
     port = free_port()

@@ -34,8 +34,8 @@ from bridge_support import (
 )
 
 from asic_bridge import __version__, factory, settings
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import BridgeConfig, parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.bridge.registry import Registry
 from asic_bridge.bridge.topics import mac_id
 from asic_bridge.sim import SimMiner, list_kinds
@@ -225,7 +225,7 @@ async def bridge_rig(
         try:
             await bridge.start()
             await asyncio.wait_for(bridge.ready.wait(), ready_within)
-            for sim in bridge._sims:
+            for sim in bridge.sims:
                 slot = next(s for s in bridge.slots.values() if s.record.ip == sim.address)
                 rig.sims[slot.record.id] = sim
             assert len(rig.sims) == len(kinds), f"found {list(rig.sims)} for {specs}"
@@ -824,8 +824,8 @@ async def test_dropped_connection_sends_will_then_reconnects(
         (miner_id,) = rig.sims
         await rig.mqtt.wait_topic(rig.t(miner_id, "hashrate"))
         mark = rig.mqtt.mark()
-        assert rig.bridge._client is not None
-        drop_connection(rig.bridge._client)
+        assert rig.bridge.mqtt.client is not None
+        drop_connection(rig.bridge.mqtt.client)
         will = await rig.mqtt.wait_topic(
             rig.t("bridge", "state"), lambda m: m.text == "offline", since=mark, within=5
         )

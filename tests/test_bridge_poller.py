@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bridge_fakes import adopted_sim
 
 from asic_bridge.bridge import poller
+from asic_bridge.bridge.events import MinerOffline, MinerOnline, PollSucceeded
 from asic_bridge.bridge.poller import (
+    FULL_POLL_EVERY,
     POLL_FIELDS,
     SLOW_FIELDS,
+    FieldPolicy,
+    Pollers,
     carry_slow_fields,
     free_slow_fields,
     nothing_read,
@@ -79,3 +85,58 @@ def test_a_poll_with_only_errors_is_no_answer() -> None:
     empty = MinerData("10.0.0.1")
     empty.pools = []
     assert nothing_read(empty)
+
+
+async def test_a_poller_reports_online_offline_and_back(tmp_path: Path) -> None:
+    """Events, not MQTT: the first answer is MinerOnline, offline_after missed polls are
+    MinerOffline (and the driver is dropped, to identify again), the next answer is back."""
+    async with adopted_sim(tmp_path) as (adoption, bus, device, sim):
+        heard: list[str] = []
+
+        async def record(event: Any) -> None:
+            heard.append(
+                type(event).__name__ + (f":{event.back}" if hasattr(event, "back") else "")
+            )
+
+        for kind in (PollSucceeded, MinerOnline, MinerOffline):
+            bus.on(kind, record)
+        pollers = Pollers(bus, adoption.connect, 60, offline_after=2, concurrency=4)
+        poller = pollers.get(device)
+        assert await poller.poll()
+        assert heard == ["PollSucceeded", "MinerOnline:False"]
+        assert pollers.online(device.id)
+        heard.clear()
+        await sim.stop()
+        assert not await poller.poll()
+        assert heard == [] and device.miner is not None  # one miss is not offline yet
+        assert not await poller.poll()
+        assert heard == ["MinerOffline"] and device.miner is None
+        assert not pollers.online(device.id)
+        assert not await poller.poll()
+        assert heard == ["MinerOffline"]  # said once
+        await sim.start()
+        assert await poller.poll()
+        assert heard[-2:] == ["PollSucceeded", "MinerOnline:True"]
+        # right after a command, silence is the miner applying it: not counted
+        heard.clear()
+        poller.request(full=True)
+        poller.settle(60)
+        assert poller.policy.full_poll_due and poller.poll_now.is_set()
+        await sim.stop()
+        for _ in range(3):
+            assert not await poller.poll()
+        assert heard == [] and poller.online is True
+
+
+def test_full_polls_every_few_and_after_a_request() -> None:
+    from asic_bridge.drivers.avalon import AvalonMiner
+
+    policy = FieldPolicy()
+    miner = AvalonMiner("10.0.0.1")
+    fulls = ["config" in policy.fields(miner, modes=True) for _ in range(2 * FULL_POLL_EVERY)]
+    assert fulls == ([True] + [False] * (FULL_POLL_EVERY - 1)) * 2
+    policy.full_poll_due = True  # a command ran: read what it may have changed
+    assert "config" in policy.fields(miner, modes=True)
+    assert "config" not in policy.fields(miner, modes=True)
+    policy.full_poll_due = True
+    assert "config" not in policy.fields(miner, modes=False)  # no modes: no config to read

@@ -92,9 +92,9 @@ async def test_one_range_in_discovery_devices_and_commands(
         sim_bridge(mosquitto, tmp_path / "state", KINDS) as bridge,
     ):
         slots = {s.record.ip: s for s in bridge.slots.values()}
-        for s in bridge._sims:
+        for s in bridge.sims:
             quick_restarts(s)
-        for s in bridge._sims:
+        for s in bridge.sims:
             record = slots[s.address].record
             miner_id = record.id
             number = await number_config(mqtt, miner_id)
@@ -153,7 +153,7 @@ async def test_a_clamp_re_announces_the_number_with_the_bound_it_showed(
         sim_bridge(mosquitto, tmp_path / "state", ["whatsminer_m50"]) as bridge,
     ):
         ((miner_id, slot),) = bridge.slots.items()
-        (s,) = bridge._sims
+        (s,) = bridge.sims
         s.state.jitter = 0.0
         guess = await number_config(mqtt, miner_id)
         ceiling = round(s.hardware.power_range[1])  # what the simulated miner really keeps
@@ -187,7 +187,7 @@ async def test_a_fleet_plan_clamped_by_a_miner_is_made_again_and_re_announced(
         sim_bridge(mosquitto, tmp_path / "state", ["whatsminer_m50"]) as bridge,
     ):
         ((miner_id, slot),) = bridge.slots.items()
-        (s,) = bridge._sims
+        (s,) = bridge.sims
         quick_restarts(s)
         guess = await number_config(mqtt, miner_id)
         await mqtt.wait_topic(f"asic_bridge/{miner_id}", lambda m: "efficiency" in m.json())

@@ -45,7 +45,7 @@ async def test_preset_select_is_the_firmwares_list_and_commands_use_it(
         sim_bridge(mosquitto, tmp_path / "state", KINDS) as bridge,
     ):
         slots = {s.record.ip: s for s in bridge.slots.values()}
-        for s in bridge._sims:
+        for s in bridge.sims:
             s.state.jitter = 0.0
             miner_id = slots[s.address].record.id
             options = firmware_list(s)
@@ -109,7 +109,7 @@ async def test_a_profile_added_on_the_miner_joins_the_options(
         sim_bridge(mosquitto, tmp_path / "state", ["luxos_s19jpro"]) as bridge,
     ):
         (slot,) = bridge.slots.values()
-        (s,) = bridge._sims
+        (s,) = bridge.sims
         assert isinstance(s, LuxOSSim)
         miner_id = slot.record.id
         topic = f"{HA}/select/{miner_id}/preset/config"

@@ -18,8 +18,8 @@ from bridge_support import (
 )
 
 from asic_bridge import factory, settings
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.sim import load_kinds
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")

@@ -23,8 +23,8 @@ from bridge_support import (
 )
 
 from asic_bridge import factory, settings
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.sim import SimMiner, load_kinds
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
@@ -98,7 +98,7 @@ async def test_commands_published_during_a_broker_restart_are_run(
             await broker.start()
             # published at once, while the bridge still waits out its reconnect backoff
             async with collector(broker, ("asic_bridge/m1/response",)) as mqtt:
-                assert not bridge._connected.is_set()
+                assert not bridge.mqtt.connected.is_set()
                 light = n % 2 == 0
                 await mqtt.publish(
                     "asic_bridge/m1/set", {"fault_light": light, "transaction": f"q{n}"}
@@ -112,11 +112,11 @@ async def test_a_command_queued_longer_than_command_expiry_is_answered_expired(
     tmp_path: Path, protocol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the longest reconnect backoff (1.5 s): longer than command_expiry
-    monkeypatch.setattr("asic_bridge.bridge.daemon.random.random", lambda: 1.0)
+    monkeypatch.setattr("asic_bridge.bridge.mqtt.random.random", lambda: 1.0)
     async with running(tmp_path, protocol, command_expiry=1) as (bridge, broker, sim):
         async with collector(broker, ("asic_bridge/m1/response",)) as mqtt:
-            assert bridge._client is not None
-            drop_connection(bridge._client)
+            assert bridge.mqtt.client is not None
+            drop_connection(bridge.mqtt.client)
             await mqtt.publish("asic_bridge/m1/set", {"fault_light": True, "transaction": "old"})
             answer = await _reply(mqtt, "old")
         assert answer["status"] == "expired"
@@ -144,8 +144,8 @@ async def test_commands_published_while_the_bridge_reconnects_are_run(
 ) -> None:
     async with running(tmp_path, protocol) as (bridge, broker, sim):
         async with collector(broker, ("asic_bridge/m1/response",)) as mqtt:
-            assert bridge._client is not None
-            drop_connection(bridge._client)  # the bridge's TCP connection breaks
+            assert bridge.mqtt.client is not None
+            drop_connection(bridge.mqtt.client)  # the bridge's TCP connection breaks
             await mqtt.publish("asic_bridge/m1/set", {"fault_light": True, "transaction": "d1"})
             assert (await _reply(mqtt, "d1"))["status"] == "ok"
         assert sim.state.fault_light is True

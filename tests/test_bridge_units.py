@@ -72,6 +72,11 @@ T = Topics("asic_bridge", "homeassistant")
         ("homeassistant/status", Incoming("ha_status")),
         ("asic_bridge/bridge/request/scan", Incoming("bridge_request", name="scan")),
         ("asic_bridge/bridge/request/poll", Incoming("bridge_request", name="poll")),
+        (
+            "asic_bridge/bridge/request/device/rename",
+            Incoming("bridge_request", name="device/rename"),
+        ),
+        ("asic_bridge/bridge/request/a/b/c", Incoming("bridge_request", name="a/b/c")),
         ("asic_bridge/fleet/all/set", Incoming("fleet_set", target="all")),
         ("asic_bridge/02aabbccddee/set", Incoming("set", target="02aabbccddee")),
         (
@@ -130,6 +135,7 @@ def test_subscriptions_cover_exactly_the_classified_kinds() -> None:
     assert "asic_bridge/+/set/+" in subs
     assert "asic_bridge/+/get" in subs
     assert "asic_bridge/bridge/request/+" in subs
+    assert "asic_bridge/bridge/request/+/+" in subs  # device/rename, device/remove, ...
     assert "asic_bridge/fleet/+/set" in subs
     assert "homeassistant/status" in subs
     # no subscription catches the bridge's own retained output (state, availability, config)

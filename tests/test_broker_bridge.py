@@ -30,7 +30,7 @@ from bridge_support import (
 from test_bridge_mqtt import SOLO, make_config
 from test_bridge_mqtt import _short_timeouts as _short_timeouts  # autouse: 1 s timeouts
 
-from asic_bridge.bridge.daemon import Bridge
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.sim.base import SimMiner
 
 SITES = Path(__file__).resolve().parents[1] / "docker" / "sites"
@@ -113,7 +113,7 @@ async def two_brokers(tmp_path: Path) -> AsyncIterator[Sites]:
             await bridge.start()
             try:
                 await asyncio.wait_for(bridge.ready.wait(), 20)
-                sim = bridge._sims[0]
+                sim = bridge.sims[0]
                 slot = next(s for s in bridge.slots.values() if s.record.ip == sim.address)
                 yield Sites(mqtt, bridge, slot.record.id, sim, site)
             finally:

@@ -17,8 +17,8 @@ from bridge_support import (
 )
 
 from asic_bridge import factory, settings
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.bridge.topics import mac_id
 from asic_bridge.sim import SimMiner, load_kinds
 

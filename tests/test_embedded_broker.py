@@ -30,6 +30,7 @@ from bridge_support import MOSQUITTO, Broker, address_block, collector, free_por
 
 from asic_bridge.bridge import broker as broker_module
 from asic_bridge.bridge.amqtt_broker import LACKS
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.broker import (
     EmbeddedBroker,
     MosquittoBroker,
@@ -38,7 +39,6 @@ from asic_bridge.bridge.broker import (
     remaining_length,
 )
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.errors import ConfigError
 from asic_bridge.sim import list_kinds
 
@@ -487,10 +487,10 @@ async def test_commands_at_qos_0_and_1_are_answered_while_watchers_are_connected
             await watcher.wait_topic(f"{BASE}/{miner_id}", within=15)
             # as many retained messages as the default eight-miner fleet keeps (about 400)
             await publish_retained(
-                bridge._broker, {f"{BASE}/filler/{i}": "x" * 100 for i in range(400)}
+                bridge.broker, {f"{BASE}/filler/{i}": "x" * 100 for i in range(400)}
             )
             info = (await watcher.wait_topic(f"{BASE}/bridge/info")).json()
-            assert info["broker"] == bridge._broker.description
+            assert info["broker"] == bridge.broker.description
             lost = []
             for qos in (0, 1):
                 for i in range(8):
@@ -606,7 +606,7 @@ async def test_the_bridge_carries_on_when_its_mosquitto_crashes(
     monkeypatch.setattr(broker_module, "RESTART_BACKOFF", (0.2, 1.0))
     async with running_bridge("mosquitto", tmp_path, poll_interval=1) as (bridge, port, _):
         (miner_id,) = bridge.slots
-        impl = bridge._broker.impl  # type: ignore[union-attr]
+        impl = bridge.broker.impl  # type: ignore[union-attr]
         assert isinstance(impl, MosquittoBroker)
         first = impl.pid()
         assert first is not None

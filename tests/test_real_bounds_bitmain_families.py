@@ -18,8 +18,8 @@ from bridge_support import (
 )
 
 from asic_bridge import factory
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.sim.marafw import MaraS19XPSim
 
 KINDS = ["marafw_s19xp", "antminer_s19jpro", "hiveon_s19jpro", "antminer_s23hyd"]
@@ -42,14 +42,14 @@ async def test_mode_options_and_power_bounds(mosquitto: MosquittoBroker, tmp_pat
         await bridge.start()
         try:
             await asyncio.wait_for(bridge.ready.wait(), 20)
-            mara = next(s for s in bridge._sims if isinstance(s, MaraS19XPSim))
+            mara = next(s for s in bridge.sims if isinstance(s, MaraS19XPSim))
             # the miner tunes to a power target, as after a power-limit write
             mara.config["mode"] = {
                 "work-mode-selector": "Auto",
                 "concorde": {"mode-select": "PowerTarget", "power-target": 3000},
             }
             slots = {s.record.ip: s for s in bridge.slots.values()}
-            for sim in bridge._sims:
+            for sim in bridge.sims:
                 record = slots[sim.address].record
                 if not record.modes:
                     continue
@@ -68,7 +68,7 @@ async def test_mode_options_and_power_bounds(mosquitto: MosquittoBroker, tmp_pat
             bounds = driver.power_range()
             assert (number.json()["min"], number.json()["max"]) == (bounds.low, bounds.high)
             assert record.power_range_source == "catalog"
-            for sim in bridge._sims:  # stock, Hiveon, S23: no power limit, no number
+            for sim in bridge.sims:  # stock, Hiveon, S23: no power limit, no number
                 if sim is not mara:
                     rid = slots[sim.address].record.id
                     assert mqtt.last(f"{HA}/number/{rid}/power_limit/config") is None

@@ -15,8 +15,8 @@ from bridge_support import (
 )
 
 from asic_bridge import factory
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.sim.braiins import BOSerSim
 from asic_bridge.sim.luxos import LuxOSSim
 from asic_bridge.sim.vnish import VNishSim
@@ -46,7 +46,7 @@ async def test_number_bounds_and_mode_options_are_the_firmwares(
             await asyncio.wait_for(bridge.ready.wait(), 20)
             slots = {s.record.ip: s for s in bridge.slots.values()}
             expected: dict[str, tuple[int, int] | None] = {}
-            for sim in bridge._sims:
+            for sim in bridge.sims:
                 if isinstance(sim, BOSerSim):
                     low, high = sim.hardware.power_range  # GetConstraints: 1200-3600 W
                     expected[sim.address] = (round(low), round(high))

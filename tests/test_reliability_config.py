@@ -12,8 +12,8 @@ from pathlib import Path
 import hpack
 import pytest
 
+from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.daemon import Bridge
 from asic_bridge.bridge.logs import THIRD_PARTY, configure_logging
 from asic_bridge.errors import ConfigError
 
@@ -61,7 +61,7 @@ def test_a_working_tls_config_builds_its_context(tmp_path: Path) -> None:
     config = parse_config(
         {"mqtt": {"url": "mqtts://h", "tls": {"insecure": True}}, "state_dir": str(tmp_path)}
     )
-    assert Bridge(config)._tls_context is not None
+    assert Bridge(config).mqtt.tls_context is not None
 
 
 @pytest.mark.parametrize(

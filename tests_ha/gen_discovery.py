@@ -22,7 +22,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asic_bridge.bridge.entities import bridge_discovery, discovery_messages  # noqa: E402
+from asic_bridge.bridge.entities import (  # noqa: E402
+    bridge_controls,
+    bridge_discovery,
+    discovery_messages,
+)
 from asic_bridge.bridge.registry import DeviceRecord  # noqa: E402
 from asic_bridge.bridge.state import state_payload  # noqa: E402
 from asic_bridge.bridge.topics import Topics  # noqa: E402
@@ -258,7 +262,11 @@ def cases() -> list[dict[str, Any]]:
             "miner_id": None,
             "base_topic": BASE,
             "device_mode": False,
-            "messages": bridge_discovery(Topics(BASE, PREFIX)),
+            # the connection state and the controls (restart, scan, log level, version)
+            "messages": {
+                **bridge_discovery(Topics(BASE, PREFIX)),
+                **bridge_controls(Topics(BASE, PREFIX)),
+            },
             "state": None,
             "availability_topic": None,
             "bridge_state_topic": f"{BASE}/bridge/state",

@@ -260,7 +260,7 @@ def device_block(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
     port = device.ports.get("http")
     url_host = f"{device.ip}:{port}" if port and port != 80 else device.ip
     block: dict[str, Any] = {
-        "identifiers": [f"asic_bridge_{device.id}"],
+        "identifiers": [f"asic_bridge_{device.uid}"],
         "name": device.friendly_name or f"{device.model or device.make or 'Miner'} {device.id}",
         "manufacturer": device.make,
         "model": device.model,
@@ -331,7 +331,7 @@ def _config_for(
     state = topics.state(device.id)
     config: dict[str, Any] = {
         "name": _format(spec.name, device, n),
-        "unique_id": f"asic_bridge_{device.id}_{key}",
+        "unique_id": f"asic_bridge_{device.uid}_{key}",
         **entity_id_hint(spec.component, f"{_entity_slug(device)}_{key}"),
     }
     if spec.component == "sensor":
@@ -468,10 +468,10 @@ def discovery_messages(
                 **config,
             }
         payload = {"device": block, "origin": ORIGIN, **availability, "components": components}
-        return {topics.device_discovery(device.id): payload}
+        return {topics.device_discovery(device.uid): payload}
     messages = {}
     for component, key, config in entities:
-        messages[topics.discovery(component, device.id, key)] = {
+        messages[topics.discovery(component, device.uid, key)] = {
             **config,
             "device": block,
             "origin": ORIGIN,
@@ -483,8 +483,6 @@ def discovery_messages(
 def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
     """The bridge's own device: a connectivity sensor other devices hang from (via_device)."""
     node = bridge_device_id(topics)
-    # the base topic only tells bridges apart when it is not the default one
-    name = "ASIC Bridge" if topics.base == "asic_bridge" else f"ASIC Bridge ({topics.base})"
     config = {
         "name": "Connection state",
         "unique_id": f"{node}_connection_state",
@@ -494,16 +492,97 @@ def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
         "payload_off": "offline",
         "device_class": "connectivity",
         "entity_category": "diagnostic",
-        "device": {
-            "identifiers": [node],
-            "name": name,
-            "manufacturer": "asic_bridge",
-            "model": "MQTT bridge",
-            "sw_version": __version__,
-        },
+        "device": _bridge_device(topics),
         "origin": ORIGIN,
     }
     return {topics.discovery("binary_sensor", node, "connection_state"): config}
+
+
+def _bridge_device(topics: Topics) -> dict[str, Any]:
+    # the base topic only tells bridges apart when it is not the default one
+    name = "ASIC Bridge" if topics.base == "asic_bridge" else f"ASIC Bridge ({topics.base})"
+    return {
+        "identifiers": [bridge_device_id(topics)],
+        "name": name,
+        "manufacturer": "asic_bridge",
+        "model": "MQTT bridge",
+        "sw_version": __version__,
+    }
+
+
+#: The levels the bridge's log-level select offers (BridgeOptions.log_level).
+LOG_LEVELS = ["debug", "info", "warning", "error"]
+
+
+def bridge_controls(topics: Topics) -> dict[str, dict[str, Any]]:
+    """The bridge device's controls (zigbee2mqtt's bridge has the same): restart and scan
+    buttons and a log-level select, which send bridge requests, and a version sensor.  They
+    are available while the bridge says online."""
+    node = bridge_device_id(topics)
+    common = {
+        "device": _bridge_device(topics),
+        "origin": ORIGIN,
+        "availability_topic": topics.bridge_state,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+    }
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "button",
+            "restart",
+            {
+                "name": "Restart",
+                "command_topic": topics.bridge_request("restart"),
+                "payload_press": "{}",
+                "device_class": "restart",
+                "entity_category": "config",
+            },
+        ),
+        (
+            "button",
+            "scan",
+            {
+                "name": "Scan for miners",
+                "command_topic": topics.bridge_request("scan"),
+                "payload_press": "{}",
+                "icon": "mdi:radar",
+                "entity_category": "config",
+            },
+        ),
+        (
+            "select",
+            "log_level",
+            {
+                "name": "Log level",
+                "state_topic": topics.bridge_info,
+                "value_template": "{{ value_json.log_level }}",
+                "command_topic": topics.bridge_request("options"),
+                "command_template": '{"options": {"log_level": "{{ value }}"}}',
+                "options": LOG_LEVELS,
+                "entity_category": "config",
+            },
+        ),
+        (
+            "sensor",
+            "version",
+            {
+                "name": "Version",
+                "state_topic": topics.bridge_info,
+                "value_template": "{{ value_json.version }}",
+                "icon": "mdi:information-outline",
+                "entity_category": "diagnostic",
+            },
+        ),
+    ]
+    return {
+        topics.discovery(component, node, key): {
+            **config,
+            "unique_id": f"{node}_{key}",
+            **entity_id_hint(component, f"{node}_{key}"),
+            **common,
+        }
+        for component, key, config in entities
+    }
 
 
 StateKeyFilter = Callable[[str], bool]

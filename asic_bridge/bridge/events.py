@@ -22,13 +22,20 @@ log = logging.getLogger("asic_bridge.bridge")
 
 
 @dataclass(frozen=True, slots=True)
-class Connected:
-    """An MQTT session is up (first connect or reconnect): everything retained is republished."""
+class Announce:
+    """Publish everything retained again: after a (re)connect, after Home Assistant's birth."""
 
 
 @dataclass(frozen=True, slots=True)
-class HomeAssistantOnline:
-    """Home Assistant announced itself (its birth message): discovery is republished."""
+class Connected:
+    """An MQTT session is up and everything retained was published again (after Announce)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanFinished:
+    """A scan is over; ``found`` miners answered it."""
+
+    found: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +55,15 @@ class MinerMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordChanged:
+    """Something ``bridge/devices`` shows of the miner changed (its power range, say)."""
+
+    device: Device
+
+
+@dataclass(frozen=True, slots=True)
 class PollSucceeded:
-    """One poll answered; ``fields`` are the fields it asked for (the slow ones maybe not)."""
+    """One poll answered (slow fields not read this time are carried over in ``data``)."""
 
     device: Device
     data: MinerData
@@ -109,11 +123,11 @@ class MinerOffline:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandDone:
-    """A command ran on the miner (``ok``: every action confirmed)."""
+class StateKeysChanged:
+    """The miner reported a state key it never reported before (or a new hash-rate unit):
+    its discovery configs change."""
 
     device: Device
-    ok: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +150,12 @@ class WatchdogActed:
 
 
 @dataclass(frozen=True, slots=True)
-class CommandRefused:
-    """A command was refused before it ran (invalid, unsupported): the UI shows the truth."""
+class CommandDone:
+    """A command was answered; ``ok`` false: refused or failed, so what a UI shows of the
+    write is to be corrected at once with the real state."""
 
     device: Device
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +167,12 @@ class MinerRemoved:
 
 @dataclass(frozen=True, slots=True)
 class MinerRenamed:
-    """A miner's id changed from ``old_id`` (``bridge/request/device/rename``)."""
+    """A miner's id changed from ``old_id`` (``bridge/request/device/rename``);
+    ``homeassistant_rename``: HA's entity ids are to follow the new name too."""
 
     device: Device
     old_id: str
+    homeassistant_rename: bool = False
 
 
 E = TypeVar("E")

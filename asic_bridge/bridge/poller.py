@@ -8,13 +8,34 @@ poll, timers instead of ``wait_for``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
+import random
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from asic_bridge import factory, settings
+from asic_bridge.bridge.events import (
+    EventBus,
+    MinerAdopted,
+    MinerOffline,
+    MinerOnline,
+    MinerRemoved,
+    MinerRenamed,
+    PollFailed,
+    PollSucceeded,
+    failure_reason,
+)
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner
+from asic_bridge.errors import AsicBridgeError
+
+if TYPE_CHECKING:
+    from asic_bridge.bridge.adoption import Device
+
+log = logging.getLogger("asic_bridge.bridge")
 
 # get_data fields the bridge reads on every poll.
 POLL_FIELDS = (
@@ -115,3 +136,244 @@ def nothing_read(data: MinerData) -> bool:
     return not any(
         name not in data.field_errors and getattr(data, name) not in (None, []) for name in readings
     )
+
+
+class FieldPolicy:
+    """Which fields each poll of one miner reads, and the slow readings carried between."""
+
+    __slots__ = ("full_poll_due", "polls", "slow_readings")
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.full_poll_due = True
+        self.slow_readings: dict[str, tuple[Any, str | None]] = {}
+
+    def fields(self, miner: BaseMiner, modes: bool) -> list[str]:
+        """This poll's fields; ``modes``: the miner has mining modes (read ``config``)."""
+        full = self.full_poll_due or self.polls % FULL_POLL_EVERY == 0
+        self.polls += 1
+        if not full:
+            return [*POLL_FIELDS, *free_slow_fields(type(miner))]
+        self.full_poll_due = False
+        return [*POLL_FIELDS, *(f for f in SLOW_FIELDS if f != "config" or modes)]
+
+    def carry(self, data: MinerData, read: Sequence[str]) -> None:
+        carry_slow_fields(self.slow_readings, data, read)
+
+
+Connect = Callable[["Device"], Awaitable[BaseMiner | None]]
+
+
+class Poller:
+    """Polls one miner on its schedule, under its deadline, and counts missed polls.
+
+    A poll's outcome goes out as events: PollSucceeded every time, MinerOnline /
+    MinerOffline on a change.
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        *,
+        connect: Connect,
+        bus: EventBus,
+        interval: float,
+        offline_after: int,
+        semaphore: asyncio.Semaphore,
+    ):
+        self.device = device
+        self.connect = connect
+        self.bus = bus
+        self.interval = interval
+        self.offline_after = offline_after
+        self.semaphore = semaphore
+        self.policy = FieldPolicy()
+        self.failures = 0
+        self.online: bool | None = None
+        self.settle_until = 0.0  # monotonic; poll failures before this are not counted
+        #: this miner's own poll interval (device/options), over the bridge's ``interval``
+        self.own_interval: float | None = None
+        #: a disabled miner is not polled (device/options)
+        self.disabled = False
+        self.last_success: float | None = None  # monotonic time of the last answer
+        self.poll_now = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._loop(), name=f"poll:{self.device.id}")
+
+    def request(self, full: bool = False) -> None:
+        """Poll soon; ``full``: read the slow fields too (a command may have changed them)."""
+        if full:
+            self.policy.full_poll_due = True
+        self.poll_now.set()
+
+    def settle(self, seconds: float) -> None:
+        """For ``seconds``, silence is not counted as offline: a write was sent that may
+        restart the miner's backend (BOSminer does to apply a power target)."""
+        self.settle_until = time.monotonic() + seconds
+
+    async def _loop(self) -> None:
+        interval = self.own_interval or self.interval
+        tick = min(POLL_TICK, interval / 10)
+        # spread the first polls so a large fleet does not poll in lock-step
+        first = on_tick(random.uniform(0, min(interval, 2.0)), tick)
+        await wait_or_wake(self.poll_now, first)
+        while True:
+            self.poll_now.clear()
+            started = time.monotonic()
+            if not self.disabled:
+                try:
+                    async with self.semaphore:
+                        await self.poll()
+                except Exception:
+                    log.exception("poll of %s failed unexpectedly", self.device.id)
+            interval = self.own_interval or self.interval  # options may change it
+            tick = min(POLL_TICK, interval / 10)
+            delay = max(0.0, interval - (time.monotonic() - started))
+            delay = on_tick(delay * random.uniform(0.95, 1.05), tick)
+            await wait_or_wake(self.poll_now, delay)
+
+    async def poll(self) -> bool:
+        """Read the miner once and tell the features; returns whether it answered."""
+        device = self.device
+        async with device.lock:
+            deadline = float(settings.get("api_function_timeout")) + 2
+            data: MinerData | None = None
+            fields: list[str] = []
+            started = time.monotonic()
+            error: BaseException | type[BaseException] | None = None
+            try:
+                async with asyncio.timeout(deadline * 2):
+                    miner = await self.connect(device)
+                    if miner is not None:
+                        fields = self.policy.fields(miner, bool(device.record.modes))
+                        data = await miner.get_data(include=fields)
+            except (AsicBridgeError, TimeoutError) as exc:
+                log.debug("poll of %s failed: %s", device.id, exc)
+                data, error = None, exc
+            now = time.monotonic()
+            duration = now - started
+            if data is None or nothing_read(data):
+                if data is not None and device.miner is not None:
+                    error = error or device.miner.last_error_type  # why the sources failed
+                reason = "unreachable" if data is None and error is None else failure_reason(error)
+                await self.bus.emit(PollFailed(device, reason, duration))
+                await self._failed()
+                return False
+            self.failures = 0
+            self.last_success = now
+            self.policy.carry(data, fields)
+            await self.bus.emit(PollSucceeded(device, data, time.time(), duration))
+            if self.online is not True:
+                back = self.online is False
+                self.online = True
+                await self.bus.emit(MinerOnline(device, back))
+            return True
+
+    async def _failed(self) -> None:
+        if time.monotonic() < self.settle_until:
+            # Shortly after a command: BOSminer, for one, rewrites its config and restarts,
+            # so silence here is ours, not the miner's.  Not counted toward offline_after.
+            log.debug("poll of %s failed while it applies a command", self.device.id)
+            return
+        self.failures += 1
+        if self.failures < self.offline_after or self.online is False:
+            return
+        device = self.device
+        was_online = self.online
+        self.online = False
+        # Re-identify next time: the miner may have changed firmware or address.  Forget it
+        # before the first await, so a scan running meanwhile cannot be handed the cached
+        # identification and "find" the miner where it no longer is.
+        factory.forget(device.record.ip)
+        miner, device.miner = device.miner, None
+        device.record.last_power_w = None
+        device.record.last_power_at = None
+        await self.bus.emit(MinerOffline(device, was_online is True))
+        if miner is not None:
+            with contextlib.suppress(Exception):
+                await miner.aclose()
+
+
+class Pollers:
+    """The pollers of every adopted miner: started on adoption, told about commands."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        connect: Connect,
+        interval: float,
+        offline_after: int,
+        concurrency: int,
+        command_settle: float = 0.0,
+    ):
+        self.bus = bus
+        self.command_settle = command_settle
+        self.connect = connect
+        self.interval = interval
+        self.offline_after = offline_after
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.by_id: dict[str, Poller] = {}
+        bus.on(MinerAdopted, self._adopted)
+        bus.on(MinerRemoved, self._removed)
+        bus.on(MinerRenamed, self._renamed)
+
+    def get(self, device: Device) -> Poller:
+        poller = self.by_id.get(device.id)
+        if poller is None or poller.device is not device:
+            poller = self.by_id[device.id] = Poller(
+                device,
+                connect=self.connect,
+                bus=self.bus,
+                interval=self.interval,
+                offline_after=self.offline_after,
+                semaphore=self.semaphore,
+            )
+        return poller
+
+    def set_interval(self, interval: float) -> None:
+        """The bridge's poll interval changed: every poller without its own takes it."""
+        self.interval = interval
+        for poller in self.by_id.values():
+            poller.interval = interval
+
+    def last_poll_age(self) -> float | None:
+        """Seconds since any miner last answered (None: none has yet)."""
+        times = [p.last_success for p in self.by_id.values() if p.last_success is not None]
+        return round(time.monotonic() - max(times), 3) if times else None
+
+    def online(self, miner_id: str) -> bool:
+        poller = self.by_id.get(miner_id)
+        return poller is not None and poller.online is True
+
+    def start(self, device: Device) -> None:
+        self.get(device).start()
+
+    def request(self, device: Device, full: bool = False) -> None:
+        self.get(device).request(full)
+
+    def settle(self, device: Device) -> None:
+        self.get(device).settle(self.command_settle)
+
+    async def _adopted(self, event: MinerAdopted) -> None:
+        poller = self.get(event.device)
+        poller.start()
+        poller.request()
+
+    async def _removed(self, event: MinerRemoved) -> None:
+        poller = self.by_id.pop(event.device.id, None)
+        if poller is not None and poller.task is not None:
+            poller.task.cancel()
+
+    async def _renamed(self, event: MinerRenamed) -> None:
+        poller = self.by_id.pop(event.old_id, None)
+        if poller is not None:
+            self.by_id[event.device.id] = poller
+
+    async def stop(self) -> None:
+        tasks = [p.task for p in self.by_id.values() if p.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -62,6 +62,13 @@ class DeviceRecord:
     # State keys this miner has ever reported: which sensors it gets.  Persisted so a restart
     # neither re-announces sensors it never reports nor withdraws ones a first poll missed.
     reported: list[str] = field(default_factory=list)
+    #: The id the miner was adopted under: Home Assistant's unique ids and discovery topics
+    #: keep it when the miner is renamed (bridge/request/device/rename).
+    uid: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.uid:
+            self.uid = self.id
 
     def public(self) -> dict[str, Any]:
         """The fields published on ``bridge/devices`` (no internal bookkeeping)."""
@@ -236,3 +243,13 @@ class Registry:
     def remove(self, device_id: str) -> DeviceRecord | None:
         self._dirty = True
         return self.devices.pop(device_id, None)
+
+    def rename(self, old_id: str, new_id: str) -> DeviceRecord:
+        """Give a record a new id (its saved energy total moves with it)."""
+        record = self.devices.pop(old_id)
+        record.id = new_id
+        self.devices[new_id] = record
+        if old_id in self._saved_energy:
+            self._saved_energy[new_id] = self._saved_energy.pop(old_id)
+        self._dirty = True
+        return record

@@ -47,6 +47,10 @@ class Topics:
     def bridge_event(self) -> str:
         return f"{self.base}/bridge/event"
 
+    @property
+    def bridge_logging(self) -> str:
+        return f"{self.base}/bridge/logging"
+
     def bridge_request(self, op: str) -> str:
         return f"{self.base}/bridge/request/{op}"
 
@@ -106,7 +110,11 @@ class Topics:
             f"{self.base}/+/set",
             f"{self.base}/+/set/+",
             f"{self.base}/+/get",
+            # request paths of up to three levels (device/rename; deeper ones are answered
+            # as unknown); never "#", which would also catch the bridge's own output
             f"{self.base}/bridge/request/+",
+            f"{self.base}/bridge/request/+/+",
+            f"{self.base}/bridge/request/+/+/+",
             f"{self.base}/fleet/+/set",
             self.ha_status,
         ]
@@ -119,8 +127,8 @@ class Topics:
         if not topic.startswith(prefix):
             return None
         parts = topic[len(prefix) :].split("/")
-        if len(parts) == 3 and parts[:2] == ["bridge", "request"]:
-            return Incoming("bridge_request", name=parts[2])
+        if 3 <= len(parts) <= 5 and parts[:2] == ["bridge", "request"]:
+            return Incoming("bridge_request", name="/".join(parts[2:]))
         if len(parts) == 3 and parts[0] == "fleet" and parts[2] == "set":
             return Incoming("fleet_set", target=parts[1])
         if parts[0] in RESERVED_IDS:

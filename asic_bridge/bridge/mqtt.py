@@ -1,0 +1,392 @@
+"""The MQTT session: connect, protocol fallback, backoff, publish, and routing of what arrives.
+
+The features never see aiomqtt: they publish through :class:`MqttSession` (or, in their unit
+tests, a recording publisher with the same two methods) and receive a :class:`Request` from
+the route their topic kind is registered on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiomqtt
+import orjson
+
+from asic_bridge.bridge.commands import correlation_transaction, transaction_of
+from asic_bridge.bridge.config import BridgeConfig
+from asic_bridge.bridge.events import Announce, Connected, EventBus
+from asic_bridge.bridge.topics import Incoming, Topics
+from asic_bridge.errors import ConfigError
+
+log = logging.getLogger("asic_bridge.bridge")
+
+#: MQTT 5 session expiry (s): how long the broker queues commands for an absent bridge.
+#: Longer than command_expiry on purpose, so a late command is answered "expired".
+SESSION_EXPIRY = 3600
+
+
+class Publisher(Protocol):
+    """What a feature needs of the MQTT session."""
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        retain: bool = False,
+        qos: int | None = None,
+        properties: Any = None,
+    ) -> None: ...
+
+    async def respond(self, default_topic: str, body: dict[str, Any], request: Request) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An incoming command or request: its topic's meaning, payload and MQTT 5 reply info."""
+
+    incoming: Incoming
+    payload: bytes
+    reply_to: str | None = None
+    correlation: Any = None
+
+
+Route = Callable[[Request], Awaitable[None]]
+
+
+class MqttSession:
+    """One broker connection at a time, reconnected with backoff until ``stop``."""
+
+    def __init__(self, config: BridgeConfig, topics: Topics, bus: EventBus):
+        self.config = config
+        self.topics = topics
+        self.bus = bus
+        self.client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self._lost_at: float | None = None  # monotonic time the last MQTT session ended
+        self.protocol: aiomqtt.ProtocolVersion | None = None
+        #: False when the broker in use (the embedded amqtt) speaks only 3.1.1
+        self.broker_supports_v5 = True
+        # resolved when the MQTT session ends (a fresh future for every session)
+        self._session_ended: asyncio.Future[None] | None = None
+        self._routes: dict[str, Route] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
+
+    def route(self, kind: str, handler: Route) -> None:
+        """Send incoming topics of ``kind`` (see ``Topics.classify``) to ``handler``."""
+        self._routes[kind] = handler
+
+    @property
+    def protocol_name(self) -> str:
+        return "5" if self.protocol == aiomqtt.ProtocolVersion.V5 else "3.1.1"
+
+    # ------------------------------------------------------------------ connection
+    def _client_kwargs(self) -> dict[str, Any]:
+        mqtt = self.config.mqtt
+        host, port, tls, user, password = mqtt.endpoint()
+        kwargs: dict[str, Any] = {
+            "hostname": host,
+            "port": port,
+            "username": user,
+            "password": password,
+            "identifier": mqtt.client_id,
+            "keepalive": mqtt.keepalive,
+            "will": aiomqtt.Will(self.topics.bridge_state, "offline", qos=1, retain=True),
+            "logger": logging.getLogger("asic_bridge.mqtt"),
+            "timeout": 10,
+        }
+        if tls:
+            kwargs["tls_context"] = self.tls_context
+        return kwargs
+
+    def _session_kwargs(self, protocol: aiomqtt.ProtocolVersion) -> dict[str, Any]:
+        """A persistent session under the stable client id, so the broker queues the QoS 1
+        commands published while the bridge reconnects (MQTT 5: kept SESSION_EXPIRY s after
+        a disconnect; what was queued longer than command_expiry is answered "expired")."""
+        if protocol != aiomqtt.ProtocolVersion.V5:
+            return {"clean_session": False}
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY
+        return {"clean_start": False, "properties": props}
+
+    def _protocols(self) -> list[aiomqtt.ProtocolVersion]:
+        choice = self.config.mqtt.protocol
+        if self.protocol is not None:
+            return [self.protocol]
+        if choice == "5":
+            return [aiomqtt.ProtocolVersion.V5]
+        if choice == "3.1.1" or not self.broker_supports_v5:
+            return [aiomqtt.ProtocolVersion.V311]
+        return [aiomqtt.ProtocolVersion.V5, aiomqtt.ProtocolVersion.V311]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, serve the session, reconnect after a loss, until ``stop`` is set."""
+        backoff = 1.0
+        logging.getLogger("asic_bridge.mqtt").setLevel(logging.ERROR)
+        while not stop.is_set():
+            for protocol in self._protocols():
+                try:
+                    kwargs = {**self._client_kwargs(), **self._session_kwargs(protocol)}
+                    async with aiomqtt.Client(protocol=protocol, **kwargs) as client:
+                        self.protocol = protocol
+                        backoff = 1.0
+                        await self._session(client)
+                except aiomqtt.MqttError as exc:
+                    # Never connected yet: try 3.1.1.  Some 3.1.1-only brokers refuse MQTT 5
+                    # with a CONNACK code, others (amqtt) never answer, so any failure counts.
+                    if protocol == aiomqtt.ProtocolVersion.V5 and self.protocol is None:
+                        log.info("MQTT 5 connect failed (%s); trying 3.1.1", exc)
+                        continue
+                    log.warning("MQTT connection lost or refused: %s", exc)
+                finally:
+                    if self.client is not None:
+                        self._lost_at = time.monotonic()
+                    self.client = None
+                    self.connected.clear()
+                    if self._session_ended is not None and not self._session_ended.done():
+                        self._session_ended.set_result(None)
+                break
+            if stop.is_set():
+                return
+            delay = backoff * (0.5 + random.random())
+            log.info("reconnecting to the MQTT broker in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            backoff = min(backoff * 2, 60.0)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self._session_ended = asyncio.get_running_loop().create_future()
+        self.client = client
+        qos = max(1, self.config.mqtt.qos)  # QoS 1 at least: queued while we are away
+        v5 = self.protocol == aiomqtt.ProtocolVersion.V5
+        for topic in self.topics.subscriptions():
+            if v5 and topic != self.topics.ha_status:
+                from paho.mqtt.subscribeoptions import SubscribeOptions
+
+                # retain as published: a retained command is seen as one and refused;
+                # retained commands are never replayed to the bridge on subscribing
+                options = SubscribeOptions(qos=qos, retainAsPublished=True, retainHandling=2)
+                await client.subscribe(topic, options=options)
+            else:
+                await client.subscribe(topic, qos=qos)
+        # What the broker queued for our session while we were away arrives at once, before
+        # the subscriptions are confirmed.  After an outage longer than command_expiry (or
+        # at start, when the outage is unknown) those commands may be that old: each is
+        # answered "expired" instead of run.
+        expiry = self.config.mqtt.command_expiry
+        lost_at = self._lost_at
+        outage = math.inf if lost_at is None else time.monotonic() - lost_at
+        backlog = len(client.messages) if outage > expiry else 0
+        await self.bus.emit(Announce())
+        await self.bus.emit(Connected())
+        self.connected.set()
+        log.info("connected to MQTT broker %s", self.config.mqtt.redacted_url())
+        async for message in client.messages:
+            if backlog > 0:
+                backlog -= 1
+                self._spawn(self._refuse_expired(message, outage))
+                continue
+            self._spawn(self._on_message(message))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro, name="message")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Say offline (retained, as the will would) and end the message tasks."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        client = self.client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.publish(self.topics.bridge_state, "offline", qos=1, retain=True)
+
+    # ------------------------------------------------------------------ publishing
+    async def publish(
+        self,
+        topic: str,
+        payload: Any,
+        *,
+        retain: bool = False,
+        qos: int | None = None,
+        properties: Any = None,
+    ) -> None:
+        """Publish if connected; while disconnected the caches are republished on reconnect."""
+        client, ended = self.client, self._session_ended
+        if client is None or ended is None:
+            return
+        if isinstance(payload, (dict, list)):
+            payload = orjson.dumps(payload)  # compact UTF-8, 5-10x faster than json
+        publish = asyncio.ensure_future(
+            client.publish(
+                topic,
+                payload,
+                qos=self.config.mqtt.qos if qos is None else qos,
+                retain=retain,
+                properties=properties,
+            )
+        )
+        # aiomqtt does not wake a QoS 1 publish whose connection died: it would wait out the
+        # whole client timeout (10 s) for a PUBACK that cannot come, holding up the caller (a
+        # poll holding its miner's lock, a command reply).  Give up when the session ends.
+        try:
+            await asyncio.wait((publish, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            abandoned = not publish.done()
+            if abandoned:
+                publish.cancel()
+        if abandoned:
+            log.debug("publish to %s abandoned: the MQTT connection was lost", topic)
+            return
+        exc = publish.exception()
+        if isinstance(exc, aiomqtt.MqttError):
+            log.debug("publish to %s failed: %s", topic, exc)
+        elif exc is not None:
+            raise exc
+
+    async def respond(self, default_topic: str, body: dict[str, Any], request: Request) -> None:
+        """The answer to ``request``: on its MQTT 5 response topic if it named one."""
+        properties = None
+        if request.reply_to is not None:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            if request.correlation is not None:
+                properties.CorrelationData = request.correlation
+        topic = request.reply_to or default_topic
+        try:
+            payload = orjson.dumps(body)
+        except TypeError as exc:  # orjson.JSONEncodeError; inputs are checked, so a bug
+            log.warning("answer on %s could not be encoded (%s); sent a plain error", topic, exc)
+            payload = orjson.dumps(
+                {"status": "error", "transaction": None, "error": "the answer could not be encoded"}
+            )
+        await self.publish(topic, payload, properties=properties)
+
+    # ------------------------------------------------------------------ routing
+    async def _on_message(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        incoming = self.topics.classify(topic)
+        if incoming is None:
+            return
+        payload = (
+            message.payload
+            if isinstance(message.payload, bytes)
+            else (str(message.payload).encode() if message.payload is not None else b"")
+        )
+        try:
+            if incoming.kind == "ha_status":
+                if payload.strip().lower() == b"online":
+                    await asyncio.sleep(random.uniform(0.5, 3.0))
+                    await self.bus.emit(Announce())
+                return
+            request = Request(incoming, payload, *_response_properties(message))
+            if message.retain:
+                # A retained command would replay on every reconnect: never act on it.  On
+                # MQTT 5 (retain as published, no replay on subscribe) this is a command
+                # just published with the retain flag: its sender is told why.
+                log.warning("ignoring retained command on %s", topic)
+                if self.protocol == aiomqtt.ProtocolVersion.V5:
+                    error = "retained commands are refused (they would replay); publish without"
+                    await self.refuse(request, "error", error + " retain")
+                return
+            handler = self._routes.get(incoming.kind)
+            if handler is not None:
+                await handler(request)
+        except Exception:
+            log.exception("handling %s failed", topic)
+
+    def response_topic(self, incoming: Incoming) -> str:
+        """Where the answer to a command of this kind goes (without an MQTT 5 reply topic)."""
+        if incoming.kind == "bridge_request":
+            return self.topics.bridge_response(incoming.name or "")
+        if incoming.kind == "fleet_set":
+            return self.topics.fleet_response(incoming.target or "")
+        return self.topics.response(incoming.target or "")
+
+    async def refuse(self, request: Request, status: str, error: str) -> None:
+        """Answer a command that is not run, on the response topic its kind uses."""
+        incoming = request.incoming
+        body: dict[str, Any] = {
+            "status": status,
+            "command": (incoming.name or incoming.kind)[:40],
+            "transaction": request_transaction(request),
+            "error": error,
+        }
+        if incoming.kind in ("set", "set_field", "get"):
+            body["applied"] = {}
+        await self.respond(self.response_topic(incoming), body, request)
+
+    async def _refuse_expired(self, message: aiomqtt.Message, outage: float) -> None:
+        """Answer a command the broker kept for us too long, without acting on it."""
+        incoming = self.topics.classify(message.topic.value)
+        if incoming is None or incoming.kind == "ha_status" or message.retain:
+            return  # (a retained command replayed on subscribing: ignored, as always)
+        payload = message.payload if isinstance(message.payload, bytes) else b""
+        away = "since start-up" if math.isinf(outage) else f"for {outage:.0f} s"
+        log.warning("refused a command on %s queued while away %s", message.topic.value, away)
+        error = (
+            f"queued by the broker while the bridge was away {away}, longer than "
+            f"mqtt.command_expiry ({self.config.mqtt.command_expiry} s); not run"
+        )
+        request = Request(incoming, payload, *_response_properties(message))
+        await self.refuse(request, "expired", error)
+
+
+def request_transaction(request: Request) -> str | int | None:
+    """The transaction to echo: the payload's own, else the MQTT 5 correlation data as text."""
+    transaction = transaction_of(request.payload)
+    if transaction is not None:
+        return transaction
+    return correlation_transaction(request.correlation)
+
+
+def refused(body: dict[str, Any], error: str, what: str) -> None:
+    """Bad input is an expected event: an error answer and one log line, no traceback."""
+    body.update(status="error", error=error)
+    log.info("refused %s: %s", what, error)
+
+
+def tls_context(config: BridgeConfig) -> ssl.SSLContext:
+    """The broker's TLS context, built once at start: a CA or certificate file that cannot
+    be loaded is a ConfigError naming its key (exit 2), not a failing MQTT task."""
+    tls = config.mqtt.tls
+    key = "mqtt.tls.ca_certs"
+    try:
+        context = ssl.create_default_context(cafile=tls.ca_certs)
+        if tls.certfile:
+            key = "mqtt.tls.certfile"
+            context.load_cert_chain(tls.certfile, tls.keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"{key}: cannot be loaded ({exc.strerror or exc})") from None
+    if tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _response_properties(message: aiomqtt.Message) -> tuple[str | None, Any]:
+    props = message.properties
+    if props is None:
+        return None, None
+    reply_to = getattr(props, "ResponseTopic", None)
+    correlation = getattr(props, "CorrelationData", None)
+    if reply_to is not None and ("+" in reply_to or "#" in reply_to):
+        reply_to = None
+    return reply_to, correlation
