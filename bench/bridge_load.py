@@ -156,9 +156,11 @@ async def _measure_pyasic(args: argparse.Namespace, hosts: list[str], sim_pid: i
         str(args.window),
         *hosts,
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,  # pyasic warns about simulated models it half knows
     )
-    out, _ = await proc.communicate()
+    out, err = await proc.communicate()
     if proc.returncode != 0:
+        sys.stderr.write(err.decode(errors="replace")[-3000:])
         raise SystemExit("pyasic_poll failed")
     return json.loads(out)
 
