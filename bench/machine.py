@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +71,25 @@ def python_version(python: str) -> str:
     return out.stdout.strip() or "unknown"
 
 
+def reference_loop_ms() -> float:
+    """CPU time of a fixed pure-Python loop, in this interpreter: the same model of CPU can
+    run a third slower or faster from one hour to the next on a shared VM (frequency, the
+    host's other tenants), and this shows it beside the figures."""
+    started = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i
+    return (time.process_time() - started) * 1000
+
+
 def describe(**pythons: str) -> str:
-    """One line per fact: CPU model, cores usable/present, kernel, each named Python."""
+    """One line per fact: CPU model, cores usable/present, kernel, the reference loop, each
+    named Python, the load average."""
     usable = len(os.sched_getaffinity(0))
     lines = [
         f"machine: {cpu_model()}, {usable} cores usable of {os.cpu_count()}, "
         f"Linux {platform.release()}",
+        f"reference loop (3M iterations of pure Python, CPU): {reference_loop_ms():.0f} ms",
         *(f"python ({name}): {python_version(path)}" for name, path in pythons.items()),
         f"load average (1/5/15 min) before: {load_average()}",
     ]

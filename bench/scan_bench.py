@@ -147,8 +147,10 @@ async def _bench(args: argparse.Namespace) -> None:
         str(args.timeout),
     ]
     rows: dict[str, dict[str, Any]] = {}
+    clients = (("asic_bridge", ours_cmd), ("pyasic", theirs_cmd))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in clients}
     try:
-        for name, cmd in (("asic_bridge", ours_cmd), ("pyasic", theirs_cmd)):
+        for name, cmd in clients:
             # A scan-only run first: the get_data traffic is the difference of the two.
             for sim in sims:
                 sim.reset_counters()
@@ -160,8 +162,18 @@ async def _bench(args: argparse.Namespace) -> None:
             total = _traffic(sims)
             data_traffic = {f"data_{k}": total[k] - scan_traffic[k] for k in total}
             rows[name] = {**result, **_score(result, truth), **total, **data_traffic}
+            runs[name].append(result)
+        # More full runs, the two clients alternating: on a shared machine the least CPU a
+        # client needed is the figure contention disturbs least; every run is printed.
+        for _ in range(args.repeat - 1):
+            for name, cmd in clients:
+                runs[name].append(await _run_client(cmd))
     finally:
         await stop_fleet(sims)
+    for name, results in runs.items():
+        best = min(results, key=lambda r: float(r["process_cpu"]))
+        rows[name].update({k: best[k] for k in ("scan_cpu", "data_cpu", "process_cpu")})
+        rows[name]["process_cpu_runs"] = [r["process_cpu"] for r in results]
     _report(rows, args)
 
 
@@ -192,6 +204,10 @@ def _report(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
         ratio = f"{a / b:.2f}x" if b else "-"
         print(f"{label:24}{fmt.format(a):>14}{fmt.format(b):>14}{ratio:>10}")
     cpu_ours, cpu_theirs = ours["process_cpu"], theirs["process_cpu"]
+    for name, row in rows.items():
+        print(f"{name} whole-process CPU per run (s): " + ", ".join(
+            f"{cpu:.3f}" for cpu in row["process_cpu_runs"]))  # fmt: skip
+    print(f"CPU figures: each client's least-CPU run of {args.repeat}")
     print(
         f"\nclient CPU, whole process (interpreter, imports, scan, get_data): "
         f"{cpu_ours:.3f} s vs {cpu_theirs:.3f} s = {cpu_ours / cpu_theirs:.2f}x (target <= 0.30x)"
@@ -215,7 +231,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--miners", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--repeat", type=int, default=3, help="full runs of each client")
     args = parser.parse_args()
+    if args.repeat < 1:
+        sys.exit("--repeat must be >= 1")
     if not 60 <= args.miners <= 127:
         sys.exit("--miners must be 60-127 (the top /26 is silent, the rest refuse)")
     if not _in_namespace():
