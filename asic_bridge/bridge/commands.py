@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from asic_bridge.bridge import pools as pool_lists
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import AsicBridgeError
@@ -37,10 +38,18 @@ ACTIONS = {
     "identify": Capability.FAULT_LIGHT,
 }
 
-FIELDS = ("power_limit", "mining", "fault_light", "mode", "preset", "action")
+FIELDS = ("power_limit", "mining", "fault_light", "mode", "preset", "pools", "action")
 
 # Order in which fields of one command run: settings before on/off, actions last.
-_ORDER = {"mode": 0, "preset": 1, "power_limit": 2, "fault_light": 3, "mining": 4, "action": 5}
+_ORDER = {
+    "mode": 0,
+    "preset": 1,
+    "power_limit": 2,
+    "fault_light": 3,
+    "mining": 4,
+    "pools": 5,
+    "action": 6,
+}
 
 
 class CommandError(ValueError):
@@ -132,7 +141,8 @@ async def read_presets(miner: BaseMiner, device: DeviceRecord) -> bool:
     return changed
 
 
-def _check(field: str, value: Any, device: DeviceRecord) -> Action:
+def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
+    """One field of a command, validated against the miner's record."""
     caps = set(device.capabilities)
 
     def need(cap: Capability, what: str) -> None:
@@ -157,6 +167,13 @@ def _check(field: str, value: Any, device: DeviceRecord) -> Action:
     if field == "preset":
         need(Capability.PRESETS, "preset")
         return Action(field, _as_preset(value, device))
+    if field == "pools":
+        need(Capability.SEND_CONFIG, "pools")
+        need(Capability.GET_CONFIG, "pools (read back)")
+        try:
+            return Action(field, pool_lists.for_miner(pool_lists.parse_pools(value), device))
+        except pool_lists.PoolsError as exc:
+            raise CommandError(str(exc)) from None
     if field == "action":
         action = str(value).strip().lower() if isinstance(value, str) else None
         if action not in ACTIONS:
@@ -164,6 +181,13 @@ def _check(field: str, value: Any, device: DeviceRecord) -> Action:
         need(ACTIONS[action], action)
         return Action(field, action)
     raise CommandError(f"unknown field {field[:40]!r}; known: {', '.join(FIELDS)}")
+
+
+def shown(action: Action) -> Any:
+    """What an answer may echo of an action: a pool list without its passwords."""
+    if action.field == "pools":
+        return pool_lists.shown(action.value)
+    return action.value
 
 
 def loads(text: str | bytes) -> Any:
@@ -239,7 +263,7 @@ def parse_set(payload: bytes, device: DeviceRecord) -> Command:
     transaction = check_transaction(body.pop("transaction", None))
     if not body:
         raise CommandError("nothing to set")
-    actions = [_check(str(field), value, device) for field, value in body.items()]
+    actions = [check_field(str(field), value, device) for field, value in body.items()]
     actions.sort(key=lambda a: _ORDER.get(a.field, 99))
     return Command(tuple(actions), transaction)
 
@@ -269,7 +293,7 @@ def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command
         raise CommandError(
             f"set/{field[:40]} takes one plain value, got JSON {type(value).__name__}"
         )
-    return Command((_check(field, value, device),), transaction)
+    return Command((check_field(field, value, device),), transaction)
 
 
 def transaction_of(payload: bytes) -> str | int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from asic_bridge.bridge.pools import pool_state
 from asic_bridge.data import MinerData
 
 
@@ -61,6 +62,7 @@ def state_payload(
         "pool_user": active_pool.user if active_pool else None,
         "pool_accepted": active_pool.accepted if active_pool else None,
         "pool_rejected": active_pool.rejected if active_pool else None,
+        "pools": pool_state(data.pools) or None,  # every configured pool, its order
         "energy": round(energy_kwh, 4),
         "ip": data.ip,
         "mac": data.mac,

@@ -15,10 +15,12 @@ from typing import Any
 
 from asic_bridge import settings
 from asic_bridge.bridge import commands as cmd
+from asic_bridge.bridge import pools as pool_lists
 from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.events import CommandAnswered, CommandDone, EventBus, RecordChanged
 from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, request_transaction
 from asic_bridge.bridge.poller import Pollers
+from asic_bridge.bridge.pools import PoolEntry
 from asic_bridge.bridge.topics import Topics
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import (
@@ -144,7 +146,7 @@ class Commands:
                     restarts = restarts or may_restart(action)
                     async with asyncio.timeout(deadline):
                         await apply(miner, action)
-                    done[action.field] = action.value
+                    done[action.field] = cmd.shown(action)
             result = {"status": "ok", "error": None, "applied": done}
         except NotAppliedError as exc:  # answered ok, did something else: say what
             failed = command.actions[len(done)].field
@@ -192,7 +194,7 @@ def may_restart(action: cmd.Action) -> bool:
     """Whether applying ``action`` may restart the mining backend (BOSminer rewrites its
     config and restarts for a power target; many firmwares restart hashing on a change).
     Not a reboot: a rebooting miner is really away, and shown so."""
-    return action.field in ("power_limit", "mode", "preset", "mining") or (
+    return action.field in ("power_limit", "mode", "preset", "mining", "pools") or (
         action.value == "restart_backend"
     )
 
@@ -203,12 +205,29 @@ _DRIVER_CALLS: dict[str, Callable[[BaseMiner, Any], Awaitable[Any]]] = {
     "fault_light": lambda miner, on: miner.fault_light_on() if on else miner.fault_light_off(),
     "mode": lambda miner, mode: miner.set_mode(str(mode)),
     "preset": lambda miner, name: miner.set_preset(str(name)),
+    "pools": lambda miner, pools: write_pools(miner, pools),
     "action": lambda miner, name: {
         "reboot": miner.reboot,
         "restart_backend": miner.restart_backend,
         "identify": miner.fault_light_on,
     }[name](),
 }
+
+
+async def write_pools(miner: BaseMiner, pools: tuple[PoolEntry, ...]) -> None:
+    """Write the pool list (every other setting kept: send_config reads, modifies, writes)
+    and confirm it by reading it back."""
+    await miner.send_config(pool_lists.as_config(pools))
+    wanted = [(p.url, p.user) for p in pools]
+    applied = pool_lists.configured(await miner.get_config())
+    if applied != wanted:
+        raise NotAppliedError(
+            "pools: the miner reports another pool list than the one written",
+            wanted=pool_lists.shown(pools),
+            applied=[{"url": u, "user": w} for u, w in applied],
+            ip=miner.ip,
+            command="pools",
+        )
 
 
 async def apply(miner: BaseMiner, action: cmd.Action) -> None:

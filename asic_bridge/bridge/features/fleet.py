@@ -13,6 +13,7 @@ from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.config import BridgeConfig
 from asic_bridge.bridge.events import Announce, EventBus
 from asic_bridge.bridge.features.commands import Commands
+from asic_bridge.bridge.features.pools import asks_for_pools, set_group_pools
 from asic_bridge.bridge.features.state import StateFeature
 from asic_bridge.bridge.fleet import (
     Allocation,
@@ -71,6 +72,11 @@ class Fleet:
         try:
             if group not in self.config.fleet.groups:
                 raise cmd.CommandError(f"unknown fleet group {group[:40]!r}")
+            if asks_for_pools(payload):  # a pool list, not a power target
+                body["data"] = await set_group_pools(self.commands, self._members(group), payload)
+                body["status"] = "ok" if not body["data"]["failed"] else "partial"
+                await self.publisher.respond(self.topics.fleet_response(group), body, request)
+                return
             parsed = parse_fleet_request(payload)  # all of it, before any control call
             body["data"] = await self.curtail(group, parsed.target_w, emergency=parsed.emergency)
             body["status"] = "ok" if not body["data"]["failed"] else "partial"
