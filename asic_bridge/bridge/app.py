@@ -24,6 +24,7 @@ from asic_bridge.bridge.features.bridge import BridgeTopics
 from asic_bridge.bridge.features.commands import Commands
 from asic_bridge.bridge.features.devices import DeviceRequests
 from asic_bridge.bridge.features.discovery import Discovery
+from asic_bridge.bridge.features.firmware import FirmwareUpdates
 from asic_bridge.bridge.features.fleet import Fleet
 from asic_bridge.bridge.features.logging import MqttLogging
 from asic_bridge.bridge.features.metrics import Metrics
@@ -91,6 +92,11 @@ class Bridge:
         self.metrics = Metrics(bus, lambda: list(adoption.devices.values()), config.metrics)
         groups = [(g.miners, g.watchdog) for g in config.fleet.groups.values()]
         self.watchdog = Watchdog(bus, groups, self.commands.execute, self.bridge_topics.event_of)
+        # firmware updates (issue #17): the request, progress events, HA update entities
+        self.firmware = FirmwareUpdates(
+            bus, mqtt, topics, config, adoption, pollers, self.bridge_topics.event_of
+        )
+        self.firmware.register(self.requests)
         self.commands.routes(mqtt)
         self.fleet.routes(mqtt)
         self.requests.routes(mqtt)
@@ -174,6 +180,7 @@ class Bridge:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.adoption.close()
         await self.watchdog.close()
+        await self.firmware.close()
         await self.metrics.close()
         if self.sims:
             from asic_bridge.sim import stop_fleet

@@ -281,6 +281,20 @@ class MetricsConfig(_Section):
         return bind
 
 
+class FirmwareConfig(_Section):
+    """``firmware``: the folder of images the bridge may install.  Requests name a file in
+    it, never a path; ``<dir>/manifest.json`` says which miners each file is for (the
+    Home Assistant update entities)."""
+
+    dir: str = Field(min_length=1)
+    #: updates running at once in one fleet group (the others wait their turn)
+    concurrency: int = Field(default=1, ge=1, le=64)
+    #: seconds from the upload to the new version reported before the update counts as failed
+    timeout: float = Field(default=900.0, ge=1, le=7200)
+    #: seconds between looks at a rebooting miner
+    check_interval: float = Field(default=10.0, ge=0.05, le=300)
+
+
 class SimulatorConfig(_Section):
     miners: list[str] = Field(default_factory=list)
 
@@ -292,6 +306,7 @@ class BridgeConfig(_Section):
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
     metrics: MetricsConfig | None = None
+    firmware: FirmwareConfig | None = None
     state_dir: str = ".asic_bridge_state"
     #: Seconds between registry writes for energy; the published energy is the saved one,
     #: so it moves in steps of this length (adoptions and IP changes are written at once).

@@ -10,6 +10,7 @@ miner online.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -586,3 +587,26 @@ def bridge_controls(topics: Topics) -> dict[str, dict[str, Any]]:
 
 
 StateKeyFilter = Callable[[str], bool]
+
+
+def firmware_update_discovery(
+    device: DeviceRecord, topics: Topics, file: str
+) -> tuple[str, dict[str, Any]]:
+    """``(topic, config)`` of the miner's HA ``update`` entity: its state is
+    ``<b>/<id>/firmware`` (installed/latest version, in progress), Install sends a
+    ``device/firmware_update`` request for ``file``.  Its own discovery topic in both
+    discovery modes, published by the firmware feature (it knows the folder)."""
+    key = "firmware"
+    config: dict[str, Any] = {
+        "name": "Firmware",
+        "unique_id": f"asic_bridge_{device.uid}_{key}",
+        **entity_id_hint("update", f"{_entity_slug(device)}_{key}"),
+        "device_class": "firmware",
+        "state_topic": topics.firmware(device.id),
+        "command_topic": topics.bridge_request("device/firmware_update"),
+        "payload_install": json.dumps({"id": device.id, "file": file}, separators=(",", ":")),
+        "device": device_block(device, topics),
+        "origin": ORIGIN,
+        **_availability(device, topics),
+    }
+    return topics.discovery("update", device.uid, key), config

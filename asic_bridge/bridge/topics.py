@@ -79,6 +79,11 @@ class Topics:
     def response(self, miner_id: str) -> str:
         return f"{self.base}/{miner_id}/response"
 
+    def firmware(self, miner_id: str) -> str:
+        """The firmware update state (HA's update entity); not ``/firmware``, a state key's
+        per-field topic."""
+        return f"{self.base}/{miner_id}/firmware_update"
+
     # fleet ----------------------------------------------------------------------
     def fleet_set(self, group: str) -> str:
         return f"{self.base}/fleet/{group}/set"

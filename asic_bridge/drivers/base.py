@@ -606,8 +606,7 @@ class BaseMiner:
             raise ConfigError("upgrade_firmware needs the firmware file (a path or its bytes)")
         if not isinstance(keep_settings, bool):
             raise ConfigError(f"keep_settings must be true or false, got {keep_settings!r}")
-        firmware = load_firmware(file)
-        self._check_firmware(firmware)
+        firmware = self.check_firmware(file)
         if self._upgrade_lock.locked():
             raise BusyError(
                 "a firmware update is already running on this miner",
@@ -620,6 +619,15 @@ class BaseMiner:
             self.identity.fw_ver = None
             self.identity.api_ver = None
             return result
+
+    def check_firmware(self, file: FirmwareSource | FirmwareFile) -> FirmwareFile:
+        """The image loaded and checked as :meth:`upgrade_firmware` checks it, nothing sent:
+        a ConfigError says why it cannot be an image for this firmware (the bridge refuses a
+        wrong file before any miner of a group is touched)."""
+        self._require(Capability.FIRMWARE_UPGRADE, "upgrade_firmware")
+        firmware = load_firmware(file)
+        self._check_firmware(firmware)
+        return firmware
 
     # Driver hooks --------------------------------------------------------------------
     def _check_firmware(self, firmware: FirmwareFile) -> None:
