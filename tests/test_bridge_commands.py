@@ -33,7 +33,7 @@ from test_bridge_mqtt import (
 )
 
 from asic_bridge.bridge import commands as cmd
-from asic_bridge.bridge.commands import Action, CommandError, Transactions
+from asic_bridge.bridge.commands import Action, RequestError, Transactions
 from asic_bridge.bridge.fleet import MAX_TARGET_W, parse_fleet_request
 from asic_bridge.bridge.registry import DeviceRecord
 
@@ -98,7 +98,7 @@ def test_transactions_answer_a_retry_and_forget_a_replaced_or_expired_id() -> No
     ],
 )
 def test_unusable_transactions_are_refused(value: Any, reason: str) -> None:
-    with pytest.raises(CommandError, match=reason):
+    with pytest.raises(RequestError, match=reason):
         cmd.check_transaction(value)
 
 
@@ -133,7 +133,7 @@ def test_set_field_json_form() -> None:
         (b'{"value": [1]}', "one plain value"),
         (b'{"value": true, "transaction": ' + DEEP.encode() + b"}", "transaction"),
     ]:
-        with pytest.raises(CommandError, match=reason):
+        with pytest.raises(RequestError, match=reason):
             cmd.parse_set_field("mining", bad, record)
 
 
@@ -168,7 +168,7 @@ def test_correlation_data_as_transaction() -> None:
     ],
 )
 def test_fleet_requests_are_validated(payload: bytes, reason: str) -> None:
-    with pytest.raises(CommandError, match=reason):
+    with pytest.raises(RequestError, match=reason):
         parse_fleet_request(payload)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from bridge_fakes import RecordingPublisher, adopted_sim
 
-from asic_bridge.bridge.commands import CommandError
+from asic_bridge.bridge.commands import RequestError
 from asic_bridge.bridge.config import parse_config
 from asic_bridge.bridge.events import MinerRemoved, MinerRenamed, RecordChanged
 from asic_bridge.bridge.features.devices import DeviceRequests
@@ -55,7 +55,7 @@ async def test_remove_block_rename_and_options(tmp_path: Path) -> None:
         assert list(adoption.devices) == ["garage"] and "garage" in adoption.registry.devices
         assert store.device("garage").disabled is True and old_id not in store.devices
         assert isinstance(heard[-1], MinerRenamed) and heard[-1].old_id == old_id
-        with pytest.raises(CommandError, match=r"another miner|already"):
+        with pytest.raises(RequestError, match=r"another miner|already"):
             await requests.handlers["device/rename"]({"from": "garage", "to": "garage"})
 
         # options: applied to the poller and the record
@@ -87,7 +87,7 @@ async def test_remove_block_rename_and_options(tmp_path: Path) -> None:
         assert isinstance(heard[-1], MinerRemoved)
         assert store.bridge.blocklist == [device.record.mac]
         assert await adoption.scan() == 1 and adoption.devices == {}
-        with pytest.raises(CommandError, match="unknown miner"):
+        with pytest.raises(RequestError, match="unknown miner"):
             await requests.handlers["device/remove"]({"id": "garage"})
-        with pytest.raises(CommandError, match="block must be"):
+        with pytest.raises(RequestError, match="block must be"):
             await requests.handlers["device/remove"]({"id": "x", "block": "yes"})

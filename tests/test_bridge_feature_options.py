@@ -10,7 +10,7 @@ import pytest
 from bridge_fakes import RecordingPublisher, device
 
 from asic_bridge.bridge.adoption import Adoption
-from asic_bridge.bridge.commands import CommandError
+from asic_bridge.bridge.commands import RequestError
 from asic_bridge.bridge.config import parse_config
 from asic_bridge.bridge.events import EventBus
 from asic_bridge.bridge.features.logging import MqttLogging
@@ -62,7 +62,7 @@ async def test_options_health_and_restart(tmp_path: Path) -> None:
     answer = await requests.handlers["options"]({"options": {"discovery": False}})
     assert answer["restart_required"] is True and feature.info()["restart_required"] is True
     assert config.mqtt.discovery is True  # not until the restart
-    with pytest.raises(CommandError, match="poll_interval"):
+    with pytest.raises(RequestError, match="poll_interval"):
         await requests.handlers["options"]({"options": {"poll_interval": "often"}})
 
     # persisted, and put over the YAML config at the next start

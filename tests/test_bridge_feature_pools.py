@@ -102,7 +102,7 @@ def test_templates_give_each_miner_its_worker_and_repr_hides_the_password() -> N
     (mine,) = pool_lists.for_miner(pools, rec)
     assert mine.user == "a.rack1-07-10-0-0-7" and mine.password == SECRET
     assert SECRET not in repr(mine) and SECRET not in repr(pools)
-    with pytest.raises(cmd.CommandError, match="not supported"):
+    with pytest.raises(cmd.RequestError, match="not supported"):
         cmd.check_field("pools", [{"url": "stratum+tcp://p:1"}], rec)  # no SEND_CONFIG
 
 
@@ -155,6 +155,6 @@ async def test_a_group_pool_list_is_answered_per_miner(tmp_path: Path) -> None:
         assert out["miners"][dev.id]["applied"]["pools"][0]["user"] == f"farm.{dev.id}"
         assert SECRET not in json.dumps(out)
         assert sim.state.pools[0].user == f"farm.{dev.id}"
-        with pytest.raises(cmd.CommandError, match="on their own"):
+        with pytest.raises(cmd.RequestError, match="on their own"):
             mixed = {**body, "target_w": 3000}
             await set_group_pools(commands, [dev], json.dumps(mixed).encode())

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bridge_fakes import RecordingPublisher, request
 
-from asic_bridge.bridge.commands import CommandError
+from asic_bridge.bridge.commands import RequestError
 from asic_bridge.bridge.features.requests import BridgeRequests
 from asic_bridge.bridge.topics import Topics
 
@@ -21,7 +21,7 @@ def _requests() -> tuple[BridgeRequests, RecordingPublisher]:
 
     async def echo(args: dict[str, Any]) -> Any:
         if args.get("refuse"):
-            raise CommandError("refused on purpose")
+            raise RequestError("refused on purpose")
         return {"got": args}
 
     requests.register("echo", echo)

@@ -21,7 +21,7 @@ from bridge_support import (
 )
 from test_presets import firmware_active, firmware_list
 
-from asic_bridge.bridge.commands import CommandError, parse_set, parse_set_field
+from asic_bridge.bridge.commands import RequestError, parse_set, parse_set_field
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.sim.luxos import LuxOSSim
 
@@ -138,11 +138,11 @@ def test_preset_command_values_are_checked_against_the_record() -> None:
     assert parse_set(b'{"preset": 3000}', record).actions[0].value == "3000"  # VNish: watts
     assert parse_set_field("preset", b"disabled", record).actions[0].value == "disabled"
     for bad in (b'{"preset": true}', b'{"preset": "3001"}', b'{"preset": null}'):
-        with pytest.raises(CommandError, match="one of disabled, 3000"):
+        with pytest.raises(RequestError, match="one of disabled, 3000"):
             parse_set(bad, record)
     record.presets = []
-    with pytest.raises(CommandError, match="not known yet"):
+    with pytest.raises(RequestError, match="not known yet"):
         parse_set(b'{"preset": "3000"}', record)
     record.capabilities = []
-    with pytest.raises(CommandError, match="not supported"):
+    with pytest.raises(RequestError, match="not supported"):
         parse_set(b'{"preset": "3000"}', record)

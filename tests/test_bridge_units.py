@@ -16,7 +16,7 @@ import pytest
 from asic_bridge.bridge.commands import (
     MAX_PAYLOAD,
     Action,
-    CommandError,
+    RequestError,
     parse_set,
     parse_set_field,
     transaction_of,
@@ -276,7 +276,7 @@ def test_parse_set_field_valid(field: str, payload: bytes, expected: Action) -> 
     ],
 )
 def test_parse_set_rejects(payload: bytes, reason: str) -> None:
-    with pytest.raises(CommandError, match=reason.replace("(", r"\(")):
+    with pytest.raises(RequestError, match=reason.replace("(", r"\(")):
         parse_set(payload, DEV)
 
 
@@ -303,18 +303,18 @@ def test_parse_set_rejects(payload: bytes, reason: str) -> None:
     ],
 )
 def test_parse_set_field_rejects(field: str, payload: bytes, reason: str) -> None:
-    with pytest.raises(CommandError, match=reason):
+    with pytest.raises(RequestError, match=reason):
         parse_set_field(field, payload, DEV)
 
 
 def test_power_limit_without_a_known_range_must_still_be_positive() -> None:
     device = record(power_min=None, power_max=None)
     assert parse_set_field("power_limit", b"12345", device).actions[0].value == 12345
-    with pytest.raises(CommandError, match="positive"):
+    with pytest.raises(RequestError, match="positive"):
         parse_set_field("power_limit", b"0", device)
-    with pytest.raises(CommandError, match="positive"):
+    with pytest.raises(RequestError, match="positive"):
         parse_set_field("power_limit", b"-100", device)
-    with pytest.raises(CommandError, match="number of watts"):
+    with pytest.raises(RequestError, match="number of watts"):
         parse_set_field("power_limit", b"1e400", device)
 
 
@@ -333,14 +333,14 @@ def test_power_limit_without_a_known_range_must_still_be_positive() -> None:
 def test_unsupported_capability_is_refused(payload: bytes, capability: Capability) -> None:
     caps = [c for c in ALL_CAPS if c != capability.value]
     device = record(capabilities=caps)
-    with pytest.raises(CommandError, match="not supported by AntMiner Stock"):
+    with pytest.raises(RequestError, match="not supported by AntMiner Stock"):
         parse_set(payload, device)
     # the same command on a miner that has the capability is fine
     assert parse_set(payload, DEV).actions
 
 
 def test_mode_needs_modes_even_with_the_capability() -> None:
-    with pytest.raises(CommandError, match="mode must be one of"):
+    with pytest.raises(RequestError, match="mode must be one of"):
         parse_set(b'{"mode": "low"}', record(modes=[]))
 
 

@@ -52,8 +52,10 @@ _ORDER = {
 }
 
 
-class CommandError(ValueError):
-    """A command that must not run; the message goes back on the response topic."""
+class RequestError(ValueError):
+    """A command or bridge request that must not run (invalid, unsupported, unknown miner);
+    its message is the answer's ``error``.  Not ``asic_bridge.errors.CommandError``, which
+    is a miner refusing a command it was sent: this one is raised before anything is sent."""
 
 
 @dataclass(frozen=True)
@@ -81,36 +83,36 @@ def _as_bool(field: str, value: Any) -> bool:
         return value
     if isinstance(value, (int, str)) and str(value).strip().lower() in _TRUE | _FALSE:
         return str(value).strip().lower() in _TRUE
-    raise CommandError(f"{field} must be true/false (or ON/OFF), got {value!r:.40}")
+    raise RequestError(f"{field} must be true/false (or ON/OFF), got {value!r:.40}")
 
 
 def _as_watts(value: Any, device: DeviceRecord) -> int:
     if isinstance(value, bool):
-        raise CommandError(f"power_limit must be a number of watts, got {value!r}")
+        raise RequestError(f"power_limit must be a number of watts, got {value!r}")
     if isinstance(value, str):
         value = value.strip()
         try:
             value = float(value)
         except ValueError:
-            raise CommandError(
+            raise RequestError(
                 f"power_limit must be a number of watts, got {value!r:.40}"
             ) from None
     if not isinstance(value, (int, float)) or (
         isinstance(value, float) and not math.isfinite(value)
     ):
-        raise CommandError(f"power_limit must be a number of watts, got {value!r:.40}")
+        raise RequestError(f"power_limit must be a number of watts, got {value!r:.40}")
     if not -MAX_WATTS <= value <= MAX_WATTS:
-        raise CommandError(f"power_limit must be a number of watts up to {MAX_WATTS}")
+        raise RequestError(f"power_limit must be a number of watts up to {MAX_WATTS}")
     watts = round(value)
     low, high = device.power_min, device.power_max
     # no range known (source "unknown"): the miner decides, and the answer says what it did
     if low is not None and high is not None and not low <= watts <= high:
-        raise CommandError(
+        raise RequestError(
             f"power_limit {watts} W is outside {low}-{high} W for this miner "
             f"(range from the {device.power_range_source or 'catalog'})"
         )
     if watts <= 0:
-        raise CommandError(f"power_limit must be positive, got {watts}")
+        raise RequestError(f"power_limit must be positive, got {watts}")
     return watts
 
 
@@ -118,11 +120,11 @@ def _as_preset(value: Any, device: DeviceRecord) -> str:
     """One of the firmware's own preset names (a number is read as its name: VNish names
     its presets by their watts)."""
     if not device.presets:
-        raise CommandError("this miner's preset list is not known yet; try again after a poll")
+        raise RequestError("this miner's preset list is not known yet; try again after a poll")
     plain = isinstance(value, (str, int)) and not isinstance(value, bool)
     name = str(value).strip() if plain else None
     if name is None or name not in device.presets:
-        raise CommandError(f"preset must be one of {', '.join(device.presets)}, got {value!r:.40}")
+        raise RequestError(f"preset must be one of {', '.join(device.presets)}, got {value!r:.40}")
     return name
 
 
@@ -147,7 +149,7 @@ def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
 
     def need(cap: Capability, what: str) -> None:
         if cap.value not in caps:
-            raise CommandError(f"{what} is not supported by {device.make} {device.firmware}")
+            raise RequestError(f"{what} is not supported by {device.make} {device.firmware}")
 
     if field == "power_limit":
         need(Capability.POWER_LIMIT, "power_limit")
@@ -162,7 +164,7 @@ def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
         need(Capability.MINING_MODES, "mode")
         mode = str(value).strip().lower() if isinstance(value, str) else None
         if mode not in device.modes:
-            raise CommandError(f"mode must be one of {', '.join(device.modes)}, got {value!r:.40}")
+            raise RequestError(f"mode must be one of {', '.join(device.modes)}, got {value!r:.40}")
         return Action(field, mode)
     if field == "preset":
         need(Capability.PRESETS, "preset")
@@ -173,14 +175,14 @@ def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
         try:
             return Action(field, pool_lists.for_miner(pool_lists.parse_pools(value), device))
         except pool_lists.PoolsError as exc:
-            raise CommandError(str(exc)) from None
+            raise RequestError(str(exc)) from None
     if field == "action":
         action = str(value).strip().lower() if isinstance(value, str) else None
         if action not in ACTIONS:
-            raise CommandError(f"action must be one of {', '.join(ACTIONS)}, got {value!r:.40}")
+            raise RequestError(f"action must be one of {', '.join(ACTIONS)}, got {value!r:.40}")
         need(ACTIONS[action], action)
         return Action(field, action)
-    raise CommandError(f"unknown field {field[:40]!r}; known: {', '.join(FIELDS)}")
+    raise RequestError(f"unknown field {field[:40]!r}; known: {', '.join(FIELDS)}")
 
 
 def shown(action: Action) -> Any:
@@ -200,11 +202,11 @@ def loads(text: str | bytes) -> Any:
 
 def _decode(payload: bytes) -> str:
     if len(payload) > MAX_PAYLOAD:
-        raise CommandError(f"payload too large ({len(payload)} bytes, max {MAX_PAYLOAD})")
+        raise RequestError(f"payload too large ({len(payload)} bytes, max {MAX_PAYLOAD})")
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:
-        raise CommandError("payload is not UTF-8 text") from None
+        raise RequestError("payload is not UTF-8 text") from None
 
 
 def decode_json(payload: bytes, invalid: str) -> Any:
@@ -213,29 +215,29 @@ def decode_json(payload: bytes, invalid: str) -> Any:
     try:
         return loads(text)
     except ValueError:
-        raise CommandError(invalid) from None
+        raise RequestError(invalid) from None
 
 
 def check_transaction(value: Any) -> str | int | None:
-    """``value`` if it can serve as a transaction id (and be echoed back); else CommandError."""
+    """``value`` if it can serve as a transaction id (and be echoed back); else RequestError."""
     if value is None:
         return None
     if isinstance(value, str) and not isinstance(value, bool):
         if not value:
-            raise CommandError("transaction must not be empty")
+            raise RequestError("transaction must not be empty")
         if len(value) > MAX_TRANSACTION_CHARS:
-            raise CommandError(
+            raise RequestError(
                 f"transaction is {len(value)} characters long; at most {MAX_TRANSACTION_CHARS}"
             )
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         if abs(value) > MAX_TRANSACTION_INT:
-            raise CommandError(
+            raise RequestError(
                 f"transaction integer is too large; use one within ±{MAX_TRANSACTION_INT} "
                 "or a string"
             )
         return value
-    raise CommandError(
+    raise RequestError(
         f"transaction must be a string (1-{MAX_TRANSACTION_CHARS} characters) or an integer, "
         f"not {type(value).__name__}"
     )
@@ -250,7 +252,7 @@ def correlation_transaction(correlation: Any) -> str | None:
         return None
     try:
         text = check_transaction(bytes(correlation).decode("utf-8"))
-    except (UnicodeDecodeError, CommandError):
+    except (UnicodeDecodeError, RequestError):
         return None
     return text if isinstance(text, str) else None
 
@@ -259,10 +261,10 @@ def parse_set(payload: bytes, device: DeviceRecord) -> Command:
     """``{"power_limit": 3000, "mining": true, "transaction": "t1"}``."""
     body = decode_json(payload, "payload is not valid JSON (use set/<field> for plain values)")
     if not isinstance(body, dict):
-        raise CommandError('payload must be a JSON object like {"power_limit": 3000}')
+        raise RequestError('payload must be a JSON object like {"power_limit": 3000}')
     transaction = check_transaction(body.pop("transaction", None))
     if not body:
-        raise CommandError("nothing to set")
+        raise RequestError("nothing to set")
     actions = [check_field(str(field), value, device) for field, value in body.items()]
     actions.sort(key=lambda a: _ORDER.get(a.field, 99))
     return Command(tuple(actions), transaction)
@@ -278,19 +280,19 @@ def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command
         try:
             value = loads(text)
         except ValueError:
-            raise CommandError(f"payload for {field[:40]} is not a valid value") from None
+            raise RequestError(f"payload for {field[:40]} is not a valid value") from None
     if isinstance(value, dict):
         unknown = sorted(str(k)[:40] for k in value if k not in ("value", "transaction"))
         if unknown or "value" not in value:
             why = f"unknown key(s) {', '.join(map(repr, unknown))}" if unknown else "no value"
-            raise CommandError(
+            raise RequestError(
                 f'set/{field[:40]} takes one plain value or {{"value": ..., "transaction": ...}}'
                 f"; {why}"
             )
         transaction = check_transaction(value.get("transaction"))
         value = value["value"]
     if isinstance(value, (dict, list)):
-        raise CommandError(
+        raise RequestError(
             f"set/{field[:40]} takes one plain value, got JSON {type(value).__name__}"
         )
     return Command((check_field(field, value, device),), transaction)
@@ -307,7 +309,7 @@ def transaction_of(payload: bytes) -> str | int | None:
         return None
     try:
         return check_transaction(body.get("transaction"))
-    except CommandError:
+    except RequestError:
         return None
 
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from asic_bridge.bridge.commands import CommandError, check_transaction, decode_json
+from asic_bridge.bridge.commands import RequestError, check_transaction, decode_json
 
 #: 1 GW: more than any farm draws; a larger target is a typo (or 1e30), not a plan.
 MAX_TARGET_W = 1_000_000_000
@@ -28,13 +28,13 @@ class FleetRequest:
 
 def parse_fleet_request(payload: bytes) -> FleetRequest:
     """``{"target_w": 42000, "emergency": false, "transaction": "f1"}``; anything else is a
-    CommandError (unknown fields included, as on ``<id>/set``)."""
+    RequestError (unknown fields included, as on ``<id>/set``)."""
     body: Any = decode_json(payload, 'payload must be JSON like {"target_w": 42000}')
     if not isinstance(body, dict):
-        raise CommandError('payload must be a JSON object like {"target_w": 42000}')
+        raise RequestError('payload must be a JSON object like {"target_w": 42000}')
     unknown = [str(k)[:40] for k in body if k not in FLEET_FIELDS]
     if unknown:
-        raise CommandError(f"unknown field {unknown[0]!r}; known: {', '.join(FLEET_FIELDS)}")
+        raise RequestError(f"unknown field {unknown[0]!r}; known: {', '.join(FLEET_FIELDS)}")
     transaction = check_transaction(body.get("transaction"))
     target = body.get("target_w")
     if (
@@ -43,12 +43,12 @@ def parse_fleet_request(payload: bytes) -> FleetRequest:
         or not math.isfinite(target)  # NaN, 1e999
         or not 0 <= target <= MAX_TARGET_W
     ):
-        raise CommandError(
+        raise RequestError(
             f"target_w must be a number of watts from 0 to {MAX_TARGET_W}, got {target!r:.40}"
         )
     emergency = body.get("emergency", False)
     if not isinstance(emergency, bool):
-        raise CommandError(f"emergency must be true or false, got {emergency!r:.40}")
+        raise RequestError(f"emergency must be true or false, got {emergency!r:.40}")
     return FleetRequest(round(target), emergency, transaction)
 
 

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from asic_bridge.bridge.commands import CommandError, check_transaction
+from asic_bridge.bridge.commands import RequestError, check_transaction
 from asic_bridge.bridge.fleet import MAX_TARGET_W
 from asic_bridge.config import describe_validation_error
 
@@ -223,7 +223,7 @@ class FleetSet(_Strict):
     def _usable_id(cls, value: Any) -> str | int | None:
         try:  # the same rule as every other command's transaction
             return check_transaction(value)
-        except CommandError as exc:
+        except RequestError as exc:
             raise ValueError(str(exc)) from None
 
     _check = field_validator("surplus_w")(lambda v: v if v is None else _finite(v))

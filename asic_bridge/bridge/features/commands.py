@@ -89,7 +89,7 @@ class Commands:
                 command = cmd.parse_set(request.payload, device.record)
             else:
                 command = cmd.parse_set_field(incoming.name or "", request.payload, device.record)
-        except cmd.CommandError as exc:
+        except cmd.RequestError as exc:
             refused(body, str(exc), f"{command_name[:40]} on {target}")
             await self.publisher.respond(response_topic, body, request)
             await self.bus.emit(CommandAnswered(target, "error"))

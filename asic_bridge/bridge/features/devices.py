@@ -64,22 +64,22 @@ class DeviceRequests:
             return list(devices.values())
         wanted = [ids] if isinstance(ids, str) else ids
         if not isinstance(wanted, list) or not all(isinstance(i, str) for i in wanted):
-            raise cmd.CommandError("id must be a miner id or a list of ids")
+            raise cmd.RequestError("id must be a miner id or a list of ids")
         missing = [i for i in wanted if i not in devices]
         if missing:
-            raise cmd.CommandError(f"unknown miner(s): {', '.join(m[:64] for m in missing)}")
+            raise cmd.RequestError(f"unknown miner(s): {', '.join(m[:64] for m in missing)}")
         return [devices[i] for i in wanted]
 
     def _device(self, miner_id: Any, key: str = "id") -> Device:
         if not isinstance(miner_id, str) or miner_id not in self.adoption.devices:
-            raise cmd.CommandError(f"{key}: unknown miner {str(miner_id)[:64]!r}")
+            raise cmd.RequestError(f"{key}: unknown miner {str(miner_id)[:64]!r}")
         return self.adoption.devices[miner_id]
 
     @staticmethod
     def _flag(args: dict[str, Any], key: str) -> bool:
         value = args.get(key, False)
         if not isinstance(value, bool):
-            raise cmd.CommandError(f"{key} must be true or false")
+            raise cmd.RequestError(f"{key} must be true or false")
         return value
 
     # ------------------------------------------------------------------ remove
@@ -114,16 +114,16 @@ class DeviceRequests:
         device = self._device(args.get("from"), "from")
         new_id = args.get("to")
         if not isinstance(new_id, str) or not valid_id(new_id):
-            raise cmd.CommandError(
+            raise cmd.RequestError(
                 "to must be 1-64 letters, digits, '_' or '-' (it becomes a topic level), "
                 "and not 'bridge' or 'fleet'"
             )
         ha_rename = self._flag(args, "homeassistant_rename")
         old_id = device.id
         if new_id == old_id:
-            raise cmd.CommandError(f"{old_id} is already called {new_id}")
+            raise cmd.RequestError(f"{old_id} is already called {new_id}")
         if new_id in self.adoption.devices:
-            raise cmd.CommandError(f"to: {new_id!r} is the id of another miner")
+            raise cmd.RequestError(f"to: {new_id!r} is the id of another miner")
         async with device.lock:  # no poll or command publishes under the old id meanwhile
             await self.adoption.rename(old_id, new_id)
             if old_id in self.store.devices:
@@ -139,15 +139,15 @@ class DeviceRequests:
         device = self._device(args.get("id"))
         wanted = args.get("options")
         if not isinstance(wanted, dict) or not wanted:
-            raise cmd.CommandError('options must be an object like {"poll_interval": 30}')
+            raise cmd.RequestError('options must be an object like {"poll_interval": 30}')
         current = self.store.device(device.id).model_dump()
         try:
             options = DeviceOptions.model_validate({**current, **wanted})
         except ValidationError as exc:
-            raise cmd.CommandError(f"options.{validation_message(exc)}") from None
+            raise cmd.RequestError(f"options.{validation_message(exc)}") from None
         if options.credentials is not None and options.credentials not in self.config.credentials:
             known = ", ".join(sorted(self.config.credentials)) or "none are configured"
-            raise cmd.CommandError(f"options.credentials: unknown entry; known: {known}")
+            raise cmd.RequestError(f"options.credentials: unknown entry; known: {known}")
         self.store.devices[device.id] = options
         self.store.save()
         if self.apply(device, options):

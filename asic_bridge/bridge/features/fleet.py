@@ -71,7 +71,7 @@ class Fleet:
         }
         try:
             if group not in self.config.fleet.groups:
-                raise cmd.CommandError(f"unknown fleet group {group[:40]!r}")
+                raise cmd.RequestError(f"unknown fleet group {group[:40]!r}")
             if asks_for_pools(payload):  # a pool list, not a power target
                 body["data"] = await set_group_pools(self.commands, self._members(group), payload)
                 body["status"] = "ok" if not body["data"]["failed"] else "partial"
@@ -80,7 +80,7 @@ class Fleet:
             parsed = parse_fleet_request(payload)  # all of it, before any control call
             body["data"] = await self.curtail(group, parsed.target_w, emergency=parsed.emergency)
             body["status"] = "ok" if not body["data"]["failed"] else "partial"
-        except cmd.CommandError as exc:
+        except cmd.RequestError as exc:
             refused(body, str(exc), f"fleet request for {group[:40]}")
         await self.publisher.respond(self.topics.fleet_response(group), body, request)
 

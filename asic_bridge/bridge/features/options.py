@@ -83,11 +83,11 @@ class BridgeOptionsFeature:
         YAML config's value at the next start."""
         wanted = args.get("options")
         if not isinstance(wanted, dict) or not wanted:
-            raise cmd.CommandError('options must be an object like {"log_level": "debug"}')
+            raise cmd.RequestError('options must be an object like {"log_level": "debug"}')
         try:
             options = BridgeOptions.model_validate({**self.store.bridge.model_dump(), **wanted})
         except ValidationError as exc:
-            raise cmd.CommandError(f"options.{validation_message(exc)}") from None
+            raise cmd.RequestError(f"options.{validation_message(exc)}") from None
         self.store.bridge = options
         self.store.save()
         restart = self._apply(options, set(wanted))

@@ -31,18 +31,18 @@ async def set_group_pools(
     cmd.check_transaction(body.pop("transaction", None))
     others = sorted(str(k)[:40] for k in body if k != "pools")
     if others:
-        raise cmd.CommandError(f"pools are set on their own; remove {', '.join(others)}")
+        raise cmd.RequestError(f"pools are set on their own; remove {', '.join(others)}")
     try:
         wanted = pool_lists.parse_pools(body["pools"])
     except pool_lists.PoolsError as exc:
-        raise cmd.CommandError(str(exc)) from None
+        raise cmd.RequestError(str(exc)) from None
     if not members:
-        raise cmd.CommandError("no miner of this group is online")
+        raise cmd.RequestError("no miner of this group is online")
 
     async def one(device: Device) -> dict[str, Any]:
         try:  # this miner's capabilities, its worker names
             action = cmd.check_field("pools", body["pools"], device.record)
-        except cmd.CommandError as exc:
+        except cmd.RequestError as exc:
             return {"status": "error", "error": str(exc), "applied": {}}
         return await commands.execute(device, cmd.Command((action,)))
 

@@ -15,7 +15,7 @@ from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, re
 from asic_bridge.bridge.topics import Topics
 
 #: A request handler: the payload's JSON object in, the response's ``data`` out; raising
-#: CommandError answers with that error.
+#: RequestError answers with that error.
 RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
@@ -48,16 +48,16 @@ class BridgeRequests:
         try:
             args = cmd.decode_json(payload, "invalid JSON") if payload.strip() else {}
             if not isinstance(args, dict):
-                raise cmd.CommandError("payload must be a JSON object")
+                raise cmd.RequestError("payload must be a JSON object")
             cmd.check_transaction(args.get("transaction"))
             handler = self.handlers.get(path)
             if handler is None:
                 known = ", ".join(sorted(self.handlers))
-                raise cmd.CommandError(f"unknown request {path[:40]!r}; known: {known}")
+                raise cmd.RequestError(f"unknown request {path[:40]!r}; known: {known}")
             body["data"] = await handler(args)
             body["status"] = "ok"
         except ValueError as exc:
-            error = str(exc) if isinstance(exc, cmd.CommandError) else "invalid request"
+            error = str(exc) if isinstance(exc, cmd.RequestError) else "invalid request"
             refused(body, error, f"bridge request {path[:40]}")
         await self.publisher.respond(self.topics.bridge_response(path), body, request)
         after = self.then.get(path)
