@@ -190,7 +190,7 @@ async def test_a_wrong_request_is_refused_and_nothing_changes(
     tmp_path: Path, args: dict[str, Any], error: str
 ) -> None:
     async with rig(tmp_path) as r:
-        with pytest.raises(cmd.CommandError, match=None) as refused:
+        with pytest.raises(cmd.RequestError, match=None) as refused:
             await r.updates._request(args)
         assert error in str(refused.value), refused.value
         await asyncio.sleep(0.3)
@@ -202,7 +202,7 @@ async def test_one_update_at_a_time_per_miner(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
         miner_id = sorted(r.adoption.devices)[0]
         await r.updates._request({"id": miner_id, "file": IMAGE})
-        with pytest.raises(cmd.CommandError, match="already running"):
+        with pytest.raises(cmd.RequestError, match="already running"):
             await r.updates._request({"id": miner_id, "file": IMAGE})
         await r.finished(1)
         assert [s for _, s in r.stages()] == ["uploading", "rebooting", "done"]

@@ -95,26 +95,26 @@ class FirmwareUpdates:
     # ------------------------------------------------------------------ the request
     def _folder(self) -> FirmwareConfig:
         if self.config.firmware is None:
-            raise cmd.CommandError("no firmware folder is configured (firmware: {dir: ...})")
+            raise cmd.RequestError("no firmware folder is configured (firmware: {dir: ...})")
         return self.config.firmware
 
     def _targets(self, args: dict[str, Any]) -> tuple[str, list[Device]]:
         """``(group, devices)``: one miner by id, or the adopted miners of a fleet group."""
         miner_id, group = args.get("id"), args.get("group")
         if (miner_id is None) == (group is None):
-            raise cmd.CommandError("give either id (one miner) or group (a fleet group)")
+            raise cmd.RequestError("give either id (one miner) or group (a fleet group)")
         devices = self.adoption.devices
         if miner_id is not None:
             if not isinstance(miner_id, str) or miner_id not in devices:
-                raise cmd.CommandError(f"id: unknown miner {str(miner_id)[:64]!r}")
+                raise cmd.RequestError(f"id: unknown miner {str(miner_id)[:64]!r}")
             return self._group_of(miner_id), [devices[miner_id]]
         groups = self.config.fleet.groups
         if not isinstance(group, str) or group not in groups:
-            raise cmd.CommandError(f"group: unknown fleet group {str(group)[:40]!r}")
+            raise cmd.RequestError(f"group: unknown fleet group {str(group)[:40]!r}")
         wanted = groups[group].miners
         chosen = [d for d in devices.values() if not wanted or d.id in wanted]
         if not chosen:
-            raise cmd.CommandError(f"group {group!r} has no adopted miner")
+            raise cmd.RequestError(f"group {group!r} has no adopted miner")
         return group, chosen
 
     def _group_of(self, miner_id: str) -> str:
@@ -128,21 +128,21 @@ class FirmwareUpdates:
         folder = self._folder()
         unknown = sorted(str(k)[:40] for k in args if k not in KEYS)
         if unknown:
-            raise cmd.CommandError(
+            raise cmd.RequestError(
                 f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(KEYS))}"
             )
         keep = args.get("keep_settings", True)
         if not isinstance(keep, bool):
-            raise cmd.CommandError("keep_settings must be true or false")
+            raise cmd.RequestError("keep_settings must be true or false")
         try:
             path = resolve(folder.dir, args.get("file"))
         except FirmwareFileError as exc:
-            raise cmd.CommandError(str(exc)) from None
+            raise cmd.RequestError(str(exc)) from None
         group, devices = self._targets(args)
         try:
             image = await asyncio.to_thread(load_firmware, path)
         except ConfigError as exc:
-            raise cmd.CommandError(str(exc)) from None
+            raise cmd.RequestError(str(exc)) from None
         for device in devices:  # all checked before any miner is touched
             self._check(device, image)
         version = self._version_of(path.name, devices)
@@ -167,16 +167,16 @@ class FirmwareUpdates:
         where = f"{device.id}: "
         if Capability.FIRMWARE_UPGRADE.value not in device.record.capabilities:
             rec = device.record
-            raise cmd.CommandError(f"{where}{rec.make} {rec.firmware} takes no firmware uploads")
+            raise cmd.RequestError(f"{where}{rec.make} {rec.firmware} takes no firmware uploads")
         if device.id in self.updating:
-            raise cmd.CommandError(f"{where}a firmware update is already running on it")
+            raise cmd.RequestError(f"{where}a firmware update is already running on it")
         miner = device.miner
         if miner is None or not self.pollers.online(device.id):
-            raise cmd.CommandError(f"{where}the miner is not online")
+            raise cmd.RequestError(f"{where}the miner is not online")
         try:
             miner.check_firmware(image)
         except AsicBridgeError as exc:
-            raise cmd.CommandError(f"{where}{exc}; nothing was sent") from None
+            raise cmd.RequestError(f"{where}{exc}; nothing was sent") from None
 
     def _version_of(self, name: str, devices: list[Device]) -> dict[str, str]:
         """The version the manifest gives this file for each miner (where it lists it)."""
