@@ -13,6 +13,7 @@ MinerData with every field the miner reports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 import sys
@@ -26,6 +27,7 @@ from asic_bridge.bridge.entities import (  # noqa: E402
     bridge_controls,
     bridge_discovery,
     discovery_messages,
+    firmware_update_discovery,
 )
 from asic_bridge.bridge.registry import DeviceRecord  # noqa: E402
 from asic_bridge.bridge.state import state_payload  # noqa: E402
@@ -126,6 +128,32 @@ def _case(
         "device_mode": device_mode,
         "messages": messages,
         "state": state,
+        "availability_topic": topics.availability(record.id),
+        "bridge_state_topic": topics.bridge_state,
+    }
+
+
+def _firmware_case(record: DeviceRecord) -> dict[str, Any]:
+    """The HA update entity the firmware feature announces when its folder has an image
+    for the miner, with the state it publishes (asic_bridge.bridge.features.firmware)."""
+    topics = Topics(BASE, PREFIX)
+    record = dataclasses.replace(record, capabilities=[*ALL_CAPS, "firmware_upgrade"])
+    topic, config = firmware_update_discovery(record, topics, "Antminer-S19j-Pro-2024.tar.gz")
+    return {
+        "name": "s19_firmware_update",
+        "miner_id": record.id,
+        "base_topic": BASE,
+        "device_mode": False,
+        "messages": {topic: config},
+        "state": None,
+        "update_state": {
+            "installed_version": record.fw_ver,
+            "latest_version": "2024.01.10",
+            "title": "Stock 2024.01.10",
+            "release_summary": "Antminer-S19j-Pro-2024.tar.gz",
+            "in_progress": False,
+        },
+        "update_state_topic": topics.firmware(record.id),
         "availability_topic": topics.availability(record.id),
         "bridge_state_topic": topics.bridge_state,
     }
@@ -257,6 +285,7 @@ def cases() -> list[dict[str, Any]]:
             bitaxe,
             _data(boards=1, fans=1, hashrate=1.2, wattage=18, wattage_limit=20),
         ),
+        _firmware_case(s19),
         {
             "name": "bridge_device",
             "miner_id": None,

@@ -52,6 +52,7 @@ FIELD_CAPABILITY = {
     "mining": "stop_mining",
     "fault_light": "fault_light",
     "mode": "mining_modes",
+    "pools": "send_config",
 }
 ACTION_CAPABILITY = {"reboot": "reboot", "restart_backend": "restart_backend"}
 
@@ -479,13 +480,18 @@ class AsicBridge:
         """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``.
 
         A group the bridge's retained info does not list is refused before sending."""
+        return await self.async_fleet_set(group, {"target_w": target_w})
+
+    async def async_fleet_set(self, group: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """``<b>/fleet/<group>/set`` with ``payload`` (a power target, a pool list); a group
+        the bridge's retained info does not list is refused before sending."""
         config = (self.info or {}).get("config")
         groups = config.get("fleet_groups") if isinstance(config, dict) else None
         if isinstance(groups, list) and group not in groups:
             _refuse("unknown_group", group=group, groups=", ".join(map(str, groups)))
         answer = await self.async_request(
             self.topic("fleet", group, "set"),
-            {"target_w": target_w},
+            payload,
             self.topic("fleet", group, "response"),
             TIMEOUTS["fleet"],
         )

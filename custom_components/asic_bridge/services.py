@@ -39,6 +39,7 @@ from .bridge import AsicBridge, BridgeError, loaded_bridges, miner_id_of
 from .const import (
     ATTR_CONFIG_ENTRY,
     ATTR_GROUP,
+    ATTR_POOLS,
     ATTR_POWER_LIMIT,
     ATTR_TARGET_W,
     DOMAIN,
@@ -49,6 +50,7 @@ from .const import (
     SERVICE_RESTART_BACKEND,
     SERVICE_SCAN_NOW,
     SERVICE_SET_FLEET_POWER,
+    SERVICE_SET_POOLS,
     SERVICE_SET_POWER_LIMIT,
     SERVICE_START_MINING,
     SERVICE_STOP_MINING,
@@ -68,6 +70,23 @@ FLEET_SCHEMA = vol.Schema(
         vol.Optional(ATTR_CONFIG_ENTRY): cv.string,
         vol.Optional(ATTR_GROUP, default="all"): vol.All(cv.string, vol.Match(_GROUP)),
         vol.Required(ATTR_TARGET_W): vol.All(vol.Coerce(int), vol.Range(min=0, max=100_000_000)),
+    }
+)
+
+_TEXT = vol.All(cv.string, vol.Length(max=256))
+# One pool: url required, nothing else accepted (the bridge checks the rest, the same way).
+POOL_SCHEMA = vol.Schema(
+    {
+        vol.Required("url"): vol.All(cv.string, vol.Length(min=1, max=256)),
+        vol.Optional("user", default=""): _TEXT,
+        vol.Optional("password"): _TEXT,
+    }
+)
+SET_POOLS_SCHEMA = TARGET_SCHEMA.extend(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY): cv.string,
+        vol.Optional(ATTR_GROUP): vol.All(cv.string, vol.Match(_GROUP)),
+        vol.Required(ATTR_POOLS): vol.All(cv.ensure_list, vol.Length(min=1, max=8), [POOL_SCHEMA]),
     }
 )
 
@@ -269,6 +288,51 @@ def async_setup_services(hass: HomeAssistant) -> None:
         data = answer.get("data")
         return data if isinstance(data, dict) else {}
 
+    async def set_pools(call: ServiceCall) -> ServiceResponse:
+        """Write a pool list to the targeted miners or a fleet group; worker names may carry
+        {mac}, {hostname}, {ip}, {id}.  The answer says per miner what was written (url and
+        user: the bridge never sends a password back)."""
+        payload = {ATTR_POOLS: call.data[ATTR_POOLS]}
+        has_target = any(call.data.get(key) for key in TARGET_KEYS)
+        group = call.data.get(ATTR_GROUP)
+        if (group is None) == (not has_target):
+            raise ServiceValidationError(
+                "Choose either miners (a target) or a fleet group",
+                translation_domain=DOMAIN,
+                translation_key="target_or_group",
+            )
+        if group is not None:
+            answer = await _bridge_for_call(hass, call).async_fleet_set(group, payload)
+            data = answer.get("data")
+            return data if isinstance(data, dict) else {}
+        targets = _targeted_miners(hass, call)
+        if not targets:
+            raise ServiceValidationError(
+                "No miner selected",
+                translation_domain=DOMAIN,
+                translation_key="no_miner_selected",
+            )
+        jobs, ids = [], []
+        for bridge, miner_ids in targets.items():
+            for miner_id in miner_ids:
+                bridge.check_command(miner_id, payload)  # before anything is sent
+                jobs.append(bridge.async_miner_command(miner_id, payload))
+                ids.append(miner_id)
+        answers = await _gather(jobs)
+        return {
+            "miners": {
+                miner_id: (answer.get("applied") or {}).get(ATTR_POOLS)
+                for miner_id, answer in zip(ids, answers, strict=True)
+            }
+        }
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SET_POOLS,
+        set_pools,
+        schema=SET_POOLS_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
     hass.services.async_register(
         DOMAIN,
         SERVICE_POLL_NOW,
