@@ -191,6 +191,12 @@ def _targeted_miners(hass: HomeAssistant, call: ServiceCall) -> dict[AsicBridge,
     return targets
 
 
+def _no_miner() -> ServiceValidationError:
+    return ServiceValidationError(
+        "No miner selected", translation_domain=DOMAIN, translation_key="no_miner_selected"
+    )
+
+
 async def _gather(jobs: list[Any]) -> list[Any]:
     """Run commands side by side; raise one error naming every failure."""
     results = await asyncio.gather(*jobs, return_exceptions=True)
@@ -225,11 +231,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         async def handle(call: ServiceCall) -> None:
             targets = _targeted_miners(hass, call)
             if not targets:
-                raise ServiceValidationError(
-                    "No miner selected",
-                    translation_domain=DOMAIN,
-                    translation_key="no_miner_selected",
-                )
+                raise _no_miner()
             payload = build(call)
             for bridge, miner_ids in targets.items():
                 for miner_id in miner_ids:
@@ -252,11 +254,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         targets = _targeted_miners(hass, call)
         has_target = any(call.data.get(key) for key in TARGET_KEYS)
         if has_target and not targets:
-            raise ServiceValidationError(
-                "No miner selected",
-                translation_domain=DOMAIN,
-                translation_key="no_miner_selected",
-            )
+            raise _no_miner()
         if targets:
             jobs = [
                 bridge.async_bridge_request("poll", {"id": sorted(miner_ids)})
@@ -307,11 +305,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             return data if isinstance(data, dict) else {}
         targets = _targeted_miners(hass, call)
         if not targets:
-            raise ServiceValidationError(
-                "No miner selected",
-                translation_domain=DOMAIN,
-                translation_key="no_miner_selected",
-            )
+            raise _no_miner()
         jobs, ids = [], []
         for bridge, miner_ids in targets.items():
             for miner_id in miner_ids:
