@@ -34,7 +34,8 @@ from test_bridge_mqtt import (
 
 from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge.commands import Action, RequestError, Transactions
-from asic_bridge.bridge.fleet import MAX_TARGET_W, parse_fleet_request
+from asic_bridge.bridge.fleet import MAX_TARGET_W
+from asic_bridge.bridge.power_inputs import PowerInputError, parse_set_payload
 from asic_bridge.bridge.registry import DeviceRecord
 
 DEEP = "[" * 300 + "]" * 300  # deeper than orjson can encode (254)
@@ -147,18 +148,15 @@ def test_correlation_data_as_transaction() -> None:
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (b'{"target_w": 5000, "emergency": true, "bogus": 1}', "unknown field 'bogus'"),
+        (b'{"target_w": 5000, "emergency": true, "bogus": 1}', "bogus: Extra inputs"),
         (b'{"target_w": 1e30}', "target_w"),
         (b'{"target_w": -5}', "target_w"),
         (b'{"target_w": NaN}', "target_w"),
         (b'{"target_w": Infinity}', "target_w"),
         (b'{"target_w": "5000"}', "target_w"),
         (b'{"target_w": true}', "target_w"),
-        (b'{"target_w": null}', "target_w"),
         (b'{"target_w": ' + str(HUGE_INT).encode() + b"}", "target_w"),
         (b'{"target_w": 5000, "emergency": "yes"}', "emergency"),
-        (b'{"emergency": true}', "target_w"),
-        (b"{}", "target_w"),
         (b"[5000]", "JSON object"),
         (b"5000", "JSON object"),
         (b"not json", "JSON"),
@@ -168,15 +166,20 @@ def test_correlation_data_as_transaction() -> None:
     ],
 )
 def test_fleet_requests_are_validated(payload: bytes, reason: str) -> None:
-    with pytest.raises(RequestError, match=reason):
-        parse_fleet_request(payload)
+    with pytest.raises(PowerInputError, match=reason):
+        parse_set_payload(payload)
 
 
 def test_fleet_request_valid() -> None:
-    request = parse_fleet_request(b'{"target_w": 4999.6, "emergency": true, "transaction": "f"}')
+    request = parse_set_payload(b'{"target_w": 4999.6, "emergency": true, "transaction": "f"}')
     assert (request.target_w, request.emergency, request.transaction) == (5000, True, "f")
-    assert parse_fleet_request(f'{{"target_w": {MAX_TARGET_W}}}'.encode()).target_w == MAX_TARGET_W
-    assert parse_fleet_request(b'{"target_w": 0}').emergency is False
+    assert parse_set_payload(f'{{"target_w": {MAX_TARGET_W}}}'.encode()).target_w == MAX_TARGET_W
+    assert parse_set_payload(b'{"target_w": 0}').emergency is False
+    # the held-target contract: null releases, a bare emergency or {} re-plans with no change
+    release = parse_set_payload(b'{"target_w": null}')
+    assert "target_w" in release.model_fields_set and release.target_w is None
+    assert parse_set_payload(b'{"emergency": true}').model_fields_set == {"emergency"}
+    assert parse_set_payload(b"{}").model_fields_set == set()
 
 
 # ============================================================================ over MQTT
@@ -369,7 +372,11 @@ async def test_unencodable_transactions_and_absurd_fleet_targets_are_answered(
             assert reply.json()["status"] == "error" and reply.json()["transaction"] is None
         body = await rig.request("info", f'{{"transaction": {deep}}}')
         assert body["status"] == "error" and "transaction" in body["error"]
-        assert not rig.mqtt.on(rig.t("fleet", "all"))  # no plan was made
+        # the group's state is published from the start; nothing was ever targeted
+        states = [m.json() for m in rig.mqtt.on(rig.t("fleet", "all"))]
+        assert states and all(
+            (s["mode"], s["target_w"], s["remembered"]) == ("off", None, []) for s in states
+        ), states
         assert not rig.watches[miner_id].controls()
         assert rig.sims[miner_id].state.hashing
     problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
@@ -472,7 +479,8 @@ class Malformed:
         if defect == 1:
             body[self.word()] = 1
         elif defect == 2:
-            body["target_w"] = self.rng.choice([1e30, -1, float("nan"), "5000", True, None, [1]])
+            # (null is valid: it releases the group)
+            body["target_w"] = self.rng.choice([1e30, -1, float("nan"), "5000", True, [1]])
         elif defect == 3:
             body["emergency"] = self.rng.choice(["yes", 1, None, [True]])
         else:
@@ -540,7 +548,10 @@ async def test_thousands_of_malformed_commands_are_all_answered(
         for miner_id, watch in rig.watches.items():
             assert not watch.controls(), (miner_id, watch.controls())
         assert hashing == {i: s.state.hashing for i, s in rig.sims.items()}
-        assert not rig.mqtt.on(rig.t("fleet", "all"))
+        states = [m.json() for m in rig.mqtt.on(rig.t("fleet", "all"))]
+        assert states and all(
+            (s["mode"], s["target_w"], s["remembered"]) == ("off", None, []) for s in states
+        ), states
     problems = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not problems, [r.getMessage()[:200] for r in problems[:5]]
     refusals = [r for r in caplog.records if r.getMessage().startswith("refused")]

@@ -196,8 +196,10 @@ async def test_a_fleet_plan_clamped_by_a_miner_is_made_again_and_re_announced(
         await mqtt.publish("asic_bridge/fleet/all/set", {"target_w": guess["max"]})
         answer = await mqtt.wait_topic("asic_bridge/fleet/all/response", within=30, since=since)
         body = answer.json()
+        # clamped at the firmware's real ceiling: the group planned again with it
         assert body["status"] == "ok", body
-        assert body["data"]["plan"][miner_id]["power_limit"] == ceiling, body
+        assert body["data"]["miners"][miner_id]["planned"]["power_limit"] == ceiling, body
+        assert body["data"]["miners"][miner_id]["range"][1] == ceiling, body
         assert (slot.record.power_max, slot.record.power_range_source) == (ceiling, "firmware")
         number = await number_config(mqtt, miner_id, since=since)
         assert number["max"] == ceiling

@@ -28,7 +28,7 @@ from asic_bridge.bridge.entities import (
     bridge_discovery,
     discovery_messages,
 )
-from asic_bridge.bridge.fleet import Allocation, FleetMember, allocate, allocated_power
+from asic_bridge.bridge.fleet import Allocation, FleetMember, allocate
 from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.state import stable_boot_time, state_payload
 from asic_bridge.bridge.topics import Incoming, Topics, mac_id, valid_id
@@ -1064,6 +1064,16 @@ def member(
     stop: bool = True,
 ) -> FleetMember:
     return FleetMember(mid, lo, hi, eff, limit, stop)
+
+
+def allocated_power(plan: list[Allocation], members: list[FleetMember]) -> int:
+    """The watts a plan gives out: a limit where set, else the miner's full power."""
+    by_id = {m.id: m for m in members}
+    return sum(
+        (p.power_limit if p.power_limit is not None else by_id[p.id].max_w)
+        for p in plan
+        if p.mining
+    )
 
 
 def test_allocate_most_efficient_first_within_ranges() -> None:

@@ -74,7 +74,7 @@ class Bridge:
         self.state = StateFeature(bus, mqtt, topics, config, adoption.registry)
         self.availability = Availability(bus, mqtt, topics)
         self.commands = Commands(bus, mqtt, topics, adoption, pollers, config.mqtt.transaction_ttl)
-        self.fleet = Fleet(bus, mqtt, topics, config, adoption, pollers, self.state, self.commands)
+        self.fleet = Fleet(bus, mqtt, topics, config, adoption, self.commands)
         self.requests = BridgeRequests(mqtt, topics)
         self.devices = DeviceRequests(bus, config, adoption, pollers, store)
         self.logging = MqttLogging(mqtt, topics, store.bridge.mqtt_log_level)
@@ -165,11 +165,13 @@ class Bridge:
         self._spawn(self.adoption.scan_loop(self.mqtt.connected, self._stop, self.ready), "scanner")
         for device in self.adoption.devices.values():
             self.pollers.start(device)
+        self.fleet.start()
 
     async def shutdown(self) -> None:
         scanner = [t for t in self._tasks if t.get_name() != "mqtt"]
         for task in scanner:
             task.cancel()
+        await self.fleet.close()  # no fleet writes while the parts stop
         await self.pollers.stop()
         await asyncio.gather(*scanner, return_exceptions=True)
         await self.bridge_topics.close()

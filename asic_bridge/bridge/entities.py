@@ -17,6 +17,7 @@ from typing import Any
 
 from asic_bridge import __version__
 from asic_bridge.bridge.commands import MAX_WATTS
+from asic_bridge.bridge.power_inputs import MAX_FLEET_W, MODES
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.bridge.topics import Topics
 from asic_bridge.drivers.base import Capability
@@ -575,15 +576,7 @@ def bridge_controls(topics: Topics) -> dict[str, dict[str, Any]]:
             },
         ),
     ]
-    return {
-        topics.discovery(component, node, key): {
-            **config,
-            "unique_id": f"{node}_{key}",
-            **entity_id_hint(component, f"{node}_{key}"),
-            **common,
-        }
-        for component, key, config in entities
-    }
+    return _node_entities(topics, node, entities, common)
 
 
 StateKeyFilter = Callable[[str], bool]
@@ -610,3 +603,115 @@ def firmware_update_discovery(
         **_availability(device, topics),
     }
     return topics.discovery("update", device.uid, key), config
+
+
+#: what ``fleet/<group>`` says its status is (bridge.power.PowerController.state)
+FLEET_STATUSES = ["holding", "converging", "cannot_meet", "released"]
+
+
+def fleet_group_discovery(topics: Topics, group: str) -> dict[str, dict[str, Any]]:
+    """A fleet group as an HA device (via the bridge): its target, mode, power and status.
+
+    Every entity reads the retained ``fleet/<group>`` state; the number and the select send
+    the same ``fleet/<group>/set`` payloads a user or the integration's ``set_fleet_power``
+    would.  Available while the bridge is online.
+    """
+    bridge = bridge_device_id(topics)
+    node = f"{bridge}_fleet_{group}"
+    state = topics.fleet_state(group)
+    common = {
+        "device": {
+            "identifiers": [node],
+            "name": f"Fleet {group}",
+            "manufacturer": "asic_bridge",
+            "model": "Fleet group",
+            "via_device": bridge,
+        },
+        "origin": ORIGIN,
+        "availability_topic": topics.bridge_state,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "state_topic": state,
+    }
+    power = {"device_class": "power", "unit_of_measurement": "W", "state_class": "measurement"}
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "number",
+            "target",
+            {
+                "name": "Power target",
+                # null (released) renders "None": HA's payload_reset, the number is unknown
+                "value_template": "{{ value_json.target_w }}",
+                "command_topic": topics.fleet_set(group),
+                "command_template": '{"target_w": {{ value | int }}}',
+                "min": 0,
+                "max": MAX_FLEET_W,
+                "step": 50,
+                "mode": "box",
+                "device_class": "power",
+                "unit_of_measurement": "W",
+            },
+        ),
+        (
+            "select",
+            "mode",
+            {
+                "name": "Mode",
+                "value_template": "{{ value_json.mode }}",
+                "command_topic": topics.fleet_set(group),
+                "command_template": '{"mode": "{{ value }}"}',
+                "options": list(MODES),
+            },
+        ),
+        (
+            "sensor",
+            "measured_power",
+            {"name": "Measured power", "value_template": "{{ value_json.measured_w }}", **power},
+        ),
+        (
+            "sensor",
+            "planned_power",
+            {"name": "Planned power", "value_template": "{{ value_json.planned_w }}", **power},
+        ),
+        (
+            "sensor",
+            "status",
+            {
+                "name": "Status",
+                "value_template": "{{ value_json.status }}",
+                "device_class": "enum",
+                "options": FLEET_STATUSES,
+                "json_attributes_topic": state,
+                "json_attributes_template": "{{ {'reason': value_json.reason, 'held': "
+                "value_json.held, 'failed': value_json.failed} | tojson }}",
+            },
+        ),
+        (
+            "binary_sensor",
+            "problem",
+            {
+                "name": "Target not met",
+                "value_template": "{{ 'ON' if value_json.status == 'cannot_meet' else 'OFF' }}",
+                "device_class": "problem",
+            },
+        ),
+    ]
+    return _node_entities(topics, node, entities, common)
+
+
+def _node_entities(
+    topics: Topics,
+    node: str,
+    entities: list[tuple[str, str, dict[str, Any]]],
+    common: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """(component, key, config) -> {discovery topic: config}, with ids from ``node``."""
+    return {
+        topics.discovery(component, node, key): {
+            **config,
+            "unique_id": f"{node}_{key}",
+            **entity_id_hint(component, f"{node}_{key}"),
+            **common,
+        }
+        for component, key, config in entities
+    }

@@ -79,12 +79,18 @@ class MqttSession:
         # resolved when the MQTT session ends (a fresh future for every session)
         self._session_ended: asyncio.Future[None] | None = None
         self._routes: dict[str, Route] = {}
+        #: topics outside the base topic a feature reads (a meter's, a price feed's)
+        self._listened: dict[str, Incoming] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
 
     def route(self, kind: str, handler: Route) -> None:
         """Send incoming topics of ``kind`` (see ``Topics.classify``) to ``handler``."""
         self._routes[kind] = handler
+
+    def listen(self, topic: str, incoming: Incoming) -> None:
+        """Subscribe to ``topic`` too (from the next connect), delivered as ``incoming``."""
+        self._listened[topic] = incoming
 
     @property
     def protocol_name(self) -> str:
@@ -172,7 +178,7 @@ class MqttSession:
         self.client = client
         qos = max(1, self.config.mqtt.qos)  # QoS 1 at least: queued while we are away
         v5 = self.protocol == aiomqtt.ProtocolVersion.V5
-        for topic in self.topics.subscriptions():
+        for topic in [*self.topics.subscriptions(), *self._listened]:
             if v5 and topic != self.topics.ha_status:
                 from paho.mqtt.subscribeoptions import SubscribeOptions
 
@@ -282,7 +288,7 @@ class MqttSession:
     # ------------------------------------------------------------------ routing
     async def _on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
-        incoming = self.topics.classify(topic)
+        incoming = self._listened.get(topic) or self.topics.classify(topic)
         if incoming is None:
             return
         payload = (
@@ -297,6 +303,9 @@ class MqttSession:
                     await self.bus.emit(Announce())
                 return
             request = Request(incoming, payload, *_response_properties(message))
+            if message.retain and incoming.kind == "fleet_reading":
+                log.debug("ignoring retained reading on %s (it carries no age)", topic)
+                return
             if message.retain:
                 # A retained command would replay on every reconnect: never act on it.  On
                 # MQTT 5 (retain as published, no replay on subscribe) this is a command
@@ -336,7 +345,7 @@ class MqttSession:
     async def _refuse_expired(self, message: aiomqtt.Message, outage: float) -> None:
         """Answer a command the broker kept for us too long, without acting on it."""
         incoming = self.topics.classify(message.topic.value)
-        if incoming is None or incoming.kind == "ha_status" or message.retain:
+        if incoming is None or incoming.kind in ("ha_status", "fleet_reading") or message.retain:
             return  # (a retained command replayed on subscribing: ignored, as always)
         payload = message.payload if isinstance(message.payload, bytes) else b""
         away = "since start-up" if math.isinf(outage) else f"for {outage:.0f} s"

@@ -250,6 +250,12 @@ class PowerController:
     def _mark(self, reason: str) -> None:
         self._due = self._due or reason
 
+    def replan(self, reason: str, *, emergency: bool = False) -> None:
+        """Make the next :meth:`plan` run at once (e.g. a write taught a miner's range);
+        ``emergency`` carries an emergency command's right to change held miners over."""
+        self._mark(reason)
+        self._emergency = self._emergency or emergency
+
     # ------------------------------------------------------------------ commands and signals
     def command(self, payload: Any) -> FleetSet:
         """Apply a ``fleet/<group>/set`` payload (decoded JSON); PowerInputError if invalid,

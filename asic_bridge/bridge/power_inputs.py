@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from asic_bridge.bridge.commands import RequestError, check_transaction
+from asic_bridge.bridge.commands import RequestError, check_transaction, decode_json
 from asic_bridge.bridge.fleet import MAX_TARGET_W
 from asic_bridge.config import describe_validation_error
 
@@ -255,6 +255,16 @@ def parse_set(payload: Any) -> FleetSet:
         return FleetSet.model_validate(payload)
     except ValidationError as exc:
         raise PowerInputError(describe_validation_error(exc, "fleet command")) from None
+
+
+def parse_set_payload(payload: bytes) -> FleetSet:
+    """``fleet/<group>/set`` as received: bounded UTF-8 JSON (as every command), then
+    :func:`parse_set`; anything wrong is a PowerInputError."""
+    try:
+        body = decode_json(payload, 'payload must be JSON like {"target_w": 9000}')
+    except RequestError as exc:
+        raise PowerInputError(str(exc)) from None
+    return parse_set(body)
 
 
 def parse_reading(text: str | bytes, what: str) -> float:

@@ -166,18 +166,7 @@ class Registry:
         return orjson.dumps(payload), energy
 
     def _write(self, data: bytes) -> None:
-        """Atomically: temp file, fsync, rename (a crash leaves the old file or the new)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".devices.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, data)
 
     async def persist(self) -> None:
         """Write now; returns once every change made before the call is on disk.
@@ -253,3 +242,18 @@ class Registry:
             self._saved_energy[new_id] = self._saved_energy.pop(old_id)
         self._dirty = True
         return record
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename: a crash leaves the old file or the new, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

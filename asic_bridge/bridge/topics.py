@@ -94,6 +94,10 @@ class Topics:
     def fleet_response(self, group: str) -> str:
         return f"{self.base}/fleet/{group}/response"
 
+    def fleet_reading(self, group: str, what: str) -> str:
+        """``price`` or ``surplus``: a plain-number signal for the group's controller."""
+        return f"{self.base}/fleet/{group}/{what}"
+
     # Home Assistant -------------------------------------------------------------
     @property
     def ha_status(self) -> str:
@@ -121,6 +125,8 @@ class Topics:
             f"{self.base}/bridge/request/+/+",
             f"{self.base}/bridge/request/+/+/+",
             f"{self.base}/fleet/+/set",
+            f"{self.base}/fleet/+/price",
+            f"{self.base}/fleet/+/surplus",
             self.ha_status,
         ]
 
@@ -136,6 +142,8 @@ class Topics:
             return Incoming("bridge_request", name="/".join(parts[2:]))
         if len(parts) == 3 and parts[0] == "fleet" and parts[2] == "set":
             return Incoming("fleet_set", target=parts[1])
+        if len(parts) == 3 and parts[0] == "fleet" and parts[2] in ("price", "surplus"):
+            return Incoming("fleet_reading", target=parts[1], name=parts[2])
         if parts[0] in RESERVED_IDS:
             return None
         if len(parts) == 2 and parts[1] == "set":
@@ -151,6 +159,6 @@ class Topics:
 class Incoming:
     """A classified incoming topic."""
 
-    kind: str  # ha_status | bridge_request | fleet_set | set | set_field | get
+    kind: str  # ha_status | bridge_request | fleet_set | fleet_reading | set | set_field | get
     target: str | None = None
     name: str | None = None

@@ -1,31 +1,63 @@
-"""``<b>/fleet/<group>/set``: a power target shared among a group's miners (bridge.fleet
-plans it), applied through the commands feature, the outcome retained on ``fleet/<group>``."""
+"""Fleet power management over MQTT: one :class:`PowerController` per ``fleet.groups`` entry.
+
+The controllers are pure (bridge/power.py); this feature feeds them what the miners do (from
+the bus), what MQTT says (``fleet/<g>/set``, ``/price``, ``/surplus`` and configured signal
+topics), runs each group's cycle in its own task (every poll interval, and at once when a
+poll or command kicks it) and makes the writes through the commands feature, under the
+miner's lock with the driver's read-back.  The group's state is retained on ``fleet/<g>``;
+the runtime settings and each miner's own setting (for release) survive a restart in
+``<state_dir>/power.json``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import math
+import contextlib
+import json
+import logging
 import time
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge.adoption import Adoption, Device
-from asic_bridge.bridge.config import BridgeConfig
-from asic_bridge.bridge.events import Announce, EventBus
+from asic_bridge.bridge.config import BridgeConfig, FleetGroup
+from asic_bridge.bridge.entities import fleet_group_discovery
+from asic_bridge.bridge.events import (
+    Announce,
+    EventBus,
+    MinerAdopted,
+    MinerOffline,
+    MinerRemoved,
+    MinerRenamed,
+    PollSucceeded,
+    RecordChanged,
+)
 from asic_bridge.bridge.features.commands import Commands
 from asic_bridge.bridge.features.pools import asks_for_pools, set_group_pools
-from asic_bridge.bridge.features.state import StateFeature
-from asic_bridge.bridge.fleet import (
-    Allocation,
-    FleetMember,
-    allocate,
-    allocated_power,
-    parse_fleet_request,
-)
 from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, request_transaction
-from asic_bridge.bridge.poller import Pollers
-from asic_bridge.bridge.topics import Topics
+from asic_bridge.bridge.power import CycleResult, Outcome, PowerController, Write, run_cycle
+from asic_bridge.bridge.power_inputs import (
+    GroupConfig,
+    PowerInputError,
+    parse_reading,
+    parse_set_payload,
+)
+from asic_bridge.bridge.registry import write_atomic
+from asic_bridge.bridge.topics import Incoming, Topics
 from asic_bridge.drivers.base import Capability
+
+log = logging.getLogger("asic_bridge.bridge")
+
+#: after a kick, wait this long for the other polls of the same tick: one cycle for them all
+COALESCE_S = 0.2
+
+
+def group_config(group: FleetGroup) -> GroupConfig:
+    """The controller's part of a configured group (the watchdog is another feature's)."""
+    return GroupConfig.model_validate(group.model_dump(exclude={"watchdog"}))
 
 
 class Fleet:
@@ -36,144 +68,339 @@ class Fleet:
         topics: Topics,
         config: BridgeConfig,
         adoption: Adoption,
-        pollers: Pollers,
-        state: StateFeature,
         commands: Commands,
+        clock: Any = time.time,
     ):
-        self.bus = bus
         self.publisher = publisher
         self.topics = topics
         self.config = config
         self.adoption = adoption
-        self.pollers = pollers
-        self.state = state
         self.commands = commands
-        #: the last outcome per group (republished after a reconnect)
-        self.outcomes: dict[str, dict[str, Any]] = {}
-        #: monotonic time of each miner's last fleet change
-        self.last_change: dict[str, float] = {}
+        self.path = Path(config.state_dir) / "power.json"
+        self.controllers = {
+            g: PowerController(g, group_config(c), clock) for g, c in config.fleet.groups.items()
+        }
+        self.kicks = {g: asyncio.Event() for g in self.controllers}
+        self._locks = {g: asyncio.Lock() for g in self.controllers}
+        #: per group: what the last published state said (without the readings), and when
+        self._published: dict[str, tuple[bytes, float]] = {}
+        self._saved: bytes = b""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._load()
         bus.on(Announce, self._announce)
+        bus.on(MinerAdopted, self._adopted)
+        bus.on(RecordChanged, self._record_changed)
+        bus.on(PollSucceeded, self._polled)
+        bus.on(MinerOffline, self._offline)
+        bus.on(MinerRemoved, self._removed)
+        bus.on(MinerRenamed, self._renamed)
 
     def routes(self, session: MqttSession) -> None:
         session.route("fleet_set", self._request)
+        session.route("fleet_reading", self._reading)
+        # a configured signal topic (a meter's, a price feed's) is read as the group's own
+        for group, ctrl in self.controllers.items():
+            cfg = ctrl.config
+            if cfg.price is not None and cfg.price.topic:
+                session.listen(cfg.price.topic, Incoming("fleet_reading", group, "price"))
+            if cfg.surplus is not None and cfg.surplus.topic:
+                session.listen(cfg.surplus.topic, Incoming("fleet_reading", group, "surplus"))
 
-    async def _announce(self, event: Announce) -> None:
-        for group, outcome in self.outcomes.items():
-            await self.publisher.publish(self.topics.fleet_state(group), outcome, retain=True)
+    # ------------------------------------------------------------------ members
+    def _groups_of(self, miner_id: str) -> list[PowerController]:
+        return [
+            c
+            for c in self.controllers.values()
+            if not c.config.miners or miner_id in c.config.miners
+        ]
 
+    def _join(self, device: Device) -> None:
+        rec = device.record
+        for ctrl in self._groups_of(rec.id):
+            ctrl.join(
+                rec.id,
+                power_min=rec.power_min,
+                power_max=rec.power_max,
+                range_source=rec.power_range_source,
+                can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
+                can_stop=Capability.STOP_MINING.value in rec.capabilities,
+            )
+
+    def _kick(self, miner_id: str | None = None) -> None:
+        for group, ctrl in self.controllers.items():
+            if miner_id is None or miner_id in ctrl.members:
+                self.kicks[group].set()
+
+    async def _adopted(self, event: MinerAdopted) -> None:
+        self._join(event.device)
+        self._kick(event.device.id)
+
+    async def _record_changed(self, event: RecordChanged) -> None:
+        self._join(event.device)  # a learned range or new capabilities
+
+    async def _polled(self, event: PollSucceeded) -> None:
+        self._join(event.device)  # miners loaded from the registry are never "adopted"
+        data = event.data
+        for ctrl in self._groups_of(event.device.id):
+            ctrl.observe(
+                event.device.id,
+                measured_w=data.wattage,
+                power_limit=data.wattage_limit,
+                mining=data.is_mining,
+                efficiency=data.efficiency_fract,
+            )
+        self._kick(event.device.id)  # the cycle runs in the group's task, not in the poll
+
+    async def _offline(self, event: MinerOffline) -> None:
+        for ctrl in self._groups_of(event.device.id):
+            ctrl.offline(event.device.id)
+        self._kick(event.device.id)
+
+    async def _removed(self, event: MinerRemoved) -> None:
+        for ctrl in self.controllers.values():
+            ctrl.remove(event.device.id)
+        self._kick()
+        self._save()
+
+    async def _renamed(self, event: MinerRenamed) -> None:
+        """The same miner under a new id: its remembered setting and last change move too."""
+        old, new = event.old_id, event.device.id
+        for ctrl in self.controllers.values():
+            own = ctrl.remembered.get(old)
+            member = ctrl.members.get(old)
+            ctrl.remove(old)
+            if own is not None:
+                ctrl.remembered[new] = own
+            if member is not None:
+                self._join(event.device)
+                joined = ctrl.members.get(new)
+                if joined is not None:
+                    joined.last_change = member.last_change
+        self._kick()
+        self._save()
+
+    # ------------------------------------------------------------------ the group loops
+    def start(self) -> None:
+        for group in self.controllers:
+            task = asyncio.create_task(self._loop(group), name=f"fleet {group}")
+            self._tasks.append(task)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _loop(self, group: str) -> None:
+        ctrl, kick = self.controllers[group], self.kicks[group]
+        while True:
+            # the controller itself decides whether a plan is due (cadence, holds running
+            # out, changes): waking it often costs a pure function call
+            wait = min(ctrl.config.replan_interval, self.config.miners.poll_interval, 5.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kick.wait(), wait)
+                await asyncio.sleep(COALESCE_S)  # the polls of one tick: one cycle
+            kick.clear()
+            try:
+                await self.cycle(group)
+            except Exception:  # a bug must not end the group's control
+                log.exception("fleet %s: cycle failed", group)
+
+    async def cycle(self, group: str) -> CycleResult:
+        """One plan-and-write cycle; the state is published if it changed."""
+        async with self._locks[group]:
+            result = await self._run(group)
+        await self._publish(group, result.state)
+        self._save()
+        return result
+
+    async def _run(self, group: str, emergency: bool = False) -> CycleResult:
+        ctrl = self.controllers[group]
+        result = await run_cycle(ctrl, self._writer)
+        if not any(o.learned_range for o in result.outcomes.values()):
+            return result
+        # a clamp showed a miner's real range: the plan is made again with it
+        ctrl.replan("a miner's range was learned", emergency=emergency)
+        again = await run_cycle(ctrl, self._writer)
+        outcomes = {**result.outcomes, **again.outcomes}
+        return CycleResult([*result.writes, *again.writes], outcomes, again.state)
+
+    async def _writer(self, write: Write) -> Outcome:
+        """One controller write -> one command (limit first, then mining), confirmed by the
+        driver's read-back."""
+        device = self.adoption.devices.get(write.id)
+        if device is None:
+            return Outcome(False, "the miner was removed")
+        actions = []
+        if write.power_limit is not None:
+            actions.append(cmd.Action("power_limit", write.power_limit))
+        if write.mining is not None:
+            actions.append(cmd.Action("mining", write.mining))
+        if not actions:
+            return Outcome(True)
+        result = await self.commands.execute(device, cmd.Command(tuple(actions)))
+        if result["status"] == "ok":
+            return Outcome(True, power_limit=write.power_limit)
+        error = str(result.get("error"))
+        learned = self._learned_range(device, result)
+        if learned is None or write.power_limit is None or "power_limit" in result["applied"]:
+            return Outcome(False, error, learned_range=learned)
+        # The limit was clamped: did the miner keep the nearest limit its real range allows?
+        # Then it did what the plan means within that range (the plan had the catalog's
+        # guess); the rest of the write (waking it) is still to be made.
+        low, high = learned
+        kept = result.get("reported", {}).get("power_limit")
+        if kept != min(max(write.power_limit, low), high):
+            return Outcome(False, error, learned_range=learned)
+        if write.mining is not None:
+            rest = await self.commands.execute(
+                device, cmd.Command((cmd.Action("mining", write.mining),))
+            )
+            if rest["status"] != "ok":
+                return Outcome(False, str(rest.get("error")), learned_range=learned)
+        return Outcome(True, power_limit=kept, learned_range=learned)
+
+    @staticmethod
+    def _learned_range(device: Device, result: dict[str, Any]) -> tuple[int, int] | None:
+        """The firmware's range, if a refused write (NotAppliedError) showed it."""
+        miner = device.miner
+        if "reported" not in result or miner is None:
+            return None
+        if not miner.supports(Capability.POWER_LIMIT):
+            return None
+        bounds = miner.power_range()
+        return (bounds.low, bounds.high) if bounds.source == "firmware" else None
+
+    async def _publish(self, group: str, state: dict[str, Any], force: bool = False) -> None:
+        """Retained; at once when what the group is doing changed, and the readings (which
+        move with every poll) at most once per poll interval."""
+        moving = {"updated_at", "measured_w", "surplus", "price"}
+        miners = {
+            i: {k: v for k, v in m.items() if k != "measured_w"} for i, m in state["miners"].items()
+        }
+        key = orjson.dumps(
+            {**{k: v for k, v in state.items() if k not in moving}, "miners": miners}
+        )
+        now = time.monotonic()
+        last_key, last_at = self._published.get(group, (b"", -float("inf")))
+        if not force and key == last_key and now - last_at < self.config.miners.poll_interval:
+            return
+        self._published[group] = (key, now)
+        await self.publisher.publish(self.topics.fleet_state(group), state, retain=True)
+
+    # ------------------------------------------------------------------ MQTT
     async def _request(self, request: Request) -> None:
-        group, payload = request.incoming.target or "", request.payload
+        group = request.incoming.target or ""
         body: dict[str, Any] = {
             "status": "error",
             "data": None,
             "error": None,
             "transaction": request_transaction(request),
         }
+        ctrl = self.controllers.get(group)
         try:
-            if group not in self.config.fleet.groups:
-                raise cmd.RequestError(f"unknown fleet group {group[:40]!r}")
-            if asks_for_pools(payload):  # a pool list, not a power target
-                body["data"] = await set_group_pools(self.commands, self._members(group), payload)
-                body["status"] = "ok" if not body["data"]["failed"] else "partial"
-                await self.publisher.respond(self.topics.fleet_response(group), body, request)
+            if ctrl is None:
+                raise PowerInputError(f"unknown fleet group {group[:40]!r}")
+            if asks_for_pools(request.payload):  # a pool list (features/pools.py), not power
+                await self._pools(ctrl, body, request)
                 return
-            parsed = parse_fleet_request(payload)  # all of it, before any control call
-            body["data"] = await self.curtail(group, parsed.target_w, emergency=parsed.emergency)
-            body["status"] = "ok" if not body["data"]["failed"] else "partial"
-        except cmd.RequestError as exc:
-            refused(body, str(exc), f"fleet request for {group[:40]}")
+            parsed = parse_set_payload(request.payload)
+            async with self._locks[group]:  # this command's own cycle, not the loop's
+                ctrl.command(parsed)  # all of it validated first; invalid: nothing changed
+                result = await self._run(group, parsed.emergency)
+            await self._publish(group, result.state)
+            self._save()
+            body.update(status=result.status, data=result.state)
+            failed = {i: o.error for i, o in result.outcomes.items() if not o.ok}
+            if failed:
+                body["error"] = "; ".join(f"{i}: {e}" for i, e in sorted(failed.items()))
+        except PowerInputError as exc:
+            body.update(status="error", error=str(exc))
+            if ctrl is not None:
+                body["data"] = ctrl.state()
+            log.info("refused fleet command for %s: %s", group[:40], exc)
         await self.publisher.respond(self.topics.fleet_response(group), body, request)
 
-    def _members(self, group: str) -> list[Device]:
-        wanted = self.config.fleet.groups[group].miners
-        chosen = [d for d in self.adoption.devices.values() if not wanted or d.id in wanted]
-        return [d for d in chosen if self.pollers.online(d.id)]
+    async def _pools(self, ctrl: PowerController, body: dict[str, Any], request: Request) -> None:
+        """The group's online miners get the pool list (the pools feature's own answer)."""
+        online = [i for i, m in ctrl.members.items() if m.online]
+        members = [self.adoption.devices[i] for i in sorted(online) if i in self.adoption.devices]
+        try:
+            body["data"] = await set_group_pools(self.commands, members, request.payload)
+            body["status"] = "ok" if not body["data"]["failed"] else "partial"
+        except cmd.RequestError as exc:
+            refused(body, str(exc), f"fleet pools for {ctrl.group[:40]}")
+        await self.publisher.respond(self.topics.fleet_response(ctrl.group), body, request)
 
-    async def curtail(
-        self, group: str, target_w: int, *, emergency: bool = False
-    ) -> dict[str, Any]:
-        """Apply a fleet power target: most efficient miners first (see bridge.fleet).
+    async def _reading(self, request: Request) -> None:
+        """A plain-number price or surplus reading; a bad one is logged and changes nothing."""
+        group, what = request.incoming.target or "", request.incoming.name or ""
+        ctrl = self.controllers.get(group)
+        if ctrl is None:
+            return
+        try:
+            value = parse_reading(request.payload, f"fleet {group} {what}")
+        except PowerInputError as exc:
+            log.info("ignored: %s", exc)
+            return
+        if what == "price":
+            ctrl.price_reading(value)
+        else:
+            ctrl.surplus_reading(value)
+        self.kicks[group].set()
 
-        A miner changed less than the group's ``min_change_interval`` ago is held as it is
-        (many firmwares restart hashing on every change), unless ``emergency`` is set.
-        """
-        devices = self._members(group)
-        hold_for = self.config.fleet.groups[group].min_change_interval
-        now = time.monotonic()
+    async def _announce(self, event: Announce) -> None:
+        """After a connect or HA's birth: the groups' state and their HA entities again."""
+        for group, ctrl in self.controllers.items():
+            await self._publish(group, ctrl.state(), force=True)
+            if self.config.mqtt.discovery:
+                for topic, config in fleet_group_discovery(self.topics, group).items():
+                    await self.publisher.publish(topic, config, retain=True)
 
-        def member(device: Device) -> FleetMember:
-            rec = device.record
-            state = self.state.last_state(rec.id)
-            high = rec.power_max or int(state.get("power") or 0) or 3000
-            low = rec.power_min or high
-            return FleetMember(
-                id=rec.id,
-                min_w=low,
-                max_w=high,
-                efficiency=state.get("efficiency"),
-                can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
-                can_stop=Capability.STOP_MINING.value in rec.capabilities,
-            )
+    # ------------------------------------------------------------------ persistence
+    def _load(self) -> None:
+        """The runtime settings and remembered miners of the last run.  The runtime settings
+        are dropped when bridge.yaml's group changed since (the file wins over old commands);
+        what each miner was set to before curtailment is kept either way."""
+        try:
+            saved = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("%s is not readable (%s); fleet settings start afresh", self.path, exc)
+            return
+        groups = saved.get("groups", {}) if isinstance(saved, dict) else {}
+        for group, ctrl in self.controllers.items():
+            data = groups.get(group)
+            if not isinstance(data, dict):
+                continue
+            configured = ctrl.config.model_dump(mode="json")
+            if data.get("configured") != configured:
+                data = {**data, "config": configured}
+            try:
+                ctrl.restore(data)
+            except PowerInputError as exc:
+                log.warning("fleet %s: %s; starting afresh", group, exc)
+        self._saved = self._payload()
 
-        members = [member(device) for device in devices]
-        plan = allocate(target_w, members)
-        failed: dict[str, str] = {}
-        learned: list[Device] = []  # clamped: their real range is known now
-        held: list[str] = []
-
-        async def apply(item: Allocation, *, exempt: bool = False) -> None:
-            device = self.adoption.devices[item.id]
-            last = self.last_change.get(item.id, -math.inf)
-            if not (emergency or exempt) and now - last < hold_for:
-                held.append(item.id)
-                return
-            actions = []
-            if item.mining and item.power_limit is not None:
-                actions.append(cmd.Action("power_limit", item.power_limit))
-            if Capability.STOP_MINING.value in device.record.capabilities:
-                actions.append(cmd.Action("mining", item.mining))
-            if not actions:
-                return
-            self.last_change[item.id] = now
-            result = await self.commands.execute(device, cmd.Command(tuple(actions)))
-            if result["status"] != "ok":
-                failed[item.id] = str(result.get("error"))
-                if "power_limit_range" in result:
-                    learned.append(device)
-
-        await asyncio.gather(*(apply(item) for item in plan))
-        # A miner that clamped its target has shown its real range (the catalog's was a
-        # guess): plan once more with what it showed, and re-apply where the plan moved.
-        if learned:
-            before = {p.id: p for p in plan}
-            members = [member(device) for device in devices]
-            plan = allocate(target_w, members)
-            retry = {d.id for d in learned}
-            for item in plan:
-                if item.id in retry:
-                    failed.pop(item.id, None)
-            await asyncio.gather(
-                *(
-                    apply(item, exempt=item.id in retry)
-                    for item in plan
-                    if item.id in retry or before.get(item.id) != item
-                )
-            )
-        outcome = {
-            "target_w": target_w,
-            "allocated_w": allocated_power(plan, members),
-            "measured_w": sum(int(self.state.last_state(d.id).get("power") or 0) for d in devices),
-            "flex_min_w": sum(m.min_w for m in members if not m.can_stop),
-            "flex_max_w": sum(m.max_w for m in members),
-            "miners": {
-                "on": sorted(p.id for p in plan if p.mining),
-                "sleeping": sorted(p.id for p in plan if not p.mining),
-            },
-            "plan": {p.id: {"mining": p.mining, "power_limit": p.power_limit} for p in plan},
-            "failed": failed,
-            "held": sorted(held),
-            "updated_at": time.time(),
+    def _payload(self) -> bytes:
+        groups = {
+            g: {
+                **c.snapshot(),
+                "configured": group_config(self.config.fleet.groups[g]).model_dump(mode="json"),
+            }
+            for g, c in self.controllers.items()
         }
-        self.outcomes[group] = outcome
-        await self.publisher.publish(self.topics.fleet_state(group), outcome, retain=True)
-        return outcome
+        return orjson.dumps({"groups": groups}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+    def _save(self) -> None:
+        """Atomically (registry.write_atomic), and only when something to remember changed."""
+        payload = self._payload()
+        if payload == self._saved:
+            return
+        try:
+            write_atomic(self.path, payload)
+        except OSError as exc:
+            log.warning("could not save %s: %s", self.path, exc)
+            return
+        self._saved = payload
