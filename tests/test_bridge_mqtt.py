@@ -656,7 +656,9 @@ async def test_bad_commands_get_errors_and_make_no_control_call(
             m.json() for m in rig.mqtt.on(rig.t("fleet", "all", "response"), fleet_mark)
         ]
         assert all(r["status"] == "error" for r in fleet_responses), fleet_responses
-        assert not rig.mqtt.on(rig.t("fleet", "all"), fleet_mark)  # no plan was made
+        # no plan was made: the group's state (published each poll interval) stays untargeted
+        states = [m.json() for m in rig.mqtt.on(rig.t("fleet", "all"), fleet_mark)]
+        assert all((s["mode"], s["target_w"], s["remembered"]) == ("off", None, []) for s in states)
         for op, payload in (("poll", b"[" * 2000), ("poll", b"{bad"), ("poll", b"[1]")):
             response = await rig.request(op, payload)
             assert response["status"] == "error", response
