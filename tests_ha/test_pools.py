@@ -14,6 +14,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.asic_bridge.const import DOMAIN
+from custom_components.asic_bridge.diagnostics import async_get_config_entry_diagnostics
 
 from .common import (
     BASE,
@@ -121,3 +122,27 @@ def vol_error() -> type[Exception]:
     import voluptuous as vol
 
     return vol.Invalid
+
+
+async def test_diagnostics_keep_no_pool_secret(hass, mqtt_mock) -> None:
+    """After set_pools, the diagnostics hold neither the password sent nor the workers of the
+    state's pool list (the bridge's state carries no password; users are redacted)."""
+    entry = await setup_bridge(hass)
+    await _with_send_config(hass)
+    device = miner_device(hass, MINER)
+    task = await _call(hass, {"device_id": device.id, "pools": POOLS})
+    _, body = await next_publish(hass, mqtt_mock, "/set")
+    applied = [{"url": p["url"], "user": f"farm.{MINER}"} for p in POOLS]
+    _answer(
+        hass,
+        f"{BASE}/{MINER}/response",
+        {"status": "ok", "error": None, "applied": {"pools": applied}},
+        body["transaction"],
+    )
+    await task
+    state = {"hashrate": 98.5, "pools": [{**a, "priority": n} for n, a in enumerate(applied)]}
+    async_fire_mqtt_message(hass, f"{BASE}/{MINER}", json.dumps(state), retain=True)
+    await hass.async_block_till_done()
+    text = json.dumps(await async_get_config_entry_diagnostics(hass, entry))
+    assert "pw-1" not in text and f"farm.{MINER}" not in text
+    assert "pool.example:3333" in text  # the pool list itself is there
