@@ -4,19 +4,15 @@ miner reports (ePIC's running tuner, LuxOS's profile, VNish's preset were not op
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from bridge_support import (
     MosquittoBroker,
-    address_block,
     collector,
     mosquitto_fixture,  # noqa: F401  (the `mosquitto` fixture)
+    sim_bridge,
 )
 
-from asic_bridge import factory
-from asic_bridge.bridge.app import Bridge
-from asic_bridge.bridge.config import parse_config
 from asic_bridge.sim.braiins import BOSerSim
 from asic_bridge.sim.luxos import LuxOSSim
 from asic_bridge.sim.vnish import VNishSim
@@ -28,52 +24,37 @@ HA = "homeassistant"
 async def test_number_bounds_and_mode_options_are_the_firmwares(
     mosquitto: MosquittoBroker, tmp_path: Path
 ) -> None:
-    factory.cache.clear()
-    addr = address_block()
-    specs = [f"{kind}@{addr(i + 1)}" for i, kind in enumerate(KINDS)]
-    config = parse_config(
-        {
-            "mqtt": {"url": mosquitto.url, "protocol": "3.1.1"},
-            "miners": {"poll_interval": 1, "scan_interval": 0},
-            "simulator": {"miners": specs},
-            "state_dir": str(tmp_path / "state"),
-        }
-    )
-    async with collector(mosquitto, ("asic_bridge/#", f"{HA}/#")) as mqtt:
-        bridge = Bridge(config)
-        await bridge.start()
-        try:
-            await asyncio.wait_for(bridge.ready.wait(), 20)
-            slots = {s.record.ip: s for s in bridge.slots.values()}
-            expected: dict[str, tuple[int, int] | None] = {}
-            for sim in bridge.sims:
-                if isinstance(sim, BOSerSim):
-                    low, high = sim.hardware.power_range  # GetConstraints: 1200-3600 W
-                    expected[sim.address] = (round(low), round(high))
-                elif isinstance(sim, VNishSim):
-                    watts = [p["watts"] for p in sim.presets]  # the preset list
-                    expected[sim.address] = (min(watts), max(watts))
-                elif isinstance(sim, LuxOSSim):
-                    watts = [p.watts for p in sim.profiles]  # the profile list
-                    expected[sim.address] = (min(watts), max(watts))
-                else:
-                    expected[sim.address] = None  # ePIC's tuner range, checked by its own test
-            for ip, bounds in expected.items():
-                miner_id = slots[ip].record.id
-                if bounds is not None:
-                    number = await mqtt.wait_topic(
-                        f"{HA}/number/{miner_id}/power_limit/config", within=10
-                    )
-                    assert (number.json()["min"], number.json()["max"]) == bounds, ip
-                    assert slots[ip].record.power_range_source == "firmware"
-                if not slots[ip].record.modes:
-                    continue  # BOS+: no mode select (the power target is the control)
-                select = await mqtt.wait_topic(f"{HA}/select/{miner_id}/mode/config", within=10)
-                options = select.json()["options"]
-                state = await mqtt.wait_topic(
-                    f"asic_bridge/{miner_id}", lambda m: "mode" in m.json(), within=10
+    async with (
+        collector(mosquitto, ("asic_bridge/#", f"{HA}/#")) as mqtt,
+        sim_bridge(mosquitto, tmp_path / "state", KINDS) as bridge,
+    ):
+        slots = {s.record.ip: s for s in bridge.slots.values()}
+        expected: dict[str, tuple[int, int] | None] = {}
+        for sim in bridge.sims:
+            if isinstance(sim, BOSerSim):
+                low, high = sim.hardware.power_range  # GetConstraints: 1200-3600 W
+                expected[sim.address] = (round(low), round(high))
+            elif isinstance(sim, VNishSim):
+                watts = [p["watts"] for p in sim.presets]  # the preset list
+                expected[sim.address] = (min(watts), max(watts))
+            elif isinstance(sim, LuxOSSim):
+                watts = [p.watts for p in sim.profiles]  # the profile list
+                expected[sim.address] = (min(watts), max(watts))
+            else:
+                expected[sim.address] = None  # ePIC's tuner range, checked by its own test
+        for ip, bounds in expected.items():
+            miner_id = slots[ip].record.id
+            if bounds is not None:
+                number = await mqtt.wait_topic(
+                    f"{HA}/number/{miner_id}/power_limit/config", within=10
                 )
-                assert state.json()["mode"] in options, (ip, state.json()["mode"], options)
-        finally:
-            bridge.stop()
-            await asyncio.wait_for(bridge.shutdown(), 20)
+                assert (number.json()["min"], number.json()["max"]) == bounds, ip
+                assert slots[ip].record.power_range_source == "firmware"
+            if not slots[ip].record.modes:
+                continue  # BOS+: no mode select (the power target is the control)
+            select = await mqtt.wait_topic(f"{HA}/select/{miner_id}/mode/config", within=10)
+            options = select.json()["options"]
+            state = await mqtt.wait_topic(
+                f"asic_bridge/{miner_id}", lambda m: "mode" in m.json(), within=10
+            )
+            assert state.json()["mode"] in options, (ip, state.json()["mode"], options)
