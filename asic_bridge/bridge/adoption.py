@@ -19,6 +19,7 @@ from asic_bridge.bridge.events import (
 )
 from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.topics import mac_id
+from asic_bridge.bridge.waits import event_set_within
 from asic_bridge.data.hashrate import ALGORITHMS
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
 from asic_bridge.errors import AsicBridgeError
@@ -118,8 +119,7 @@ class Adoption:
             interval = self.config.miners.scan_interval
             if interval <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await event_set_within(stop, interval)
 
     async def adopt(self, miner: BaseMiner) -> Device | None:
         """A scan found ``miner``: create or update its device, follow IP changes."""

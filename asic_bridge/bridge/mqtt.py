@@ -25,6 +25,7 @@ from asic_bridge.bridge.commands import correlation_transaction, transaction_of
 from asic_bridge.bridge.config import BridgeConfig
 from asic_bridge.bridge.events import Announce, Connected, EventBus
 from asic_bridge.bridge.topics import Incoming, Topics
+from asic_bridge.bridge.waits import event_set_within
 from asic_bridge.errors import ConfigError
 
 log = logging.getLogger("asic_bridge.bridge")
@@ -169,8 +170,7 @@ class MqttSession:
                 return
             delay = backoff * (0.5 + random.random())
             log.info("reconnecting to the MQTT broker in %.1f s", delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await event_set_within(stop, delay)
             backoff = min(backoff * 2, 60.0)
 
     async def _session(self, client: aiomqtt.Client) -> None:

@@ -12,7 +12,6 @@ the runtime settings and each miner's own setting (for release) survive a restar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -47,6 +46,7 @@ from asic_bridge.bridge.power_inputs import (
 )
 from asic_bridge.bridge.registry import write_atomic
 from asic_bridge.bridge.topics import Incoming, Topics
+from asic_bridge.bridge.waits import event_set_within
 from asic_bridge.drivers.base import Capability
 
 log = logging.getLogger("asic_bridge.bridge")
@@ -197,8 +197,7 @@ class Fleet:
             # the controller itself decides whether a plan is due (cadence, holds running
             # out, changes): waking it often costs a pure function call
             wait = min(ctrl.config.replan_interval, self.config.miners.poll_interval, 5.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(kick.wait(), wait)
+            if await event_set_within(kick, wait):
                 await asyncio.sleep(COALESCE_S)  # the polls of one tick: one cycle
             kick.clear()
             try:
