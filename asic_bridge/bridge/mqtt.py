@@ -29,6 +29,8 @@ from asic_bridge.bridge.waits import event_set_within
 from asic_bridge.errors import ConfigError
 
 log = logging.getLogger("asic_bridge.bridge")
+CLOSE_PUBLISH_TIMEOUT = 3.0
+"""Seconds close() waits for the broker to acknowledge the retained ``offline``."""
 
 #: MQTT 5 session expiry (s): how long the broker queues commands for an absent bridge.
 #: Longer than command_expiry on purpose, so a late command is answered "expired".
@@ -217,10 +219,11 @@ class MqttSession:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        client = self.client
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.publish(self.topics.bridge_state, "offline", qos=1, retain=True)
+        # Through publish(), which gives up when the connection dies, and bounded: the will
+        # says offline too, so a broker that never acknowledges must not hold up the stop.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_PUBLISH_TIMEOUT):
+                await self.publish(self.topics.bridge_state, "offline", qos=1, retain=True)
 
     # ------------------------------------------------------------------ publishing
     async def publish(
