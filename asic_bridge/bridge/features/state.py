@@ -105,11 +105,12 @@ class StateFeature:
         if keys_changed:
             miner.reported.update(state)
             record.reported = sorted(miner.reported)
-        if keys_changed:
-            await self.bus.emit(StateKeysChanged(device))
         if record.hashrate_unit != data.hashrate_unit:
             record.hashrate_unit = data.hashrate_unit
-            await self.bus.emit(RecordChanged(device))  # discovery units, bridge/devices
+            # discovery (units, any new key) and bridge/devices: one announcement for both
+            await self.bus.emit(RecordChanged(device))
+        elif keys_changed:
+            await self.bus.emit(StateKeysChanged(device))
         miner.last = state
         await self._publish(record.id, miner)
         self.registry.mark_dirty()
