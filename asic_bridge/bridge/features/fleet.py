@@ -114,14 +114,21 @@ class Fleet:
             if not c.config.miners or miner_id in c.config.miners
         ]
 
-    def _join(self, device: Device) -> None:
+    def _join(self, device: Device, unmeasured: bool = False) -> None:
         rec = device.record
+        low, high, source = rec.power_min, rec.power_max, rec.power_range_source
+        if unmeasured and high is None and device.miner is not None:
+            # It reports no power (stock Antminer) and has no range of its own: counted at
+            # the catalog's top for its model (a high guess), not as drawing nothing.
+            bounds = device.miner.power_range()
+            if bounds.source != "unknown":
+                low, high, source = bounds.low, bounds.high, bounds.source
         for ctrl in self._groups_of(rec.id):
             ctrl.join(
                 rec.id,
-                power_min=rec.power_min,
-                power_max=rec.power_max,
-                range_source=rec.power_range_source,
+                power_min=low,
+                power_max=high,
+                range_source=source,
                 can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
                 can_stop=Capability.STOP_MINING.value in rec.capabilities,
             )
@@ -139,8 +146,9 @@ class Fleet:
         self._join(event.device)  # a learned range or new capabilities
 
     async def _polled(self, event: PollSucceeded) -> None:
-        self._join(event.device)  # miners loaded from the registry are never "adopted"
         data = event.data
+        # (miners loaded from the registry are never "adopted": they join here)
+        self._join(event.device, unmeasured=data.wattage is None)
         for ctrl in self._groups_of(event.device.id):
             ctrl.observe(
                 event.device.id,
