@@ -450,3 +450,25 @@ def quick_restarts(s: Any) -> None:
     for name in dir(s):
         if name.endswith("_downtime") and isinstance(getattr(s, name), (int, float)):
             setattr(s, name, 0.05)
+
+
+@contextlib.asynccontextmanager
+async def sim_miner(kind: str, address: str) -> AsyncIterator[tuple[Any, Any]]:
+    """A started simulated ``kind`` on ``address`` (quick restarts) and the driver the
+    factory identifies for it; both closed after the block."""
+    from asic_bridge import sim
+    from asic_bridge.drivers.base import UnknownMiner
+    from asic_bridge.factory import get_miner
+
+    s = sim.create(f"{kind}@{address}")
+    quick_restarts(s)
+    await s.start()
+    miner = None
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert miner is not None and not isinstance(miner, UnknownMiner), kind
+        yield s, miner
+    finally:
+        if miner is not None:
+            await miner.aclose()
+        await s.stop()

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from asic_bridge.config import MINING_MODES
+from asic_bridge.config import FAN_MODES, MINING_MODES
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
 from asic_bridge.drivers.registry import FAMILY_MODULES, families
@@ -59,3 +59,11 @@ def test_modes_are_declared_with_the_capability(cls: type[BaseMiner]) -> None:
     if Capability.MINING_MODES in cls.default_capabilities:
         assert cls.supported_modes, f"{cls.__name__} offers modes but lists none"
     assert set(cls.supported_modes) <= set(MINING_MODES), cls.supported_modes
+
+
+@pytest.mark.parametrize("cls", DRIVERS, ids=lambda c: c.__name__)
+def test_fan_modes_are_declared_with_the_capability(cls: type[BaseMiner]) -> None:
+    """The bridge's fan select lists ``fan_modes()``: a fan capability needs modes."""
+    if Capability.FAN_CONTROL in cls.default_capabilities:
+        assert cls.supported_fan_modes, f"{cls.__name__} offers fan control but lists no mode"
+    assert set(cls.supported_fan_modes) <= set(FAN_MODES), cls.supported_fan_modes

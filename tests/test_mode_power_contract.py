@@ -16,36 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from bridge_support import quick_restarts
+from bridge_support import sim_miner
 
 from asic_bridge import sim
-from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
+from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import ConfigError, NotAppliedError, UnsupportedError
-from asic_bridge.factory import get_miner
 
 KINDS = [row[0] for row in sim.list_kinds()]
 _hosts = itertools.count(1)
 
 
-@contextlib.asynccontextmanager
-async def running(kind: str) -> AsyncIterator[tuple[Any, BaseMiner]]:
+def running(kind: str) -> contextlib.AbstractAsyncContextManager[tuple[Any, BaseMiner]]:
     n = next(_hosts)
-    s = sim.create(f"{kind}@127.62.{n // 250}.{n % 250 + 1}")
-    quick_restarts(s)
-    await s.start()
-    miner = None
-    try:
-        miner = await get_miner(s.address, use_cache=False)
-        assert miner is not None and not isinstance(miner, UnknownMiner), kind
-        yield s, miner
-    finally:
-        if miner is not None:
-            await miner.aclose()
-        await s.stop()
+    return sim_miner(kind, f"127.62.{n // 250}.{n % 250 + 1}")
 
 
 async def limit_read(miner: BaseMiner) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from asic_bridge.errors import ConfigError
 
@@ -63,6 +63,35 @@ class FanModeImmersion(_Part):
 
 
 FanMode = Annotated[FanModeNormal | FanModeManual | FanModeImmersion, Field(discriminator="mode")]
+
+FAN_MODES: tuple[str, ...] = ("normal", "manual", "immersion")
+"""The fan modes in the library's (pyasic's) names: firmware control, a fixed percentage,
+and no fans (immersion cooling)."""
+
+_FAN_MODE = TypeAdapter[FanMode](FanMode)
+
+
+def check_fan_mode(mode: object) -> FanMode:
+    """``mode`` (a FanMode or its dict) validated again, so a value changed past its model's
+    checks (``model_construct``) or a dict from a command is caught: ConfigError naming it."""
+    if isinstance(mode, BaseModel):
+        mode = mode.model_dump()
+    if not isinstance(mode, dict):
+        raise ConfigError(f"a fan mode is a FanMode or its dict, got {type(mode).__name__}")
+    try:
+        return _FAN_MODE.validate_python(mode)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, "fan mode")) from None
+
+
+def describe_fan_mode(mode: FanModeNormal | FanModeManual | FanModeImmersion | None) -> str | None:
+    """``"manual 60%"``, ``"normal"``, ``"immersion"``: what a fan read-back is compared by
+    (the mode, and the speed of a manual one; minimums are rarely reported)."""
+    if mode is None:
+        return None
+    if isinstance(mode, FanModeManual):
+        return f"manual {mode.speed}%"
+    return mode.mode
 
 
 # ---------------------------------------------------------------- temperature
@@ -202,6 +231,7 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
 
 
 __all__ = [
+    "FAN_MODES",
     "MINING_MODES",
     "FanMode",
     "FanModeImmersion",
@@ -223,5 +253,7 @@ __all__ = [
     "PoolConfig",
     "PoolGroup",
     "TemperatureConfig",
+    "check_fan_mode",
+    "describe_fan_mode",
     "describe_validation_error",
 ]

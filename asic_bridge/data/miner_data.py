@@ -90,6 +90,7 @@ _TEXT_FIELDS = (
     "fw_ver",
     "hostname",
     "active_preset",
+    "fan_mode",
 )
 
 
@@ -121,6 +122,11 @@ class MinerData(_Record):
     hashboards: list[HashBoard] = Field(default_factory=list)
     fans: list[Fan] = Field(default_factory=list)
     fan_psu: int | None = None
+    # The fan mode the firmware reports ("normal", "manual", "immersion"), and the fans' duty
+    # in percent where the firmware reports it (a manual setting, a PWM value): never guessed
+    # from RPM without a known maximum.
+    fan_mode: str | None = None
+    fan_percent: int | None = None
     env_temp: float | None = None
     wattage: int | None = None
     wattage_limit: int | None = None
@@ -392,6 +398,8 @@ _CSV_STORED = [
     "voltage",
     "env_temp",
     "fan_psu",
+    "fan_mode",
+    "fan_percent",
     "fault_light",
     "is_mining",
     "active_preset",

@@ -19,7 +19,15 @@ from typing import Any, ClassVar, Literal
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import MinerConfig, MiningPreset
+from asic_bridge.config import (
+    FAN_MODES,
+    FanMode,
+    FanModeManual,
+    MinerConfig,
+    MiningPreset,
+    check_fan_mode,
+    describe_fan_mode,
+)
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
 from asic_bridge.drivers.firmware import FirmwareFile, FirmwareSource, load_firmware
@@ -48,6 +56,7 @@ class Capability(StrEnum):
     SEND_CONFIG = "send_config"
     FIRMWARE_UPGRADE = "firmware_upgrade"  # upgrade_firmware(file): the firmware takes uploads
     PRESETS = "presets"  # get_presets / set_preset: the firmware's own named presets
+    FAN_CONTROL = "fan_control"  # set_fan_mode: the firmware takes a fan write (fan_modes())
 
 
 @dataclass
@@ -147,6 +156,9 @@ class BaseMiner:
     # Mining modes send_config accepts (MinerConfig.mining_mode.mode values), for the bridge's
     # mode select; only meaningful with Capability.MINING_MODES.
     supported_modes: ClassVar[tuple[str, ...]] = ()
+    # Fan modes the firmware takes (subset of config.FAN_MODES), for the bridge's fan select;
+    # only offered with Capability.FAN_CONTROL (see fan_modes()).
+    supported_fan_modes: ClassVar[tuple[str, ...]] = ()
     rpc_port: ClassVar[int] = 4028  # the CGMiner-style API port of this firmware
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {}
 
@@ -253,6 +265,12 @@ class BaseMiner:
             power = getattr(mode, "power", None)
             if isinstance(power, int):
                 data.wattage_limit = power
+        if "config" in wanted and data.config is not None and data.config.fan_mode is not None:
+            fan = data.config.fan_mode
+            if data.fan_mode is None:
+                data.fan_mode = fan.mode
+            if data.fan_percent is None and isinstance(fan, FanModeManual):
+                data.fan_percent = fan.speed  # a manual setting is the duty the fans run at
         return data
 
     def _select_fields(
@@ -547,6 +565,42 @@ class BaseMiner:
         config = MinerConfig.from_dict({"mining_mode": {"mode": mode}})
         await self.send_config(config)
         return True
+
+    def fan_modes(self) -> tuple[str, ...]:
+        """The fan modes ``set_fan_mode`` takes here ("normal", "manual", "immersion");
+        empty when the firmware has no fan write."""
+        if not self.supports(Capability.FAN_CONTROL):
+            return ()
+        return tuple(m for m in FAN_MODES if m in self.supported_fan_modes)
+
+    async def set_fan_mode(self, mode: FanMode | Mapping[str, Any]) -> None:
+        """Switch the fans to ``mode`` (a FanMode, or its dict such as ``{"mode": "manual",
+        "speed": 60}``), confirmed by reading it back (NotAppliedError when the miner runs
+        something else).  A mode this firmware lacks is an UnsupportedError and a bad value
+        (speed outside 0-100) a ConfigError; nothing is sent for either."""
+        self._require(Capability.FAN_CONTROL, "set_fan_mode")
+        wanted = check_fan_mode(mode)
+        if wanted.mode not in self.fan_modes():
+            raise UnsupportedError(
+                f"fan mode {wanted.mode!r} (this firmware takes {', '.join(self.fan_modes())})",
+                f"{self.make} {self.firmware}",
+            )
+        await self._set_fan_mode(wanted)
+
+    async def _set_fan_mode(self, mode: FanMode) -> None:
+        """Write ``mode`` and confirm it.  The default goes through ``send_config`` with only
+        ``fan_mode`` set and reads ``get_config`` back; drivers with a dedicated call (or a
+        send_config that already confirms) override it."""
+        await self.send_config(MinerConfig(fan_mode=mode))
+        applied = (await self._get_config()).fan_mode
+        self._confirm_fan_mode(mode, applied, "send_config")
+
+    def _confirm_fan_mode(self, wanted: FanMode, applied: FanMode | None, command: str) -> None:
+        """NotAppliedError unless the read-back runs the wanted mode (and, for manual, the
+        wanted speed).  Minimums are not compared: most firmwares do not report them."""
+        self._confirm_applied(
+            "fan mode", describe_fan_mode(wanted), describe_fan_mode(applied), command
+        )
 
     async def get_presets(self) -> list[Preset]:
         """The firmware's own presets, in its order (VNish presets, LuxOS profiles)."""
