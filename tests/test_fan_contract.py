@@ -26,6 +26,8 @@ from asic_bridge.config import (
     FanModeNormal,
     check_fan_mode,
     describe_fan_mode,
+    fan_mode_shown,
+    with_live_minimums,
 )
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability, UnknownMiner
@@ -126,3 +128,21 @@ def test_fan_fields_travel_in_records_csv_and_sums() -> None:
     assert (a + b).fan_mode == "manual" and (a + c).fan_mode is None  # text: kept if agreed
     assert ((a + b) / 2).fan_percent == 50
     assert ((a + c) / 2).fan_percent == 40  # averaged over the records that reported it
+
+
+def test_a_minimum_not_given_is_kept_from_the_miner_and_compared_only_if_reported() -> None:
+    live = FanModeNormal(minimum_fans=2, minimum_speed=25)
+    kept = with_live_minimums(check_fan_mode({"mode": "normal"}), live)
+    assert (kept.minimum_fans, kept.minimum_speed) == (2, 25)  # type: ignore[union-attr]
+    asked = with_live_minimums(FanModeNormal(minimum_speed=10), live)
+    assert (asked.minimum_fans, asked.minimum_speed) == (2, 10)  # type: ignore[union-attr]
+    manual = with_live_minimums(FanModeManual(speed=50), live)
+    assert manual == FanModeManual(speed=50, minimum_fans=2)  # a manual mode has no speed floor
+    assert with_live_minimums(FanModeImmersion(), live) == FanModeImmersion()
+    # a read-back that reports the minimum must show it; one that does not cannot refute it
+    wanted = FanModeNormal(minimum_speed=10)
+    assert fan_mode_shown(wanted, FanModeNormal(minimum_speed=25)) == (
+        "normal minimum_speed=10",
+        "normal minimum_speed=25",
+    )
+    assert fan_mode_shown(wanted, FanModeNormal()) == ("normal", "normal")

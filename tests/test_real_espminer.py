@@ -326,3 +326,59 @@ def test_2_15_keeps_the_stored_password_of_an_unchanged_pool() -> None:
     body = esp.encode_config(MinerConfig(pools=new), live, (2, 15, 0))
     assert [row["stratumPassword"] for row in body["pools"]] == ["*****", "x"]
     assert (body["primaryPoolIndex"], body["secondaryPoolIndex"]) == (0, 1)
+
+
+# ----------------------------------------------------------------------------- fan control
+@pytest.mark.parametrize(
+    ("version", "percent"),
+    [
+        ("2.4.2", 37),  # fanspeed 37
+        ("2.4.5", 35),  # fanspeed 35
+        ("2.7.0", 29),  # fanspeed 29
+        ("2.12.2", 35),  # fanspeed 35.3848763: the duty, not manualFanSpeed 55
+        ("2.15.0", 41),  # fanspeed 41.25
+    ],
+)
+def test_fan_mode_and_duty_from_each_capture(version: str, percent: int) -> None:
+    raw = info(version)
+    assert esp.parse_fan_mode(ctx(), raw) == "normal"  # every capture: autofanspeed 1
+    assert esp.parse_fan_percent(ctx(), raw) == percent
+    assert esp.parse_fan_mode(ctx(), dict(raw, autofanspeed=0)) == "manual"
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    raw = info("2.15.0")
+    for bad in (2, "auto", None, True):
+        assert esp.parse_fan_mode(ctx(), dict(raw, autofanspeed=bad)) is None
+    for bad in (-1, 100.6, "fast", float("nan"), None):
+        assert esp.parse_fan_percent(ctx(), dict(raw, fanspeed=bad)) is None
+
+
+@pytest.mark.parametrize("spec", ["bitaxe_supra:2.4.2", "bitaxe_gamma:2.12.2", "bitaxe_gamma"])
+async def test_set_fan_mode_is_read_back_and_keeps_the_minimum(spec: str) -> None:
+    async with running(spec) as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, esp.ESPMiner)
+        assert miner.fan_modes() == ("normal", "manual")
+        await miner.set_fan_mode(FanModeManual(speed=62))
+        assert (s.autofan, s.manual_fan) == (0, 62)
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 62)
+        minimum = s.min_fan
+        await miner.set_fan_mode({"mode": "normal"})  # auto, the board's minimum kept
+        assert (s.autofan, s.min_fan) == (1, minimum)
+        assert (await miner.get_data(include=["fan_mode"])).fan_mode == "normal"
+        with pytest.raises(UnsupportedError, match="immersion"):
+            await miner.set_fan_mode({"mode": "immersion"})
+        await miner.aclose()
+
+
+async def test_a_fan_speed_the_board_ignores_is_not_an_ok() -> None:
+    async with running("bitaxe_gamma:2.12.2") as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert miner is not None
+        miner.identity.fw_ver = "v2.10.1"  # writes fanspeed, which 2.12 no longer takes
+        with pytest.raises(NotAppliedError):
+            await miner.set_fan_mode(FanModeManual(speed=33))
+        assert s.manual_fan != 33
+        await miner.aclose()

@@ -73,9 +73,10 @@ _FAN_MODE = TypeAdapter[FanMode](FanMode)
 
 def check_fan_mode(mode: object) -> FanMode:
     """``mode`` (a FanMode or its dict) validated again, so a value changed past its model's
-    checks (``model_construct``) or a dict from a command is caught: ConfigError naming it."""
+    checks (``model_construct``) or a dict from a command is caught: ConfigError naming it.
+    The fields the caller gave stay marked as given (``model_fields_set``)."""
     if isinstance(mode, BaseModel):
-        mode = mode.model_dump()
+        mode = {**mode.model_dump(exclude_unset=True), "mode": getattr(mode, "mode", None)}
     if not isinstance(mode, dict):
         raise ConfigError(f"a fan mode is a FanMode or its dict, got {type(mode).__name__}")
     try:
@@ -84,14 +85,64 @@ def check_fan_mode(mode: object) -> FanMode:
         raise ConfigError(describe_validation_error(exc, "fan mode")) from None
 
 
-def describe_fan_mode(mode: FanModeNormal | FanModeManual | FanModeImmersion | None) -> str | None:
-    """``"manual 60%"``, ``"normal"``, ``"immersion"``: what a fan read-back is compared by
-    (the mode, and the speed of a manual one; minimums are rarely reported)."""
+FAN_MINIMUMS = ("minimum_fans", "minimum_speed")
+
+
+def given_minimums(mode: FanModeNormal | FanModeManual | FanModeImmersion) -> tuple[str, ...]:
+    """The minimums the caller set on ``mode``; the others are the model's defaults, which a
+    fan write leaves as the miner has them."""
+    return tuple(name for name in FAN_MINIMUMS if name in mode.model_fields_set)
+
+
+def lacks_minimums(mode: FanModeNormal | FanModeManual | FanModeImmersion) -> bool:
+    """Whether ``mode`` has a minimum the caller did not give (one to keep from the miner)."""
+    return any(
+        n in type(mode).model_fields and n not in mode.model_fields_set for n in FAN_MINIMUMS
+    )
+
+
+def with_live_minimums(
+    mode: FanModeNormal | FanModeManual | FanModeImmersion,
+    live: FanModeNormal | FanModeManual | FanModeImmersion | None,
+) -> FanMode:
+    """``mode`` with each minimum it was not given taken from ``live`` where that reports it,
+    so switching to auto does not reset a minimum fan speed set on the miner."""
+    update = {
+        name: getattr(live, name)
+        for name in FAN_MINIMUMS
+        if name in type(mode).model_fields
+        and name not in mode.model_fields_set
+        and live is not None
+        and name in live.model_fields_set
+        and name in type(live).model_fields
+    }
+    if not update:
+        return mode
+    return type(mode).model_validate({**mode.model_dump(exclude_unset=True), **update})
+
+
+def fan_mode_shown(
+    wanted: FanModeNormal | FanModeManual | FanModeImmersion,
+    applied: FanModeNormal | FanModeManual | FanModeImmersion | None,
+) -> tuple[str | None, str | None]:
+    """``wanted`` and a read-back ``applied`` described alike (:func:`describe_fan_mode`) with
+    the minimums asked for that the firmware reports: equal when the write took."""
+    shown = given_minimums(applied) if applied is not None else ()
+    minimums = tuple(m for m in given_minimums(wanted) if m in shown)
+    return describe_fan_mode(wanted, minimums), describe_fan_mode(applied, minimums)
+
+
+def describe_fan_mode(
+    mode: FanModeNormal | FanModeManual | FanModeImmersion | None,
+    minimums: tuple[str, ...] = (),
+) -> str | None:
+    """``"manual 60%"``, ``"normal"``, ``"normal minimum_speed=25"``: what a fan read-back is
+    compared by (the mode, the speed of a manual one, and the ``minimums`` named)."""
     if mode is None:
         return None
-    if isinstance(mode, FanModeManual):
-        return f"manual {mode.speed}%"
-    return mode.mode
+    text = f"manual {mode.speed}%" if isinstance(mode, FanModeManual) else mode.mode
+    shown = [f"{name}={getattr(mode, name, None)}" for name in minimums]
+    return " ".join([text, *shown])
 
 
 # ---------------------------------------------------------------- temperature
@@ -231,6 +282,7 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
 
 
 __all__ = [
+    "FAN_MINIMUMS",
     "FAN_MODES",
     "MINING_MODES",
     "FanMode",
@@ -256,4 +308,8 @@ __all__ = [
     "check_fan_mode",
     "describe_fan_mode",
     "describe_validation_error",
+    "fan_mode_shown",
+    "given_minimums",
+    "lacks_minimums",
+    "with_live_minimums",
 ]

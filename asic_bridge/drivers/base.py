@@ -26,7 +26,9 @@ from asic_bridge.config import (
     MinerConfig,
     MiningPreset,
     check_fan_mode,
-    describe_fan_mode,
+    fan_mode_shown,
+    lacks_minimums,
+    with_live_minimums,
 )
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
@@ -585,6 +587,8 @@ class BaseMiner:
                 f"fan mode {wanted.mode!r} (this firmware takes {', '.join(self.fan_modes())})",
                 f"{self.make} {self.firmware}",
             )
+        if self.supports(Capability.GET_CONFIG) and lacks_minimums(wanted):
+            wanted = with_live_minimums(wanted, (await self._get_config()).fan_mode)
         await self._set_fan_mode(wanted)
 
     async def _set_fan_mode(self, mode: FanMode) -> None:
@@ -596,11 +600,9 @@ class BaseMiner:
         self._confirm_fan_mode(mode, applied, "send_config")
 
     def _confirm_fan_mode(self, wanted: FanMode, applied: FanMode | None, command: str) -> None:
-        """NotAppliedError unless the read-back runs the wanted mode (and, for manual, the
-        wanted speed).  Minimums are not compared: most firmwares do not report them."""
-        self._confirm_applied(
-            "fan mode", describe_fan_mode(wanted), describe_fan_mode(applied), command
-        )
+        """NotAppliedError unless the read-back runs the wanted mode (for manual, the wanted
+        speed) with the minimums asked for, where the firmware reports them."""
+        self._confirm_applied("fan mode", *fan_mode_shown(wanted, applied), command)
 
     async def get_presets(self) -> list[Preset]:
         """The firmware's own presets, in its order (VNish presets, LuxOS profiles)."""

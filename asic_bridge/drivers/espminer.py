@@ -14,6 +14,8 @@ hashboards                one board: ``hashRate``, ``vrTemp`` (board / regulator
                           (chip), ``asicCount`` (from ``/api/system/asic`` on firmware that
                           does not repeat it in info), ``voltage`` (mV in, V out)
 fans                      ``fanrpm`` (+ ``fan2rpm`` when it turns, 2.12+)
+fan_mode / fan_percent    ``autofanspeed`` (1 normal, 0 manual) / ``fanspeed``, the PWM
+                          duty in % the firmware drives the fan at (auto or manual)
 wattage                   ``power`` (W)
 uptime                    ``uptimeSeconds``
 pools                     ``stratumURL``/``stratumPort``/``stratumUser`` and the fallback
@@ -63,6 +65,7 @@ from asic_bridge.config import (
     PoolConfig,
     PoolGroup,
     TemperatureConfig,
+    fan_mode_shown,
 )
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
@@ -77,6 +80,7 @@ from asic_bridge.drivers.base import (
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, require
+from asic_bridge.drivers.values import percent
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -186,6 +190,18 @@ def parse_fans(ctx: ParseContext, info: object) -> list[Fan] | None:
         return None
     second = to_int(data.get("fan2rpm"))
     return [Fan(speed=rpm)] + ([Fan(speed=second)] if second else [])
+
+
+def parse_fan_mode(ctx: ParseContext, info: object) -> str | None:
+    """``autofanspeed`` 1 is the firmware's fan control, 0 a fixed duty."""
+    auto = to_int(_info(info).get("autofanspeed"))
+    return "normal" if auto == 1 else "manual" if auto == 0 else None
+
+
+def parse_fan_percent(ctx: ParseContext, info: object) -> int | None:
+    """``fanspeed``: the duty the firmware sets (its auto loop's output, or the manual
+    setting), a float from 2.12."""
+    return percent(_info(info).get("fanspeed"))
 
 
 def parse_wattage(ctx: ParseContext, info: object) -> int | None:
@@ -384,9 +400,10 @@ def encode_config(
         elif isinstance(config.fan_mode, FanModeNormal):
             body["autofanspeed"] = 1
             minimum = config.fan_mode.minimum_speed
-            if version >= MIN_FAN_SINCE:
+            given = "minimum_speed" in config.fan_mode.model_fields_set
+            if version >= MIN_FAN_SINCE and given:  # else the board keeps its own minimum
                 body["minFanSpeed"] = _in_range("minimum fan speed", minimum, MIN_FAN_RANGE)
-            elif minimum:
+            elif minimum and version < MIN_FAN_SINCE:
                 raise UnsupportedError("a minimum fan speed (from 2.10 on)", "ESP-Miner")
         else:
             raise UnsupportedError("immersion fan mode", "ESP-Miner")
@@ -417,8 +434,10 @@ def not_applied(wanted: MinerConfig, applied: MinerConfig) -> list[str]:
         have = [(p.url, p.user) for p in (applied.pools.first_group if applied.pools else [])]
         if have[: len(want)] != want:
             missing.append("pools")
-    if wanted.fan_mode is not None and wanted.fan_mode != applied.fan_mode:
-        missing.append("fan_mode")
+    if wanted.fan_mode is not None:
+        shown_wanted, shown_applied = fan_mode_shown(wanted.fan_mode, applied.fan_mode)
+        if shown_wanted != shown_applied:
+            missing.append("fan_mode")
     target = wanted.temperature.target if wanted.temperature else None
     if target is not None and (
         applied.temperature is None or applied.temperature.target != round(target)
@@ -442,8 +461,10 @@ class ESPMiner(BaseMiner):
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
             Capability.FIRMWARE_UPGRADE,
+            Capability.FAN_CONTROL,
         }
     )
+    supported_fan_modes = ("normal", "manual")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:info",), parse_mac, static=True),
         "hostname": FieldSpec(("web:info",), parse_hostname, static=True),
@@ -453,6 +474,8 @@ class ESPMiner(BaseMiner):
         "expected_hashrate": FieldSpec(("web:info",), parse_expected_hashrate),
         "hashboards": FieldSpec(("web:info",), parse_hashboards),
         "fans": FieldSpec(("web:info",), parse_fans),
+        "fan_mode": FieldSpec(("web:info",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:info",), parse_fan_percent),
         "wattage": FieldSpec(("web:info",), parse_wattage),
         "uptime": FieldSpec(("web:info",), parse_uptime),
         "pools": FieldSpec(("web:info",), parse_pools),

@@ -39,3 +39,9 @@ def text(value: object) -> str | None:
     if isinstance(value, str):
         return value.strip() or None
     return None
+
+
+def percent(value: object) -> int | None:
+    """A whole percentage 0-100 (a fan duty, a PWM setting); None outside it or not a number."""
+    result = whole(value)
+    return result if result is not None and 0 <= result <= 100 else None
