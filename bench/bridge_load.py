@@ -49,6 +49,34 @@ def addresses(n: int) -> list[str]:
     return [f"127.20.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
 
+def write_configs(
+    work: Path,
+    port: int,
+    hosts: list[str],
+    *,
+    poll_interval: float,
+    concurrency: int,
+    mosquitto_extra: str = "",
+) -> None:
+    """``work/mosquitto.conf`` (one local listener) and ``work/bridge.yaml`` polling ``hosts``."""
+    (work / "mosquitto.conf").write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "log_dest stderr\nlog_type error\nmax_queued_messages 100000\n" + mosquitto_extra
+    )
+    (work / "bridge.yaml").write_text(
+        "mqtt:\n"
+        f"  url: mqtt://127.0.0.1:{port}\n"
+        "  protocol: '3.1.1'\n"
+        "miners:\n"
+        f"  poll_interval: {poll_interval}\n"
+        "  scan_interval: 0\n"
+        f"  concurrency: {concurrency}\n"
+        "  hosts:\n"
+        + "".join(f"    - {ip}\n" for ip in hosts)
+        + f"state_dir: {work / 'state'}\nlog_level: warning\n"
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     from asic_bridge.sim import list_kinds
 
@@ -58,22 +86,7 @@ async def main(args: argparse.Namespace) -> None:
     specs = [f"{kinds[i % len(kinds)]}@{ip}" for i, ip in enumerate(hosts)]
     work = Path(tempfile.mkdtemp(prefix="asic_bench_"))
     port = free_port()
-    (work / "mosquitto.conf").write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "log_dest stderr\nlog_type error\nmax_queued_messages 100000\n"
-    )
-    (work / "bridge.yaml").write_text(
-        "mqtt:\n"
-        f"  url: mqtt://127.0.0.1:{port}\n"
-        "  protocol: '3.1.1'\n"
-        "miners:\n"
-        f"  poll_interval: {args.poll_interval}\n"
-        "  scan_interval: 0\n"
-        f"  concurrency: {args.concurrency}\n"
-        "  hosts:\n"
-        + "".join(f"    - {ip}\n" for ip in hosts)
-        + f"state_dir: {work / 'state'}\nlog_level: warning\n"
-    )
+    write_configs(work, port, hosts, poll_interval=args.poll_interval, concurrency=args.concurrency)
     sim_code = (
         "import asyncio, sys\nfrom asic_bridge.sim import run_fleet\n"
         "asyncio.run(run_fleet(sys.argv[1:], announce=None))\n"

@@ -31,6 +31,9 @@ class Cpu:
     def __sub__(self, other: Cpu) -> Cpu:
         return Cpu(self.user - other.user, self.sys - other.sys)
 
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.user + other.user, self.sys + other.sys)
+
 
 def cpu_of(pid: int) -> Cpu:
     """User + system time of a live process (its own, not its children's)."""
