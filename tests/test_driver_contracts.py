@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 
@@ -67,3 +68,59 @@ def test_fan_modes_are_declared_with_the_capability(cls: type[BaseMiner]) -> Non
     if Capability.FAN_CONTROL in cls.default_capabilities:
         assert cls.supported_fan_modes, f"{cls.__name__} offers fan control but lists no mode"
     assert set(cls.supported_fan_modes) <= set(FAN_MODES), cls.supported_fan_modes
+
+
+WEB_DRIVERS = [c for c in DRIVERS if isinstance(inspect.getattr_static(c, "web", None), property)]
+
+
+async def _one_connection_server() -> tuple[asyncio.Server, asyncio.Event]:
+    """Answers one HTTP request with ``{}`` per connection; ``closed`` is set once a client
+    closes its connection."""
+    closed = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        await reader.read()  # until the client closes its kept-alive connection
+        closed.set()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0), closed
+
+
+@pytest.mark.parametrize("cls", WEB_DRIVERS, ids=lambda c: c.__name__)
+async def test_a_port_change_rebuilds_the_web_client_and_closes_the_old_one(
+    cls: type[BaseMiner],
+) -> None:
+    server, closed = await _one_connection_server()
+    port = server.sockets[0].getsockname()[1]
+    miner = cls("127.0.0.1", ports={"http": port, "web": port, "rpc": port})
+    try:
+        old = miner.web  # type: ignore[attr-defined]
+        assert miner.web is old  # type: ignore[attr-defined]
+        assert (await old.get("/", use_auth=False)).status == 200
+        assert not closed.is_set()  # kept alive
+        miner.ports.update(http=port + 1, web=port + 1, rpc=port + 1)
+        new = miner.web  # type: ignore[attr-defined]
+        assert new is not old and new.port == port + 1
+        await asyncio.wait_for(closed.wait(), 10)  # the replaced client closed its connection
+    finally:
+        await miner.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_aclose_closes_every_kept_client() -> None:
+    server, closed = await _one_connection_server()
+    port = server.sockets[0].getsockname()[1]
+    miner = WEB_DRIVERS[0]("127.0.0.1", ports={"http": port, "web": port, "rpc": port})
+    try:
+        assert (await miner.web.get("/", use_auth=False)).status == 200  # type: ignore[attr-defined]
+        await miner.aclose()
+        await asyncio.wait_for(closed.wait(), 10)
+    finally:
+        server.close()
+        await server.wait_closed()

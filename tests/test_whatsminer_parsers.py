@@ -563,7 +563,7 @@ async def test_real_fetch_batches_and_treats_missing_optional_commands_as_unrepo
                                            command="get_error_code"),
         }
     )  # fmt: skip
-    miner._rpc = fake  # type: ignore[assignment]
+    miner._set_client("rpc", wm.RPC_PORT, fake)
     data = await miner.get_data()
     assert fake.batches == [("devs", "pools", "summary")]
     assert data.field_errors == {}

@@ -309,23 +309,13 @@ class AuradineMiner(CGMinerRPCMiner):
         "config": FieldSpec(("rpc:pools", "web:mode", "web:fan"), parse_config),
     }
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("web", WEB_PORT)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-            self._web.auth = TokenAuth(
-                self._login, header="Token", template="{token}", is_expired=token_refused
-            )
-        return self._web
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port, auth=self._auth()))
 
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
+    def _auth(self) -> TokenAuth:
+        return TokenAuth(self._login, header="Token", template="{token}", is_expired=token_refused)
 
     async def _login(self) -> str:
         body = {

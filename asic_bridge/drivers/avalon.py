@@ -676,21 +676,10 @@ class AvalonHome(AvalonMiner):
         "mac": FieldSpec(("web:minerinfo",), parse_web_mac, static=True),
     }
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-        return self._web
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
-        await super().aclose()
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port))
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":

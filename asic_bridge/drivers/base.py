@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
@@ -43,6 +43,8 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.rpc import RPCClient
+
+_Client = TypeVar("_Client")
 
 
 class Capability(StrEnum):
@@ -181,7 +183,9 @@ class BaseMiner:
         self.capabilities: frozenset[Capability] = self.default_capabilities
         self._lock = asyncio.Lock()
         self._upgrade_lock = asyncio.Lock()
-        self._rpc: RPCClient | None = None
+        # kind ("rpc", "web", ...) -> (the key it was built for, the kept client)
+        self._clients: dict[str, tuple[Hashable, Any]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._firmware_power_range: PowerRange | None = None
 
     # ------------------------------------------------------------ identity
@@ -201,9 +205,40 @@ class BaseMiner:
     def rpc(self) -> RPCClient:
         """The miner's RPC client, rebuilt only when its port override changes."""
         port = self.port("rpc", self.rpc_port)
-        if self._rpc is None or self._rpc.port != port:
-            self._rpc = RPCClient(self.ip, port)
-        return self._rpc
+        return self._client_for("rpc", port, lambda: RPCClient(self.ip, port))
+
+    def _client_for(self, kind: str, key: Hashable, factory: Callable[[], _Client]) -> _Client:
+        """The kept client of ``kind``, built by ``factory`` on first use and again whenever
+        ``key`` (its port, or whatever else it was built from) changes; the replaced client
+        is closed, so a port override never leaves a connection open behind it."""
+        slot = self._clients.get(kind)
+        if slot is not None and slot[0] == key:
+            return cast(_Client, slot[1])
+        client = factory()
+        self._clients[kind] = (key, client)
+        if slot is not None:
+            self._close_later(slot[1])
+        return client
+
+    def _set_client(self, kind: str, key: Hashable, client: object) -> None:
+        """Keep ``client`` (one identification already opened) as the client of ``kind``."""
+        self._clients[kind] = (key, client)
+
+    def _close_later(self, client: object) -> None:
+        close = getattr(client, "aclose", None)
+        if close is None:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(close())
+        except RuntimeError:  # no loop running: nothing can be open
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed close of a replaced client is of no consequence
 
     def port(self, name: str, default: int) -> int:
         """The port for ``name`` (``"rpc"``, ``"http"`` ...), honouring per-host overrides."""
@@ -220,7 +255,13 @@ class BaseMiner:
             raise UnsupportedError(action, f"{self.make} {self.firmware}")
 
     async def aclose(self) -> None:
-        """Close kept-alive connections.  Drivers with clients extend this."""
+        """Close every kept client's connections (a client reopens lazily if used again)."""
+        for _, client in list(self._clients.values()):
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     #: The type of the first source failure of the last get_data (None: every source
     #: answered), so the bridge can say why a poll got nothing (its metrics' reason label).

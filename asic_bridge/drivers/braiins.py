@@ -992,43 +992,36 @@ class BOSMiner(_BraiinsMiner):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-        self._ssh: Any = None
         self._logged_in = False
 
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            # LuCI on BOS answers API clients only with this User-Agent (pyasic's finding).
-            self._web = HTTPClient(self.ip, port, headers={"User-Agent": "BTC Tools v0.1"})
-            self._logged_in = False
-        return self._web
+        return self._client_for("web", port, lambda: self._new_web(port))
+
+    def _new_web(self, port: int) -> HTTPClient:
+        self._logged_in = False
+        # LuCI on BOS answers API clients only with this User-Agent (pyasic's finding).
+        return HTTPClient(self.ip, port, headers={"User-Agent": "BTC Tools v0.1"})
 
     @property
     def ssh(self) -> Any:
+        port = self.port("ssh", SSH_PORT)
+        return self._client_for("ssh", port, lambda: self._new_ssh(port))
+
+    def _new_ssh(self, port: int) -> Any:
         from asic_bridge.transport.ssh import SSHClient  # asyncssh is slow to import
 
-        port = self.port("ssh", SSH_PORT)
-        if self._ssh is None or self._ssh.port != port:
-            self._ssh = SSHClient(
-                self.ip,
-                port,
-                username=self.credentials.username_or(USER),
-                # BOS has one root account for LuCI, gRPC and SSH: a configured password
-                # is the SSH one too unless an ssh_password is given
-                password=self.credentials.ssh_password
-                if self.credentials.ssh_password is not None
-                else self.credentials.password_or("default_bosminer_ssh_password"),
-            )
-        return self._ssh
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
-        if self._ssh is not None:
-            await self._ssh.aclose()
-        await super().aclose()
+        return SSHClient(
+            self.ip,
+            port,
+            username=self.credentials.username_or(USER),
+            # BOS has one root account for LuCI, gRPC and SSH: a configured password
+            # is the SSH one too unless an ssh_password is given
+            password=self.credentials.ssh_password
+            if self.credentials.ssh_password is not None
+            else self.credentials.password_or("default_bosminer_ssh_password"),
+        )
 
     # -------------------------------------------------------------- sources
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
@@ -1249,7 +1242,6 @@ class BOSer(_BraiinsMiner):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._grpc: GRPCClient | None = None
         self._token: str | None = None
         self._token_lock = asyncio.Lock()
         self.logins = 0
@@ -1257,15 +1249,11 @@ class BOSer(_BraiinsMiner):
     @property
     def grpc(self) -> GRPCClient:
         port = self.port("grpc", GRPC_PORT)
-        if self._grpc is None or self._grpc.port != port:
-            self._grpc = GRPCClient(self.ip, port)
-            self._token = None
-        return self._grpc
+        return self._client_for("grpc", port, lambda: self._new_grpc(port))
 
-    async def aclose(self) -> None:
-        if self._grpc is not None:
-            await self._grpc.aclose()
-        await super().aclose()
+    def _new_grpc(self, port: int) -> GRPCClient:
+        self._token = None  # a token belongs to the connection it was issued on
+        return GRPCClient(self.ip, port)
 
     # -------------------------------------------------------------- gRPC with login
     async def _login(self, stale: str | None) -> str:

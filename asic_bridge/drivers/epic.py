@@ -545,20 +545,10 @@ class EpicMiner(BaseMiner):
     # Endpoints older firmwares lack: a 404 there is "not reported", not a failure.
     OPTIONAL: ClassVar[frozenset[str]] = frozenset({"temps"})
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("rpc", API_PORT)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-        return self._web
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port))
 
     def _ctx(self) -> ParseContext:
         return ParseContext(self.algo, self.model_info, self.identity)

@@ -485,20 +485,10 @@ class ESPMiner(BaseMiner):
     }
     _PATHS: ClassVar[dict[str, str]] = {"info": "/api/system/info", "asic": "/api/system/asic"}
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", HTTP_PORT)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-        return self._web
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port))
 
     async def _get_json(self, path: str) -> Any:
         result = await self.web.get(path)

@@ -296,21 +296,12 @@ class GoldshellMiner(CGMinerRPCMiner):
         "pools": "/mcb/pools",
     }
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-            self._web.auth = TokenAuth(self._login)
-        return self._web
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
+        return self._client_for(
+            "web", port, lambda: HTTPClient(self.ip, port, auth=TokenAuth(self._login))
+        )
 
     async def _login(self) -> str:
         user = self.credentials.username_or(WEB_USER)

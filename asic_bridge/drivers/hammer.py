@@ -274,20 +274,18 @@ class BlackMiner(BaseMiner):
 
     def __init__(self, ip: str, *, http: HTTPClient | None = None, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._http = http
+        if http is not None:
+            self._set_client("web", http.port, http)
         self._live_conf: dict[str, Any] | None = None
 
     @property
     def web(self) -> HTTPClient:
-        if self._http is None or self._http.port != self.port("http", 80):
-            password = _password(self.credentials, self.make)
-            user = self.credentials.username_or(WEB_USER)
-            self._http = _web_client(self.ip, self.port("http", 80), user, password)
-        return self._http
+        port = self.port("http", 80)
+        return self._client_for("web", port, lambda: self._new_web(port))
 
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+    def _new_web(self, port: int) -> HTTPClient:
+        password = _password(self.credentials, self.make)
+        return _web_client(self.ip, port, self.credentials.username_or(WEB_USER), password)
 
     # ------------------------------------------------------------------ sources
     async def _rpc_one(self, command: str, limit: float) -> dict[str, Any]:

@@ -296,20 +296,18 @@ class HiveonModern(BaseMiner):
         http: HTTPClient | None = None,
     ) -> None:
         super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
-        self._http = http
+        if http is not None:
+            self._set_client("web", http.port, http)
         self._live_conf: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ clients
     @property
     def web(self) -> HTTPClient:
         """The one kept-alive HTTP client (its digest answer is cached inside)."""
-        if self._http is None or self._http.port != self.port("http", 80):
-            self._http = _web_client(self.ip, self.ports, self.credentials)
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        port = self.port("http", 80)
+        return self._client_for(
+            "web", port, lambda: _web_client(self.ip, self.ports, self.credentials)
+        )
 
     # ------------------------------------------------------------------ data sources
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
@@ -422,17 +420,15 @@ class HiveonOld(BaseMiner):
         http: HTTPClient | None = None,
     ) -> None:
         super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
-        self._http = http
+        if http is not None:
+            self._set_client("web", http.port, http)
 
     @property
     def web(self) -> HTTPClient:
-        if self._http is None or self._http.port != self.port("http", 80):
-            self._http = _web_client(self.ip, self.ports, self.credentials)
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        port = self.port("http", 80)
+        return self._client_for(
+            "web", port, lambda: _web_client(self.ip, self.ports, self.credentials)
+        )
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group == "rpc":

@@ -283,22 +283,21 @@ class IceRiverMiner(BaseMiner):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
         self._login_lock = asyncio.Lock()
         self._session = 0  # bumped on every login, so concurrent callers log in once
 
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-            self._session = 0
-        return self._web
+        return self._client_for("web", port, lambda: self._new_web(port))
+
+    def _new_web(self, port: int) -> HTTPClient:
+        self._session = 0  # a new client has no session cookie
+        return HTTPClient(self.ip, port)
 
     async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
-            self._session = 0  # closing the client drops its cookies
+        await super().aclose()
+        self._session = 0  # closing the client drops its cookies
 
     async def _login(self, seen: int) -> None:
         async with self._login_lock:

@@ -259,21 +259,13 @@ class InnosiliconMiner(CGMinerRPCMiner):
         "config": FieldSpec(("web:pools",), parse_config),
     }
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
-
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port)
-            self._web.auth = TokenAuth(self._login, is_expired=token_expired)
-        return self._web
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port, auth=self._auth()))
 
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
+    def _auth(self) -> TokenAuth:
+        return TokenAuth(self._login, is_expired=token_expired)
 
     async def _login(self) -> str:
         form = {

@@ -433,18 +433,16 @@ class MaraMiner(BaseMiner):
 
     def __init__(self, ip: str, *, http: HTTPClient | None = None, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._http = http
+        if http is not None:
+            self._set_client("web", http.port, http)
 
     @property
     def web(self) -> HTTPClient:
         """One kept-alive client; the digest challenge is answered once and reused."""
-        if self._http is None or self._http.port != self.port("http", 80):
-            self._http = _web_client(self.ip, self.ports, self.credentials)
-        return self._http
-
-    async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        port = self.port("http", 80)
+        return self._client_for(
+            "web", port, lambda: _web_client(self.ip, self.ports, self.credentials)
+        )
 
     # ------------------------------------------------------------------ transport
     async def command(self, name: str, body: Mapping[str, Any] | None = None) -> Any:

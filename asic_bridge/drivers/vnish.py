@@ -431,20 +431,12 @@ class VNishMiner(CGMinerRPCMiner):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._web: HTTPClient | None = None
         self._auth = TokenAuth(self._unlock, template="{token}")
 
     @property
     def web(self) -> HTTPClient:
         port = self.port("http", 80)
-        if self._web is None or self._web.port != port:
-            self._web = HTTPClient(self.ip, port, auth=self._auth)
-        return self._web
-
-    async def aclose(self) -> None:
-        if self._web is not None:
-            await self._web.aclose()
-        await super().aclose()
+        return self._client_for("web", port, lambda: HTTPClient(self.ip, port, auth=self._auth))
 
     async def _unlock(self) -> str:
         password = self.credentials.password_or("default_vnish_password")

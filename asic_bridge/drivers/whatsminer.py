@@ -911,7 +911,6 @@ class WhatsminerV2(_Whatsminer):
 
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
-        self._rpc: RPCClient | None = None
         self._session: WhatsminerV2Session | None = None
         self._session_password: str | None = None
         self._apply_api_version(self.identity.api_ver)
@@ -926,10 +925,11 @@ class WhatsminerV2(_Whatsminer):
     @property
     def rpc(self) -> RPCClient:
         port = self.port("rpc", RPC_PORT)
-        if self._rpc is None or self._rpc.port != port:
-            self._rpc = RPCClient(self.ip, port)
-            self._session = None
-        return self._rpc
+        return self._client_for("rpc", port, lambda: self._new_rpc(port))
+
+    def _new_rpc(self, port: int) -> RPCClient:
+        self._session = None  # the session's token cache belongs to the old client
+        return RPCClient(self.ip, port)
 
     def session(self) -> WhatsminerV2Session:
         """The privileged session (token cache) for the current password."""
@@ -1124,27 +1124,15 @@ class WhatsminerV3(_Whatsminer):
         ),
     }
 
-    def __init__(self, ip: str, **kwargs: Any) -> None:
-        super().__init__(ip, **kwargs)
-        self._client: WhatsminerV3Client | None = None
-        self._client_key: tuple[int, str] | None = None
-
     async def client(self) -> WhatsminerV3Client:
         """The kept-alive v3 client for the current port and password."""
         password = self.credentials.password_or("default_whatsminer_v3_password")
-        key = (self.port("whatsminer_v3", V3_PORT), password)
-        if self._client is None or self._client_key != key:
-            if self._client is not None:
-                await self._client.aclose()
-            self._client = WhatsminerV3Client(
-                self.ip, key[0], password=password, account=V3_ACCOUNT
-            )
-            self._client_key = key
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        port = self.port("whatsminer_v3", V3_PORT)
+        return self._client_for(
+            "v3",
+            (port, password),
+            lambda: WhatsminerV3Client(self.ip, port, password=password, account=V3_ACCOUNT),
+        )
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "v3":
