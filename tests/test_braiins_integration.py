@@ -17,7 +17,9 @@ import pytest
 
 from asic_bridge import settings, sim
 from asic_bridge.config import (
+    FanModeImmersion,
     FanModeManual,
+    FanModeNormal,
     MinerConfig,
     MiningModePowerTune,
     Pool,
@@ -27,8 +29,9 @@ from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.drivers.braiins import BOSer, BOSMiner
-from asic_bridge.errors import APIError, AuthenticationError, UnsupportedError
+from asic_bridge.errors import APIError, AuthenticationError, NotAppliedError, UnsupportedError
 from asic_bridge.factory import get_miner
+from asic_bridge.sim import braiins as bossim
 from asic_bridge.sim.braiins import BOSerSim, BOSMinerSim, BraiinsSim
 
 _hosts = itertools.count(1)
@@ -259,8 +262,62 @@ async def test_boser_config_read_modify_write() -> None:
             again = await miner.get_config()
             assert again.pools == config.pools  # the power change kept the pools
             assert s.state.power_limit == 2400
-            with pytest.raises(UnsupportedError):
-                await miner.send_config(MinerConfig(fan_mode=FanModeManual(speed=50)))
+            await miner.send_config(MinerConfig(fan_mode=FanModeManual(speed=50)))
+            fans = await miner.get_config()  # through CoolingService/SetCoolingMode
+            assert fans.fan_mode == FanModeManual(speed=50, minimum_fans=1)
+            assert (fans.pools, fans.mining_mode) == (again.pools, again.mining_mode)
+        finally:
+            await miner.aclose()
+
+
+async def test_boser_fan_mode_changes_keep_the_limits_and_minimums() -> None:
+    """SetCoolingMode resets what a new mode's message leaves out: the driver sends the live
+    temperature limits and minimum fans along, so only the fans change."""
+    async with running("braiins_s19") as s:
+        s.cooling = {"auto": {**bossim.DEFAULT_LIMITS, "hot_temperature": {"degree_c": 85.0},
+                              "minimum_required_fans": 2, "min_fan_speed": 30}}  # fmt: skip
+        miner = await identify(s)
+        try:
+            assert miner.fan_modes() == ("normal", "manual", "immersion")
+            await miner.set_fan_mode(FanModeManual(speed=40))
+            manual = s.cooling["manual"]
+            assert manual["fan_speed_ratio"] == pytest.approx(0.4)
+            assert (manual["hot_temperature"], manual["minimum_required_fans"]) == (
+                {"degree_c": 85.0},
+                2,
+            )
+            data = await miner.get_data(include=["fan_mode", "fan_percent", "fans"])
+            assert (data.fan_mode, data.fan_percent) == ("manual", 40)
+            await miner.set_fan_mode(FanModeNormal())
+            auto = s.cooling["auto"]
+            assert (auto["minimum_required_fans"], auto["hot_temperature"]) == (
+                2,
+                {"degree_c": 85.0},
+            )
+            await miner.set_fan_mode(FanModeImmersion())
+            data = await miner.get_data(include=["fan_mode", "fan_percent", "fans"])
+            assert (data.fan_mode, data.fan_percent) == ("immersion", 0)
+            assert [f.speed for f in data.fans] == [0, 0, 0, 0]
+        finally:
+            await miner.aclose()
+
+
+async def test_boser_fan_mode_the_miner_changes_is_not_an_ok() -> None:
+    async with running("braiins_s19") as s:
+        miner = await identify(s)
+        original = s.rpc_SetCoolingMode
+
+        def keeps_auto(request: bytes) -> Any:
+            result = original(request)
+            s.cooling = {"auto": dict(bossim.DEFAULT_AUTO_COOLING)}  # answered, then reverted
+            return result
+
+        s.rpc_SetCoolingMode = keeps_auto  # type: ignore[method-assign]
+        try:
+            with pytest.raises(NotAppliedError) as info:
+                await miner.set_fan_mode(FanModeManual(speed=40))
+            wanted, applied = info.value.wanted, info.value.applied
+            assert (wanted, applied) == ("manual 40% minimum_fans=1", "normal minimum_fans=1")
         finally:
             await miner.aclose()
 

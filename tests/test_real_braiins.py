@@ -237,3 +237,48 @@ def test_legacy_rpc_2009() -> None:
 async def test_legacy_simulator_answers_in_the_2009_shape(command: str) -> None:
     [answer] = await rpc_answers(f"braiins_s9@127.164.1.{next(_hosts)}", command)
     assert_same_shape(cap("20.09", f"{command}.json"), answer)
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_percent_is_the_fans_pwm_ratio() -> None:
+    # 25.07: target_speed_ratio 1.0 on all four fans; 26.04: 0.92 on all four
+    assert bos.parse_grpc_fan_percent(S19XP, cap("25.07", "cooling_state.json")) == 100
+    assert bos.parse_grpc_fan_percent(S21PRO, cap("26.04", "cooling_state.json")) == 92
+    # neither configuration capture carries the temperature (cooling) part: no mode known
+    for version in ("25.07", "26.04"):
+        assert bos.parse_grpc_fan_mode(S19XP, cap(version, "configuration_miner.json")) is None
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    fans = cap("26.04", "cooling_state.json")["fans"]
+    for bad in ("fast", 1.7, -0.2, None):
+        broken = {"fans": [dict(f, target_speed_ratio=bad) for f in fans]}
+        assert bos.parse_grpc_fan_percent(S21PRO, broken) is None
+    assert bos.parse_grpc_fan_percent(S21PRO, {"fans": []}) is None
+    with pytest.raises(ValueError):
+        bos.parse_grpc_fan_percent(S21PRO, ["not", "a", "message"])
+    odd = {"temperature": {"manual": {"fan_speed_ratio": 7.5, "minimum_required_fans": -3}}}
+    assert bos.config_from_grpc(odd).fan_mode == bos.FanModeManual(speed=100)  # clamped, no -3
+
+
+def test_cooling_modes_as_the_proto_declares_them() -> None:
+    """cooling.proto: GetMinerConfiguration's CoolingConfiguration oneof auto=2, manual=3,
+    immersion=5; SetCoolingMode's request auto=2, manual=3, immersion=4 (save_action 1)."""
+    wire = encode_message(
+        {"temperature": {"immersion": {"hot_temperature": {"degree_c": 80.0}}}},
+        bos.MINER_CONFIGURATION_RESPONSE,
+    )
+    # field 2 (length 13: immersion's tag and length, hot's tag, length, double's tag, 8 bytes),
+    # inside it field 5
+    assert (wire[0], wire[1], wire[2]) == ((2 << 3) | 2, 13, (5 << 3) | 2)
+    config = bos.config_from_grpc(decode_message(wire, bos.MINER_CONFIGURATION_RESPONSE))
+    assert config.fan_mode == bos.FanModeImmersion()
+    assert config.temperature is not None and config.temperature.hot == 80.0
+    body = bos.encode_cooling_mode(bos.FanModeManual(speed=35), config.temperature)
+    request = decode_message(
+        encode_message(body, bos.SET_COOLING_MODE_REQUEST), bos.SET_COOLING_MODE_REQUEST
+    )
+    assert request["save_action"] == bos.SAVE_AND_APPLY
+    assert request["manual"]["fan_speed_ratio"] == pytest.approx(0.35)
+    assert request["manual"]["hot_temperature"] == {"degree_c": 80.0}  # carried along
+    assert "minimum_required_fans" not in request["manual"]  # not asked for: not sent

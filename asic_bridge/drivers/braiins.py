@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from asic_bridge import catalog, settings
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.config import (
+    FanMode,
     FanModeImmersion,
     FanModeManual,
     FanModeNormal,
@@ -69,6 +70,7 @@ from asic_bridge.drivers.cgminer import (
     to_int,
 )
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_tar, multipart, require
+from asic_bridge.drivers.values import percent
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -620,31 +622,49 @@ SET_POOL_GROUPS_RESPONSE: Schema = {
     "pool_groups": F(1, "message", POOL_GROUP_CONFIGURATION, repeated=True)
 }
 TUNER_MODE_POWER, TUNER_MODE_HASHRATE = 1, 2
+# bos-plus-api proto/bos/v1/cooling.proto: the cooling modes (CoolingAutoMode,
+# CoolingManualMode, CoolingImmersionMode), as GetMinerConfiguration reports them and
+# SetCoolingMode takes them.
+COOLING_AUTO: Schema = {
+    "target_temperature": F(1, "message", TEMPERATURE),
+    "hot_temperature": F(2, "message", TEMPERATURE),
+    "dangerous_temperature": F(3, "message", TEMPERATURE),
+    "min_fan_speed": F(4, "uint", optional=True),
+    "minimum_required_fans": F(6, "uint", optional=True),
+}
+COOLING_MANUAL: Schema = {
+    "fan_speed_ratio": F(1, "double", optional=True),
+    "hot_temperature": F(2, "message", TEMPERATURE),
+    "dangerous_temperature": F(3, "message", TEMPERATURE),
+    "target_temperature": F(4, "message", TEMPERATURE),
+    "minimum_required_fans": F(5, "uint", optional=True),
+}
+COOLING_IMMERSION: Schema = {
+    "hot_temperature": F(1, "message", TEMPERATURE),
+    "dangerous_temperature": F(2, "message", TEMPERATURE),
+    "target_temperature": F(3, "message", TEMPERATURE),
+}
+SET_COOLING_MODE_REQUEST: Schema = {
+    "save_action": F(1, "enum"),
+    "auto": F(2, "message", COOLING_AUTO),
+    "manual": F(3, "message", COOLING_MANUAL),
+    "immersion": F(4, "message", COOLING_IMMERSION),
+}
+SET_COOLING_MODE_RESPONSE: Schema = {
+    "auto": F(1, "message", COOLING_AUTO),
+    "manual": F(2, "message", COOLING_MANUAL),
+    "immersion": F(3, "message", COOLING_IMMERSION),
+}
 MINER_CONFIGURATION_RESPONSE: Schema = {
     "pool_groups": F(1, "message", POOL_GROUP_CONFIGURATION, repeated=True),
     "temperature": F(
         2,
         "message",
         {
-            "auto": F(
-                2,
-                "message",
-                {
-                    "target_temperature": F(1, "message", TEMPERATURE),
-                    "hot_temperature": F(2, "message", TEMPERATURE),
-                    "dangerous_temperature": F(3, "message", TEMPERATURE),
-                },
-            ),
-            "manual": F(
-                3,
-                "message",
-                {
-                    "fan_speed_ratio": F(1, "double"),
-                    "hot_temperature": F(2, "message", TEMPERATURE),
-                    "dangerous_temperature": F(3, "message", TEMPERATURE),
-                },
-            ),
+            "auto": F(2, "message", COOLING_AUTO),
+            "manual": F(3, "message", COOLING_MANUAL),
             "disabled": F(4, "message", {}),
+            "immersion": F(5, "message", COOLING_IMMERSION),
         },
     ),
     "tuner": F(
@@ -876,25 +896,74 @@ def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
     elif tuner:
         config.mining_mode = MiningModePowerTune(power=to_int(_get(tuner, "power_target", "watt")))
     temp = configuration.get("temperature") or {}
-    if "auto" in temp:
-        auto = temp["auto"]
-        config.temperature = TemperatureConfig(
-            target=to_float(_get(auto, "target_temperature", "degree_c")),
-            hot=to_float(_get(auto, "hot_temperature", "degree_c")),
-            danger=to_float(_get(auto, "dangerous_temperature", "degree_c")),
-        )
-        config.fan_mode = FanModeNormal()
-    elif "manual" in temp:
-        manual = temp["manual"]
-        ratio = to_float(manual.get("fan_speed_ratio")) or 0.0
-        config.fan_mode = FanModeManual(speed=max(0, min(100, round(ratio * 100))))
-        config.temperature = TemperatureConfig(
-            hot=to_float(_get(manual, "hot_temperature", "degree_c")),
-            danger=to_float(_get(manual, "dangerous_temperature", "degree_c")),
-        )
-    elif "disabled" in temp:
+    for name in ("auto", "manual", "immersion"):
+        if isinstance(temp.get(name), Mapping):
+            mode = temp[name]
+            config.temperature = TemperatureConfig(
+                target=to_float(_get(mode, "target_temperature", "degree_c")),
+                hot=to_float(_get(mode, "hot_temperature", "degree_c")),
+                danger=to_float(_get(mode, "dangerous_temperature", "degree_c")),
+            )
+            config.fan_mode = _grpc_fan_mode(name, mode)
+    if "disabled" in temp:
         config.fan_mode = FanModeImmersion()
     return config
+
+
+def _grpc_fan_mode(name: str, mode: Mapping[str, Any]) -> FanMode:
+    """One cooling mode as a FanMode; minimums only where the message carries them."""
+    if name == "immersion":
+        return FanModeImmersion()
+    given: dict[str, Any] = {}
+    fans = to_int(mode.get("minimum_required_fans"))
+    if fans is not None and fans >= 0:
+        given["minimum_fans"] = fans
+    if name == "manual":
+        ratio = to_float(mode.get("fan_speed_ratio")) or 0.0
+        return FanModeManual(speed=max(0, min(100, round(ratio * 100))), **given)
+    floor = to_int(mode.get("min_fan_speed"))
+    if floor is not None and 0 <= floor <= 100:
+        given["minimum_speed"] = floor
+    return FanModeNormal(**given)
+
+
+def encode_cooling_mode(mode: FanMode, live: TemperatureConfig | None) -> dict[str, Any]:
+    """The SetCoolingMode request for ``mode``.  The firmware resets what a new mode's
+    message leaves out, so the live temperature limits travel along."""
+    temps: dict[str, Any] = {}
+    for key, value in (
+        ("target_temperature", live.target if live else None),
+        ("hot_temperature", live.hot if live else None),
+        ("dangerous_temperature", live.danger if live else None),
+    ):
+        if value is not None:
+            temps[key] = {"degree_c": float(value)}
+    body: dict[str, Any] = dict(temps)
+    given = mode.model_fields_set
+    if isinstance(mode, FanModeManual):
+        body["fan_speed_ratio"] = mode.speed / 100
+        if "minimum_fans" in given:
+            body["minimum_required_fans"] = mode.minimum_fans
+        return {"save_action": SAVE_AND_APPLY, "manual": body}
+    if isinstance(mode, FanModeNormal):
+        if "minimum_fans" in given:
+            body["minimum_required_fans"] = mode.minimum_fans
+        if "minimum_speed" in given:
+            body["min_fan_speed"] = mode.minimum_speed
+        return {"save_action": SAVE_AND_APPLY, "auto": body}
+    return {"save_action": SAVE_AND_APPLY, "immersion": body}
+
+
+def parse_grpc_fan_mode(ctx: ParseContext, configuration: object) -> str | None:
+    fan = config_from_grpc(_msg(configuration, "GetMinerConfiguration")).fan_mode
+    return None if fan is None else fan.mode
+
+
+def parse_grpc_fan_percent(ctx: ParseContext, cooling: object) -> int | None:
+    """The fans' ``target_speed_ratio`` (the PWM the firmware drives, 0-1), their mean."""
+    fans = _msg(cooling, "GetCoolingState").get("fans") or []
+    ratios = [r for r in (to_float(f.get("target_speed_ratio")) for f in fans) if r is not None]
+    return percent(100 * sum(ratios) / len(ratios)) if ratios else None
 
 
 def parse_grpc_config(ctx: ParseContext, configuration: object) -> MinerConfig:
@@ -1217,8 +1286,10 @@ class BOSer(_BraiinsMiner):
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
             Capability.FIRMWARE_UPGRADE,
+            Capability.FAN_CONTROL,
         }
     )
+    supported_fan_modes = ("normal", "manual", "immersion")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("grpc:details",), parse_grpc_mac, static=True),
         "hostname": FieldSpec(("grpc:details",), parse_grpc_hostname, static=True),
@@ -1232,6 +1303,8 @@ class BOSer(_BraiinsMiner):
         "wattage": FieldSpec(("grpc:stats",), parse_grpc_wattage),
         "wattage_limit": FieldSpec(("grpc:performance",), parse_grpc_wattage_limit),
         "fans": FieldSpec(("grpc:cooling",), parse_grpc_fans),
+        "fan_mode": FieldSpec(("grpc:configuration",), parse_grpc_fan_mode),
+        "fan_percent": FieldSpec(("grpc:cooling",), parse_grpc_fan_percent),
         "errors": FieldSpec(("rpc:tunerstatus",), parse_errors),
         "fault_light": FieldSpec(("grpc:locate",), parse_grpc_fault_light),
         "is_mining": FieldSpec(("grpc:details", "rpc:summary"), parse_grpc_is_mining),
@@ -1364,10 +1437,20 @@ class BOSer(_BraiinsMiner):
     async def _get_config(self) -> MinerConfig:
         return config_from_grpc(await self._configuration())
 
+    async def _set_fan_mode(self, mode: FanMode) -> None:
+        """CoolingService/SetCoolingMode, read back from GetMinerConfiguration."""
+        live = await self._get_config()
+        request = encode_message(
+            encode_cooling_mode(mode, live.temperature), SET_COOLING_MODE_REQUEST
+        )
+        await self.call(
+            _svc("CoolingService", "SetCoolingMode"), request, SET_COOLING_MODE_RESPONSE
+        )
+        self._confirm_fan_mode(mode, (await self._get_config()).fan_mode, "SetCoolingMode")
+
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
-        for part in ("fan_mode", "temperature"):
-            if getattr(config, part) != getattr(live, part):
-                raise UnsupportedError(f"setting {part}", "the BOS+ gRPC API (use the web UI)")
+        if config.temperature != live.temperature:
+            raise UnsupportedError("setting temperature", "the BOS+ gRPC API (use the web UI)")
         mode = config.mining_mode
         tunable = (MiningModePowerTune, MiningModeSleep, MiningModeNormal)
         if mode != live.mining_mode and mode is not None and not isinstance(mode, tunable):
@@ -1375,6 +1458,8 @@ class BOSer(_BraiinsMiner):
         if config.pools is not None and config.pools != live.pools:
             _validate_pools(config)
             await self._set_pools(config.pools)
+        if config.fan_mode is not None and config.fan_mode != live.fan_mode:
+            await self._set_fan_mode(config.fan_mode)
         if mode != live.mining_mode:
             if isinstance(mode, MiningModeSleep):
                 await self._set_mining(False)

@@ -757,6 +757,14 @@ FULL_POOL_GROUPS: Schema = {"pool_groups": F(1, "message", {
 }, repeated=True)}  # fmt: skip
 
 
+DEFAULT_LIMITS: dict[str, Any] = {
+    "target_temperature": {"degree_c": 75.0},
+    "hot_temperature": {"degree_c": 90.0},
+    "dangerous_temperature": {"degree_c": 100.0},
+}
+DEFAULT_AUTO_COOLING: dict[str, Any] = {**DEFAULT_LIMITS, "minimum_required_fans": 1}
+
+
 @register
 class BOSerSim(BraiinsSim):
     """An Antminer S19j Pro on Braiins OS+ 26.04 or 25.07 (BOSer, public gRPC API); the
@@ -797,6 +805,8 @@ class BOSerSim(BraiinsSim):
         self.state.hostname = f"bos-{self.state.mac.replace(':', '')[-6:]}"
         self.pool_group_name = "Default"
         self.logins = 0
+        # GetMinerConfiguration's temperature: one cooling mode, as SetCoolingMode left it
+        self.cooling: dict[str, Any] = {"auto": dict(DEFAULT_AUTO_COOLING)}
 
     def make_servers(self) -> dict[str, SimServer]:
         return {"rpc": self.make_rpc(), "http": self.build_http(), "grpc": GrpcServer(self)}
@@ -990,8 +1000,11 @@ class BOSerSim(BraiinsSim):
 
     def rpc_GetCoolingState(self, request: bytes) -> GrpcResult:
         r = self.state.read()
+        ratio = self._fan_ratio()
+        fixed = None if "auto" in self.cooling else round(self.hardware.fan_rpm_max * ratio)
         fans = [
-            {"position": i, "rpm": rpm, "target_speed_ratio": 0.7} for i, rpm in enumerate(r.fans)
+            {"position": i, "rpm": rpm if fixed is None else fixed, "target_speed_ratio": ratio}
+            for i, rpm in enumerate(r.fans)
         ]
         return self._ok(
             {"fans": fans,
@@ -1057,13 +1070,7 @@ class BOSerSim(BraiinsSim):
         ]  # fmt: skip
         config = {
             "pool_groups": groups,
-            "temperature": {
-                "auto": {
-                    "target_temperature": {"degree_c": 75.0},
-                    "hot_temperature": {"degree_c": 90.0},
-                    "dangerous_temperature": {"degree_c": 100.0},
-                }
-            },
+            "temperature": self.cooling,
             "tuner": {
                 "enabled": True,
                 "tuner_mode": 1,
@@ -1080,6 +1087,29 @@ class BOSerSim(BraiinsSim):
             return INVALID_ARGUMENT, f"power target out of range {low:.0f}-{high:.0f} W"
         self.state.set_power_limit(watt)
         return self._ok({"power_target": {"watt": watt}}, proto.SET_POWER_TARGET_RESPONSE)
+
+    def _fan_ratio(self) -> float:
+        """The PWM ratio the fans run at: the manual setting, none in immersion, else the
+        auto loop's (a fixed 0.7 here)."""
+        if "manual" in self.cooling:
+            return float(self.cooling["manual"].get("fan_speed_ratio") or 0.0)
+        return 0.0 if "immersion" in self.cooling else 0.7
+
+    def rpc_SetCoolingMode(self, request: bytes) -> GrpcResult:
+        """One mode of the oneof; the fields it leaves out take their defaults (as the proto
+        says of a mode change)."""
+        msg = decode_message(request, proto.SET_COOLING_MODE_REQUEST)
+        modes = [name for name in ("auto", "manual", "immersion") if name in msg]
+        if len(modes) != 1:
+            return INVALID_ARGUMENT, "exactly one cooling mode is required"
+        name = modes[0]
+        mode = dict(msg[name] or {})
+        ratio = mode.get("fan_speed_ratio")
+        if name == "manual" and (not isinstance(ratio, float) or not 0.0 <= ratio <= 1.0):
+            return INVALID_ARGUMENT, "fan_speed_ratio must be within 0.0-1.0"
+        defaults = DEFAULT_AUTO_COOLING if name == "auto" else DEFAULT_LIMITS
+        self.cooling = {name: {**defaults, **mode}}
+        return self._ok({name: mode}, proto.SET_COOLING_MODE_RESPONSE)
 
     def rpc_SetPoolGroups(self, request: bytes) -> GrpcResult:
         msg = decode_message(request, proto.SET_POOL_GROUPS_REQUEST)
