@@ -172,3 +172,52 @@ async def test_hashrate_target_outside_the_tuner_range_is_refused_before_any_cal
             assert isinstance(mode, MiningModeHashrateTune) and mode.hashrate == target
         finally:
             await miner.aclose()
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_mode_and_duty_1513() -> None:
+    summary = cap("summary.json")
+    # Fans: {"Fan Mode": {"Auto": {"Idle Speed": 20, ...}}, "Fans Speed": 100, ...}
+    assert epic.parse_fan_mode(CTX, summary) == "normal"
+    assert epic.parse_fan_percent(CTX, summary) == 100
+    manual = dict(summary, Fans=dict(summary["Fans"], **{"Fan Mode": {"Manual": 45}}))
+    assert epic.parse_fan_mode(CTX, manual) == "manual"
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    summary = cap("summary.json")
+    for bad in ("fast", -5, 250, None):
+        broken = dict(summary, Fans=dict(summary["Fans"], **{"Fans Speed": bad}))
+        assert epic.parse_fan_percent(CTX, broken) is None
+    odd = dict(summary, Fans={"Fan Mode": "Auto"})
+    assert epic.parse_fan_mode(CTX, odd) is None
+
+
+def test_the_documents_declare_the_fan_keys_read() -> None:
+    """UMC 1.22.5 and 1.30.0: FansInfo requires "Fans Speed" (an integer >= 0) and "Fan
+    Mode"; /fanspeed takes a manual speed of 1-100 (so 0 is refused here)."""
+    for version in ("1.22.5", "1.30.0"):
+        schemas = cap("openapi.json", version)["components"]["schemas"]
+        fans = schemas["FansInfo"]
+        assert {"Fans Speed", "Fan Mode"} <= set(fans["required"])
+        assert fans["properties"]["Fans Speed"]["type"] == "integer"
+    with pytest.raises(ConfigError, match="1-100"):
+        epic.encode_fan_mode(epic.FanModeManual(speed=0), None, cap("summary.json"))
+
+
+async def test_set_fan_mode_reads_back_on_the_simulator() -> None:
+    async with running() as (s, _):
+        miner = await get_miner(s.address, use_cache=False, ports=s.ports)
+        assert miner is not None and miner.fan_modes() == ("normal", "manual")
+        await miner.set_fan_mode({"mode": "manual", "speed": 35})
+        assert s.fan_mode == {"Manual": 35} and s.min_fans == 0  # minimum fans kept
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 35)
+        # from manual the firmware keeps no auto settings: the idle speed is the API
+        # example's 100 unless asked for, the target the default 60
+        await miner.set_fan_mode({"mode": "normal"})
+        assert s.fan_mode == {"Auto": {"Idle Speed": 100, "Target Temperature": 60}}
+        await miner.set_fan_mode({"mode": "normal", "minimum_speed": 30})
+        assert s.fan_mode == {"Auto": {"Idle Speed": 30, "Target Temperature": 60}}
+        assert (await miner.get_data(include=["fan_mode"])).fan_mode == "normal"
+        await miner.aclose()

@@ -17,6 +17,8 @@ Reading (GETs, unauthenticated, concurrent on one kept-alive client):
                    ``Status`` (``Operating State``, ``Last Error``), ``Session`` (uptime of the
                    mining program, shares), ``Stratum`` (connected pool), ``StratumConfigs``,
                    ``Misc`` (locate LED, shutdown/critical temperatures), ``Fans.Fan Mode``
+                   (``{"Auto": {...}}`` or ``{"Manual": %}``: fan_mode), ``Fans.Fans Speed``
+                   (the fans' duty in %: fan_percent)
 ``capabilities``   model, board serial numbers, chips per board (``Performance Estimator``),
                    the tuners offered with their ranges; static, read once at identification
 ``network``        MAC (``{"dhcp"|"static": {"mac_address": ...}}``); once, then cached
@@ -72,6 +74,7 @@ from asic_bridge.drivers.base import (
 )
 from asic_bridge.drivers.cgminer import to_float, to_int
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_zip, multipart, require
+from asic_bridge.drivers.values import percent
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -414,6 +417,19 @@ def _fan_mode(summary: object) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     return fans, mode if isinstance(mode, Mapping) else {}
 
 
+def parse_fan_mode(ctx: ParseContext, summary: object) -> str | None:
+    _, mode = _fan_mode(summary)
+    if "Manual" in mode:
+        return "manual"
+    return "normal" if isinstance(mode.get("Auto"), Mapping) else None
+
+
+def parse_fan_percent(ctx: ParseContext, summary: object) -> int | None:
+    """``Fans.Fans Speed``: the duty in % the firmware drives the fans at."""
+    fans, _ = _fan_mode(summary)
+    return percent(fans.get("Fans Speed"))
+
+
 def parse_config(ctx: ParseContext, summary: object) -> MinerConfig:
     data = _summary(summary)
     pools = [
@@ -472,6 +488,8 @@ def encode_fan_mode(
     if isinstance(fan, FanModeImmersion):
         raise ConfigError("ePIC has no immersion fan mode (use manual with a low speed)")
     if isinstance(fan, FanModeManual):
+        if fan.speed < 1:  # the API takes 1-100 and raises a 0 to 1 by itself
+            raise ConfigError("ePIC takes a manual fan speed of 1-100 %, not 0")
         return {"Manual": fan.speed}
     _, mode = _fan_mode(live)
     auto = mode.get("Auto") if isinstance(mode.get("Auto"), Mapping) else {}
@@ -518,8 +536,10 @@ class EpicMiner(BaseMiner):
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
             Capability.FIRMWARE_UPGRADE,
+            Capability.FAN_CONTROL,
         }
     )
+    supported_fan_modes = ("normal", "manual")  # no immersion mode (fanspeed Auto / Manual)
     # The firmware runs its tuners: the reported mode is one of these (a VoltageOptimizer
     # running at 143 TH/s is ``hashrate_tuning``, tests/fixtures/real/epic/1.5.13).
     supported_modes = ("normal", "sleep", "hashrate_tuning", "power_tuning")
@@ -532,6 +552,8 @@ class EpicMiner(BaseMiner):
         "expected_hashrate": FieldSpec(("web:summary",), parse_expected_hashrate),
         "hashboards": FieldSpec(("web:summary", "web:capabilities", "web:temps"), parse_hashboards),
         "fans": FieldSpec(("web:summary",), parse_fans),
+        "fan_mode": FieldSpec(("web:summary",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:summary",), parse_fan_percent),
         "wattage": FieldSpec(("web:summary",), parse_wattage),
         "wattage_limit": FieldSpec(("web:summary",), parse_wattage_limit),
         "voltage": FieldSpec(("web:summary",), parse_voltage),

@@ -636,7 +636,8 @@ class EpicSim(SimMiner):
             speed = param["Manual"]
             if isinstance(speed, bool) or not isinstance(speed, int) or speed < 0:
                 raise _BadParam("Manual: expected an integer")
-            self.fan_mode = {"Manual": min(speed, 100)}
+            # the API document: "a number from 1-100 ... set to a number within range"
+            self.fan_mode = {"Manual": max(1, min(speed, 100))}
             return
         auto = param.get("Auto") if isinstance(param, dict) and set(param) == {"Auto"} else None
         if not isinstance(auto, dict):
