@@ -19,6 +19,7 @@ from urllib.request import parse_http_list, parse_keqv_list
 import pytest
 
 from asic_bridge.errors import (
+    APIError,
     AuthenticationError,
     InvalidResponseError,
     MinerConnectionError,
@@ -410,3 +411,18 @@ async def test_form_post_and_reopen_after_close() -> None:
         assert (await client.get("/again")).ok
         await client.aclose()
     assert server.connections == 2
+
+
+def test_json_object_wants_a_200_answer_holding_an_object() -> None:
+    def answer(status: int, body: bytes) -> HTTPResult:
+        return HTTPResult(status, {"content-type": "application/json"}, body, "10.0.0.9", "/x")
+
+    assert answer(200, b'{"a": 1}').json_object() == {"a": 1}
+    with pytest.raises(APIError, match="HTTP 404") as info:
+        answer(404, b'{"a": 1}').json_object()
+    assert not isinstance(info.value, InvalidResponseError) and info.value.command == "/x"
+    with pytest.raises(InvalidResponseError, match="got list") as bad:
+        answer(200, b"[1]").json_object()
+    assert bad.value.ip == "10.0.0.9" and bad.value.command == "/x"
+    with pytest.raises(InvalidResponseError, match="not JSON"):
+        answer(200, b"<html>").json_object()

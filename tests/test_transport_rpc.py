@@ -21,7 +21,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
-from asic_bridge.transport.rpc import RPCClient, check_status, parse_rpc_payload
+from asic_bridge.transport.rpc import RPCClient, check_status, json_object, parse_rpc_payload
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -456,3 +456,16 @@ async def test_errors_are_apierrors_with_context() -> None:
         assert "version" in str(exc)
     else:  # pragma: no cover
         pytest.fail("expected an APIError")
+
+
+def test_json_object_passes_an_object_and_names_what_else_came() -> None:
+    assert json_object({"a": 1}) == {"a": 1}
+    for value, kind in (([], "list"), ("x", "str"), (None, "NoneType"), (3, "int")):
+        with pytest.raises(InvalidResponseError, match=f"expected a JSON object, got {kind}"):
+            json_object(value)
+    with pytest.raises(InvalidResponseError) as info:
+        json_object([1], what="v3 frame", ip="10.0.0.9", command="get.x")
+    assert info.value.reason == "v3 frame: expected a JSON object, got list"
+    assert info.value.ip == "10.0.0.9" and info.value.command == "get.x"
+    with pytest.raises(InvalidResponseError, match="got list"):
+        parse_rpc_payload(b"[1, 2]")

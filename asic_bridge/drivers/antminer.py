@@ -79,7 +79,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     UnsupportedError,
 )
-from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
+from asic_bridge.transport.http import HTTPClient, digest_auth
 
 __all__ = [
     "FAMILIES",
@@ -716,17 +716,6 @@ def _web_client(ip: str, ports: Mapping[str, int], credentials: Credentials) -> 
     )
 
 
-def _json_object(result: HTTPResult) -> dict[str, Any]:
-    if result.status != 200:
-        raise APIError(f"HTTP {result.status}", ip=result.ip, command=result.path)
-    obj = result.json()
-    if not isinstance(obj, dict):
-        raise InvalidResponseError(
-            f"expected a JSON object, got {type(obj).__name__}", ip=result.ip, command=result.path
-        )
-    return obj
-
-
 class _AntminerStock(BaseMiner):
     """What both web generations share: clients, RPC batching, reboot, config plumbing."""
 
@@ -779,7 +768,7 @@ class _AntminerStock(BaseMiner):
             result = await self.web.get(path)
         else:
             result = await self.web.request(method, path, data=dict(form or ()))
-        return _json_object(result)
+        return result.json_object()
 
     # ------------------------------------------------------------------ controls
     async def _reboot(self) -> bool:
@@ -902,7 +891,7 @@ class AntminerModern(_AntminerStock):
         result = await self.web.post(
             "/cgi-bin/blink.cgi", json={"blink": "true" if on else "false"}
         )
-        answer = _json_object(result)
+        answer = result.json_object()
         expected = "B000" if on else "B100"
         if answer.get("code") != expected:
             raise CommandError(
@@ -920,7 +909,7 @@ class AntminerModern(_AntminerStock):
         # X19 builds of 2020 answer a bare "ok" (real capture antminer/2020-12-11), later
         # ones {"stats": "success", "code": "M000"}; either way only the read-back counts.
         if not (result.status == 200 and result.text.strip().lower() == "ok"):
-            answer = _json_object(result)
+            answer = result.json_object()
             if answer.get("code") != "M000" and answer.get("stats") != "success":
                 raise CommandError(
                     f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
@@ -1038,7 +1027,7 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
         result = await http.get(
             "/cgi-bin/get_system_info.cgi", timeout=float(settings.get("factory_get_timeout"))
         )
-        sysinfo = _json_object(result)
+        sysinfo = result.json_object()
     except APIError as exc:  # wrong password, old firmware quirks: RPC still identifies
         notes.append(f"get_system_info: {exc.reason}")
     vtype = _version_type(e.rpc_version)

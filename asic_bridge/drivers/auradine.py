@@ -85,6 +85,7 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, TokenAuth
+from asic_bridge.transport.rpc import json_object
 
 __all__ = ["FAMILIES", "AuradineMiner", "parse_hashboards", "parse_mode"]
 
@@ -346,9 +347,7 @@ class AuradineMiner(CGMinerRPCMiner):
             result = await self.web.get(path)
         if result.status != 200:
             raise CommandError(f"HTTP {result.status}", ip=self.ip, command=path)
-        answer = result.json()
-        if not isinstance(answer, dict):
-            raise InvalidResponseError("answer is not an object", ip=self.ip, command=path)
+        answer = json_object(result.json(), ip=self.ip, command=path)
         if not status_ok(answer):
             entry = first_entry(answer, "STATUS") or {}
             raise CommandError(str(entry.get("Msg") or "refused")[:200], ip=self.ip, command=path)

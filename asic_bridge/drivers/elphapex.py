@@ -64,7 +64,7 @@ from asic_bridge.errors import (
     InvalidResponseError,
     UnsupportedError,
 )
-from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
+from asic_bridge.transport.http import HTTPClient, digest_auth
 
 __all__ = [
     "FAMILIES",
@@ -288,17 +288,6 @@ def _web_client(ip: str, ports: Mapping[str, int], credentials: Credentials) -> 
     )
 
 
-def _json_object(result: HTTPResult) -> dict[str, Any]:
-    if result.status != 200:
-        raise APIError(f"HTTP {result.status}", ip=result.ip, command=result.path)
-    obj = result.json()
-    if not isinstance(obj, dict):
-        raise InvalidResponseError(
-            f"expected a JSON object, got {type(obj).__name__}", ip=result.ip, command=result.path
-        )
-    return obj
-
-
 class ElphapexMiner(BaseMiner):
     """DG1, DG1+, DG Home."""
 
@@ -339,7 +328,7 @@ class ElphapexMiner(BaseMiner):
         )
 
     async def _web_source(self, name: str) -> dict[str, Any]:
-        return _json_object(await self.web.get(f"/cgi-bin/{name}.cgi"))
+        return (await self.web.get(f"/cgi-bin/{name}.cgi")).json_object()
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group != "web":
@@ -347,9 +336,9 @@ class ElphapexMiner(BaseMiner):
         return await self._fetch_each(names, self._web_source)
 
     async def _set_fault_light(self, on: bool) -> bool:
-        answer = _json_object(
+        answer = (
             await self.web.post("/cgi-bin/blink.cgi", json={"blink": "true" if on else "false"})
-        )
+        ).json_object()
         if answer.get("code") != ("B000" if on else "B100"):
             raise CommandError(
                 f"blink not confirmed (code {answer.get('code')!r})", ip=self.ip, command="blink"
@@ -377,7 +366,7 @@ class ElphapexMiner(BaseMiner):
             await self._get_config()
         assert self._live_conf is not None
         body = encode_elphapex_conf(config, self._live_conf)
-        answer = _json_object(await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body))
+        answer = (await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body)).json_object()
         if answer.get("code") != "M000" and answer.get("stats") != "success":
             raise CommandError(
                 f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
@@ -399,11 +388,11 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     notes: list[str] = []
     sysinfo: dict[str, Any] = {}
     try:
-        sysinfo = _json_object(
+        sysinfo = (
             await http.get(
                 "/cgi-bin/get_system_info.cgi", timeout=float(settings.get("factory_get_timeout"))
             )
-        )
+        ).json_object()
     except APIError as exc:
         notes.append(f"get_system_info: {exc.reason}")
     raw_model = _text(sysinfo.get("minertype"))

@@ -60,8 +60,8 @@ from asic_bridge.errors import (
     NotAppliedError,
     UnsupportedError,
 )
-from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
-from asic_bridge.transport.rpc import check_status, parse_rpc_payload
+from asic_bridge.transport.http import HTTPClient, digest_auth
+from asic_bridge.transport.rpc import check_status, json_object, parse_rpc_payload
 
 __all__ = [
     "FAMILIES",
@@ -107,9 +107,7 @@ def loads_keeping_duplicates(raw: bytes) -> dict[str, Any]:
         obj = json.loads(text, object_pairs_hook=_collect)
     except ValueError:
         return parse_rpc_payload(raw)
-    if not isinstance(obj, dict):
-        raise InvalidResponseError(f"expected a JSON object, got {type(obj).__name__}")
-    return obj
+    return json_object(obj)
 
 
 # =============================================================================== parsers
@@ -229,17 +227,6 @@ def _web_client(ip: str, port: int, user: str, password: str) -> HTTPClient:
     return HTTPClient(ip, port, auth=digest_auth(user, password), max_connections=2)
 
 
-def _json_object(result: HTTPResult) -> dict[str, Any]:
-    if result.status != 200:
-        raise APIError(f"HTTP {result.status}", ip=result.ip, command=result.path)
-    obj = result.json()
-    if not isinstance(obj, dict):
-        raise InvalidResponseError(
-            f"expected a JSON object, got {type(obj).__name__}", ip=result.ip, command=result.path
-        )
-    return obj
-
-
 class BlackMiner(BaseMiner):
     """Hammer D10 / VolcMiner D1: one firmware, two makes (the subclasses below)."""
 
@@ -332,7 +319,7 @@ class BlackMiner(BaseMiner):
         return out
 
     async def _web_source(self, name: str) -> dict[str, Any]:
-        return _json_object(await self.web.get(f"/cgi-bin/{name}.cgi"))
+        return (await self.web.get(f"/cgi-bin/{name}.cgi")).json_object()
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         if group == "rpc":
@@ -343,9 +330,9 @@ class BlackMiner(BaseMiner):
 
     # ------------------------------------------------------------------ controls
     async def _set_fault_light(self, on: bool) -> bool:
-        answer = _json_object(
+        answer = (
             await self.web.post("/cgi-bin/blink.cgi", json={"blink": "true" if on else "false"})
-        )
+        ).json_object()
         expected = "B000" if on else "B100"
         if answer.get("code") != expected:
             raise CommandError(
@@ -375,7 +362,7 @@ class BlackMiner(BaseMiner):
             await self._get_config()
         assert self._live_conf is not None
         body = encode_modern_conf(config, self._live_conf)
-        answer = _json_object(await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body))
+        answer = (await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body)).json_object()
         if answer.get("code") != "M000" and answer.get("stats") != "success":
             raise CommandError(
                 f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
@@ -432,7 +419,9 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     for make in candidates:
         http = _web_client(e.ip, port, user, _password(credentials, make))
         try:
-            sysinfo = _json_object(await http.get("/cgi-bin/get_system_info.cgi", timeout=timeout))
+            sysinfo = (
+                await http.get("/cgi-bin/get_system_info.cgi", timeout=timeout)
+            ).json_object()
             break
         except AuthenticationError as exc:
             notes.append(f"get_system_info: {exc.reason}")

@@ -81,10 +81,9 @@ from asic_bridge.errors import (
     APIError,
     CommandError,
     ConfigError,
-    InvalidResponseError,
     UnsupportedError,
 )
-from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
+from asic_bridge.transport.http import HTTPClient, digest_auth
 
 __all__ = [
     "FAMILIES",
@@ -240,17 +239,6 @@ def _web_client(ip: str, ports: Mapping[str, int], credentials: Credentials) -> 
     )
 
 
-def _json_object(result: HTTPResult) -> dict[str, Any]:
-    if result.status != 200:
-        raise APIError(f"HTTP {result.status}", ip=result.ip, command=result.path)
-    obj = result.json()
-    if not isinstance(obj, dict):
-        raise InvalidResponseError(
-            f"expected a JSON object, got {type(obj).__name__}", ip=result.ip, command=result.path
-        )
-    return obj
-
-
 class HiveonModern(BaseMiner):
     """Hiveon on X19-era Antminers (S19 family): RPC readings, CGI controls and config."""
 
@@ -318,14 +306,14 @@ class HiveonModern(BaseMiner):
         return await super()._fetch_group(group, names)
 
     async def _cgi(self, name: str) -> dict[str, Any]:
-        return _json_object(await self.web.get(f"/cgi-bin/{name}.cgi"))
+        return (await self.web.get(f"/cgi-bin/{name}.cgi")).json_object()
 
     # ------------------------------------------------------------------ controls
     async def _set_fault_light(self, on: bool) -> bool:
         result = await self.web.post(
             "/cgi-bin/blink.cgi", data={"action": "startBlink" if on else "stopBlink"}
         )
-        answer = _json_object(result)
+        answer = result.json_object()
         expected = "B000" if on else "B100"
         if answer.get("code") != expected:
             raise CommandError(
@@ -365,7 +353,7 @@ class HiveonModern(BaseMiner):
         if self._live_conf is None:  # pragma: no cover - send_config always reads first
             raise APIError("live configuration unknown", ip=self.ip, command="set_miner_conf")
         body = encode_modern_conf(config, self._live_conf)
-        answer = _json_object(await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body))
+        answer = (await self.web.post("/cgi-bin/set_miner_conf.cgi", json=body)).json_object()
         if answer.get("code") != "M000" and answer.get("stats") != "success":
             raise CommandError(
                 f"set_miner_conf refused: {answer.get('msg') or answer.get('code')!r}",
@@ -442,7 +430,7 @@ class HiveonOld(BaseMiner):
                 if isinstance(result, BaseException) and not isinstance(result, Exception):
                     raise result
                 try:
-                    out[name] = result if isinstance(result, Exception) else _json_object(result)
+                    out[name] = result if isinstance(result, Exception) else result.json_object()
                 except APIError as exc:
                     out[name] = exc
             return out
@@ -477,12 +465,12 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     notes: list[str] = []
     if e.http_status is not None:
         try:
-            sysinfo = _json_object(
+            sysinfo = (
                 await http.get(
                     "/cgi-bin/get_system_info.cgi",
                     timeout=float(settings.get("factory_get_timeout")),
                 )
-            )
+            ).json_object()
         except APIError as exc:  # a wrong password: the RPC still identifies the miner
             notes.append(f"get_system_info: {exc.reason}")
     minertype = _text(sysinfo.get("minertype"))

@@ -73,6 +73,7 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, TokenAuth
+from asic_bridge.transport.rpc import json_object
 
 __all__ = ["FAMILIES", "InnosiliconMiner", "encode_pools", "parse_hashboards"]
 
@@ -290,9 +291,7 @@ class InnosiliconMiner(CGMinerRPCMiner):
         result = await self.web.post(path, json=dict(body or {}))
         if result.status != 200:
             raise CommandError(f"HTTP {result.status}", ip=self.ip, command=path)
-        answer = result.json()
-        if not isinstance(answer, dict):
-            raise InvalidResponseError("answer is not an object", ip=self.ip, command=path)
+        answer = json_object(result.json(), ip=self.ip, command=path)
         if answer.get("success") is False:
             why = answer.get("msg") or answer.get("message") or "refused"
             raise CommandError(str(why)[:200], ip=self.ip, command=path)

@@ -35,6 +35,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asic_bridge.transport.rpc import json_object
 from asic_bridge.transport.wire import BodyTooLarge, MinerTransport, RawResponse, WireStats
 
 __all__ = ["HTTPClient", "HTTPResult", "TokenAuth", "digest_auth"]
@@ -117,6 +118,13 @@ class HTTPResult:
             raise InvalidResponseError(
                 f"HTTP {self.status} body is not JSON: {snippet!r}", ip=self.ip, command=self.path
             ) from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body of a 200 answer as a JSON object: APIError for another status,
+        :class:`InvalidResponseError` for a body that is not one."""
+        if self.status != 200:
+            raise APIError(f"HTTP {self.status}", ip=self.ip, command=self.path)
+        return json_object(self.json(), ip=self.ip, command=self.path)
 
 
 class TokenAuth:

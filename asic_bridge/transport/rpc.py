@@ -36,6 +36,7 @@ from asic_bridge.errors import (
 __all__ = [
     "RPCClient",
     "check_status",
+    "json_object",
     "parse_rpc_payload",
 ]
 
@@ -211,8 +212,19 @@ def parse_rpc_payload(raw: bytes) -> dict[str, Any]:
                 obj = _loads(cut)
             except (ValueError, RecursionError):
                 raise InvalidResponseError(f"not JSON: {_excerpt(text)!r}") from None
+    return json_object(obj)
+
+
+def json_object(
+    obj: object, *, what: str = "", ip: str | None = None, command: str | None = None
+) -> dict[str, Any]:
+    """``obj`` (a decoded JSON value) when it is an object; :class:`InvalidResponseError`
+    naming what it is otherwise (``what`` says whose payload it was)."""
     if not isinstance(obj, dict):
-        raise InvalidResponseError(f"expected a JSON object, got {type(obj).__name__}")
+        prefix = f"{what}: " if what else ""
+        raise InvalidResponseError(
+            f"{prefix}expected a JSON object, got {type(obj).__name__}", ip=ip, command=command
+        )
     return obj
 
 

@@ -36,7 +36,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
-from asic_bridge.transport.rpc import RPCClient, check_status, parse_rpc_payload
+from asic_bridge.transport.rpc import RPCClient, check_status, json_object, parse_rpc_payload
 
 __all__ = [
     "V2_TOKEN_TTL",
@@ -175,9 +175,7 @@ def decrypt_v2(key: bytes, b64: str) -> dict[str, Any]:
         obj = json.loads(plain.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError):
         raise InvalidResponseError("decrypted payload is not JSON (wrong key?)") from None
-    if not isinstance(obj, dict):
-        raise InvalidResponseError("decrypted payload is not a JSON object")
-    return obj
+    return json_object(obj, what="decrypted payload")
 
 
 def v2_privileged_request(key: bytes, sign: str, cmd: str, params: Mapping[str, Any]) -> bytes:
@@ -333,9 +331,7 @@ def _parse_v3_body(body: bytes) -> dict[str, Any]:
         obj = json.loads(body.decode("utf-8", errors="replace"), strict=False)
     except ValueError:
         raise InvalidResponseError("v3 frame is not JSON") from None
-    if not isinstance(obj, dict):
-        raise InvalidResponseError("v3 frame is not a JSON object")
-    return obj
+    return json_object(obj, what="v3 frame")
 
 
 async def read_v3_frame(reader: asyncio.StreamReader, max_bytes: int) -> dict[str, Any]:
