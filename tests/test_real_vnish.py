@@ -30,7 +30,7 @@ from asic_bridge.drivers.vnish import (
     power_bounds,
     resolve_model,
 )
-from asic_bridge.errors import NotAppliedError
+from asic_bridge.errors import ConfigError, NotAppliedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.vnish import VNishSim
 from asic_bridge.transport.http import HTTPClient
@@ -295,3 +295,62 @@ async def test_mining_summary_pools_and_cooling_have_the_126_shape() -> None:
         assert_same_shape(pools, miner["pools"])
         assert_same_shape(cooling, miner["cooling"])
         assert_same_shape(head["miner"], {k: miner[k] for k in head["miner"]})
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_mode_and_duty_from_the_summaries() -> None:
+    from asic_bridge.drivers.vnish import parse_fan_mode, parse_fan_percent
+
+    # 1.2.6: cooling.settings.mode.name "auto", fan_duty 0 (no fan turning: fan_num 0)
+    assert parse_fan_mode(CTX, cap("1.2.6", "summary.json")) == "normal"
+    assert parse_fan_percent(CTX, cap("1.2.6", "summary.json")) == 0
+    # 1.2.0-rc5: "immersion" (all four fans "lost"), fan_duty 100
+    assert parse_fan_mode(CTX, cap("1.2.0-rc5", "summary.json")) == "immersion"
+    assert parse_fan_percent(CTX, cap("1.2.0-rc5", "summary.json")) == 100
+    # the settings document's name for it is "immers" (1.2.6 settings, ModeRaw)
+    assert "immers" in cap("1.2.6", "settings-truncated.txt")
+    # the API documents name the summary's modes: 1.2.6 FanMode, 1.3.4 FanSettingsMode
+    schemas = cap("1.2.6", "docs-api-doc.json")["components"]["schemas"]
+    assert set(schemas["FanMode"]["enum"]) == {"auto", "manual", "immersion"}
+    schemas = cap("1.3.4", "docs-api-doc.json")["components"]["schemas"]
+    names = {v["properties"]["name"]["enum"][0] for v in schemas["FanSettingsMode"]["oneOf"]}
+    assert names == {"auto", "manual", "immersion"}
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    from asic_bridge.drivers.vnish import parse_fan_mode, parse_fan_percent
+
+    summary = cap("1.2.6", "summary.json")
+    for bad in (-1, 101, "x", None):
+        broken = {"miner": dict(summary["miner"], cooling=dict(summary["miner"]["cooling"],
+                                                               fan_duty=bad))}  # fmt: skip
+        assert parse_fan_percent(CTX, broken) is None
+    odd = {"miner": dict(summary["miner"], cooling={"settings": {"mode": {"name": "turbo"}}})}
+    assert parse_fan_mode(CTX, odd) is None
+
+
+async def test_set_fan_mode_never_carries_a_duty_into_the_auto_target() -> None:
+    """cooling.mode.param is the target temperature in auto and the duty in manual."""
+    async with running() as (s, _):
+        miner = await get_miner(s.address, use_cache=False, ports=s.ports)
+        assert isinstance(miner, VNishMiner)
+        assert miner.fan_modes() == ("normal", "manual", "immersion")
+        await miner.get_config()  # seen in auto at 75 °C
+        await miner.set_fan_mode({"mode": "manual", "speed": 40})
+        cooling = s.settings["miner"]["cooling"]
+        assert cooling["mode"] == {"name": "manual", "param": 40} and cooling["fan_min_count"] == 4
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 40)
+        await miner.set_fan_mode({"mode": "normal"})
+        assert s.settings["miner"]["cooling"]["mode"] == {"name": "auto", "param": 75}
+        assert s.settings["miner"]["cooling"]["fan_min_duty"] == 10  # kept
+        await miner.set_fan_mode({"mode": "immersion"})
+        assert s.settings["miner"]["cooling"]["mode"] == {"name": "immers"}
+        assert (await miner.get_data(include=["fan_mode"])).fan_mode == "immersion"
+        fresh = await get_miner(s.address, use_cache=False, ports=s.ports)
+        assert fresh is not None
+        with pytest.raises(ConfigError, match="target temperature"):
+            await fresh.set_fan_mode({"mode": "normal"})  # no auto target known: none invented
+        assert s.settings["miner"]["cooling"]["mode"] == {"name": "immers"}
+        await miner.aclose()
+        await fresh.aclose()

@@ -91,6 +91,7 @@ from asic_bridge.drivers.firmware import (
     multipart,
     require,
 )
+from asic_bridge.drivers.values import percent
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -184,6 +185,27 @@ def _state(summary: object) -> str | None:
     status = _summary(summary)["miner"].get("miner_status")
     state = status.get("miner_state") if isinstance(status, Mapping) else None
     return state if isinstance(state, str) else None
+
+
+# summary ``cooling.settings.mode.name`` (the settings document says ``immers`` instead)
+_FAN_MODES = {"auto": "normal", "manual": "manual", "immersion": "immersion", "immers": "immersion"}
+
+
+def _cooling(summary: object) -> Mapping[str, Any]:
+    cooling = _summary(summary)["miner"].get("cooling")
+    return cooling if isinstance(cooling, Mapping) else {}
+
+
+def parse_fan_mode(ctx: ParseContext, summary: object) -> str | None:
+    settings = _cooling(summary).get("settings")
+    mode = settings.get("mode") if isinstance(settings, Mapping) else None
+    name = mode.get("name") if isinstance(mode, Mapping) else None
+    return _FAN_MODES.get(name) if isinstance(name, str) else None
+
+
+def parse_fan_percent(ctx: ParseContext, summary: object) -> int | None:
+    """``cooling.fan_duty``: the PWM duty in % the firmware drives the fans at."""
+    return percent(_cooling(summary).get("fan_duty"))
 
 
 def parse_is_mining(ctx: ParseContext, summary: object) -> bool | None:
@@ -338,8 +360,14 @@ def parse_settings_config(
     )
 
 
-def encode_settings(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, Any]:
-    """The live ``settings`` document with ``config``'s parts written in (read-modify-write)."""
+def encode_settings(
+    config: MinerConfig, live: Mapping[str, Any], auto_target: int | None = None
+) -> dict[str, Any]:
+    """The live ``settings`` document with ``config``'s parts written in (read-modify-write).
+
+    ``cooling.mode.param`` is the target temperature in auto and the fan duty in manual, so a
+    mode change never carries the old param over: auto takes the temperature target given,
+    else ``auto_target`` (the last one this miner ran)."""
     out = copy.deepcopy(dict(live))
     miner = out.setdefault("miner", {})
     if config.pools is not None:
@@ -357,21 +385,33 @@ def encode_settings(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, A
         miner["pools"] = pools
     cooling = miner.setdefault("cooling", {})
     fan = config.fan_mode
+    previous = cooling.get("mode") if isinstance(cooling.get("mode"), Mapping) else {}
+    # a minimum the caller did not give stays as the miner has it
+    given = fan.model_fields_set if fan is not None else set()
+    if isinstance(fan, (FanModeManual, FanModeNormal)) and "minimum_fans" in given:
+        cooling["fan_min_count"] = fan.minimum_fans
     if isinstance(fan, FanModeManual):
-        cooling["fan_min_count"] = fan.minimum_fans
-        cooling["mode"] = {**cooling.get("mode", {}), "name": "manual", "param": fan.speed}
+        cooling["mode"] = {"name": "manual", "param": fan.speed}
     elif isinstance(fan, FanModeImmersion):
-        cooling["mode"] = {**cooling.get("mode", {}), "name": "immers"}
+        cooling["mode"] = {"name": "immers"}
     elif isinstance(fan, FanModeNormal):
-        cooling["fan_min_count"] = fan.minimum_fans
-        cooling["fan_min_duty"] = fan.minimum_speed
-        cooling["mode"] = {**cooling.get("mode", {}), "name": "auto"}
+        if "minimum_speed" in given:
+            cooling["fan_min_duty"] = fan.minimum_speed
+        if previous.get("name") != "auto":
+            cooling["mode"] = {"name": "auto"}
+            if auto_target is not None:
+                cooling["mode"]["param"] = auto_target
     temp = config.temperature
-    if temp is not None:
-        if temp.target is not None and cooling.get("mode", {}).get("name") == "auto":
-            cooling["mode"]["param"] = round(temp.target)
-        if temp.danger is not None:
-            miner.setdefault("misc", {})["restart_temp"] = round(temp.danger)
+    target = temp.target if temp is not None else None
+    if target is not None and cooling.get("mode", {}).get("name") == "auto":
+        cooling["mode"]["param"] = round(target)
+    if isinstance(fan, FanModeNormal) and "param" not in cooling["mode"]:
+        raise ConfigError(
+            "VNish's auto fan mode needs a target temperature (temperature.target): none "
+            "was given and this miner has not been seen in auto mode"
+        )
+    if temp is not None and temp.danger is not None:
+        miner.setdefault("misc", {})["restart_temp"] = round(temp.danger)
     mode = config.mining_mode
     overclock = miner.setdefault("overclock", {})
     if isinstance(mode, MiningModeNormal):
@@ -404,9 +444,11 @@ class VNishMiner(CGMinerRPCMiner):
             Capability.SEND_CONFIG,
             Capability.FIRMWARE_UPGRADE,
             Capability.PRESETS,
+            Capability.FAN_CONTROL,
         }
     )
     supported_modes = ("normal", "sleep", "preset")
+    supported_fan_modes = ("normal", "manual", "immersion")
     EMPTY_OK: ClassVar[frozenset[str]] = frozenset({"devs"})
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:info",), parse_mac, static=True),
@@ -417,6 +459,8 @@ class VNishMiner(CGMinerRPCMiner):
         "expected_hashrate": FieldSpec(("rpc:stats",), parse_cgminer_expected_hashrate),
         "hashboards": FieldSpec(("rpc:stats", "rpc:devs"), parse_cgminer_hashboards),
         "fans": FieldSpec(("rpc:stats",), parse_cgminer_fans),
+        "fan_mode": FieldSpec(("web:summary",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:summary",), parse_fan_percent),
         "uptime": FieldSpec(("rpc:summary",), parse_uptime),
         "pools": FieldSpec(("rpc:pools",), parse_pools),
         "wattage": FieldSpec(("web:summary",), parse_wattage),
@@ -432,6 +476,7 @@ class VNishMiner(CGMinerRPCMiner):
     def __init__(self, ip: str, **kwargs: Any) -> None:
         super().__init__(ip, **kwargs)
         self._auth = TokenAuth(self._unlock, template="{token}")
+        self._auto_target: int | None = None
 
     @property
     def web(self) -> HTTPClient:
@@ -585,7 +630,11 @@ class VNishMiner(CGMinerRPCMiner):
 
     async def _get_config(self) -> MinerConfig:
         live, presets, summary = await self._live()
-        return parse_settings_config(self._ctx(), live, presets, summary)
+        config = parse_settings_config(self._ctx(), live, presets, summary)
+        target = config.temperature.target if config.temperature else None
+        if isinstance(config.fan_mode, FanModeNormal) and target is not None:
+            self._auto_target = round(target)  # what a later switch back to auto runs at
+        return config
 
     def _ctx(self) -> ParseContext:
         return ParseContext(self.algo, self.model_info, self.identity)
@@ -606,7 +655,7 @@ class VNishMiner(CGMinerRPCMiner):
             wanted = config.model_copy(
                 update={"mining_mode": MiningModePreset(active_preset=chosen.name)}
             )
-        body = encode_settings(wanted, doc)
+        body = encode_settings(wanted, doc, self._auto_target)
         if body != doc:
             await self.web_post("settings", body)
         if mode is not None and mode != live.mining_mode:

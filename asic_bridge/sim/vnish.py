@@ -387,7 +387,7 @@ class VNishSim(CGMinerSim):
                 "fan_num": len(r.fans),
                 "fans": fans,
                 "settings": {"mode": {"name": "immersion" if mode == "immers" else mode}},
-                "fan_duty": round(100 * max(r.fans, default=0) / 6000),
+                "fan_duty": self._fan_duty(r.fans),
             },
             "chains": self._chain_items(),
             "found_blocks": 0,
@@ -414,6 +414,16 @@ class VNishSim(CGMinerSim):
 
     async def _chains(self, request: Request) -> HttpReply:
         return json_reply(self._chain_items())
+
+    def _fan_duty(self, rpms: tuple[int, ...]) -> int:
+        """The PWM %: the manual setting, 100 in immersion (the 1.2.0 capture: fans lost,
+        duty 100), else what the fastest fan turns at."""
+        mode = self.settings["miner"]["cooling"]["mode"]
+        if mode.get("name") == "manual":
+            return int(mode.get("param", 100))
+        if mode.get("name") == "immers":
+            return 100
+        return round(100 * max(rpms, default=0) / self.hardware.fan_rpm_max)
 
     def _live_settings(self) -> dict[str, Any]:
         out = copy.deepcopy(self.settings)
@@ -517,10 +527,13 @@ class VNishSim(CGMinerSim):
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` laid over ``base`` key by key (lists and scalars replace)."""
+    """``update`` laid over ``base`` key by key (lists and scalars replace, and so does a
+    cooling ``mode``: one of ModeRaw's shapes, never a mix of two)."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if key == "mode" and isinstance(value, dict) and "name" in value:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
