@@ -244,3 +244,49 @@ async def test_after_set_mode_the_reading_names_that_mode() -> None:
         reading = (await miner.get_config()).mining_mode
         assert isinstance(reading, MiningModePreset) and reading.active_preset == "400MHz"
         assert reading.mode in miner.supported_modes
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_percent_from_the_2025_fans() -> None:
+    from asic_bridge.drivers.luxos import parse_fan_mode_name, parse_fan_percent
+
+    fans = cap("fans.json")
+    assert parse_fan_percent(CTX, fans) == 20  # FANS[].Speed 20 on all four
+    # no tempctrl capture says Auto/Manual: no mode from the fans alone
+    assert parse_fan_mode_name(CTX, fans, None) is None
+    assert parse_fan_mode_name(CTX, fans, cap("tempctrlset.json", "2023.9.28.220144")) is None
+    auto = {"TEMPCTRL": [{"Mode": "Auto", "Target": 65}]}
+    assert parse_fan_mode_name(CTX, fans, auto) == "normal"  # with MinFans 3
+    manual = {"TEMPCTRL": [{"Mode": "Manual"}]}
+    assert parse_fan_mode_name(CTX, fans, manual) == "manual"
+    off = {**fans, "FANCTRL": [{"MinFans": 0}], "FANS": [dict(f, Speed=0) for f in fans["FANS"]]}
+    assert parse_fan_mode_name(CTX, off, manual) == "immersion"
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    from asic_bridge.drivers.luxos import parse_fan_mode_name, parse_fan_percent
+
+    fans = cap("fans.json")
+    for bad in ("x", -3, 140, None):
+        assert (
+            parse_fan_percent(CTX, {**fans, "FANS": [dict(f, Speed=bad) for f in fans["FANS"]]})
+            is None
+        )
+    assert parse_fan_mode_name(CTX, fans, {"TEMPCTRL": [{"Mode": "Turbo"}]}) is None
+
+
+async def test_fanset_is_written_and_read_back() -> None:
+    async with running() as s:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, LuxOSMiner)
+        assert miner.fan_modes() == ("normal", "manual", "immersion")
+        await miner.set_fan_mode({"mode": "manual", "speed": 45})
+        assert (s.fan_speed, s.min_fans) == (45, 3)  # the miner's minimum fans kept
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 45)
+        await miner.set_fan_mode({"mode": "immersion"})
+        assert (s.fan_speed, s.min_fans) == (0, 0)
+        await miner.set_fan_mode({"mode": "normal", "minimum_fans": 2})
+        assert (s.fan_speed, s.min_fans) == (-1, 2)
+        assert (await miner.get_data(include=["fan_mode"])).fan_mode == "normal"
+        await miner.aclose()

@@ -13,6 +13,9 @@ hashboards         ``stats`` STATS[1] ``chain_rate<n>`` (GH/s), ``chain_acn<n>``
                    sensors of ``temp_pcb<n>`` are exhaust-intake-intake-exhaust: the board
                    temperature is the intake pair, the chip temperature the exhaust pair
 fans               ``fans`` FANS[].RPM in ``ID`` order
+fan_percent        ``fans`` FANS[].Speed (the PWM %), their mean
+fan_mode           ``tempctrl`` Mode Auto/Manual; manual at 0 % with ``FANCTRL`` MinFans 0
+                   is immersion (fans off, no fan check), what ``fanset`` writes for it
 wattage            ``power`` POWER[0].Watts
 wattage_limit      ``config`` Profile -> that profile's ``Watts`` in ``profiles``
 fault_light        ``config`` RedLed: ``blink``/``on`` (``auto`` is the firmware's own
@@ -85,6 +88,7 @@ from asic_bridge.drivers.cgminer import (
     to_float,
     to_int,
 )
+from asic_bridge.drivers.values import percent
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -316,6 +320,20 @@ def parse_fan_mode(
     return FanModeNormal(minimum_fans=max(min_fans or 0, 0))
 
 
+def parse_fan_mode_name(ctx: ParseContext, fans: object, tempctrl: object) -> str | None:
+    """The mode only where ``tempctrl`` says Auto or Manual (no guess from the fans alone)."""
+    ctrl = first_entry(tempctrl, "TEMPCTRL") or {}
+    mode = parse_fan_mode(fans, tempctrl) if ctrl.get("Mode") in ("Auto", "Manual") else None
+    return None if mode is None else mode.mode
+
+
+def parse_fan_percent(ctx: ParseContext, fans: object) -> int | None:
+    """The mean ``Speed`` (PWM %) of the fans."""
+    speeds = [to_float(item.get("Speed")) for item in entries(fans, "FANS")]
+    known = [v for v in speeds if v is not None]
+    return percent(sum(known) / len(known)) if known else None
+
+
 def parse_temperature(tempctrl: object) -> TemperatureConfig | None:
     ctrl = first_entry(tempctrl, "TEMPCTRL")
     if ctrl is None:
@@ -412,9 +430,11 @@ class LuxOSMiner(CGMiner):
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
             Capability.PRESETS,
+            Capability.FAN_CONTROL,
         }
     )
     supported_modes = ("low", "normal", "high", "sleep", "preset")
+    supported_fan_modes = ("normal", "manual", "immersion")
     EMPTY_OK: ClassVar[frozenset[str]] = frozenset()
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("rpc:config",), parse_mac, static=True),
@@ -426,6 +446,8 @@ class LuxOSMiner(CGMiner):
         "expected_hashrate": FieldSpec(("rpc:stats",), parse_expected_hashrate),
         "hashboards": FieldSpec(("rpc:stats",), parse_hashboards),
         "fans": FieldSpec(("rpc:fans",), parse_fans),
+        "fan_mode": FieldSpec(("rpc:fans", "rpc:tempctrl"), parse_fan_mode_name),
+        "fan_percent": FieldSpec(("rpc:fans",), parse_fan_percent),
         "wattage": FieldSpec(("rpc:power",), parse_wattage),
         "wattage_limit": FieldSpec(("rpc:config", "rpc:profiles"), parse_wattage_limit),
         "active_preset": FieldSpec(("rpc:config",), parse_active_profile),
