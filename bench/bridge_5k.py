@@ -165,8 +165,9 @@ async def _run(
         await client.subscribe("$SYS/broker/#")
         reader = asyncio.create_task(_read(client, watch))
         started = time.monotonic()
+        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
         bridge = subprocess.Popen(  # noqa: ASYNC220
-            [PYTHON, "-m", "asic_bridge", "run", "-c", str(args.work / "bridge.yaml")]
+            [PYTHON, *profile, "-m", "asic_bridge", "run", "-c", str(args.work / "bridge.yaml")]
         )
         procs.append(bridge)
         with contextlib.suppress(TimeoutError):
@@ -308,6 +309,7 @@ if __name__ == "__main__":
     parser.add_argument("--startup-limit", type=float, default=300.0)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--command-gap", type=float, default=0.25)
+    parser.add_argument("--profile", help="run the bridge under cProfile, stats to this file")
     ns = parser.parse_args()
     ns.work = None
     try:

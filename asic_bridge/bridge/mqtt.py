@@ -36,6 +36,12 @@ CLOSE_PUBLISH_TIMEOUT = 3.0
 #: Longer than command_expiry on purpose, so a late command is answered "expired".
 SESSION_EXPIRY = 3600
 
+PUBLISH_WINDOW = 10
+"""QoS 1/2 publishes awaiting their acknowledgement at once; the rest wait their turn.
+aiomqtt walks every pending call on each publish (and warns above 10), so the thousands a
+discovery burst for thousands of miners leaves pending cost quadratic CPU; ten keep a
+broker's acknowledgements flowing as fast as more (bench/bridge_5k.py)."""
+
 
 class Publisher(Protocol):
     """What a feature needs of the MQTT session."""
@@ -85,6 +91,7 @@ class MqttSession:
         #: topics outside the base topic a feature reads (a meter's, a price feed's)
         self._listened: dict[str, Incoming] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._publish_window = asyncio.Semaphore(PUBLISH_WINDOW)
         self.tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
 
     def route(self, kind: str, handler: Route) -> None:
@@ -241,14 +248,11 @@ class MqttSession:
             return
         if isinstance(payload, (dict, list)):
             payload = orjson.dumps(payload)  # compact UTF-8, 5-10x faster than json
+        qos = self.config.mqtt.qos if qos is None else qos
         publish = asyncio.ensure_future(
-            client.publish(
-                topic,
-                payload,
-                qos=self.config.mqtt.qos if qos is None else qos,
-                retain=retain,
-                properties=properties,
-            )
+            self._publish_acknowledged(client, topic, payload, qos, retain, properties)
+            if qos
+            else client.publish(topic, payload, qos=0, retain=retain, properties=properties)
         )
         # aiomqtt does not wake a QoS 1 publish whose connection died: it would wait out the
         # whole client timeout (10 s) for a PUBACK that cannot come, holding up the caller (a
@@ -267,6 +271,18 @@ class MqttSession:
             log.debug("publish to %s failed: %s", topic, exc)
         elif exc is not None:
             raise exc
+
+    async def _publish_acknowledged(
+        self,
+        client: aiomqtt.Client,
+        topic: str,
+        payload: Any,
+        qos: int,
+        retain: bool,
+        properties: Any,
+    ) -> None:
+        async with self._publish_window:
+            await client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     async def respond(self, default_topic: str, body: dict[str, Any], request: Request) -> None:
         """The answer to ``request``: on its MQTT 5 response topic if it named one."""
