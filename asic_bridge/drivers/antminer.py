@@ -71,6 +71,7 @@ from asic_bridge.drivers.firmware import (
 )
 from asic_bridge.drivers.values import number as _num
 from asic_bridge.drivers.values import text as _text
+from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
     APIError,
     CommandError,
@@ -179,11 +180,6 @@ _ALGO_HINTS = {
 
 
 # =============================================================================== helpers
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return None if number is None else int(number)
-
-
 def _section(payload: Any, name: str) -> list[dict[str, Any]]:
     """``payload[name]`` as a list of objects, or a ValueError naming what is missing."""
     if not isinstance(payload, Mapping):

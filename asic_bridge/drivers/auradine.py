@@ -71,10 +71,9 @@ from asic_bridge.drivers.cgminer import (
     parse_pools,
     parse_pools_config,
     parse_uptime,
-    to_float,
-    to_int,
     validate_pool_field,
 )
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     AuthenticationError,
@@ -133,7 +132,7 @@ def _watts(value: object) -> float | None:
 def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
     entry = section(summary, "SUMMARY")
     for key in ("MHS 5s", "MHS 1m", "MHS av"):
-        value = to_float(entry.get(key))
+        value = number(entry.get(key))
         if value is not None:
             return to_default(max(value, 0.0), "MH/s", ctx.algo)
     return None
@@ -146,14 +145,14 @@ def parse_hashboards(ctx: ParseContext, devs: object) -> list[HashBoard]:
     per_board = info.chips_per_board if info else None
     boards: dict[int, HashBoard] = {}
     for row in entries(devs, "DEVS"):
-        number = to_int(row.get("ID"))
-        if number is None or not 1 <= number <= 64:
+        board_id = whole(row.get("ID"))
+        if board_id is None or not 1 <= board_id <= 64:
             continue
-        rate = to_float(row.get("MHS 5s"))
-        temp = to_float(row.get("Temperature"))
+        rate = number(row.get("MHS 5s"))
+        temp = number(row.get("Temperature"))
         alive = row.get("Status", "Alive") == "Alive"
-        boards[number - 1] = HashBoard(
-            slot=number - 1,
+        boards[board_id - 1] = HashBoard(
+            slot=board_id - 1,
             hashrate=to_default(max(rate, 0.0), "MH/s", ctx.algo) if rate is not None else None,
             temp=temp if temp and temp > -100 else None,
             expected_chips=per_board,
@@ -179,16 +178,16 @@ def parse_fans(ctx: ParseContext, fan: object) -> list[Fan] | None:
     if not isinstance(fan, Mapping):
         raise ValueError("fan answer is not an object")
     rows = entries(fan, "Fan")
-    return [Fan(speed=to_int(row.get("Speed"))) for row in rows] or None
+    return [Fan(speed=whole(row.get("Speed"))) for row in rows] or None
 
 
 def parse_fault_light(ctx: ParseContext, led: object) -> bool | None:
-    code = to_int(section(led, "LED").get("Code"))
+    code = whole(section(led, "LED").get("Code"))
     return None if code is None else code == LED_LOCATE
 
 
 def parse_errors(ctx: ParseContext, led: object) -> list[MinerErrorData]:
-    code = to_int(section(led, "LED").get("Code"))
+    code = whole(section(led, "LED").get("Code"))
     if code in LED_FAULTS:
         return [MinerErrorData(error_code=code, error_message=LED_FAULTS[code])]
     return []
@@ -238,7 +237,7 @@ def parse_fan_mode(fan: object) -> FanModeNormal | FanModeManual | None:
     rows = entries(fan, "Fan")
     if not rows:
         return None
-    target, top = to_float(rows[0].get("Target")), to_float(rows[0].get("Max"))
+    target, top = number(rows[0].get("Target")), number(rows[0].get("Max"))
     if target is None or not top:
         return FanModeNormal()
     return FanModeManual(speed=max(0, min(100, round(target / top * 100))))

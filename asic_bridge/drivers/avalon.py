@@ -93,9 +93,9 @@ from asic_bridge.drivers.cgminer import (
     parse_pools_config,
     parse_summary_hashrate,
     parse_uptime,
-    to_float,
     validate_pool_field,
 )
+from asic_bridge.drivers.values import number
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -166,7 +166,7 @@ class AvalonModule:
             return []
         out = []
         for part in text.split():
-            value = to_float(part)
+            value = number(part)
             if value is not None:
                 out.append(value)
         return out
@@ -174,7 +174,7 @@ class AvalonModule:
     def positional(self, key: str) -> list[float | None]:
         """Per-board values of ``key`` in position; an unreadable one is None, not dropped."""
         text = self.fields.get(key)
-        return [] if text is None else [to_float(part) for part in text.split()]
+        return [] if text is None else [number(part) for part in text.split()]
 
     def board_entries(self, prefix: str, board: int) -> int | None:
         """How many values one board lists under ``<prefix><n>`` (``PVT_T<n>``: one per chip),

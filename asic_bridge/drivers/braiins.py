@@ -66,11 +66,9 @@ from asic_bridge.drivers.cgminer import (
     parse_api_ver,
     parse_pools,
     parse_uptime,
-    to_float,
-    to_int,
 )
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_tar, multipart, require
-from asic_bridge.drivers.values import percent
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -115,7 +113,7 @@ LED_BLINK = "50"
 def _chains(payload: object, section: str) -> list[dict[str, Any]]:
     """Per-chain entries ordered by ``ID`` (S9: 6-8, X19: 1-3)."""
     items = entries(payload, section)
-    return sorted(items, key=lambda item: to_int(item.get("ID")) or 0)
+    return sorted(items, key=lambda item: whole(item.get("ID")) or 0)
 
 
 def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
@@ -124,7 +122,7 @@ def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
     if entry is None:
         raise ValueError("summary has no SUMMARY section")
     for key in ("MHS 1m", "MHS 5s", "MHS av"):
-        value = to_float(entry.get(key))
+        value = number(entry.get(key))
         if value is not None:
             return to_default(max(value, 0.0), "MH/s", ctx.algo)
     return None
@@ -132,7 +130,7 @@ def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
 
 def parse_expected_hashrate(ctx: ParseContext, devs: object) -> float | None:
     """Sum of the chains' ``Nominal MHS`` (what the tuned chips should do)."""
-    values = [v for d in _chains(devs, "DEVS") if (v := to_float(d.get("Nominal MHS")))]
+    values = [v for d in _chains(devs, "DEVS") if (v := number(d.get("Nominal MHS")))]
     return to_default(sum(values), "MH/s", ctx.algo) if values else None
 
 
@@ -142,18 +140,18 @@ def parse_rpc_hashboards(
     """Boards from ``devs`` (rate), ``devdetails`` (chips) and ``temps`` (Board/Chip degC)."""
     info = ctx.model_info
     per_board = info.chips_per_board if info is not None else None
-    rates = {to_int(d.get("ID")): d for d in _chains(devs, "DEVS")}
-    details = {to_int(d.get("ID")): d for d in _chains(devdetails, "DEVDETAILS")}
-    temperatures = {to_int(t.get("ID")): t for t in _chains(temps, "TEMPS")}
+    rates = {whole(d.get("ID")): d for d in _chains(devs, "DEVS")}
+    details = {whole(d.get("ID")): d for d in _chains(devdetails, "DEVDETAILS")}
+    temperatures = {whole(t.get("ID")): t for t in _chains(temps, "TEMPS")}
     ids = sorted(i for i in {*rates, *details, *temperatures} if i is not None)
     if not ids and not isinstance(devs, Mapping):
         raise ValueError("devs answer is not an object")
     boards: list[HashBoard] = []
     for slot, chain in enumerate(ids):
         dev, det, tmp = rates.get(chain, {}), details.get(chain, {}), temperatures.get(chain, {})
-        rate = to_float(dev.get("MHS 1m", dev.get("MHS 5s")))
-        chips = to_int(det.get("Chips"))
-        board_temp, chip_temp = to_float(tmp.get("Board")), to_float(tmp.get("Chip"))
+        rate = number(dev.get("MHS 1m", dev.get("MHS 5s")))
+        chips = whole(det.get("Chips"))
+        board_temp, chip_temp = number(tmp.get("Board")), number(tmp.get("Chip"))
         boards.append(
             HashBoard(
                 slot=slot,
@@ -164,7 +162,7 @@ def parse_rpc_hashboards(
                 expected_chips=per_board,
                 missing=not chips,
                 active=bool(rate),
-                voltage=to_float(det.get("Voltage")),
+                voltage=number(det.get("Voltage")),
             )
         )
     expected = info.hashboards if info is not None else None
@@ -177,7 +175,7 @@ def parse_rpc_fans(ctx: ParseContext, fans: object) -> list[Fan]:
     items = entries(fans, "FANS")
     if not isinstance(fans, Mapping):
         raise ValueError("fans answer is not an object")
-    return [Fan(speed=to_int(item.get("RPM"))) for item in items]
+    return [Fan(speed=whole(item.get("RPM"))) for item in items]
 
 
 def _tuner(tunerstatus: object) -> dict[str, Any]:
@@ -188,11 +186,11 @@ def _tuner(tunerstatus: object) -> dict[str, Any]:
 
 
 def parse_wattage(ctx: ParseContext, tunerstatus: object) -> int | None:
-    return to_int(_tuner(tunerstatus).get("ApproximateMinerPowerConsumption"))
+    return whole(_tuner(tunerstatus).get("ApproximateMinerPowerConsumption"))
 
 
 def parse_wattage_limit(ctx: ParseContext, tunerstatus: object) -> int | None:
-    return to_int(_tuner(tunerstatus).get("PowerLimit"))
+    return whole(_tuner(tunerstatus).get("PowerLimit"))
 
 
 _HEALTHY = ("stable", "testing performance profile", "tuning individual chips", "tuning")
@@ -204,7 +202,7 @@ def parse_errors(ctx: ParseContext, tunerstatus: object) -> list[MinerErrorData]
     if not isinstance(chains, list):
         return []
     valid = [c for c in chains if isinstance(c, dict)]
-    valid.sort(key=lambda c: to_int(c.get("HashchainIndex")) or 0)
+    valid.sort(key=lambda c: whole(c.get("HashchainIndex")) or 0)
     out = []
     for slot, chain in enumerate(valid):
         status = chain.get("Status")
@@ -219,7 +217,7 @@ def parse_rpc_is_mining(ctx: ParseContext, devs: object) -> bool | None:
     chains = _chains(devs, "DEVS")
     if not isinstance(devs, Mapping):
         raise ValueError("devs answer is not an object")
-    rates = [to_float(d.get("MHS 5s")) for d in chains]
+    rates = [number(d.get("MHS 5s")) for d in chains]
     known = [r for r in rates if r is not None]
     return any(r > 0 for r in known) if known else None
 
@@ -353,7 +351,7 @@ def config_from_toml(doc: Mapping[str, Any]) -> MinerConfig:
             for p in group.get("pool") or []
             if isinstance(p, Mapping) and p.get("url")
         ]
-        quota = to_int(group.get("quota"))
+        quota = whole(group.get("quota"))
         groups.append(
             PoolGroup(
                 pools=pools, quota=max(1, quota or 1), name=str(group.get("name", "")) or None
@@ -367,23 +365,23 @@ def config_from_toml(doc: Mapping[str, Any]) -> MinerConfig:
             config.mining_mode = MiningModeNormal()
         elif mode == "hashrate_target":
             config.mining_mode = MiningModeHashrateTune(
-                hashrate=to_float(tuning.get("hashrate_target"))
+                hashrate=number(tuning.get("hashrate_target"))
             )
         else:
-            power = to_int(tuning.get("power_target", tuning.get("psu_power_limit")))
+            power = whole(tuning.get("power_target", tuning.get("psu_power_limit")))
             config.mining_mode = MiningModePowerTune(power=power)
     temp = doc.get("temp_control")
     if isinstance(temp, Mapping):
         config.temperature = TemperatureConfig(
-            target=to_float(temp.get("target_temp")),
-            hot=to_float(temp.get("hot_temp")),
-            danger=to_float(temp.get("dangerous_temp")),
+            target=number(temp.get("target_temp")),
+            hot=number(temp.get("hot_temp")),
+            danger=number(temp.get("dangerous_temp")),
         )
         if str(temp.get("mode", "")).lower() == "disabled":
             config.fan_mode = FanModeImmersion()
     fans = doc.get("fan_control")
     if isinstance(fans, Mapping) and config.fan_mode is None:
-        speed, min_fans = to_int(fans.get("speed")), to_int(fans.get("min_fans"))
+        speed, min_fans = whole(fans.get("speed")), whole(fans.get("min_fans"))
         manual = isinstance(temp, Mapping) and str(temp.get("mode", "")).lower() == "manual"
         if manual and speed is not None:
             config.fan_mode = FanModeManual(speed=speed, minimum_fans=max(0, min_fans or 0))
@@ -770,7 +768,7 @@ def parse_grpc_fw_ver(ctx: ParseContext, details: object) -> str | None:
 
 
 def parse_grpc_expected_hashrate(ctx: ParseContext, details: object) -> float | None:
-    value = to_float(
+    value = number(
         _get(_msg(details, "GetMinerDetails"), "sticker_hashrate", "gigahash_per_second")
     )
     return to_default(value, "GH/s", ctx.algo) if value else None
@@ -796,10 +794,10 @@ def parse_grpc_hashboards(ctx: ParseContext, hashboards: object) -> list[HashBoa
 
     boards: list[HashBoard] = []
     for slot, board in enumerate(sorted(items, key=order)):
-        rate = to_float(_get(board, "stats", "real_hashrate", "last_5s", "gigahash_per_second"))
-        chips = to_int(board.get("chips_count"))
-        board_temp = to_float(_get(board, "board_temp", "degree_c"))
-        chip_temp = to_float(_get(board, "highest_chip_temp", "temperature", "degree_c"))
+        rate = number(_get(board, "stats", "real_hashrate", "last_5s", "gigahash_per_second"))
+        chips = whole(board.get("chips_count"))
+        board_temp = number(_get(board, "board_temp", "degree_c"))
+        chip_temp = number(_get(board, "highest_chip_temp", "temperature", "degree_c"))
         enabled = bool(board.get("enabled", False))
         serial = board.get("serial_number")
         boards.append(
@@ -808,14 +806,14 @@ def parse_grpc_hashboards(ctx: ParseContext, hashboards: object) -> list[HashBoa
                 hashrate=to_default(rate or 0.0, "GH/s", ctx.algo) if enabled else None,
                 temp=board_temp if board_temp else None,
                 chip_temp=chip_temp if chip_temp else None,
-                inlet_temp=to_float(_get(board, "lowest_inlet_temp", "degree_c")),
-                outlet_temp=to_float(_get(board, "highest_outlet_temp", "degree_c")),
+                inlet_temp=number(_get(board, "lowest_inlet_temp", "degree_c")),
+                outlet_temp=number(_get(board, "highest_outlet_temp", "degree_c")),
                 chips=chips,
                 expected_chips=per_board,
                 serial_number=str(serial) if serial else None,
                 missing=False,
                 active=enabled and bool(rate),
-                voltage=to_float(_get(board, "current_voltage", "volt")),
+                voltage=number(_get(board, "current_voltage", "volt")),
             )
         )
     expected = info.hashboards if info is not None else None
@@ -825,19 +823,19 @@ def parse_grpc_hashboards(ctx: ParseContext, hashboards: object) -> list[HashBoa
 
 
 def parse_grpc_wattage(ctx: ParseContext, stats: object) -> int | None:
-    return to_int(_get(_msg(stats, "GetMinerStats"), "power_stats", "approximated_consumption",
+    return whole(_get(_msg(stats, "GetMinerStats"), "power_stats", "approximated_consumption",
                        "watt"))  # fmt: skip
 
 
 def parse_grpc_wattage_limit(ctx: ParseContext, performance: object) -> int | None:
     mode = _msg(performance, "GetActivePerformanceMode")
-    return to_int(_get(mode, "tuner_mode", "power_target", "power_target", "watt"))
+    return whole(_get(mode, "tuner_mode", "power_target", "power_target", "watt"))
 
 
 def parse_grpc_fans(ctx: ParseContext, cooling: object) -> list[Fan]:
     fans = _msg(cooling, "GetCoolingState").get("fans") or []
-    ordered = sorted(enumerate(fans), key=lambda item: to_int(item[1].get("position")) or item[0])
-    return [Fan(speed=to_int(fan.get("rpm")) or 0) for _, fan in ordered]
+    ordered = sorted(enumerate(fans), key=lambda item: whole(item[1].get("position")) or item[0])
+    return [Fan(speed=whole(fan.get("rpm")) or 0) for _, fan in ordered]
 
 
 def parse_grpc_fault_light(ctx: ParseContext, locate: object) -> bool:
@@ -854,8 +852,8 @@ def parse_grpc_pools(ctx: ParseContext, groups: object) -> list[PoolMetrics]:
                     url=str(pool.get("url")) if pool.get("url") else None,
                     user=str(pool.get("user", "")),
                     index=len(out),
-                    accepted=to_int(stats.get("accepted_shares")) or 0,
-                    rejected=to_int(stats.get("rejected_shares")) or 0,
+                    accepted=whole(stats.get("accepted_shares")) or 0,
+                    rejected=whole(stats.get("rejected_shares")) or 0,
                     get_failures=0,
                     remote_failures=0,
                     active=bool(pool.get("active", False)),
@@ -868,7 +866,7 @@ def parse_grpc_pools(ctx: ParseContext, groups: object) -> list[PoolMetrics]:
 def parse_grpc_power_constraints(constraints: object) -> tuple[int, int] | None:
     """(min, max) watts of ``GetConstraints`` ``tuner_constraints.power_target``."""
     target = _get(_msg(constraints, "GetConstraints"), "tuner_constraints", "power_target")
-    low, high = to_int(_get(target, "min", "watt")), to_int(_get(target, "max", "watt"))
+    low, high = whole(_get(target, "min", "watt")), whole(_get(target, "max", "watt"))
     return (low, high) if low and high and low <= high else None
 
 
@@ -881,7 +879,7 @@ def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
             for p in group.get("pools") or []
             if p.get("url")
         ]  # fmt: skip
-        quota = to_int(_get(group, "quota", "value"))
+        quota = whole(_get(group, "quota", "value"))
         groups.append(
             PoolGroup(pools=pools, quota=max(1, quota or 1), name=group.get("name") or None)
         )
@@ -891,18 +889,18 @@ def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
         config.mining_mode = MiningModeNormal()
     elif tuner.get("tuner_mode") == TUNER_MODE_HASHRATE:
         config.mining_mode = MiningModeHashrateTune(
-            hashrate=to_float(_get(tuner, "hashrate_target", "terahash_per_second"))
+            hashrate=number(_get(tuner, "hashrate_target", "terahash_per_second"))
         )
     elif tuner:
-        config.mining_mode = MiningModePowerTune(power=to_int(_get(tuner, "power_target", "watt")))
+        config.mining_mode = MiningModePowerTune(power=whole(_get(tuner, "power_target", "watt")))
     temp = configuration.get("temperature") or {}
     for name in ("auto", "manual", "immersion"):
         if isinstance(temp.get(name), Mapping):
             mode = temp[name]
             config.temperature = TemperatureConfig(
-                target=to_float(_get(mode, "target_temperature", "degree_c")),
-                hot=to_float(_get(mode, "hot_temperature", "degree_c")),
-                danger=to_float(_get(mode, "dangerous_temperature", "degree_c")),
+                target=number(_get(mode, "target_temperature", "degree_c")),
+                hot=number(_get(mode, "hot_temperature", "degree_c")),
+                danger=number(_get(mode, "dangerous_temperature", "degree_c")),
             )
             config.fan_mode = _grpc_fan_mode(name, mode)
     if "disabled" in temp:
@@ -915,13 +913,13 @@ def _grpc_fan_mode(name: str, mode: Mapping[str, Any]) -> FanMode:
     if name == "immersion":
         return FanModeImmersion()
     given: dict[str, Any] = {}
-    fans = to_int(mode.get("minimum_required_fans"))
+    fans = whole(mode.get("minimum_required_fans"))
     if fans is not None and fans >= 0:
         given["minimum_fans"] = fans
     if name == "manual":
-        ratio = to_float(mode.get("fan_speed_ratio")) or 0.0
+        ratio = number(mode.get("fan_speed_ratio")) or 0.0
         return FanModeManual(speed=max(0, min(100, round(ratio * 100))), **given)
-    floor = to_int(mode.get("min_fan_speed"))
+    floor = whole(mode.get("min_fan_speed"))
     if floor is not None and 0 <= floor <= 100:
         given["minimum_speed"] = floor
     return FanModeNormal(**given)
@@ -962,7 +960,7 @@ def parse_grpc_fan_mode(ctx: ParseContext, configuration: object) -> str | None:
 def parse_grpc_fan_percent(ctx: ParseContext, cooling: object) -> int | None:
     """The fans' ``target_speed_ratio`` (the PWM the firmware drives, 0-1), their mean."""
     fans = _msg(cooling, "GetCoolingState").get("fans") or []
-    ratios = [r for r in (to_float(f.get("target_speed_ratio")) for f in fans) if r is not None]
+    ratios = [r for r in (number(f.get("target_speed_ratio")) for f in fans) if r is not None]
     return percent(100 * sum(ratios) / len(ratios)) if ratios else None
 
 
@@ -1183,7 +1181,7 @@ class BOSMiner(_BraiinsMiner):
     async def _set_power_limit(self, wattage: int) -> bool:
         await self.send_config(MinerConfig(mining_mode=MiningModePowerTune(power=wattage)))
         doc = await self._read_toml()
-        applied = to_int(_get(doc, "autotuning", "power_target"))
+        applied = whole(_get(doc, "autotuning", "power_target"))
         self._confirm_applied("power target (W)", wattage, applied, "bosminer.toml")
         return True
 
@@ -1426,7 +1424,7 @@ class BOSer(_BraiinsMiner):
         resp = await self.call(
             _svc("PerformanceService", "SetPowerTarget"), request, SET_POWER_TARGET_RESPONSE
         )
-        applied = to_int(_get(resp, "power_target", "watt"))
+        applied = whole(_get(resp, "power_target", "watt"))
         self._confirm_applied("power target (W)", wattage, applied, "SetPowerTarget")
         return True
 

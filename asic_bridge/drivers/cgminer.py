@@ -38,6 +38,7 @@ from asic_bridge.drivers.base import (
     Identity,
     ParseContext,
 )
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
 from asic_bridge.transport.rpc import RPCClient
 
@@ -52,7 +53,6 @@ __all__ = [
     "parse_summary_hashrate",
     "parse_uptime",
     "sensor_reading",
-    "to_float",
     "validate_pool_field",
 ]
 
@@ -60,30 +60,6 @@ RPC_PORT = 4028
 
 # ---------------------------------------------------------------------------------------------
 # Small, total helpers: they never raise on a bad value, they return None.
-
-
-def to_float(value: object) -> float | None:
-    """A number from an int, float or numeric string ("13530.69", " 42 ", "1.3%"); else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip().rstrip("%").strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-    else:
-        return None
-    if number != number or number in (float("inf"), float("-inf")):  # NaN / inf
-        return None
-    return number
-
-
-def to_int(value: object) -> int | None:
-    number = to_float(value)
-    return None if number is None else round(number)
 
 
 def first_entry(payload: object, section: str) -> dict[str, Any] | None:
@@ -131,7 +107,7 @@ _SUMMARY_RATE_KEYS: tuple[tuple[str, str], ...] = (
 def rate_from(entry: Mapping[str, Any], keys: Sequence[tuple[str, str]], algo: str) -> float | None:
     """The first ``keys`` entry present as a number, converted to ``algo``'s default unit."""
     for key, unit in keys:
-        value = to_float(entry.get(key))
+        value = number(entry.get(key))
         if value is not None:
             return to_default(max(value, 0.0), unit, algo)
     return None
@@ -150,7 +126,7 @@ def parse_uptime(ctx: ParseContext, summary: object) -> int | None:
     entry = first_entry(summary, "SUMMARY")
     if entry is None:
         raise ValueError("summary has no SUMMARY section")
-    value = to_int(entry.get("Elapsed"))
+    value = whole(entry.get("Elapsed"))
     return value if value is not None and value >= 0 else None
 
 
@@ -210,17 +186,17 @@ def parse_pools(ctx: ParseContext, pools: object) -> list[PoolMetrics]:
     out: list[PoolMetrics] = []
     for position, item in enumerate(entries(pools, "POOLS")):
         url = item.get("URL")
-        index = to_int(item.get("POOL"))
+        index = whole(item.get("POOL"))
         active = item.get("Stratum Active")
         out.append(
             PoolMetrics(
                 url=str(url) if url not in (None, "") else None,
                 user=str(item["User"]) if item.get("User") is not None else None,
                 index=index if index is not None else position,
-                accepted=to_int(item.get("Accepted")),
-                rejected=to_int(item.get("Rejected")),
-                get_failures=to_int(item.get("Get Failures")),
-                remote_failures=to_int(item.get("Remote Failures")),
+                accepted=whole(item.get("Accepted")),
+                rejected=whole(item.get("Rejected")),
+                get_failures=whole(item.get("Get Failures")),
+                remote_failures=whole(item.get("Remote Failures")),
                 active=active if isinstance(active, bool) else None,
                 alive=(item.get("Status") == "Alive") if "Status" in item else None,
             )
@@ -238,8 +214,8 @@ def parse_pools_config(pools: object) -> PoolConfig:
         raise ValueError("pools answer is not an object")
 
     def priority(item: Mapping[str, Any]) -> int:
-        value = to_int(item.get("Priority"))
-        return value if value is not None else 1_000 + (to_int(item.get("POOL")) or 0)
+        value = whole(item.get("Priority"))
+        return value if value is not None else 1_000 + (whole(item.get("POOL")) or 0)
 
     parsed: list[Pool] = []
     for item in sorted(items, key=priority):
@@ -309,16 +285,16 @@ def parse_cgminer_hashboards(
             if m is None:
                 continue
             slot = int(m.group(1))
-            chips = to_int(chain.get(key)) or 0
+            chips = whole(chain.get(key)) or 0
             rate = chain.get(f"chain_rate{slot}")
             if chips > 0 or (isinstance(rate, str) and rate.strip()):
                 present.append(slot)
         boards = []
         for index, slot in enumerate(_slots(present, _board_count(ctx))):
-            chip_count = to_int(chain.get(f"chain_acn{slot}"))
-            rate = to_float(chain.get(f"chain_rate{slot}"))
-            temp = to_float(chain.get(f"temp{slot}"))
-            chip_temp = to_float(chain.get(f"temp2_{slot}"))
+            chip_count = whole(chain.get(f"chain_acn{slot}"))
+            rate = number(chain.get(f"chain_rate{slot}"))
+            temp = number(chain.get(f"temp{slot}"))
+            chip_temp = number(chain.get(f"temp2_{slot}"))
             alive = bool(chip_count)
             boards.append(
                 HashBoard(
@@ -339,7 +315,7 @@ def parse_cgminer_hashboards(
     boards = []
     for index, dev in enumerate(devices):
         rate = rate_from(dev, _SUMMARY_RATE_KEYS, ctx.algo)
-        temp = to_float(dev.get("Temperature"))
+        temp = number(dev.get("Temperature"))
         alive = dev.get("Status", "Alive") == "Alive"
         boards.append(
             HashBoard(
@@ -363,7 +339,7 @@ def parse_cgminer_fans(ctx: ParseContext, stats: object) -> list[Fan] | None:
             break
     if chain is None:
         return None
-    speeds = {int(m.group(1)): to_int(v) for k, v in chain.items() if (m := _FAN_KEY.match(k))}
+    speeds = {int(m.group(1)): whole(v) for k, v in chain.items() if (m := _FAN_KEY.match(k))}
     present = [slot for slot, rpm in speeds.items() if rpm]
     expected = ctx.model_info.fans if ctx.model_info is not None else None
     return [Fan(speed=speeds.get(slot) or 0) for slot in _slots(present, expected)]
@@ -372,7 +348,7 @@ def parse_cgminer_fans(ctx: ParseContext, stats: object) -> list[Fan] | None:
 def parse_cgminer_expected_hashrate(ctx: ParseContext, stats: object) -> float | None:
     """BMMiner's ``total_rateideal`` in its ``rate_unit`` (GH when absent)."""
     for item in entries(stats, "STATS"):
-        value = to_float(item.get("total_rateideal"))
+        value = number(item.get("total_rateideal"))
         if value is not None:
             unit = str(item.get("rate_unit") or "GH")
             try:
@@ -502,7 +478,7 @@ class CGMiner(CGMinerRPCMiner):
         resp = await self._command("pools")
         out = []
         for position, item in enumerate(entries(resp, "POOLS")):
-            index = to_int(item.get("POOL"))
+            index = whole(item.get("POOL"))
             out.append(
                 (index if index is not None else position, str(item.get("URL", "")),
                  str(item.get("User", "")))

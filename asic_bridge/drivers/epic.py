@@ -72,9 +72,8 @@ from asic_bridge.drivers.base import (
     PowerRange,
     normalize_mac,
 )
-from asic_bridge.drivers.cgminer import to_float, to_int
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, is_zip, multipart, require
-from asic_bridge.drivers.values import percent
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -145,7 +144,7 @@ def _boards(summary: object) -> list[Mapping[str, Any]]:
         return []
     if not isinstance(hbs, list):
         raise ValueError("summary HBs is not a list")
-    return [hb for hb in hbs if isinstance(hb, Mapping) and to_int(hb.get("Index")) is not None]
+    return [hb for hb in hbs if isinstance(hb, Mapping) and whole(hb.get("Index")) is not None]
 
 
 def _board_rate(hb: Mapping[str, Any]) -> tuple[float | None, float | None]:
@@ -153,7 +152,7 @@ def _board_rate(hb: Mapping[str, Any]) -> tuple[float | None, float | None]:
     rate = hb.get("Hashrate")
     if not isinstance(rate, list) or not rate:
         return None, None
-    return to_float(rate[0]), to_float(rate[1]) if len(rate) > 1 else None
+    return number(rate[0]), number(rate[1]) if len(rate) > 1 else None
 
 
 def _board_ideal(hb: Mapping[str, Any]) -> float | None:
@@ -208,7 +207,7 @@ def parse_hashboards(
     info = ctx.model_info
     caps = capabilities if isinstance(capabilities, Mapping) else {}
     estimator = caps.get("Performance Estimator")
-    chips = to_int(estimator.get("Chip Count")) if isinstance(estimator, Mapping) else None
+    chips = whole(estimator.get("Chip Count")) if isinstance(estimator, Mapping) else None
     if chips is None and info is not None:
         chips = info.chips_per_board
     serials = caps.get("Board Serial Numbers")
@@ -217,20 +216,20 @@ def parse_hashboards(
     enabled = {
         idx: item.get("Enabled") is True
         for item in (status if isinstance(status, list) else [])
-        if isinstance(item, Mapping) and (idx := to_int(item.get("Index"))) is not None
+        if isinstance(item, Mapping) and (idx := whole(item.get("Index"))) is not None
     }
     sensors: dict[int, list[float]] = {}
     for item in temps if isinstance(temps, list) else []:
-        if isinstance(item, Mapping) and (idx := to_int(item.get("Index"))) is not None:
+        if isinstance(item, Mapping) and (idx := whole(item.get("Index"))) is not None:
             data = item.get("Data")
             readings = data if isinstance(data, list) else []
-            values = [v for x in readings if (v := to_float(x)) is not None and v > 0]
+            values = [v for x in readings if (v := number(x)) is not None and v > 0]
             sensors[idx] = values
     running, _, stats = _tuner(summary)
     state = _operating_state(summary)
     mining = state == "Mining"
     tuned = (stats.get("Optimized") is True if running else True) and mining
-    reported = {to_int(hb.get("Index")): hb for hb in _boards(summary)}
+    reported = {whole(hb.get("Index")): hb for hb in _boards(summary)}
     slots = [i + 1 for i in (*enabled, *reported) if i is not None]
     count = max([info.hashboards or 0 if info is not None else 0, *slots])
     # One serial per board slot, or (fewer than the slots) one per enabled board in order.
@@ -254,8 +253,8 @@ def parse_hashboards(
             rate = _board_rate(hb)[0]
             board.missing = False
             board.hashrate = to_default(rate, "MH/s", ctx.algo) if rate is not None else None
-            board.temp = to_float(hb.get("Temperature"))
-            board.voltage = to_float(hb.get("Input Voltage"))
+            board.temp = number(hb.get("Temperature"))
+            board.voltage = number(hb.get("Input Voltage"))
             board.chips = chips
             board.active = enabled.get(slot, True) and mining
             board.tuned = tuned
@@ -275,18 +274,18 @@ def parse_fans(ctx: ParseContext, summary: object) -> list[Fan]:
     numbered: list[tuple[int, int]] = []
     for key, value in rpm.items():
         digits = str(key).rsplit(" ", 1)[-1]
-        speed = to_int(value)
+        speed = whole(value)
         if digits.isdigit() and speed is not None:
             numbered.append((int(digits), speed))
     return [Fan(speed=speed) for _, speed in sorted(numbered)]
 
 
 def parse_wattage(ctx: ParseContext, summary: object) -> int | None:
-    return to_int(_section(summary, "Power Supply Stats").get("Input Power"))
+    return whole(_section(summary, "Power Supply Stats").get("Input Power"))
 
 
 def parse_voltage(ctx: ParseContext, summary: object) -> float | None:
-    return to_float(_section(summary, "Power Supply Stats").get("Output Voltage"))
+    return number(_section(summary, "Power Supply Stats").get("Output Voltage"))
 
 
 def parse_wattage_limit(ctx: ParseContext, summary: object) -> int | None:
@@ -294,10 +293,10 @@ def parse_wattage_limit(ctx: ParseContext, summary: object) -> int | None:
     older preset API) report ``PresetInfo.Target Power`` instead."""
     running, name, stats = _tuner(summary)
     if running and name == POWER_TUNER:
-        return to_int(stats.get("Target"))
+        return whole(stats.get("Target"))
     if "PerpetualTune" not in _summary(summary):
         preset = _summary(summary).get("PresetInfo")
-        return to_int(preset.get("Target Power")) if isinstance(preset, Mapping) else None
+        return whole(preset.get("Target Power")) if isinstance(preset, Mapping) else None
     return None
 
 
@@ -329,7 +328,7 @@ def parse_serial_number(ctx: ParseContext, capabilities: object) -> str | None:
 
 
 def parse_uptime(ctx: ParseContext, summary: object) -> int | None:
-    return to_int(_section(summary, "Session").get("Uptime"))
+    return whole(_section(summary, "Session").get("Uptime"))
 
 
 def parse_fault_light(ctx: ParseContext, summary: object) -> bool | None:
@@ -372,7 +371,7 @@ def parse_pools(ctx: ParseContext, summary: object) -> list[PoolMetrics]:
     stratum = data.get("Stratum") if isinstance(data.get("Stratum"), Mapping) else {}
     session = data.get("Session") if isinstance(data.get("Session"), Mapping) else {}
     assert isinstance(stratum, Mapping) and isinstance(session, Mapping)
-    current = to_int(stratum.get("Config Id"))
+    current = whole(stratum.get("Config Id"))
     current_url = stratum.get("Current Pool")
     pools: list[PoolMetrics] = []
     for index, item in enumerate(configs if isinstance(configs, list) else []):
@@ -389,8 +388,8 @@ def parse_pools(ctx: ParseContext, summary: object) -> list[PoolMetrics]:
             pool.user = str(stratum.get("Current User") or "") or pool.user
             pool.active = connected is True
             pool.alive = connected if isinstance(connected, bool) else None
-            pool.accepted = to_int(session.get("Accepted"))
-            pool.rejected = to_int(session.get("Rejected"))
+            pool.accepted = whole(session.get("Accepted"))
+            pool.rejected = whole(session.get("Rejected"))
             pool.get_failures = pool.remote_failures = 0
         pools.append(pool)
     if not pools and isinstance(current_url, str) and current_url:  # no StratumConfigs
@@ -402,8 +401,8 @@ def parse_pools(ctx: ParseContext, summary: object) -> list[PoolMetrics]:
                 user=str(stratum.get("Current User") or "") or None,
                 active=connected is True,
                 alive=connected if isinstance(connected, bool) else None,
-                accepted=to_int(session.get("Accepted")),
-                rejected=to_int(session.get("Rejected")),
+                accepted=whole(session.get("Accepted")),
+                rejected=whole(session.get("Rejected")),
             )
         )
     return pools
@@ -442,34 +441,34 @@ def parse_config(ctx: ParseContext, summary: object) -> MinerConfig:
         if isinstance(item, Mapping) and isinstance(item.get("pool"), str) and item["pool"]
     ]
     fans, mode = _fan_mode(summary)
-    min_fans = max(to_int(fans.get("Minimum Working Fans")) or 0, 0)
+    min_fans = max(whole(fans.get("Minimum Working Fans")) or 0, 0)
     fan: FanModeNormal | FanModeManual | None = None
     target: float | None = None
     if "Manual" in mode:
-        speed = to_int(mode["Manual"])
+        speed = whole(mode["Manual"])
         fan = FanModeManual(speed=max(0, min(speed if speed is not None else 100, 100)),
                             minimum_fans=min_fans)  # fmt: skip
     elif isinstance(mode.get("Auto"), Mapping):
         auto = mode["Auto"]
-        idle = to_int(auto.get("Idle Speed"))
+        idle = whole(auto.get("Idle Speed"))
         fan = FanModeNormal(minimum_fans=min_fans, minimum_speed=max(0, min(idle or 0, 100)))
-        target = to_float(auto.get("Target Temperature"))
+        target = number(auto.get("Target Temperature"))
     misc = data.get("Misc") if isinstance(data.get("Misc"), Mapping) else {}
     assert isinstance(misc, Mapping)
     temperature = TemperatureConfig(
         target=target,
-        hot=to_float(misc.get("Shutdown Temp")),
-        danger=to_float(misc.get("Critical Temp")),
+        hot=number(misc.get("Shutdown Temp")),
+        danger=number(misc.get("Critical Temp")),
     )
     running, name, stats = _tuner(summary)
     mining: MiningModeSleep | MiningModePowerTune | MiningModeHashrateTune | MiningModeNormal
     if parse_is_mining(ctx, summary) is False:
         mining = MiningModeSleep()
     elif running and name == POWER_TUNER:
-        mining = MiningModePowerTune(power=to_int(stats.get("Target")), algo=POWER_TUNER)
+        mining = MiningModePowerTune(power=whole(stats.get("Target")), algo=POWER_TUNER)
     elif running and name is not None:
         mining = MiningModeHashrateTune(
-            hashrate=to_float(stats.get("Target")), algo=HASHRATE_TUNERS.get(name, name)
+            hashrate=number(stats.get("Target")), algo=HASHRATE_TUNERS.get(name, name)
         )
     else:
         mining = MiningModeNormal()
@@ -494,10 +493,10 @@ def encode_fan_mode(
     _, mode = _fan_mode(live)
     auto = mode.get("Auto") if isinstance(mode.get("Auto"), Mapping) else {}
     assert isinstance(auto, Mapping)
-    live_target = to_int(auto.get("Target Temperature"))
+    live_target = whole(auto.get("Target Temperature"))
     return {
         "Auto": {
-            "Idle Speed": fan.minimum_speed or to_int(auto.get("Idle Speed")) or 100,
+            "Idle Speed": fan.minimum_speed or whole(auto.get("Idle Speed")) or 100,
             "Target Temperature": round(target)
             if target is not None
             else (live_target if live_target is not None else 60),
@@ -512,7 +511,7 @@ def tuner_ranges(capabilities: object) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for item in options if isinstance(options, list) else []:
         if isinstance(item, Mapping) and isinstance(item.get("algorithm"), str):
-            low, high = to_int(item.get("min")), to_int(item.get("max"))
+            low, high = whole(item.get("min")), whole(item.get("max"))
             out[item["algorithm"]] = (low or 0, high or 0)
     return out
 
@@ -698,7 +697,7 @@ class EpicMiner(BaseMiner):
         # The stored target is the read-back: a stopped miner keeps its tuner's target but
         # reports the tuner as not running until it hashes again.
         _, name, stats = _tuner(await self.summary())
-        applied = to_int(stats.get("Target")) if name == POWER_TUNER else None
+        applied = whole(stats.get("Target")) if name == POWER_TUNER else None
         self._confirm_applied("ePIC power target (W)", wattage, applied, "perpetualtune/algo")
         return True
 
@@ -774,7 +773,7 @@ class EpicMiner(BaseMiner):
             if mode.hashrate is None:
                 # the plain mode: the running target, else the model's default hashrate
                 running = live_mode if isinstance(live_mode, MiningModeHashrateTune) else None
-                default = to_float(capabilities.get("Default Hashrate")) if isinstance(
+                default = number(capabilities.get("Default Hashrate")) if isinstance(
                     capabilities, Mapping) else None  # fmt: skip
                 target = running.hashrate if running is not None else default
                 mode = mode.model_copy(update={"hashrate": target, "algo": mode.algo or (
@@ -804,7 +803,7 @@ class EpicMiner(BaseMiner):
     async def _confirm_tuner(self, algo: str, target: int) -> None:
         """Read the running tuner back: the miner must run ``algo`` at ``target``."""
         _, name, stats = _tuner(await self.summary())
-        applied = {"algo": name, "target": to_int(stats.get("Target"))}
+        applied = {"algo": name, "target": whole(stats.get("Target"))}
         wanted = {"algo": algo, "target": target}
         self._confirm_applied("ePIC tuner", wanted, applied, "perpetualtune/algo")
 

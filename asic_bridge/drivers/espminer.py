@@ -78,9 +78,8 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
-from asic_bridge.drivers.cgminer import to_float, to_int
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, require
-from asic_bridge.drivers.values import percent
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -138,23 +137,23 @@ def _info(payload: object) -> Mapping[str, Any]:
 
 
 def parse_info_hashrate(ctx: ParseContext, info: object) -> float | None:
-    value = to_float(_info(info).get("hashRate"))
+    value = number(_info(info).get("hashRate"))
     return None if value is None else to_default(max(value, 0.0), "GH/s", ctx.algo)
 
 
 def _asic_count(ctx: ParseContext, info: Mapping[str, Any]) -> int | None:
-    count = to_int(info.get("asicCount"))
+    count = whole(info.get("asicCount"))
     if count is None:
-        count = to_int(ctx.identity.extra.get("asic_count"))
+        count = whole(ctx.identity.extra.get("asic_count"))
     return count
 
 
 def parse_expected_hashrate(ctx: ParseContext, info: object) -> float | None:
     data = _info(info)
-    expected = to_float(data.get("expectedHashrate"))
+    expected = number(data.get("expectedHashrate"))
     if expected is not None:
         return to_default(expected, "GH/s", ctx.algo)
-    cores, freq = to_float(data.get("smallCoreCount")), to_float(data.get("frequency"))
+    cores, freq = number(data.get("smallCoreCount")), number(data.get("frequency"))
     count = _asic_count(ctx, data)
     if cores is None or freq is None or count is None:
         return None
@@ -164,14 +163,14 @@ def parse_expected_hashrate(ctx: ParseContext, info: object) -> float | None:
 def parse_hashboards(ctx: ParseContext, info: object) -> list[HashBoard]:
     data = _info(info)
     rate = parse_info_hashrate(ctx, data)
-    voltage = to_float(data.get("voltage"))
+    voltage = number(data.get("voltage"))
     info_model = ctx.model_info
     return [
         HashBoard(
             slot=0,
             hashrate=rate,
-            temp=to_float(data.get("vrTemp")) or None,
-            chip_temp=to_float(data.get("temp")) or None,
+            temp=number(data.get("vrTemp")) or None,
+            chip_temp=number(data.get("temp")) or None,
             chips=_asic_count(ctx, data),
             expected_chips=info_model.chips_per_board if info_model else None,
             voltage=round(voltage / 1000.0, 3) if voltage else None,
@@ -185,16 +184,16 @@ def parse_fans(ctx: ParseContext, info: object) -> list[Fan] | None:
     """``fanrpm``, and ``fan2rpm`` (2.12+) where a second fan turns (boards with one fan
     report it as 0)."""
     data = _info(info)
-    rpm = to_int(data.get("fanrpm"))
+    rpm = whole(data.get("fanrpm"))
     if rpm is None:
         return None
-    second = to_int(data.get("fan2rpm"))
+    second = whole(data.get("fan2rpm"))
     return [Fan(speed=rpm)] + ([Fan(speed=second)] if second else [])
 
 
 def parse_fan_mode(ctx: ParseContext, info: object) -> str | None:
     """``autofanspeed`` 1 is the firmware's fan control, 0 a fixed duty."""
-    auto = to_int(_info(info).get("autofanspeed"))
+    auto = whole(_info(info).get("autofanspeed"))
     return "normal" if auto == 1 else "manual" if auto == 0 else None
 
 
@@ -205,12 +204,12 @@ def parse_fan_percent(ctx: ParseContext, info: object) -> int | None:
 
 
 def parse_wattage(ctx: ParseContext, info: object) -> int | None:
-    value = to_float(_info(info).get("power"))
+    value = number(_info(info).get("power"))
     return None if value is None else round(value)
 
 
 def parse_uptime(ctx: ParseContext, info: object) -> int | None:
-    value = to_int(_info(info).get("uptimeSeconds"))
+    value = whole(_info(info).get("uptimeSeconds"))
     return value if value is not None and value >= 0 else None
 
 
@@ -219,7 +218,7 @@ def parse_is_mining(ctx: ParseContext, info: object) -> bool | None:
     paused = data.get("miningPaused")
     if isinstance(paused, bool):
         return not paused
-    rate = to_float(data.get("hashRate"))
+    rate = number(data.get("hashRate"))
     return None if rate is None else rate > 0
 
 
@@ -232,7 +231,7 @@ def parse_errors(ctx: ParseContext, info: object) -> list[MinerErrorData]:
     hardware = data.get("hardware_fault")
     if isinstance(hardware, str) and hardware.strip():
         out.append(MinerErrorData(error_message=f"hardware fault: {hardware.strip()}"))
-    if to_int(data.get("overheat_mode")) == 1:
+    if whole(data.get("overheat_mode")) == 1:
         out.append(MinerErrorData(error_message="overheat protection is active"))
     return out
 
@@ -244,16 +243,16 @@ def _pool_url(host: object, port: object) -> str | None:
     host = host.strip()
     if "://" not in host:
         host = f"stratum+tcp://{host}"
-    number = to_int(port)
+    port_no = whole(port)
     split = urlsplit(host)
-    if number and split.port is None:
-        host = f"{host.rstrip('/')}:{number}"
+    if port_no and split.port is None:
+        host = f"{host.rstrip('/')}:{port_no}"
     return host
 
 
 def parse_pools(ctx: ParseContext, info: object) -> list[PoolMetrics]:
     data = _info(info)
-    fallback_used = bool(to_int(data.get("isUsingFallbackStratum")))
+    fallback_used = bool(whole(data.get("isUsingFallbackStratum")))
     out = []
     for index, prefix in enumerate(("stratum", "fallbackStratum")):
         url = _pool_url(data.get(f"{prefix}URL"), data.get(f"{prefix}Port"))
@@ -266,10 +265,10 @@ def parse_pools(ctx: ParseContext, info: object) -> list[PoolMetrics]:
                 url=url,
                 user=str(user) if user is not None else None,
                 index=index,
-                accepted=to_int(data.get("sharesAccepted")) if in_use else None,
-                rejected=to_int(data.get("sharesRejected")) if in_use else None,
+                accepted=whole(data.get("sharesAccepted")) if in_use else None,
+                rejected=whole(data.get("sharesRejected")) if in_use else None,
                 active=in_use,
-                alive=True if in_use and to_float(data.get("hashRate")) else None,
+                alive=True if in_use and number(data.get("hashRate")) else None,
             )
         )
     return out
@@ -299,17 +298,17 @@ def parse_config(ctx: ParseContext, info: object) -> MinerConfig:
         if url is not None:
             pools.append(Pool(url=url, user=str(data.get(f"{prefix}User") or "")))
     config = MinerConfig(pools=PoolConfig(groups=[PoolGroup(pools=pools)]))
-    auto = to_int(data.get("autofanspeed"))
+    auto = whole(data.get("autofanspeed"))
     if auto == 1:
-        minimum = to_int(data.get("minFanSpeed"))  # 2.10+; no minimum before
+        minimum = whole(data.get("minFanSpeed"))  # 2.10+; no minimum before
         config.fan_mode = FanModeNormal(minimum_speed=max(0, min(minimum or 0, 100)))
     elif auto == 0:
         # 2.11+ reports the setting as manualFanSpeed; fanspeed is the fan's current duty
         # (a float on 2.12+), which in manual mode is the setting on older firmware.
-        speed = to_float(data.get("manualFanSpeed", data.get("fanspeed")))
+        speed = number(data.get("manualFanSpeed", data.get("fanspeed")))
         if speed is not None:
             config.fan_mode = FanModeManual(speed=max(0, min(round(speed), 100)))
-    target = to_float(data.get("temptarget"))
+    target = number(data.get("temptarget"))
     if target is not None:
         config.temperature = TemperatureConfig(target=target)
     return config
@@ -658,7 +657,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     if info.get("asicCount") is None and info:
         try:
             asic = await miner.web.get("/api/system/asic", timeout=timeout)
-            count = to_int(asic.json().get("asicCount")) if asic.status == 200 else None
+            count = whole(asic.json().get("asicCount")) if asic.status == 200 else None
         except (APIError, AttributeError):
             count = None
         if count is not None:

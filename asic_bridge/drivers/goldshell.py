@@ -68,9 +68,8 @@ from asic_bridge.drivers.cgminer import (
     parse_cgminer_errors,
     parse_pools,
     parse_uptime,
-    to_float,
-    to_int,
 )
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -100,7 +99,7 @@ _FAN_KEY = re.compile(r"^fan(\d+)$")
 
 def _rate(ctx: ParseContext, entry: Mapping[str, Any]) -> float | None:
     for key in _RATE_KEYS:
-        value = to_float(entry.get(key))
+        value = number(entry.get(key))
         if value is not None:
             return to_default(max(value, 0.0), "MH/s", ctx.algo)
     return None
@@ -123,8 +122,8 @@ def parse_is_mining(ctx: ParseContext, summary: object) -> bool | None:
 
 
 def _temp(value: object) -> float | None:
-    number = to_float(value)
-    return number if number is not None and 0 < number <= 200 else None
+    reading = number(value)
+    return reading if reading is not None and 0 < reading <= 200 else None
 
 
 def parse_hashboards(ctx: ParseContext, devs: object, devdetails: object) -> list[HashBoard]:
@@ -133,14 +132,14 @@ def parse_hashboards(ctx: ParseContext, devs: object, devdetails: object) -> lis
         raise ValueError("devs answer is not an object")
     chips: dict[int, int | None] = {}
     for row in entries(devdetails, "DEVDETAILS") or entries(devdetails, "DEVS"):
-        slot = to_int(row.get("ID"))
+        slot = whole(row.get("ID"))
         if slot is not None:
-            chips[slot] = to_int(row.get("chips-nr"))
+            chips[slot] = whole(row.get("chips-nr"))
     info = ctx.model_info
     per_board = info.chips_per_board if info else None
     boards: dict[int, HashBoard] = {}
     for row in rows:
-        slot = to_int(row.get("ID"))
+        slot = whole(row.get("ID"))
         if slot is None or slot < 0 or slot > 63:
             continue
         rate = _rate(ctx, row)
@@ -168,7 +167,7 @@ def parse_fans(ctx: ParseContext, stats: object) -> list[Fan] | None:
         for key, value in item.items():
             m = _FAN_KEY.match(key) if isinstance(key, str) else None
             if m is not None:
-                speeds.setdefault(int(m.group(1)), to_int(value))
+                speeds.setdefault(int(m.group(1)), whole(value))
     if not speeds:
         return None
     expected = ctx.model_info.fans if ctx.model_info else None
@@ -198,11 +197,11 @@ def selected_level(setting: object) -> int | None:
     if not isinstance(setting, Mapping):
         return None
     plans = setting.get("powerplans")
-    index = to_int(setting.get("select"))
+    index = whole(setting.get("select"))
     if not isinstance(plans, list) or index is None or not 0 <= index < len(plans):
         return None
     plan = plans[index]
-    return to_int(plan.get("level")) if isinstance(plan, Mapping) else None
+    return whole(plan.get("level")) if isinstance(plan, Mapping) else None
 
 
 def plan_index(setting: Mapping[str, Any], level: int) -> int | None:
@@ -211,7 +210,7 @@ def plan_index(setting: Mapping[str, Any], level: int) -> int | None:
     plans = setting.get("powerplans")
     if not isinstance(plans, list):
         return None
-    levels = [to_int(p.get("level")) if isinstance(p, Mapping) else None for p in plans]
+    levels = [whole(p.get("level")) if isinstance(p, Mapping) else None for p in plans]
     for wanted in (level, 2) if level == MODE_LEVELS["low"] else (level,):
         if wanted in levels:
             return levels.index(wanted)
@@ -225,7 +224,7 @@ def parse_web_pools(pools: object) -> list[Pool]:
     if not isinstance(pools, list):
         raise ValueError("pools answer is not a list")
     rows = [p for p in pools if isinstance(p, Mapping) and isinstance(p.get("url"), str)]
-    rows.sort(key=lambda p: to_int(p.get("dragid")) or 0)
+    rows.sort(key=lambda p: whole(p.get("dragid")) or 0)
     return [
         Pool(url=p["url"], user=str(p.get("user") or ""), password=str(p.get("pass") or "x"))
         for p in rows
@@ -348,7 +347,7 @@ class GoldshellMiner(CGMinerRPCMiner):
         index = plan_index(setting, level)
         if index is None:
             raise UnsupportedError(f"power plan level {level}", f"this {self.model} firmware")
-        if to_int(setting.get("select")) == index:
+        if whole(setting.get("select")) == index:
             return
         await self.web_json("/mcb/setting", {**setting, "select": index})
         wanted = selected_level({**setting, "select": index})
@@ -388,7 +387,7 @@ class GoldshellMiner(CGMinerRPCMiner):
             raise ConfigError(f"Goldshell firmware has 3 pool slots, got {len(wanted)}")
         raw = await self.web_json("/mcb/pools")
         current = [p for p in (raw if isinstance(raw, list) else []) if isinstance(p, dict)]
-        current.sort(key=lambda p: to_int(p.get("dragid")) or 0)
+        current.sort(key=lambda p: whole(p.get("dragid")) or 0)
         same = [(p.get("url"), p.get("user")) for p in current] == [(p.url, p.user) for p in wanted]
         if same and all(p.password == "x" for p in wanted):
             return

@@ -52,6 +52,7 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -111,11 +112,6 @@ def loads_keeping_duplicates(raw: bytes) -> dict[str, Any]:
 
 
 # =============================================================================== parsers
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return None if number is None else int(number)
-
-
 def _stats_body(stats: Any) -> Mapping[str, Any]:
     if not isinstance(stats, Mapping):
         raise ValueError("stats did not answer a JSON object")

@@ -73,9 +73,8 @@ from asic_bridge.drivers.cgminer import (
     first_entry,
     parse_is_mining,
     parse_pools_config,
-    to_float,
-    to_int,
 )
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -133,18 +132,18 @@ def parse_wattage(ctx: ParseContext, stats: Any) -> int | None:
     ~1200 W such a machine draws (real capture), so neither figure is read then.
     """
     body = _stats_entry(stats)
-    total = to_int(body.get("total_power"))
+    total = whole(body.get("total_power"))
     if total is not None:
         return total
     text = body.get("chain_power")
     if isinstance(text, str) and text.strip():
-        number, _, unit = text.strip().partition(" ")
-        value = to_float(number)
+        figure, _, unit = text.strip().partition(" ")
+        value = number(figure)
         if unit.strip().upper() not in ("W", ""):
             return None
         if value is not None:
             return round(value)
-    chains = [to_float(body.get(f"chain_power{n}")) for n in range(1, _MAX_CHAINS + 1)]
+    chains = [number(body.get(f"chain_power{n}")) for n in range(1, _MAX_CHAINS + 1)]
     readings = [c for c in chains if c is not None]
     return round(sum(readings)) if readings else None
 
@@ -152,8 +151,8 @@ def parse_wattage(ctx: ParseContext, stats: Any) -> int | None:
 def parse_board_voltages(stats: Any) -> list[float | None]:
     """``chain_voltageN`` of the chains that have chips, in chain order (volts)."""
     body = _stats_entry(stats)
-    live = [n for n in range(1, _MAX_CHAINS + 1) if to_int(body.get(f"chain_acn{n}"))]
-    return [to_float(body.get(f"chain_voltage{n}")) or None for n in live]
+    live = [n for n in range(1, _MAX_CHAINS + 1) if whole(body.get(f"chain_acn{n}"))]
+    return [number(body.get(f"chain_voltage{n}")) or None for n in live]
 
 
 def parse_hashboards(ctx: ParseContext, stats: Any) -> list[HashBoard]:
@@ -171,7 +170,7 @@ def _mean_nonzero(values: list[float | None]) -> float | None:
 
 
 def _t9_layout(body: Mapping[str, Any]) -> bool:
-    return any(to_int(body.get(f"chain_acn{n}")) for n in (9, 10, 11, 12, 13, 14))
+    return any(whole(body.get(f"chain_acn{n}")) for n in (9, 10, 11, 12, 13, 14))
 
 
 def parse_hashboards_x9(ctx: ParseContext, stats: Any) -> list[HashBoard]:
@@ -184,8 +183,8 @@ def parse_hashboards_x9(ctx: ParseContext, stats: Any) -> list[HashBoard]:
     per_board = ctx.model_info.chips_per_board if ctx.model_info is not None else None
     boards: list[HashBoard] = []
     for slot, chains in enumerate(T9_CHAINS):
-        rates = [to_float(body.get(f"chain_rate{n}")) for n in chains]
-        chips = sum(to_int(body.get(f"chain_acn{n}")) or 0 for n in chains)
+        rates = [number(body.get(f"chain_rate{n}")) for n in chains]
+        chips = sum(whole(body.get(f"chain_acn{n}")) or 0 for n in chains)
         known = [r for r in rates if r is not None]
         boards.append(
             HashBoard(
@@ -193,8 +192,8 @@ def parse_hashboards_x9(ctx: ParseContext, stats: Any) -> list[HashBoard]:
                 expected_chips=per_board,
                 hashrate=to_default(sum(known), "GH", ctx.algo) if known else None,
                 chips=chips,
-                temp=_mean_nonzero([to_float(body.get(f"temp{n}")) for n in chains]),
-                chip_temp=_mean_nonzero([to_float(body.get(f"temp2_{n}")) for n in chains]),
+                temp=_mean_nonzero([number(body.get(f"temp{n}")) for n in chains]),
+                chip_temp=_mean_nonzero([number(body.get(f"temp2_{n}")) for n in chains]),
                 missing=not chips,
             )
         )
@@ -206,7 +205,7 @@ def parse_env_temp_x9(ctx: ParseContext, stats: Any) -> float | None:
     ones, rounded like the firmware's own figures.  (On X19 builds temp3_N repeats the chip
     temperature, so only the old class reads it.)"""
     body = _stats_entry(stats)
-    mean = _mean_nonzero([to_float(body.get(f"temp3_{n}")) for n in range(1, _MAX_CHAINS + 1)])
+    mean = _mean_nonzero([number(body.get(f"temp3_{n}")) for n in range(1, _MAX_CHAINS + 1)])
     return None if mean is None else float(round(mean))
 
 

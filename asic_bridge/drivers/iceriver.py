@@ -55,7 +55,7 @@ from asic_bridge.drivers.base import (
     ParseContext,
     normalize_mac,
 )
-from asic_bridge.drivers.cgminer import to_float, to_int
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -116,14 +116,14 @@ def parse_hashboards(ctx: ParseContext, panel: object) -> list[HashBoard]:
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, Mapping):
             continue
-        number = to_int(row.get("no"))
-        if number is None or not 1 <= number <= 64:
+        board_no = whole(row.get("no"))
+        if board_no is None or not 1 <= board_no <= 64:
             continue
         rate = parse_rate(row.get("rtpow"), "G", ctx.algo)
-        inlet, outlet = to_float(row.get("intmp")), to_float(row.get("outtmp"))
-        chips = to_int(row.get("chipnum"))
-        boards[number - 1] = HashBoard(
-            slot=number - 1,
+        inlet, outlet = number(row.get("intmp")), number(row.get("outtmp"))
+        chips = whole(row.get("chipnum"))
+        boards[board_no - 1] = HashBoard(
+            slot=board_no - 1,
             hashrate=rate,
             temp=outlet or None,
             inlet_temp=inlet or None,
@@ -142,14 +142,14 @@ def parse_fans(ctx: ParseContext, panel: object) -> list[Fan] | None:
     fans = _data(panel).get("fans")
     if not isinstance(fans, list):
         return None
-    return [Fan(speed=to_int(rpm)) for rpm in fans]
+    return [Fan(speed=whole(rpm)) for rpm in fans]
 
 
 def parse_uptime(ctx: ParseContext, panel: object) -> int | None:
     text = _data(panel).get("runtime")
     if not isinstance(text, str):
         return None
-    parts = [to_int(p) for p in text.strip().split(":")]
+    parts = [whole(p) for p in text.strip().split(":")]
     if not 1 <= len(parts) <= 4 or any(p is None or p < 0 for p in parts):
         return None
     total = 0
@@ -167,16 +167,16 @@ def parse_pools(ctx: ParseContext, panel: object) -> list[PoolMetrics]:
             continue
         if not row["addr"].strip():
             continue
-        number = to_int(row.get("no"))
+        pool_no = whole(row.get("no"))
         out.append(
             PoolMetrics(
                 url=row["addr"].strip(),
                 user=str(row["user"]) if row.get("user") is not None else None,
-                index=number if number is not None else position,
-                accepted=to_int(row.get("accepted")),
-                rejected=to_int(row.get("rejected")),
+                index=pool_no if pool_no is not None else position,
+                accepted=whole(row.get("accepted")),
+                rejected=whole(row.get("rejected")),
                 active=_flag(row.get("connect")),
-                alive=to_int(row.get("state")) == 1 if "state" in row else None,
+                alive=whole(row.get("state")) == 1 if "state" in row else None,
             )
         )
     return out
@@ -186,8 +186,8 @@ def _flag(value: object) -> bool | None:
     """A boolean as the firmware writes it: true/false, or 1.0 / -1.0 (3.2.x), 1 / 0."""
     if isinstance(value, bool):
         return value
-    number = to_float(value)
-    return None if number is None else number > 0
+    reading = number(value)
+    return None if reading is None else reading > 0
 
 
 def parse_is_mining(ctx: ParseContext, panel: object) -> bool | None:

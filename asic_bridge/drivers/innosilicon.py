@@ -61,9 +61,8 @@ from asic_bridge.drivers.cgminer import (
     parse_api_ver,
     parse_pools,
     parse_uptime,
-    to_float,
-    to_int,
 )
+from asic_bridge.drivers.values import number, whole
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -108,7 +107,7 @@ def parse_hashrate(ctx: ParseContext, summary: object) -> float | None:
     if entry is None:
         raise ValueError("summary has no SUMMARY section")
     for key in ("MHS 1m", "MHS 5s", "MHS av"):
-        value = to_float(entry.get(key))
+        value = number(entry.get(key))
         if value is not None:
             return to_default(max(value, 0.0), _rate_unit(ctx), ctx.algo)
     return None
@@ -128,13 +127,13 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
     per_board = info.chips_per_board if info else None
     boards: dict[int, HashBoard] = {}
     for item in entries(stats, "STATS"):
-        slot = to_int(item.get("Chain ID"))
+        slot = whole(item.get("Chain ID"))
         if slot is None or not 0 <= slot < 64:
             continue
-        chips = to_int(item.get("Num active chips"))
-        rate = None if ctx.algo == EQUIHASH else to_float(item.get("MHS av"))
-        temp, hottest = to_float(item.get("Temp")), to_float(item.get("Temp max"))
-        volts = to_float(item.get("Voltage Avg"))
+        chips = whole(item.get("Num active chips"))
+        rate = None if ctx.algo == EQUIHASH else number(item.get("MHS av"))
+        temp, hottest = number(item.get("Temp")), number(item.get("Temp max"))
+        volts = number(item.get("Voltage Avg"))
         boards[slot] = HashBoard(
             slot=slot,
             hashrate=to_default(max(rate, 0.0), "MH/s", ctx.algo) if rate is not None else None,
@@ -152,7 +151,7 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
 
 
 def parse_wattage(ctx: ParseContext, get_all: object) -> int | None:
-    value = to_float(_all(get_all).get("power"))
+    value = number(_all(get_all).get("power"))
     return round(value) if value is not None and value >= 0 else None
 
 
@@ -163,7 +162,7 @@ def parse_mac(ctx: ParseContext, get_all: object) -> str | None:
 def parse_errors(ctx: ParseContext, detail: object) -> list[MinerErrorData]:
     if not isinstance(detail, Mapping):
         raise ValueError("getErrorDetail answer is not an object")
-    code = to_int(detail.get("code"))
+    code = whole(detail.get("code"))
     if not code:
         return []
     msg = detail.get("msg") or detail.get("message")

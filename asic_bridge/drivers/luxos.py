@@ -85,10 +85,8 @@ from asic_bridge.drivers.cgminer import (
     parse_pools,
     parse_summary_hashrate,
     parse_uptime,
-    to_float,
-    to_int,
 )
-from asic_bridge.drivers.values import percent
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -133,7 +131,7 @@ def _sensors(text: object) -> list[float]:
     """``"47-34-34-47"`` -> [47.0, 34.0, 34.0, 47.0]; unreadable parts are dropped."""
     if not isinstance(text, str):
         return []
-    return [v for part in text.split("-") if (v := to_float(part)) is not None]
+    return [v for part in text.split("-") if (v := number(part)) is not None]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -151,10 +149,10 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
     )
     boards: list[HashBoard] = []
     for index, slot in enumerate(slots):
-        chips = to_int(chain.get(f"chain_acn{slot}"))
+        chips = whole(chain.get(f"chain_acn{slot}"))
         if expected is not None and index >= expected and not chips:
             continue  # the unused fourth connector
-        rate = to_float(chain.get(f"chain_rate{slot}"))
+        rate = number(chain.get(f"chain_rate{slot}"))
         sensors = _sensors(chain.get(f"temp_pcb{slot}")) or _sensors(chain.get(f"temp_chip{slot}"))
         temp = chip_temp = None
         if len(sensors) == 4:
@@ -178,7 +176,7 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
 
 def parse_expected_hashrate(ctx: ParseContext, stats: object) -> float | None:
     chain = _chain_entry(stats)
-    value = to_float(chain.get("total_rateideal"))
+    value = number(chain.get("total_rateideal"))
     if value is None:
         return None
     unit = str(chain.get("rate_unit") or "GH")
@@ -188,15 +186,15 @@ def parse_expected_hashrate(ctx: ParseContext, stats: object) -> float | None:
 def parse_fans(ctx: ParseContext, fans: object) -> list[Fan]:
     if not isinstance(fans, Mapping) or "FANS" not in fans:
         raise ValueError("fans has no FANS section")
-    items = sorted(entries(fans, "FANS"), key=lambda f: to_int(f.get("ID")) or 0)
-    return [Fan(speed=to_int(item.get("RPM"))) for item in items]
+    items = sorted(entries(fans, "FANS"), key=lambda f: whole(f.get("ID")) or 0)
+    return [Fan(speed=whole(item.get("RPM"))) for item in items]
 
 
 def parse_wattage(ctx: ParseContext, power: object) -> int | None:
     entry = first_entry(power, "POWER")
     if entry is None:
         raise ValueError("power has no POWER section")
-    return to_int(entry.get("Watts"))
+    return whole(entry.get("Watts"))
 
 
 def parse_profiles(profiles: object) -> list[MiningPreset]:
@@ -212,8 +210,8 @@ def parse_profiles(profiles: object) -> list[MiningPreset]:
         out.append(
             MiningPreset(
                 name=name,
-                power=to_int(item.get("Watts")),
-                hashrate=to_float(item.get("Hashrate")),
+                power=whole(item.get("Watts")),
+                hashrate=number(item.get("Hashrate")),
                 tuned=tuned if isinstance(tuned, bool) else None,
             )
         )
@@ -283,15 +281,15 @@ def parse_pool_config(pools: object, groups: object) -> PoolConfig:
         raise ValueError("pools answer is not an object")
     group_items = entries(groups, "GROUPS") or [{"GROUP": 0, "Name": None, "Quota": 1}]
     out = []
-    items = sorted(entries(pools, "POOLS"), key=lambda p: to_int(p.get("Priority")) or 0)
+    items = sorted(entries(pools, "POOLS"), key=lambda p: whole(p.get("Priority")) or 0)
     for g in group_items:
-        gid = to_int(g.get("GROUP")) or 0
+        gid = whole(g.get("GROUP")) or 0
         members = [
             Pool(url=str(p["URL"]), user=str(p.get("User", "")))
             for p in items
-            if (to_int(p.get("GROUP")) or 0) == gid and isinstance(p.get("URL"), str) and p["URL"]
+            if (whole(p.get("GROUP")) or 0) == gid and isinstance(p.get("URL"), str) and p["URL"]
         ]
-        quota = to_int(g.get("Quota")) or 1
+        quota = whole(g.get("Quota")) or 1
         name = g.get("Name")
         out.append(
             PoolGroup(
@@ -306,10 +304,10 @@ def parse_fan_mode(
 ) -> FanModeNormal | FanModeManual | FanModeImmersion | None:
     ctrl = first_entry(tempctrl, "TEMPCTRL") or {}
     fanctrl = first_entry(fans, "FANCTRL") or {}
-    min_fans = to_int(fanctrl.get("MinFans"))
+    min_fans = whole(fanctrl.get("MinFans"))
     if ctrl.get("Mode") == "Manual":
         first = first_entry(fans, "FANS") or {}
-        speed = to_int(first.get("Speed"))
+        speed = whole(first.get("Speed"))
         if speed == 0 and min_fans == 0:
             return FanModeImmersion()
         if speed is None:
@@ -329,7 +327,7 @@ def parse_fan_mode_name(ctx: ParseContext, fans: object, tempctrl: object) -> st
 
 def parse_fan_percent(ctx: ParseContext, fans: object) -> int | None:
     """The mean ``Speed`` (PWM %) of the fans."""
-    speeds = [to_float(item.get("Speed")) for item in entries(fans, "FANS")]
+    speeds = [number(item.get("Speed")) for item in entries(fans, "FANS")]
     known = [v for v in speeds if v is not None]
     return percent(sum(known) / len(known)) if known else None
 
@@ -339,9 +337,9 @@ def parse_temperature(tempctrl: object) -> TemperatureConfig | None:
     if ctrl is None:
         return None
     return TemperatureConfig(
-        target=to_float(ctrl.get("Target")),
-        hot=to_float(ctrl.get("Hot")),
-        danger=to_float(ctrl.get("Dangerous")),
+        target=number(ctrl.get("Target")),
+        hot=number(ctrl.get("Hot")),
+        danger=number(ctrl.get("Dangerous")),
     )
 
 

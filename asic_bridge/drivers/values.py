@@ -1,7 +1,8 @@
 """Coercing firmware values: the small rules every parser needs, in one place.
 
-Firmwares send numbers as numbers, as strings, padded, empty, or as garbage; a parser wants a
-finite number or None ("not reported"), never an exception and never an invented zero.
+Firmwares send numbers as numbers, as strings (padded, quoted, with a ``%`` sign), empty, or
+as garbage; a parser wants a finite number or None ("not reported"), never an exception and
+never an invented zero.  Every driver takes these from here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import math
 
 
 def number(value: object) -> float | None:
-    """A finite float from an int, float or numeric string; None for anything else.
+    """A finite float from an int, float or numeric string (``" 42 "``, ``"1.3%"``,
+    ``"'3280'"``); None for anything else.
 
     Booleans are not numbers here, and NaN / infinity mean "no reading".
     """
@@ -20,7 +22,7 @@ def number(value: object) -> float | None:
         result = float(value)
     elif isinstance(value, str):
         try:
-            result = float(value.strip())
+            result = float(value.strip().strip("'\"").rstrip("%").strip())
         except ValueError:
             return None
     else:
@@ -38,6 +40,16 @@ def text(value: object) -> str | None:
     """A stripped, non-empty string; None for anything else."""
     if isinstance(value, str):
         return value.strip() or None
+    return None
+
+
+def loose_text(value: object) -> str | None:
+    """:func:`text` without the quotes some firmware wraps values in, and a bare number
+    written out (a version sent as ``2.0``); None for anything else."""
+    if isinstance(value, str):
+        return value.strip().strip("'\"").strip() or None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     return None
 
 

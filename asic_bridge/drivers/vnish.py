@@ -79,8 +79,6 @@ from asic_bridge.drivers.cgminer import (
     parse_pools,
     parse_summary_hashrate,
     parse_uptime,
-    to_float,
-    to_int,
 )
 from asic_bridge.drivers.firmware import (
     UPLOAD_TIMEOUT,
@@ -91,7 +89,7 @@ from asic_bridge.drivers.firmware import (
     multipart,
     require,
 )
-from asic_bridge.drivers.values import percent
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -177,8 +175,8 @@ def parse_wattage(ctx: ParseContext, summary: object) -> int | None:
     only from a summary without ``power_consumption``."""
     miner = _summary(summary)["miner"]
     if "power_consumption" in miner:
-        return to_int(miner["power_consumption"])
-    return to_int(miner.get("power_usage"))
+        return whole(miner["power_consumption"])
+    return whole(miner.get("power_usage"))
 
 
 def _state(summary: object) -> str | None:
@@ -220,7 +218,7 @@ def parse_errors(ctx: ParseContext, summary: object) -> list[MinerErrorData]:
     if isinstance(status, Mapping) and status.get("miner_state") == "failure":
         text = str(status.get("description") or "failure")
         code = status.get("failure_code")
-        out.append(MinerErrorData(error_code=to_int(code), error_message=f"miner: {text}"))
+        out.append(MinerErrorData(error_code=whole(code), error_message=f"miner: {text}"))
     chains = miner.get("chains")
     for chain in chains if isinstance(chains, list) else []:
         status = chain.get("status") if isinstance(chain, Mapping) else None
@@ -254,7 +252,7 @@ def _active_preset(web_settings: object) -> str | None:
 def parse_wattage_limit(ctx: ParseContext, web_settings: object) -> int | None:
     """The active preset's wattage (presets are named by it); None with presets disabled."""
     preset = _active_preset(web_settings)
-    return to_int(preset) if preset is not None else None
+    return whole(preset) if preset is not None else None
 
 
 def parse_rate(text: str, algo: str = "SHA256") -> float | None:
@@ -276,10 +274,10 @@ def parse_preset(item: Mapping[str, Any], algo: str = "SHA256") -> MiningPreset 
     pretty = item.get("pretty")
     if isinstance(pretty, str) and "~" in pretty:
         left, right = pretty.split("~", 1)
-        power = to_int(left.lower().replace("watt", "").strip())
+        power = whole(left.lower().replace("watt", "").strip())
         hashrate = parse_rate(right.replace(" LC", ""), algo)
     if power is None:
-        power = to_int(name)
+        power = whole(name)
     status = item.get("status")
     return MiningPreset(
         name=name,
@@ -328,21 +326,21 @@ def parse_settings_config(
     mode = cooling.get("mode") if isinstance(cooling.get("mode"), Mapping) else {}
     assert isinstance(mode, Mapping)
     fan: FanModeNormal | FanModeManual | FanModeImmersion | None = None
-    min_fans = to_int(cooling.get("fan_min_count"))
+    min_fans = whole(cooling.get("fan_min_count"))
     if mode.get("name") == "manual":
-        speed = to_int(mode.get("param"))
+        speed = whole(mode.get("param"))
         fan = FanModeManual(speed=max(0, min(speed if speed is not None else 100, 100)),
                             minimum_fans=max(min_fans or 0, 0))  # fmt: skip
     elif mode.get("name") == "immers":
         fan = FanModeImmersion()
     elif mode.get("name") == "auto":
-        duty = to_int(cooling.get("fan_min_duty"))
+        duty = whole(cooling.get("fan_min_duty"))
         fan = FanModeNormal(minimum_fans=max(min_fans or 0, 0),
                             minimum_speed=max(0, min(duty or 0, 100)))  # fmt: skip
     misc = miner.get("misc") if isinstance(miner.get("misc"), Mapping) else {}
     assert isinstance(misc, Mapping)
-    target = to_float(mode.get("param")) if mode.get("name") == "auto" else None
-    temperature = TemperatureConfig(target=target, danger=to_float(misc.get("restart_temp")))
+    target = number(mode.get("param")) if mode.get("name") == "auto" else None
+    temperature = TemperatureConfig(target=target, danger=number(misc.get("restart_temp")))
     available = parse_presets(presets, ctx.algo)
     active = _active_preset(web_settings)
     mining: MiningModeSleep | MiningModePreset | MiningModeNormal

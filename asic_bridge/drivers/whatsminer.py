@@ -50,6 +50,9 @@ from asic_bridge.drivers.base import (
     normalize_mac,
 )
 from asic_bridge.drivers.firmware import UPLOAD_TIMEOUT, FirmwareFile, require, require_suffix
+from asic_bridge.drivers.values import loose_text as _text
+from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
     APIError,
     CommandError,
@@ -153,36 +156,6 @@ def _error(code: int) -> MinerErrorData:
 
 
 # ============================================================================ value helpers
-def _num(value: Any) -> float | None:
-    """A finite number from an int, float or numeric string; None for anything else."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip().strip("'\""))
-        except ValueError:
-            return None
-    else:
-        return None
-    if number != number or number in (float("inf"), float("-inf")):
-        return None
-    return number
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return None if number is None else round(number)
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        cleaned = value.strip().strip("'\"").strip()
-        return cleaned or None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
 
 
 def _section(payload: Any, key: str) -> dict[str, Any] | None:
