@@ -343,12 +343,15 @@ async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     async with asyncio.timeout(20):
         data = await miner.get_data()
     rpc_fields = {"hashrate", "expected_hashrate", "fans", "uptime", "pools"}
-    web_fields = {"hashboards", "wattage", "errors", "fault_light", "is_mining"}
+    web_fields = {"hashboards", "wattage", "errors", "fault_light", "is_mining", "fan_mode",
+                  "fan_percent"}  # fmt: skip
     broken, working = (rpc_fields, web_fields) if server == "rpc" else (web_fields, rpc_fields)
     assert set(data.field_errors) == broken
     assert all(sim.address in reason for reason in data.field_errors.values())
     # errors may be empty; wattage is None on a build without the key (before 2025)
-    assert all(getattr(data, name) not in (None, []) for name in working - {"errors", "wattage"})
+    # fan_percent: none in auto (stock reports no duty then)
+    unknown = {"errors", "wattage", "fan_percent"}
+    assert all(getattr(data, name) not in (None, []) for name in working - unknown)
     # and it recovers once the miner behaves again
     await sim.set_mode("normal", servers=server)
     settings.update("api_function_timeout", 5.0)
@@ -371,7 +374,7 @@ async def test_wrong_web_password(start: Start, connect: Connect) -> None:
     assert isinstance(miner, AntminerModern) and miner.model == "S19j Pro"  # RPC still says
     data = await miner.get_data()
     web_fields = {"hashboards", "wattage", "errors", "fault_light", "is_mining", "mac",
-                  "serial_number", "hostname"}  # fmt: skip
+                  "serial_number", "hostname", "fan_mode", "fan_percent"}  # fmt: skip
     assert set(data.field_errors) == web_fields
     for reason in data.field_errors.values():
         assert sim.address in reason and "credentials rejected" in reason

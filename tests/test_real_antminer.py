@@ -13,10 +13,19 @@ import pytest
 from real_captures import assert_same_shape, load
 from sim_answers import our_reading, rpc_answer, serving, web_answer
 
+from asic_bridge import factory
 from asic_bridge.catalog import lookup
-from asic_bridge.config import FanModeNormal, MinerConfig, MiningModeNormal, MiningModeSleep
+from asic_bridge.config import (
+    FanModeImmersion,
+    FanModeManual,
+    FanModeNormal,
+    MinerConfig,
+    MiningModeNormal,
+    MiningModeSleep,
+)
 from asic_bridge.drivers import antminer as am
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.errors import ConfigError, UnsupportedError
 from asic_bridge.transport.rpc import parse_rpc_payload
 
 
@@ -249,3 +258,42 @@ async def test_simulator_config_has_the_x19_capture_shape() -> None:
     async with serving("antminer_s19jpro") as miner:
         answer = await web_answer(miner, "get_miner_conf")
     assert_same_shape(load("antminer", "2020-12-11", "get_miner_conf.cgi.json"), answer)
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_mode_from_the_2020_config() -> None:
+    c, conf = ctx("S19"), load("antminer", "2020-12-11", "get_miner_conf.cgi.json")
+    # "bitmain-fan-ctrl": false, "bitmain-fan-pwm": "100" (the text of an unused setting)
+    assert am.parse_fan_mode(c, conf) == "normal"
+    assert am.parse_fan_percent(c, conf) is None  # in auto stock reports no duty
+    manual = dict(conf, **{"bitmain-fan-ctrl": True, "bitmain-fan-pwm": "60"})
+    assert (am.parse_fan_mode(c, manual), am.parse_fan_percent(c, manual)) == ("manual", 60)
+    # the old UI's config has no key at all in auto
+    bare = {k: v for k, v in conf.items() if not k.startswith("bitmain-fan")}
+    assert am.parse_fan_mode(c, bare) is None and am.parse_fan_mode_old(c, bare) == "normal"
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    c, conf = ctx("S19"), load("antminer", "2020-12-11", "get_miner_conf.cgi.json")
+    for bad in ("fast", "-5", "180", None):
+        broken = dict(conf, **{"bitmain-fan-ctrl": True, "bitmain-fan-pwm": bad})
+        assert am.parse_fan_percent(c, broken) is None
+    assert am.parse_fan_mode(c, dict(conf, **{"bitmain-fan-ctrl": "maybe"})) is None
+    with pytest.raises(ConfigError, match="1-100"):  # 0 % would read back as immersion
+        am.encode_modern_conf(MinerConfig(fan_mode=FanModeManual(speed=0)), conf)
+
+
+@pytest.mark.parametrize("kind", ["antminer_s19jpro", "antminer_s17pro"])
+async def test_fan_writes_are_read_back_on_both_web_generations(kind: str) -> None:
+    async with serving(kind) as s:
+        ours = await factory.get_miner(s.address, use_cache=False)
+        assert ours is not None and ours.fan_modes() == ("normal", "manual")
+        await ours.set_fan_mode(FanModeManual(speed=65))
+        assert (s.conf["bitmain-fan-ctrl"], s.conf["bitmain-fan-pwm"]) == (True, "65")
+        data = await ours.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 65)
+        await ours.set_fan_mode(FanModeNormal())
+        assert s.conf["bitmain-fan-ctrl"] is False
+        with pytest.raises(UnsupportedError):
+            await ours.set_fan_mode(FanModeImmersion())
+        await ours.aclose()

@@ -70,6 +70,7 @@ from asic_bridge.drivers.firmware import (
     require,
 )
 from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import percent
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
@@ -575,6 +576,8 @@ def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerCon
         pools = PoolConfig(groups=[PoolGroup(pools=entries)])
     fan_mode: FanModeNormal | FanModeManual | FanModeImmersion | None = None
     manual = _flag(conf.get("bitmain-fan-ctrl"))
+    if manual is None and old and "bitmain-fan-ctrl" not in conf:
+        manual = False  # the old UI's script writes the key only for a custom fan speed
     if manual is not None:
         speed = _int(conf.get("bitmain-fan-pwm"))
         if not manual:
@@ -595,6 +598,26 @@ def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerCon
     elif name == "low":
         mining_mode = MiningModeLow()
     return MinerConfig(pools=pools, fan_mode=fan_mode, mining_mode=mining_mode)
+
+
+def parse_fan_mode(ctx: ParseContext, conf: Any) -> str | None:
+    """``bitmain-fan-ctrl``: false is the firmware's control, true a fixed PWM."""
+    fan = decode_miner_conf(conf).fan_mode
+    return None if fan is None else fan.mode
+
+
+def parse_fan_mode_old(ctx: ParseContext, conf: Any) -> str | None:
+    """As :func:`parse_fan_mode`; the old UI leaves the key out in auto."""
+    fan = decode_miner_conf(conf, old=True).fan_mode
+    return None if fan is None else fan.mode
+
+
+def parse_fan_percent(ctx: ParseContext, conf: Any) -> int | None:
+    """The manual ``bitmain-fan-pwm`` setting: the duty the fans run at.  In auto the firmware
+    reports no duty (stats has RPMs only), so there is none."""
+    if _flag(conf.get("bitmain-fan-ctrl") if isinstance(conf, Mapping) else None) is not True:
+        return None
+    return percent(conf.get("bitmain-fan-pwm"))
 
 
 def _pool_slots(config: MinerConfig, live: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -634,6 +657,8 @@ def _fan_values(config: MinerConfig, live: Mapping[str, Any]) -> tuple[bool, str
     if fan is None:
         return live_manual, live_pwm
     if isinstance(fan, FanModeManual):
+        if fan.speed < 1:  # a 0 PWM reads back as immersion: stopped fans, not a speed
+            raise ConfigError("a manual fan speed on stock Antminer firmware is 1-100 %")
         return True, str(fan.speed)
     if isinstance(fan, FanModeImmersion):
         return True, "0"
@@ -853,8 +878,11 @@ class AntminerModern(_AntminerStock):
     generation = "modern"
     # No evidence of a "high" work-mode code on stock firmware, so it is not offered.
     supported_modes = ("normal", "low", "sleep")
+    # bitmain-fan-ctrl / bitmain-fan-pwm; no immersion mode (fans at 0 % trip the fan check)
+    supported_fan_modes = ("normal", "manual")
     default_capabilities = frozenset(
         {
+            Capability.FAN_CONTROL,
             Capability.FAULT_LIGHT,
             Capability.REBOOT,
             Capability.STOP_MINING,
@@ -880,6 +908,8 @@ class AntminerModern(_AntminerStock):
         "errors": FieldSpec(("web:summary",), parse_errors),
         "fault_light": FieldSpec(("web:get_blink_status",), parse_fault_light_modern),
         "is_mining": FieldSpec(("web:get_miner_conf",), parse_is_mining_modern),
+        "fan_mode": FieldSpec(("web:get_miner_conf",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:get_miner_conf",), parse_fan_percent),
         "config": FieldSpec(("web:get_miner_conf",), lambda ctx, conf: decode_miner_conf(conf)),
     }
 
@@ -919,8 +949,10 @@ class AntminerOld(_AntminerStock):
     """X17/X9-era stock firmware with the old CGI web UI (S17, T17, S9 ...)."""
 
     generation = "old"
+    supported_fan_modes = ("normal", "manual")  # _ant_fan_customize_switch / _value
     default_capabilities = frozenset(
         {
+            Capability.FAN_CONTROL,
             Capability.FAULT_LIGHT,
             Capability.REBOOT,
             Capability.STOP_MINING,
@@ -945,6 +977,8 @@ class AntminerOld(_AntminerStock):
         "pools": FieldSpec(("rpc:pools",), parse_pools),
         "fault_light": FieldSpec(("web:blink_status",), parse_fault_light_old),
         "is_mining": FieldSpec(("web:get_miner_conf",), parse_is_mining_old),
+        "fan_mode": FieldSpec(("web:get_miner_conf",), parse_fan_mode_old),
+        "fan_percent": FieldSpec(("web:get_miner_conf",), parse_fan_percent),
         "config": FieldSpec(
             ("web:get_miner_conf",), lambda ctx, conf: decode_miner_conf(conf, old=True)
         ),
