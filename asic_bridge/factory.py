@@ -136,7 +136,9 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
             status, headers, body = await http_get_raw(
                 ip, ports.get("http", 80), "/", limit=per_probe
             )
-        except (OSError, TimeoutError, ValueError) as exc:
+        # EOFError: closed before or inside the header; LimitOverrunError: a header past
+        # the stream's limit.  Either is no web evidence, never an escaping exception.
+        except (OSError, TimeoutError, ValueError, EOFError, asyncio.LimitOverrunError) as exc:
             evidence.notes.append(f"http /: {type(exc).__name__}")
             return
         evidence.http_status, evidence.http_headers = status, headers

@@ -118,3 +118,38 @@ async def test_a_silent_host_costs_the_ping_timeout_not_the_identification_deadl
         assert await get_miner(ip, ports=ports) is None
         elapsed = time.monotonic() - started
     assert elapsed < 10, f"gave up after {elapsed:.1f} s, not after the 0.3 s ping timeout"
+
+
+async def _answers_web_with(reply: bytes, ip: str) -> object:
+    """get_miner on a host whose only open port answers every request with ``reply``."""
+    import asyncio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, ip, 80)
+    try:
+        settings.update("factory_get_retries", 1)
+        return await get_miner(ip, use_cache=False)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"",  # closes without answering
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n",  # closes inside the header
+        b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n",  # a header past the cap
+        b"SSH-2.0-dropbear\r\n\r\n",  # not HTTP at all
+    ],
+    ids=["closed", "cut-header", "huge-header", "not-http"],
+)
+async def test_a_broken_web_answer_is_no_evidence_not_an_exception(reply: bytes) -> None:
+    """A web port that closes early or sends garbage identifies nothing: get_miner gives
+    None (no other probe answered) instead of raising the stream's exception."""
+    assert await _answers_web_with(reply, "127.30.253.1") is None
