@@ -1,6 +1,6 @@
 """Our hand-written wire code against the ecosystem's libraries, on the same simulators.
 
-    sudo .venv/bin/python bench/wire_bench.py [--miners 20] [--rounds 100]
+    sudo .venv/bin/python bench/wire_bench.py [--miners 20] [--rounds 100] [--only grpc]
     (needs the bench extra: pip install -e '.[bench]' for aiohttp and grpclib)
 
 Re-executes itself under ``unshare -n`` (root needed).  Simulated miners run in their own
@@ -124,7 +124,7 @@ async def _ours_grpc(hosts: list[str], rounds: int) -> dict[str, float]:
     return await _rounds(one, hosts, rounds)
 
 
-class _Raw:
+class RawCodec:
     """grpclib codec that hands the message bytes through (our decoder reads them)."""
 
     __content_subtype__ = "proto"
@@ -143,7 +143,7 @@ async def _grpclib(hosts: list[str], rounds: int) -> dict[str, float]:
     from asic_bridge.drivers.braiins import MINER_STATS_RESPONSE
     from asic_bridge.transport.grpc import decode_message
 
-    channels = {h: Channel(h, 50051, codec=_Raw()) for h in hosts}  # type: ignore[arg-type]
+    channels = {h: Channel(h, 50051, codec=RawCodec()) for h in hosts}  # type: ignore[arg-type]
     tokens = {}
     for host, channel in channels.items():
         async with channel.request(LOGIN, Cardinality.UNARY_UNARY, None, None) as stream:
@@ -192,7 +192,8 @@ def _bench(args: argparse.Namespace) -> None:
     from bench.machine import describe, load_average
 
     print(describe(asic_bridge=sys.executable))
-    specs = [f"{GROUPS[g]}@{ip}" for g in GROUPS for ip in _hosts(g, args.miners)]
+    groups = [args.only] if args.only else list(GROUPS)
+    specs = [f"{GROUPS[g]}@{ip}" for g in groups for ip in _hosts(g, args.miners)]
     sim_code = (
         "import asyncio, sys\nfrom asic_bridge.sim import run_fleet\n"
         "asyncio.run(run_fleet(sys.argv[1:], announce=None))\n"
@@ -203,6 +204,8 @@ def _bench(args: argparse.Namespace) -> None:
         rows = {}
         for name in CLIENTS:
             group = name.split("/")[0]
+            if group not in groups:
+                continue
             out = subprocess.run(
                 [sys.executable, __file__, "--client", name, "--rounds", str(args.rounds),
                  *_hosts(group, args.miners)],
@@ -233,6 +236,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--miners", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--only", choices=list(GROUPS), help="run one case (default: all)")
     parser.add_argument("--client", choices=list(CLIENTS), help=argparse.SUPPRESS)
     parser.add_argument("hosts", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -11,13 +11,22 @@ Two small pieces, no generated code:
 
 pyasic opens a new channel for every call; here one poll is one connection.
 
-Against grpclib (also on h2, one channel per miner) the client shows no CPU win:
-bench/wire_bench.py, 20 simulated BOS+ miners x 100 rounds of GetMinerStats, both decoding
-with the schema codec here: 285 vs 285 us per call (AMD EPYC, 2 cores, Python 3.11.7).  It
-stays for now because the BOS+ driver relies on what it does beyond a call (reply size
-bounded while reading, the login token from the response headers, client streaming within
-the flow-control window for firmware upload); moving to grpclib is an open decision, not a
-CPU one.  The codec was not compared with protobuf's generated classes.
+Why not grpclib (issue #18: keep our own code only where it wins). CPU is a draw:
+bench/wire_bench.py --only grpc, 20 simulated BOS+ miners x 50 rounds of GetMinerStats, both
+decoding with the schema codec here, three runs: 263-315 us per call here against 310-342 us
+for grpclib 0.4.9 (grpclib/ours 0.98-1.28x; AMD EPYC, 2 shared cores, load 1.8-2.2, Python
+3.11.7). It stays because grpclib cannot bound a reply while reading it: it has no receive-size
+limit (its ``Configuration`` holds only keepalive and HTTP/2 window settings;
+vmagamedov/grpclib#195 asks for one, open since 2024, the maintainer without time for it), and
+its reader takes the whole message its length prefix announces (up to 4 GiB), re-opening the
+flow-control window as it buffers, before a codec or an event of ours sees a byte. Bounding it
+would mean reading grpclib's private stream; a miner must not be able to exhaust the bridge's
+memory. tests/test_transport_grpc.py shows both: here an 8 MiB reply against a 1 MiB cap is
+refused after about 1.1 MiB sent, while grpclib, even with the smallest windows, takes all 8
+MiB. grpclib's API does offer the driver's other needs (one channel per miner, concurrent
+calls, deadlines, initial metadata, client streaming within flow control, grpc-status); they
+were not built, as this one fails first. The codec was not compared with protobuf's generated
+classes.
 """
 
 # Per-call ``timeout`` arguments are deliberate: the callee owns the deadline so that it can
