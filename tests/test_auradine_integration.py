@@ -30,7 +30,7 @@ from asic_bridge.sim.auradine import AuradineAT2860Sim
 
 _hosts = itertools.count(1)
 RPC_FIELDS = ("hashrate", "hashboards", "pools", "uptime")
-WEB_FIELDS = ("wattage", "fans", "fault_light", "is_mining", "errors")
+WEB_FIELDS = ("wattage", "fans", "fan_mode", "fan_percent", "fault_light", "is_mining", "errors")
 
 
 @contextlib.asynccontextmanager

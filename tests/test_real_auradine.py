@@ -18,7 +18,7 @@ from asic_bridge.config import MiningModePowerTune
 from asic_bridge.drivers import auradine as ad
 from asic_bridge.drivers.base import ParseContext
 from asic_bridge.drivers.cgminer import parse_api_ver, parse_pools, parse_uptime
-from asic_bridge.errors import NotAppliedError
+from asic_bridge.errors import ConfigError, NotAppliedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.http_server import HttpReply, Request, json_reply
 
@@ -102,6 +102,45 @@ async def test_a_power_target_the_firmware_ignores_is_not_an_ok() -> None:
         with pytest.raises(NotAppliedError) as caught:
             await miner.set_power_limit(2500)
         assert (caught.value.wanted, caught.value.applied) == (2500, 3000)
+        await miner.aclose()
+    finally:
+        await s.stop()
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_percent_is_the_target_of_the_fans_max() -> None:
+    c = ctx()
+    # fan 1: Target 7000 of Max 7700 RPM -> 90.9 % -> 91 (the capture does not record the
+    # mode; a Target is what a percentage write sets, so it reads as manual)
+    assert ad.parse_fan_percent(c, cap("fan")) == 91
+    assert ad.parse_fan_mode_name(c, cap("fan")) == "manual"
+    auto = {"Fan": [{k: v for k, v in f.items() if k != "Target"} for f in cap("fan")["Fan"]]}
+    assert ad.parse_fan_percent(c, auto) is None  # RPM only: no duty
+    assert ad.parse_fan_mode_name(c, auto) == "normal"
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    c = ctx()
+    for bad in ({"Max": 0, "Target": 10}, {"Max": 100, "Target": 500}, {"Max": "x", "Target": 1}):
+        assert ad.parse_fan_percent(c, {"Fan": [bad]}) is None
+    assert ad.parse_fan_percent(c, {"Fan": []}) is None
+
+
+async def test_fan_percentage_is_written_and_read_back() -> None:
+    s = sim.create(f"auradine_at2860:{VERSION}@127.133.3.1")
+    await s.start()
+    try:
+        miner = await get_miner(s.address, use_cache=False)
+        assert isinstance(miner, ad.AuradineMiner)
+        assert miner.fan_modes() == ("normal", "manual")
+        await miner.set_fan_mode({"mode": "manual", "speed": 55})
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent, s.fan_percent) == ("manual", 55, 55)
+        await miner.set_fan_mode({"mode": "normal"})
+        assert s.fan_percent == 0  # percentage 0 = automatic
+        with pytest.raises(ConfigError, match="1-100"):
+            await miner.set_fan_mode({"mode": "manual", "speed": 0})
+        assert s.fan_percent == 0
         await miner.aclose()
     finally:
         await s.stop()

@@ -73,7 +73,7 @@ from asic_bridge.drivers.cgminer import (
     parse_uptime,
     validate_pool_field,
 )
-from asic_bridge.drivers.values import number, whole
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     AuthenticationError,
@@ -243,6 +243,21 @@ def parse_fan_mode(fan: object) -> FanModeNormal | FanModeManual | None:
     return FanModeManual(speed=max(0, min(100, round(target / top * 100))))
 
 
+def parse_fan_mode_name(ctx: ParseContext, fan: object) -> str | None:
+    mode = parse_fan_mode(fan)
+    return None if mode is None else mode.mode
+
+
+def parse_fan_percent(ctx: ParseContext, fan: object) -> int | None:
+    """The commanded speed: ``Target`` of the fan's own ``Max`` RPM, in %; None without a
+    target (the RPM alone is no duty)."""
+    rows = entries(fan, "Fan")
+    if not rows:
+        return None
+    target, top = number(rows[0].get("Target")), number(rows[0].get("Max"))
+    return percent(target / top * 100) if target is not None and top else None
+
+
 def parse_config(ctx: ParseContext, pools: object, mode: object, fan: object) -> MinerConfig:
     return MinerConfig(
         pools=parse_pools_config(pools), mining_mode=parse_mode(mode), fan_mode=parse_fan_mode(fan)
@@ -288,9 +303,11 @@ class AuradineMiner(CGMinerRPCMiner):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FAN_CONTROL,
         }
     )
     supported_modes = ("normal", "low", "high", "sleep")
+    supported_fan_modes = ("normal", "manual")  # fan percentage N, or 0 for automatic
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:ipreport",), parse_mac, static=True),
         "hostname": FieldSpec(("web:ipreport",), parse_hostname, static=True),
@@ -303,6 +320,8 @@ class AuradineMiner(CGMinerRPCMiner):
         "wattage": FieldSpec(("web:psu",), parse_wattage),
         "wattage_limit": FieldSpec(("web:mode",), parse_wattage_limit),
         "fans": FieldSpec(("web:fan",), parse_fans),
+        "fan_mode": FieldSpec(("web:fan",), parse_fan_mode_name),
+        "fan_percent": FieldSpec(("web:fan",), parse_fan_percent),
         "fault_light": FieldSpec(("web:led",), parse_fault_light),
         "errors": FieldSpec(("web:led",), parse_errors),
         "is_mining": FieldSpec(("web:mode",), parse_is_mining),
@@ -418,6 +437,8 @@ class AuradineMiner(CGMinerRPCMiner):
         manual_or_auto = isinstance(fan, FanModeManual | FanModeNormal)
         if fan is not None and fan != live.fan_mode and not manual_or_auto:
             raise UnsupportedError("immersion fan mode", "FluxOS")
+        if isinstance(fan, FanModeManual) and fan.speed < 1:
+            raise ConfigError("a manual fan speed on FluxOS is 1-100 % (0 means automatic)")
         if config.pools is not None and config.pools != live.pools:
             await self._write_pools([p for g in config.pools.groups for p in g.pools])
         if fan is not None and fan != live.fan_mode:
