@@ -26,6 +26,7 @@ from asic_bridge.drivers.base import BaseMiner, Identity, UnknownMiner
 from asic_bridge.errors import APIError, CommandError
 from asic_bridge.transport.rpc import RPCClient
 from asic_bridge.transport.whatsminer import WhatsminerV3Client
+from asic_bridge.transport.wire import ProtocolViolation, probe_get
 
 _MAX_PROBE_BODY = 64 * 1024
 
@@ -133,12 +134,17 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
 
     async def http_probe() -> None:
         try:
-            status, headers, body = await http_get_raw(
-                ip, ports.get("http", 80), "/", limit=per_probe
+            # the connect is the "ping": bounded like the RPC and Whatsminer probes' connects,
+            # so a silent host costs network_ping_timeout, not the whole identification deadline
+            status, headers, body = await probe_get(
+                ip,
+                ports.get("http", 80),
+                "/",
+                timeout=per_probe,
+                connect_timeout=float(settings.get("network_ping_timeout")),
+                cap=_MAX_PROBE_BODY,
             )
-        # EOFError: closed before or inside the header; LimitOverrunError: a header past
-        # the stream's limit.  Either is no web evidence, never an escaping exception.
-        except (OSError, TimeoutError, ValueError, EOFError, asyncio.LimitOverrunError) as exc:
+        except (OSError, TimeoutError, ProtocolViolation) as exc:
             evidence.notes.append(f"http /: {type(exc).__name__}")
             return
         evidence.http_status, evidence.http_headers = status, headers
@@ -155,83 +161,6 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
 
     await asyncio.gather(rpc_probe(), http_probe(), v3_probe())
     return evidence
-
-
-async def http_get_raw(
-    ip: str, port: int, path: str, *, limit: float
-) -> tuple[int, dict[str, str], bytes]:
-    """A minimal ``GET`` on a fresh connection: status, lower-cased headers, body (capped).
-
-    Identification reads only the status line, a few headers and the page title, so a full
-    HTTP client per scanned address would be wasted work (it dominated scan CPU).
-    """
-    async with asyncio.timeout(limit):
-        # the connect is the "ping": bounded like the RPC and Whatsminer probes' connects, so
-        # a silent host costs network_ping_timeout, not the whole identification deadline
-        async with asyncio.timeout(min(float(settings.get("network_ping_timeout")), limit)):
-            reader, writer = await asyncio.open_connection(ip, port)
-        try:
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {ip}\r\nUser-Agent: asic_bridge\r\n"
-                "Accept: */*\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            if len(head) > _MAX_PROBE_BODY:
-                raise ValueError("header too large")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-                raise ValueError("not an HTTP response")
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if sep:
-                    headers[name.strip().lower()] = value.strip()
-            length = headers.get("content-length", "")
-            if length.isdigit():
-                body = await reader.read(min(int(length), _MAX_PROBE_BODY))
-                while len(body) < min(int(length), _MAX_PROBE_BODY):
-                    more = await reader.read(_MAX_PROBE_BODY - len(body))
-                    if not more:
-                        break
-                    body += more
-            else:
-                body = await _read_capped(reader)
-                if headers.get("transfer-encoding", "").lower() == "chunked":
-                    body = _dechunk(body)
-            return int(parts[1]), headers, body
-        finally:
-            writer.close()
-
-
-async def _read_capped(reader: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < _MAX_PROBE_BODY:
-        chunk = await reader.read(_MAX_PROBE_BODY - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = bytearray()
-    while data:
-        line, sep, rest = data.partition(b"\r\n")
-        if not sep:
-            break
-        try:
-            size = int(line.split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            break
-        if size == 0:
-            break
-        out += rest[:size]
-        data = rest[size + 2 :]
-    return bytes(out)
 
 
 def _resolve(

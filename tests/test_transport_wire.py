@@ -23,6 +23,7 @@ from asic_bridge.errors import (
     ResponseTooLargeError,
 )
 from asic_bridge.transport.http import HTTPClient
+from asic_bridge.transport.wire import ProtocolViolation, probe_get
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -335,3 +336,62 @@ async def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
         assert (await client.get("/a")).json() == {"tls": True}
         assert (await client.get("/b")).ok
     assert server.connections == 1
+
+
+async def _probe_answer(reply: bytes, cap: int = 64) -> tuple[int, dict[str, str], bytes]:
+    """probe_get against a server that answers ``reply`` and closes."""
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        return await probe_get("127.0.0.1", port, "/", timeout=5, connect_timeout=5, cap=cap)
+    finally:
+        server.close()
+        await server.wait_closed()
+        assert not seen or seen[0].startswith(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+
+
+async def test_probe_get_reads_status_headers_and_body() -> None:
+    status, headers, body = await _probe_answer(
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\nWWW-Authenticate: Digest x\r\n"
+        b"Server: lighttpd\r\nContent-Length: 5\r\n\r\nhello"
+    )
+    assert (status, body) == (401, b"hello")
+    assert headers["server"] == "lighttpd" and headers["www-authenticate"] == "Digest x"
+
+
+async def test_probe_get_takes_what_comes_cut_at_the_cap() -> None:
+    long = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
+    assert (await _probe_answer(long, cap=64))[2] == b"x" * 64
+    short = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"y" * 10  # closed early
+    assert (await _probe_answer(short))[2] == b"y" * 10
+    to_close = b"HTTP/1.0 200 OK\r\n\r\n" + b"z" * 100
+    assert (await _probe_answer(to_close, cap=64))[2] == b"z" * 64
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    assert (await _probe_answer(chunked))[2] == b"abcde"
+    cut_chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz"
+    assert (await _probe_answer(cut_chunked))[2] == b"abc"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [b"SSH-2.0-dropbear\r\n\r\n", b"HTTP/1.1 2000 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nX: y\r\n"],
+    ids=["not-http", "bad-status", "cut-header"],
+)
+async def test_probe_get_refuses_what_is_not_http(reply: bytes) -> None:
+    with pytest.raises(ProtocolViolation):
+        await _probe_answer(reply)
+
+
+async def test_probe_get_on_a_closed_answer_is_a_connection_error() -> None:
+    with pytest.raises(ConnectionResetError):
+        await _probe_answer(b"")

@@ -26,7 +26,15 @@ from dataclasses import dataclass, field
 
 import httpx
 
-__all__ = ["BodyTooLarge", "MinerTransport", "RawResponse", "WireStats", "read_response"]
+__all__ = [
+    "BodyTooLarge",
+    "MinerTransport",
+    "ProtocolViolation",
+    "RawResponse",
+    "WireStats",
+    "probe_get",
+    "read_response",
+]
 
 #: Largest status line + headers accepted (a miner's are a few hundred bytes).
 MAX_HEAD_BYTES = 64 * 1024
@@ -178,6 +186,72 @@ async def read_response(
         body = await _read_to_close(reader, cap)
         reusable = False
     return RawResponse(status, reason, version, headers, body, reusable)
+
+
+async def probe_get(
+    ip: str, port: int, path: str, *, timeout: float, connect_timeout: float, cap: int
+) -> tuple[int, dict[str, str], bytes]:
+    """A minimal ``GET`` on a fresh connection: status, lower-cased headers (the last of a
+    repeated one), and the body cut at ``cap`` bytes.
+
+    Identification reads only the status line, a few headers and the page title, so a full
+    HTTP client per scanned address would be wasted work (it dominated scan CPU).  Unlike
+    :func:`read_response` it takes what comes: a body longer than ``cap`` is cut, a body the
+    server ends early is kept as far as it came.  ``connect_timeout`` bounds the connect
+    (the "ping") within ``timeout``.  Raises OSError, TimeoutError or ProtocolViolation.
+    """
+    async with asyncio.timeout(timeout):
+        async with asyncio.timeout(min(connect_timeout, timeout)):
+            reader, writer = await asyncio.open_connection(ip, port, limit=MAX_HEAD_BYTES)
+        try:
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {ip}\r\nUser-Agent: asic_bridge\r\n"
+                "Accept: */*\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            _, status, _, header_list = _parse_head(await _read_head(reader))
+            headers = dict(header_list)
+            length = headers.get("content-length", "")
+            if length.isdigit():
+                body = await _read_up_to(reader, min(int(length), cap))
+            else:
+                body = await _read_up_to(reader, cap)
+                if headers.get("transfer-encoding", "").lower() == "chunked":
+                    body = _dechunk(body)
+            return status, headers, body
+        finally:
+            writer.close()
+
+
+async def _read_up_to(reader: asyncio.StreamReader, cap: int) -> bytes:
+    """Up to ``cap`` bytes, fewer if the peer closes first."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = await reader.read(cap - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _dechunk(data: bytes) -> bytes:
+    """The payload of a (possibly cut) chunked body, as far as it is whole."""
+    out = bytearray()
+    while data:
+        line, sep, rest = data.partition(b"\r\n")
+        if not sep:
+            break
+        try:
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2 :]
+    return bytes(out)
 
 
 @dataclass
