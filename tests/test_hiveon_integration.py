@@ -113,6 +113,7 @@ async def test_identifies_make_model_firmware_and_static_facts(
         Capability.FAULT_LIGHT,
         Capability.REBOOT,
         Capability.STOP_MINING,
+        Capability.FAN_CONTROL,
         Capability.MINING_MODES,
         Capability.GET_CONFIG,
         Capability.SEND_CONFIG,
@@ -348,9 +349,10 @@ async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     async with asyncio.timeout(20):
         data = await miner.get_data()
     rpc_fields = {
-        "hashrate", "expected_hashrate", "hashboards", "fans", "uptime", "wattage", "pools"
+        "hashrate", "expected_hashrate", "hashboards", "fans", "fan_percent", "uptime", "wattage",
+        "pools"
     }  # fmt: skip
-    web_fields = {"errors", "fault_light", "is_mining"}
+    web_fields = {"errors", "fault_light", "is_mining", "fan_mode"}
     broken, working = (rpc_fields, web_fields) if server == "rpc" else (web_fields, rpc_fields)
     assert set(data.field_errors) == broken
     assert all(sim.address in reason for reason in data.field_errors.values())
@@ -379,7 +381,8 @@ async def test_wrong_password_is_a_clear_error_without_the_password(
     assert isinstance(miner, HiveonModern) and miner.model == "S19j Pro"  # RPC still says
     assert any("credentials rejected" in n for n in miner.identity.extra["notes"])
     data = await miner.get_data()
-    web_fields = {"errors", "fault_light", "is_mining", "mac", "serial_number", "hostname"}
+    web_fields = {"errors", "fault_light", "is_mining", "fan_mode", "mac", "serial_number",
+                  "hostname"}  # fmt: skip
     assert set(data.field_errors) == web_fields
     for reason in data.field_errors.values():
         assert sim.address in reason and "credentials rejected" in reason

@@ -288,6 +288,7 @@ async def test_garbage_stats_only_breaks_the_stats_fields() -> None:
         "expected_hashrate",
         "hashboards",
         "fans",
+        "fan_percent",
         "uptime",
         "wattage",
     }

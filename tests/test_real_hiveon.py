@@ -121,3 +121,27 @@ async def test_s9_simulator_is_read_end_to_end() -> None:
     assert [b.chips for b in data.hashboards] == [63, 63, 63]
     assert data.wattage is None  # "34.65 (AB)" is not watts
     assert data.field_errors == {}
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_percent_is_the_2025_fan_pwm() -> None:
+    c, stats = ctx("S19"), load("hiveon", "4.11.1-rwglr-2025-04-10", "stats.json")
+    assert hv.parse_fan_percent(c, stats) == 28  # fan_pwm 28 (fans at 3000-3090 RPM)
+    entry = dict(stats["STATS"][1])
+    for bad in (-1, 101, "x", None):
+        broken = {**stats, "STATS": [stats["STATS"][0], dict(entry, fan_pwm=bad)]}
+        assert hv.parse_fan_percent(c, broken) is None
+    with pytest.raises(ValueError):
+        hv.parse_fan_percent(c, {"STATS": "garbage"})
+
+
+async def test_fan_writes_are_read_back() -> None:
+    async with serving("hiveon_s19jpro") as s:
+        ours, _ = await our_reading(s)
+        assert ours.fan_modes() == ("normal", "manual")
+        await ours.set_fan_mode({"mode": "manual", "speed": 70})
+        data = await ours.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 70)  # fan_pwm follows
+        await ours.set_fan_mode({"mode": "normal"})
+        assert (await ours.get_data(include=["fan_mode"])).fan_mode == "normal"
+        await ours.aclose()

@@ -46,6 +46,7 @@ from asic_bridge.drivers.antminer import (
     parse_api_ver,
     parse_errors,
     parse_expected_hashrate,
+    parse_fan_mode,
     parse_fans,
     parse_fault_light_modern,
     parse_fw_ver,
@@ -74,7 +75,7 @@ from asic_bridge.drivers.cgminer import (
     parse_is_mining,
     parse_pools_config,
 )
-from asic_bridge.drivers.values import number, whole
+from asic_bridge.drivers.values import number, percent, whole
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.errors import (
     APIError,
@@ -121,6 +122,11 @@ def _stats_entry(stats: Any) -> dict[str, Any]:
         ):
             return item
     raise ValueError("no data entry in STATS")
+
+
+def parse_fan_percent(ctx: ParseContext, stats: Any) -> int | None:
+    """``fan_pwm``: the PWM % Hiveon drives the fans at (28 in the 2025-04-10 capture)."""
+    return percent(_stats_entry(stats).get("fan_pwm"))
 
 
 def parse_wattage(ctx: ParseContext, stats: Any) -> int | None:
@@ -251,9 +257,12 @@ class HiveonModern(BaseMiner):
             Capability.MINING_MODES,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FAN_CONTROL,
         }
     )
     supported_modes = MODES
+    # stock's bitmain-fan-ctrl / bitmain-fan-pwm in set_miner_conf (no immersion mode)
+    supported_fan_modes = ("normal", "manual")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:get_system_info",), parse_mac, static=True),
         "serial_number": FieldSpec(("web:get_system_info",), parse_serial, static=True),
@@ -270,6 +279,8 @@ class HiveonModern(BaseMiner):
         "errors": FieldSpec(("web:summary",), parse_errors),
         "fault_light": FieldSpec(("web:get_blink_status",), parse_fault_light_modern),
         "is_mining": FieldSpec(("web:get_miner_conf",), parse_is_mining_modern),
+        "fan_mode": FieldSpec(("web:get_miner_conf",), parse_fan_mode),
+        "fan_percent": FieldSpec(("rpc:stats",), parse_fan_percent),
         "config": FieldSpec(("web:get_miner_conf",), lambda ctx, conf: decode_miner_conf(conf)),
     }
 

@@ -66,6 +66,12 @@ class HiveonSim(AntminerModernSim):
             "miner_pools": self.cgi_miner_pools,
         }
 
+    def fan_pwm(self, rpms: tuple[int, ...]) -> int:
+        """The manual bitmain-fan-pwm when set, else what the fastest fan turns at."""
+        if self.conf.get("bitmain-fan-ctrl"):
+            return int(str(self.conf.get("bitmain-fan-pwm", "100")))
+        return round(100 * max(rpms, default=0) / self.hardware.fan_rpm_max)
+
     # ------------------------------------------------------------------ RPC
     def cmd_stats(self, parameter: str | None) -> dict[str, Any]:
         """The key set and types of the capture ``hiveon/4.11.1-rwglr-2025-04-10`` (an S19 of
@@ -104,7 +110,7 @@ class HiveonSim(AntminerModernSim):
             "downscale_mode": "0",
             **{f"fan{n}": fans.get(n, 0) for n in range(1, 9)},
             "fan_num": len(r.fans),
-            "fan_pwm": round(100 * max(r.fans, default=0) / self.hardware.fan_rpm_max),
+            "fan_pwm": self.fan_pwm(r.fans),
             **per_slot("freq{}", lambda b: round(b.frequency)),
             "frequency": "",
             "has_hotel_fee": "0",
