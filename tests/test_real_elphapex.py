@@ -15,10 +15,11 @@ from real_captures import assert_same_shape, load
 from sim_answers import our_reading, serving, web_answer
 
 from asic_bridge.catalog import lookup
-from asic_bridge.config import FanModeNormal, MiningModeNormal
+from asic_bridge.config import FanModeManual, FanModeNormal, MinerConfig, MiningModeNormal
 from asic_bridge.drivers import elphapex as el
 from asic_bridge.drivers.antminer import parse_errors, parse_fault_light_modern
 from asic_bridge.drivers.base import Identity, ParseContext
+from asic_bridge.errors import ConfigError
 from asic_bridge.sim.elphapex import cjson
 
 DG1 = "DG1+_SW_V1.0.2"
@@ -197,3 +198,39 @@ async def test_dghome1_simulator_is_read_end_to_end_at_boot() -> None:
     assert isinstance(ours, el.ElphapexMiner) and ours.model == "DG1Home"
     assert data.errors == []  # rate and network not evaluated yet: no false alarm
     assert len(data.hashboards) == 4 and data.field_errors == {}
+
+
+# ----------------------------------------------------------------------------- fan control
+@pytest.mark.parametrize(("version", "model"), [(DG1, "DG1+"), (HOME, "DG-Home1")])
+def test_fan_mode_from_both_configs(version: str, model: str) -> None:
+    conf = cap(version, "get_miner_conf")
+    # both: "fc-fan-ctrl": false (an unused fc-fan-pwm "20" / "80" beside it)
+    assert el.parse_fan_mode(ctx(model), conf) == "normal"
+    assert el.parse_fan_percent(ctx(model), conf) is None
+    manual = dict(conf, **{"fc-fan-ctrl": True})
+    expected = int(conf["fc-fan-pwm"])
+    assert el.parse_fan_mode(ctx(model), manual) == "manual"
+    assert el.parse_fan_percent(ctx(model), manual) == expected
+
+
+def test_fan_garbage_is_no_reading() -> None:
+    conf = cap(DG1, "get_miner_conf")
+    for bad in ("x", "-1", "250", None):
+        manual = dict(conf, **{"fc-fan-ctrl": True, "fc-fan-pwm": bad})
+        assert el.parse_fan_percent(ctx("DG1+"), manual) is None
+    assert el.parse_fan_mode(ctx("DG1+"), dict(conf, **{"fc-fan-ctrl": "perhaps"})) is None
+    with pytest.raises(ConfigError, match="1-100"):
+        el.encode_elphapex_conf(MinerConfig(fan_mode=FanModeManual(speed=0)), conf)
+
+
+async def test_fan_writes_are_read_back() -> None:
+    async with serving("elphapex_dghome1") as s:
+        ours, _ = await our_reading(s)
+        assert ours.fan_modes() == ("normal", "manual")
+        await ours.set_fan_mode({"mode": "manual", "speed": 45})
+        assert (s.conf["fc-fan-ctrl"], s.conf["fc-fan-pwm"]) == (True, "45")
+        data = await ours.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 45)
+        await ours.set_fan_mode({"mode": "normal"})
+        assert s.conf["fc-fan-ctrl"] is False
+        await ours.aclose()

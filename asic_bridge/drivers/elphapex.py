@@ -55,6 +55,7 @@ from asic_bridge.drivers.base import (
 )
 from asic_bridge.drivers.marafw import parse_pools as _parse_pool_list
 from asic_bridge.drivers.values import number as _num
+from asic_bridge.drivers.values import percent
 from asic_bridge.drivers.values import text as _text
 from asic_bridge.drivers.values import whole as _int
 from asic_bridge.errors import (
@@ -251,6 +252,20 @@ def decode_elphapex_conf(conf: Any) -> MinerConfig:
     return MinerConfig(pools=pools, fan_mode=fan_mode, mining_mode=mining_mode)
 
 
+def parse_fan_mode(ctx: ParseContext, conf: Any) -> str | None:
+    """``fc-fan-ctrl``: false is the firmware's control, true a fixed PWM."""
+    fan = decode_elphapex_conf(conf).fan_mode
+    return None if fan is None else fan.mode
+
+
+def parse_fan_percent(ctx: ParseContext, conf: Any) -> int | None:
+    """The manual ``fc-fan-pwm`` setting; in auto the firmware reports no duty (the captures
+    keep an unused "20"/"80" there), so there is none."""
+    if not isinstance(conf, Mapping) or _flag(conf.get("fc-fan-ctrl")) is not True:
+        return None
+    return percent(conf.get("fc-fan-pwm"))
+
+
 def encode_elphapex_conf(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, Any]:
     """``set_miner_conf.cgi`` body: the live config with ``config``'s pools and fan mode.
 
@@ -271,6 +286,8 @@ def encode_elphapex_conf(config: MinerConfig, live: Mapping[str, Any]) -> dict[s
         body["pools"] = slots + [dict(_EMPTY_SLOT) for _ in range(3 - len(slots))]
     fan = config.fan_mode
     if isinstance(fan, FanModeManual):
+        if fan.speed < 1:  # a 0 PWM reads back as immersion: stopped fans, not a speed
+            raise ConfigError("a manual fan speed on Elphapex firmware is 1-100 %")
         body["fc-fan-ctrl"], body["fc-fan-pwm"] = True, str(fan.speed)
     elif isinstance(fan, FanModeImmersion):
         body["fc-fan-ctrl"], body["fc-fan-pwm"] = True, "0"
@@ -295,8 +312,15 @@ class ElphapexMiner(BaseMiner):
     firmware = "Stock"
     default_algo = "Scrypt"
     default_capabilities = frozenset(
-        {Capability.FAULT_LIGHT, Capability.REBOOT, Capability.GET_CONFIG, Capability.SEND_CONFIG}
+        {
+            Capability.FAULT_LIGHT,
+            Capability.REBOOT,
+            Capability.GET_CONFIG,
+            Capability.SEND_CONFIG,
+            Capability.FAN_CONTROL,
+        }
     )
+    supported_fan_modes = ("normal", "manual")  # fc-fan-ctrl / fc-fan-pwm, as stock Antminer
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:get_system_info",), parse_mac, static=True),
         "hostname": FieldSpec(("web:get_system_info",), parse_hostname, static=True),
@@ -311,6 +335,8 @@ class ElphapexMiner(BaseMiner):
         "pools": FieldSpec(("web:pools",), parse_pools),
         "fault_light": FieldSpec(("web:get_blink_status",), parse_fault_light_modern),
         "is_mining": FieldSpec(("web:get_miner_conf",), parse_is_mining),
+        "fan_mode": FieldSpec(("web:get_miner_conf",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:get_miner_conf",), parse_fan_percent),
         "config": FieldSpec(("web:get_miner_conf",), lambda ctx, conf: decode_elphapex_conf(conf)),
     }
 
