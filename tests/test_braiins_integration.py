@@ -375,3 +375,22 @@ def test_capabilities_are_what_the_firmware_does() -> None:
         assert Capability.POWER_LIMIT in cls.default_capabilities
     assert BOSMinerSim.default_ports == {"rpc": 4028, "http": 80, "ssh": 22}
     assert BOSerSim.default_ports == {"rpc": 4028, "http": 80, "grpc": 50051}
+
+
+async def test_legacy_fan_mode_is_written_to_the_file_and_read_back() -> None:
+    async with running("braiins_s9") as s:
+        miner = await identify(s)
+        try:
+            assert miner.fan_modes() == ("normal", "manual")
+            await miner.set_fan_mode(FanModeManual(speed=60))
+            assert 'mode = "manual"' in s.toml_text and "speed = 60" in s.toml_text
+            data = await settled(miner)  # bosminer restarted to apply the file
+            assert data.fan_percent == 60  # fans Speed follows the applied file
+            config_data = await miner.get_data(include=["config", "fan_mode", "fan_percent"])
+            assert config_data.fan_mode == "manual"  # from the config read
+            await miner.set_fan_mode(FanModeNormal())
+            assert 'mode = "auto"' in s.toml_text and "min_fans = 1" in s.toml_text  # kept
+            with pytest.raises(UnsupportedError):
+                await miner.set_fan_mode(FanModeImmersion())
+        finally:
+            await miner.aclose()

@@ -282,3 +282,15 @@ def test_cooling_modes_as_the_proto_declares_them() -> None:
     assert request["manual"]["fan_speed_ratio"] == pytest.approx(0.35)
     assert request["manual"]["hot_temperature"] == {"degree_c": 80.0}  # carried along
     assert "minimum_required_fans" not in request["manual"]  # not asked for: not sent
+
+
+def test_legacy_fan_percent_is_the_rpc_speed() -> None:
+    # 20.09 fans: Speed 100 on all four connectors (two without a fan): the PWM, not RPM
+    assert bos.parse_rpc_fan_percent(S9, cap("20.09", "fans.json")) == 100
+    broken = {"FANS": [{"RPM": 5000, "Speed": "full"}, {"RPM": 5000, "Speed": 140}]}
+    assert bos.parse_rpc_fan_percent(S9, broken) is None
+    # the file's modes: auto and manual (with fan_control.speed), "disabled" as immersion
+    toml = bos.parse_bosminer_toml(
+        '[temp_control]\nmode = "manual"\n[fan_control]\nspeed = 55\nmin_fans = 2\n'
+    )
+    assert bos.config_from_toml(toml).fan_mode == bos.FanModeManual(speed=55, minimum_fans=2)

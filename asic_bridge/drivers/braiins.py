@@ -171,6 +171,14 @@ def parse_rpc_hashboards(
     return boards
 
 
+def parse_rpc_fan_percent(ctx: ParseContext, fans: object) -> int | None:
+    """BOSminer's ``fans`` ``Speed``: the PWM % it drives (100 in the 20.09 capture), the
+    mean over the fans."""
+    speeds = [number(item.get("Speed")) for item in entries(fans, "FANS")]
+    known = [v for v in speeds if v is not None]
+    return percent(sum(known) / len(known)) if known else None
+
+
 def parse_rpc_fans(ctx: ParseContext, fans: object) -> list[Fan]:
     items = entries(fans, "FANS")
     if not isinstance(fans, Mapping):
@@ -1014,8 +1022,13 @@ class _BraiinsMiner(CGMinerRPCMiner):
 class BOSMiner(_BraiinsMiner):
     """Braiins OS / BOS+ before 23.03 (BOSminer): RPC + LuCI + SSH."""
 
+    # temp_control.mode auto / manual with fan_control.speed; "disabled" is not offered: it
+    # turns off the overheating protection, it is no immersion mode.  fan_mode comes with
+    # the config (the file over SSH), not on every poll.
+    supported_fan_modes = ("normal", "manual")
     default_capabilities = frozenset(
         {
+            Capability.FAN_CONTROL,
             Capability.FAULT_LIGHT,
             Capability.REBOOT,
             Capability.RESTART_BACKEND,
@@ -1037,6 +1050,7 @@ class BOSMiner(_BraiinsMiner):
         "wattage": FieldSpec(("rpc:tunerstatus",), parse_wattage),
         "wattage_limit": FieldSpec(("rpc:tunerstatus",), parse_wattage_limit),
         "fans": FieldSpec(("rpc:fans",), parse_rpc_fans),
+        "fan_percent": FieldSpec(("rpc:fans",), parse_rpc_fan_percent),
         "errors": FieldSpec(("rpc:tunerstatus",), parse_errors),
         "fault_light": FieldSpec(("ssh:led",), parse_led),
         "is_mining": FieldSpec(("rpc:devs",), parse_rpc_is_mining),

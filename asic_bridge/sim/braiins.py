@@ -415,6 +415,16 @@ class BOSMinerSim(BraiinsSim):
         super().__init__(address, **kwargs)
         self.state.hostname = f"bos-{self.state.mac.replace(':', '')[-6:]}"
         self.toml_text = self._initial_toml()
+        self.fixed_fan_speed: int | None = None
+        """fan_control.speed while temp_control.mode is manual (applied with the file)."""
+
+    def cmd_fans(self, parameter: str | None) -> dict[str, Any]:
+        """``Speed`` is the PWM %: the manual speed once a manual file was applied."""
+        answer = super().cmd_fans(parameter)
+        if self.fixed_fan_speed is not None:
+            for item in answer["FANS"]:
+                item["Speed"] = self.fixed_fan_speed
+        return answer
 
     def make_servers(self) -> dict[str, SimServer]:
         http = self.build_http(
@@ -581,6 +591,9 @@ class BOSMinerSim(BraiinsSim):
             self.state.set_power_limit(target)
         elif tuning.get("enabled") is False:
             self.state.set_power_limit(None)
+        manual = doc.get("temp_control", {}).get("mode") == "manual"
+        speed = doc.get("fan_control", {}).get("speed")
+        self.fixed_fan_speed = speed if manual and isinstance(speed, int) else None
         self.spawn(self.restart_service(["rpc"], self.restart_downtime))
         return 0, "", ""
 
