@@ -186,3 +186,23 @@ async def test_a1246_build_reports_workmode_and_takes_it() -> None:
         assert av.parse_work_level(await client.send("estats")) == 0
     finally:
         await s.stop()
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_percent_is_fanr() -> None:
+    c = ctx_for(None)
+    assert av.parse_fan_percent(c, cap(A1566, "estats.json")) == 49  # FanR[49%]
+    assert av.parse_fan_percent(c, cap(A1246, "stats.json")) == 72  # FanR[72%]
+    assert av.parse_fan_percent(c, cap(AVQ, "stats.json")) == 0  # FanR[0%]: idle, fans off
+
+
+def test_fan_garbage_is_no_reading_and_no_fan_write_is_offered() -> None:
+    c = ctx_for(None)
+    for bad in ("abc%", "120%", "-4%", ""):
+        estats = {"STATS": [{"MM ID0": f"Ver[1] FanR[{bad}] Temp[30]"}]}
+        assert av.parse_fan_percent(c, estats) is None
+    assert av.parse_fan_percent(c, {"STATS": [{"MM ID0": "Ver[1] Temp[30]"}]}) is None
+    # ascset fan-spd (15-100, -1 auto) exists, but no reading says auto or manual: a write
+    # could not be confirmed, so the driver offers none
+    for cls in (av.AvalonMiner, av.AvalonHome):
+        assert cls("127.0.0.1").fan_modes() == ()

@@ -95,7 +95,7 @@ from asic_bridge.drivers.cgminer import (
     parse_uptime,
     validate_pool_field,
 )
-from asic_bridge.drivers.values import number
+from asic_bridge.drivers.values import number, percent
 from asic_bridge.errors import (
     APIError,
     AuthenticationError,
@@ -315,6 +315,16 @@ def parse_fans(ctx: ParseContext, estats: object) -> list[Fan] | None:
     return fans or None
 
 
+def parse_fan_percent(ctx: ParseContext, estats: object) -> int | None:
+    """``FanR[49%]``: the fans' PWM ratio the firmware drives (the first module's).  Avalon
+    reports no fan mode, so a fan write could not be confirmed: none is offered."""
+    for module in _modules(estats):
+        text = module.fields.get("FanR")
+        if text is not None:
+            return percent(text.strip().removesuffix("%"))
+    return None
+
+
 def _module_wattage(module: AvalonModule) -> float | None:
     wall = module.number("WALLPOWER")
     if wall is not None:
@@ -530,6 +540,7 @@ class AvalonMiner(CGMinerRPCMiner):
         "expected_hashrate": FieldSpec(("rpc:estats",), parse_expected_hashrate),
         "hashboards": FieldSpec(("rpc:estats",), parse_hashboards),
         "fans": FieldSpec(("rpc:estats",), parse_fans),
+        "fan_percent": FieldSpec(("rpc:estats",), parse_fan_percent),
         "env_temp": FieldSpec(("rpc:estats",), parse_env_temp),
         "wattage": FieldSpec(("rpc:estats",), parse_wattage),
         "wattage_limit": FieldSpec(("rpc:estats",), parse_wattage_limit),
