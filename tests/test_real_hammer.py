@@ -20,7 +20,7 @@ from asic_bridge.config import MinerConfig, Pool, PoolConfig
 from asic_bridge.drivers import hammer
 from asic_bridge.drivers.antminer import decode_miner_conf, parse_api_ver, parse_fw_ver, parse_mac
 from asic_bridge.drivers.base import ParseContext
-from asic_bridge.errors import NotAppliedError
+from asic_bridge.errors import ConfigError, NotAppliedError
 from asic_bridge.factory import get_miner
 from asic_bridge.sim.http_server import HttpReply, Request, json_reply
 
@@ -144,3 +144,27 @@ async def test_pools_the_firmware_acknowledges_but_keeps_are_not_an_ok() -> None
         await miner.aclose()
     finally:
         await s.stop()
+
+
+# ----------------------------------------------------------------------------- fan control
+def test_fan_mode_from_the_2023_config() -> None:
+    from asic_bridge.drivers.antminer import parse_fan_mode, parse_fan_percent
+
+    conf = load(FAMILY, VERSION, "get_miner_conf.json")
+    # "bitmain-fan-ctrl": false, "bitmain-fan-pwm": "100" (unused in auto)
+    assert parse_fan_mode(ctx(), conf) == "normal"
+    assert parse_fan_percent(ctx(), conf) is None
+    manual = dict(conf, **{"bitmain-fan-ctrl": True, "bitmain-fan-pwm": "75"})
+    assert (parse_fan_mode(ctx(), manual), parse_fan_percent(ctx(), manual)) == ("manual", 75)
+
+
+async def test_fan_writes_are_read_back() -> None:
+    async with served() as miner:
+        assert miner.fan_modes() == ("normal", "manual")
+        await miner.set_fan_mode({"mode": "manual", "speed": 50})
+        data = await miner.get_data(include=["fan_mode", "fan_percent"])
+        assert (data.fan_mode, data.fan_percent) == ("manual", 50)
+        await miner.set_fan_mode({"mode": "normal"})
+        assert (await miner.get_data(include=["fan_mode"])).fan_mode == "normal"
+        with pytest.raises(ConfigError, match="1-100"):
+            await miner.set_fan_mode({"mode": "manual", "speed": 0})

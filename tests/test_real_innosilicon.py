@@ -79,3 +79,13 @@ async def test_simulator_rpc_in_the_innominer_shape(command: str, name: str) -> 
     # 1.1.x RPC as the A9 capture (stats differ by algorithm: chain fields, per-chip keys).
     (answer,) = await rpc_answers("innosilicon_t3hplus@127.173.1.1", command)
     assert_same_shape(cap(name), answer)
+
+
+def test_a9_fan_percent_is_the_fan_duty() -> None:
+    assert inno.parse_fan_percent(ctx(), cap("stats.json")) == 35  # "Fan duty": 35 x3
+    for bad in ("x", 130, -2, None):
+        broken = {"STATS": [{"Chain ID": 0, "Fan duty": bad}]}
+        assert inno.parse_fan_percent(ctx(), broken) is None
+    with pytest.raises(ValueError):
+        inno.parse_fan_percent(ctx(), ["garbage"])
+    assert inno.InnosiliconMiner("127.0.0.1").fan_modes() == ()  # no fan write documented

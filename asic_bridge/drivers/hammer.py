@@ -36,6 +36,8 @@ from asic_bridge.drivers.antminer import (
     encode_modern_conf,
     parse_api_ver,
     parse_errors,
+    parse_fan_mode,
+    parse_fan_percent,
     parse_fault_light_modern,
     parse_fw_ver,
     parse_hostname,
@@ -236,8 +238,11 @@ class BlackMiner(BaseMiner):
             Capability.REBOOT,
             Capability.GET_CONFIG,
             Capability.SEND_CONFIG,
+            Capability.FAN_CONTROL,
         }
     )
+    # bitmain-fan-ctrl / bitmain-fan-pwm as on stock Antminer (real get_miner_conf capture)
+    supported_fan_modes = ("normal", "manual")
     FIELDS: ClassVar[Mapping[str, FieldSpec]] = {
         "mac": FieldSpec(("web:get_system_info",), parse_mac, static=True),
         "hostname": FieldSpec(("web:get_system_info",), parse_hostname, static=True),
@@ -252,6 +257,8 @@ class BlackMiner(BaseMiner):
         "errors": FieldSpec(("web:summary",), parse_errors),
         "fault_light": FieldSpec(("web:get_blink_status",), parse_fault_light_modern),
         "is_mining": FieldSpec(("web:get_miner_conf",), parse_is_mining_modern),
+        "fan_mode": FieldSpec(("web:get_miner_conf",), parse_fan_mode),
+        "fan_percent": FieldSpec(("web:get_miner_conf",), parse_fan_percent),
         "config": FieldSpec(("web:get_miner_conf",), lambda ctx, conf: decode_miner_conf(conf)),
     }
 
