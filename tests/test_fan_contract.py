@@ -115,6 +115,9 @@ def test_check_fan_mode_takes_models_and_dicts_and_refuses_the_rest() -> None:
         check_fan_mode({"mode": "turbo"})
     with pytest.raises(ConfigError, match="int"):
         check_fan_mode(55)
+    with pytest.raises(ConfigError, match="speed must be a whole number"):
+        check_fan_mode({"mode": "manual", "speed": True})  # not speed 1
+    assert check_fan_mode({"mode": "manual", "speed": "40"}) == FanModeManual(speed=40)
 
 
 def test_describe_fan_mode_compares_mode_and_manual_speed_only() -> None:

@@ -79,6 +79,9 @@ def check_fan_mode(mode: object) -> FanMode:
         mode = {**mode.model_dump(exclude_unset=True), "mode": getattr(mode, "mode", None)}
     if not isinstance(mode, dict):
         raise ConfigError(f"a fan mode is a FanMode or its dict, got {type(mode).__name__}")
+    flags = [key for key, value in mode.items() if isinstance(value, bool)]
+    if flags:  # pydantic would take true as speed 1
+        raise ConfigError(f"invalid fan mode: {flags[0]} must be a whole number, not true/false")
     try:
         return _FAN_MODE.validate_python(mode)
     except ValidationError as exc:
