@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from asic_bridge.bridge.config import parse_config
+from asic_bridge.bridge.entities import bridge_controls
 from asic_bridge.bridge.options import BridgeOptions, DeviceOptions, OptionsStore
+from asic_bridge.bridge.topics import Topics
 
 
 def test_round_trip_and_block_list(tmp_path: Path) -> None:
@@ -44,3 +47,18 @@ def test_options_are_checked() -> None:
         DeviceOptions.model_validate({"poll_interval": 0.5})
     with pytest.raises(ValidationError):
         DeviceOptions.model_validate({"colour": "red"})
+
+
+def test_the_log_level_select_offers_what_the_options_request_accepts() -> None:
+    """Every level of HA's log-level select is one bridge/request/options and bridge.yaml
+    take; a level outside them is refused (so the select cannot offer a refused one)."""
+    [select] = [
+        c for t, c in bridge_controls(Topics("b")).items() if t.endswith("/log_level/config")
+    ]
+    assert select["options"]
+    for level in select["options"]:
+        assert BridgeOptions.model_validate({"log_level": level}).log_level == level
+        config = parse_config({"mqtt": {"url": "mqtt://127.0.0.1:1"}, "log_level": level})
+        assert config.log_level == level
+    with pytest.raises(ValidationError):
+        BridgeOptions.model_validate({"log_level": "trace"})

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from asic_bridge import __version__
 from asic_bridge.bridge.commands import MAX_WATTS
+from asic_bridge.bridge.config import LogLevel
 from asic_bridge.bridge.power_inputs import MAX_FLEET_W, MODES
 from asic_bridge.bridge.registry import DeviceRecord
 from asic_bridge.bridge.topics import Topics
@@ -512,8 +513,8 @@ def _bridge_device(topics: Topics) -> dict[str, Any]:
     }
 
 
-#: The levels the bridge's log-level select offers (BridgeOptions.log_level).
-LOG_LEVELS = ["debug", "info", "warning", "error"]
+#: The levels the bridge's log-level select offers: those ``log_level`` accepts.
+LOG_LEVELS: list[str] = list(get_args(LogLevel))
 
 
 def bridge_controls(topics: Topics) -> dict[str, dict[str, Any]]:

@@ -12,16 +12,16 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from asic_bridge.bridge.config import LogLevel
 
 log = logging.getLogger("asic_bridge.bridge")
 
 #: Version of the configuration's schema (bridge.yaml and options.json), in bridge/info.
 CONFIG_SCHEMA_VERSION = 1
-
-LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class BridgeOptions(BaseModel):

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 BASE = "asic_bridge"
 M60 = "whatsminer_m60@127.77.3.1"
 S19 = "antminer_s19jpro@127.77.3.2"
+BRIDGE_NODE = "asic_bridge_asic_bridge"  # the bridge device's node id (entities.bridge_device_id)
 
 
 @pytest.fixture
@@ -218,6 +219,9 @@ async def _scenario(
     parent = dr.async_get(hass).async_get(device.via_device_id)
     assert parent is not None and ("mqtt", "asic_bridge_asic_bridge") in parent.identifiers
 
+    # 2a. The bridge device's entities work against the real bridge (restart: step 7b).
+    await _bridge_device_controls(hass)
+
     # 2b. An MQTT 5 client's request answered on the response topic it chose, through the
     #     compose ACL (replies/<username>/...).
     answer = await hass.async_add_executor_job(mqtt5_request, broker_port(hass), m60)
@@ -328,6 +332,10 @@ async def _scenario(
         "a miner_online event",
     )
 
+    # 7b. The bridge device's restart button: the bridge answers, goes offline and comes back
+    #     in the same process; its connection state and the miners follow.
+    await _bridge_restart(hass, m60)
+
     # 8. The docker image's HEALTHCHECK script sees the bridge online on its broker.
     assert await hass.async_add_executor_job(healthcheck, bridge_config) == 0
 
@@ -344,6 +352,86 @@ async def _scenario(
     with pytest.raises(HomeAssistantError, match="offline"):
         await hass.services.async_call(DOMAIN, "reboot", {"device_id": device.id}, blocking=True)
     assert await hass.async_add_executor_job(healthcheck, bridge_config) == 1
+
+
+def bridge_entity(hass: HomeAssistant, component: str, key: str) -> str:
+    found = er.async_get(hass).async_get_entity_id(component, "mqtt", f"{BRIDGE_NODE}_{key}")
+    assert found, f"no {component} {key} on the bridge device"
+    return found
+
+
+async def _record(
+    hass: HomeAssistant, topic: str
+) -> tuple[list[tuple[str, str]], Callable[[], None]]:
+    """Every message on ``topic`` (a filter) from now on, and the unsubscribe."""
+    seen: list[tuple[str, str]] = []
+
+    @callback
+    def on_message(msg: mqtt.ReceiveMessage) -> None:
+        seen.append((msg.topic, str(msg.payload)))
+
+    unsubscribe = await mqtt.async_subscribe(hass, topic, on_message)
+    await asyncio.sleep(0.5)  # let the subscription reach the broker
+    return seen, unsubscribe
+
+
+def _answers(seen: list[tuple[str, str]], path: str) -> list[str]:
+    topic = f"{BASE}/bridge/response/{path}"
+    return [json.loads(payload)["status"] for t, payload in seen if t == topic]
+
+
+async def _bridge_device_controls(hass: HomeAssistant) -> None:
+    """Connection state, version, the log-level select and the scan button."""
+    info, stop_info = await _record(hass, f"{BASE}/bridge/info")  # the retained one first
+    responses, stop_responses = await _record(hass, f"{BASE}/bridge/response/#")
+    connection = bridge_entity(hass, "binary_sensor", "connection_state")
+    await wait_until(lambda: state(hass, connection) == "on", "the bridge connection state on")
+    version = json.loads(info[0][1])["version"]
+    await wait_until(
+        lambda: state(hass, bridge_entity(hass, "sensor", "version")) == version,
+        "the version sensor to show bridge/info's version",
+    )
+
+    select = bridge_entity(hass, "select", "log_level")
+    assert state(hass, select) == "info"  # the bridge config's log_level
+    for level in ("warning", "info"):
+        await hass.services.async_call(
+            "select", "select_option", {"entity_id": select, "option": level}, blocking=True
+        )
+        await wait_until(lambda: _answers(responses, "options"), "the options answer")
+        assert _answers(responses, "options") == ["ok"], responses
+        # the select shows the level the bridge now says it runs at (bridge/info)
+        await wait_until(
+            lambda level=level: state(hass, select) == level, f"the select to show {level}"
+        )
+        assert json.loads(info[-1][1])["log_level"] == level
+        responses.clear()
+
+    await hass.services.async_call(
+        "button", "press", {"entity_id": bridge_entity(hass, "button", "scan")}, blocking=True
+    )
+    await wait_until(lambda: _answers(responses, "scan"), "the scan answer")
+    assert _answers(responses, "scan") == ["ok"], responses
+    stop_info()
+    stop_responses()
+
+
+async def _bridge_restart(hass: HomeAssistant, miner: str) -> None:
+    seen, unsubscribe = await _record(hass, f"{BASE}/bridge/#")
+    await hass.services.async_call(
+        "button", "press", {"entity_id": bridge_entity(hass, "button", "restart")}, blocking=True
+    )
+    await wait_until(lambda: _answers(seen, "restart"), "the restart answer")
+    assert _answers(seen, "restart") == ["ok"], seen
+    states = lambda: [p for t, p in seen if t == f"{BASE}/bridge/state"]  # noqa: E731
+    await wait_until(lambda: states()[-2:] == ["offline", "online"], "offline, then online")
+    connection = bridge_entity(hass, "binary_sensor", "connection_state")
+    await wait_until(lambda: state(hass, connection) == "on", "the connection state back on")
+    await wait_until(
+        lambda: state(hass, entity_id(hass, "sensor", miner, "hashrate")) != STATE_UNAVAILABLE,
+        "the miner's entities available after the restart",
+    )
+    unsubscribe()
 
 
 def broker_port(hass: HomeAssistant) -> int:
