@@ -9,7 +9,8 @@ from pathlib import Path
 
 from bridge_fakes import RecordingPublisher, adopted_sim, request
 
-from asic_bridge.bridge.events import CommandDone
+from asic_bridge.bridge.adoption import Adoption
+from asic_bridge.bridge.events import CommandDone, EventBus
 from asic_bridge.bridge.features.commands import Commands
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.topics import Topics
@@ -17,17 +18,26 @@ from asic_bridge.bridge.topics import Topics
 T = Topics("base")
 
 
+def _rig(
+    adoption: Adoption, bus: EventBus
+) -> tuple[RecordingPublisher, Pollers, Commands, list[bool]]:
+    """The commands feature answering through a recording publisher, and the outcome of
+    every CommandDone it emits (False: the state feature republishes the real state)."""
+    pub = RecordingPublisher()
+    pollers = Pollers(bus, adoption.connect, 60, 3, 4)
+    commands = Commands(bus, pub, T, adoption, pollers, 300)
+    done: list[bool] = []
+
+    async def heard(event: CommandDone) -> None:
+        done.append(event.ok)
+
+    bus.on(CommandDone, heard)
+    return pub, pollers, commands, done
+
+
 async def test_set_runs_answers_and_asks_for_a_full_poll(tmp_path: Path) -> None:
     async with adopted_sim(tmp_path) as (adoption, bus, device, sim):
-        pub = RecordingPublisher()
-        pollers = Pollers(bus, adoption.connect, 60, 3, 4)
-        commands = Commands(bus, pub, T, adoption, pollers, 300)
-        done: list[bool] = []
-
-        async def heard(event: CommandDone) -> None:
-            done.append(event.ok)
-
-        bus.on(CommandDone, heard)
+        pub, pollers, commands, done = _rig(adoption, bus)
         poller = pollers.get(device)
         poller.policy.full_poll_due = False
         payload = json.dumps({"fault_light": True, "transaction": "t1"}).encode()
@@ -48,15 +58,7 @@ async def test_set_runs_answers_and_asks_for_a_full_poll(tmp_path: Path) -> None
 
 async def test_invalid_and_unknown_are_refused_before_anything_runs(tmp_path: Path) -> None:
     async with adopted_sim(tmp_path) as (adoption, bus, device, sim):
-        pub = RecordingPublisher()
-        pollers = Pollers(bus, adoption.connect, 60, 3, 4)
-        commands = Commands(bus, pub, T, adoption, pollers, 300)
-        done: list[bool] = []
-
-        async def heard(event: CommandDone) -> None:
-            done.append(event.ok)
-
-        bus.on(CommandDone, heard)
+        pub, pollers, commands, done = _rig(adoption, bus)
         before = sim.state.fault_light
         payload = b'{"fault_light": true, "power_limit": "lots"}'
         await commands.handle(request("set", payload, target=device.id))
@@ -83,3 +85,49 @@ async def test_an_unreachable_miner_is_an_error_not_a_hang(tmp_path: Path) -> No
         await commands.handle(request("set_field", b"on", target=device.id, name="fault_light"))
         answer = pub.last(f"base/{device.id}/response").json()
         assert answer["status"] in ("error", "unknown") and answer["error"], answer
+
+
+async def test_fan_commands_are_checked_and_read_back(tmp_path: Path) -> None:
+    """Issue #16 item 5 on a simulated BitAxe (ESP-Miner): what the simulator's fan settings
+    show, not what the bridge says, proves a write happened or did not."""
+    async with adopted_sim(tmp_path, "bitaxe_gamma") as (adoption, bus, device, sim):
+        assert device.record.fan_modes == ["auto", "manual"]
+        assert "fan_modes" in device.record.public()
+        pub, _, commands, done = _rig(adoption, bus)
+        response = f"base/{device.id}/response"
+
+        payload = b'{"fan_mode": "manual", "fan_speed": 35, "transaction": "f1"}'
+        await commands.handle(request("set", payload, target=device.id))
+        answer = pub.last(response).json()
+        assert answer["status"] == "ok", answer
+        assert answer["applied"] == {"fan_mode": "manual", "fan_speed": 35}
+        assert answer["command"] == "fan_mode" and answer["transaction"] == "f1"
+        assert (sim.autofan, sim.manual_fan) == (0, 35)
+
+        await commands.handle(request("set_field", b"auto", target=device.id, name="fan_mode"))
+        answer = pub.last(response).json()
+        assert answer["status"] == "ok" and answer["applied"] == {"fan_mode": "auto"}, answer
+        assert sim.autofan == 1
+
+        await commands.handle(request("set_field", b"80", target=device.id, name="fan_speed"))
+        answer = pub.last(response).json()
+        assert answer["applied"] == {"fan_mode": "manual", "fan_speed": 80}, answer
+        assert answer["command"] == "fan_speed"
+        assert (sim.autofan, sim.manual_fan) == (0, 80)
+        assert done == []
+
+        # refused before anything is written: the firmware has no immersion mode, a speed
+        # outside 0-100, garbage; each answered with the reason, the UI corrected
+        for kind, name, body in (
+            ("set_field", "fan_mode", b"immersion"),
+            ("set_field", "fan_speed", b"150"),
+            ("set", None, b'{"fan_speed": "loud"}'),
+            ("set", None, b'{"fan_mode": "auto", "fan_speed": 20}'),
+            ("set", None, b'{"fan_mode": '),
+        ):
+            await commands.handle(request(kind, body, target=device.id, name=name))
+            refused = pub.last(response).json()
+            assert refused["status"] == "error" and refused["error"], (body, refused)
+            assert refused["applied"] == {}
+        assert (sim.autofan, sim.manual_fan) == (0, 80)
+        assert done == [False] * 5

@@ -17,6 +17,7 @@ from asic_bridge.bridge.events import (
     MinerMoved,
     ScanFinished,
 )
+from asic_bridge.bridge.fans import shown_fan_modes
 from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.topics import mac_id
 from asic_bridge.bridge.waits import event_set_within
@@ -217,6 +218,7 @@ class Adoption:
         record.modes = (
             list(miner.supported_modes) if miner.supports(Capability.MINING_MODES) else []
         )
+        record.fan_modes = shown_fan_modes(miner.fan_modes())
         if miner.supports(Capability.POWER_LIMIT):
             bounds = miner.power_range()
             known = bounds.source != "unknown"  # unknown: the miner decides, no bounds offered

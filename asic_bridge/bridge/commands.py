@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from asic_bridge.bridge import pools as pool_lists
+from asic_bridge.bridge.fans import library_fan_mode, shown_fan_mode
 from asic_bridge.bridge.registry import DeviceRecord
+from asic_bridge.config import FanMode, FanModeImmersion, FanModeManual, FanModeNormal
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import AsicBridgeError
 
@@ -38,17 +40,29 @@ ACTIONS = {
     "identify": Capability.FAULT_LIGHT,
 }
 
-FIELDS = ("power_limit", "mining", "fault_light", "mode", "preset", "pools", "action")
+FIELDS = (
+    "power_limit",
+    "mining",
+    "fault_light",
+    "mode",
+    "preset",
+    "fan_mode",
+    "fan_speed",
+    "pools",
+    "action",
+)
 
 # Order in which fields of one command run: settings before on/off, actions last.
 _ORDER = {
     "mode": 0,
     "preset": 1,
     "power_limit": 2,
-    "fault_light": 3,
-    "mining": 4,
-    "pools": 5,
-    "action": 6,
+    "fan_mode": 3,
+    "fan_speed": 3,
+    "fault_light": 4,
+    "mining": 5,
+    "pools": 6,
+    "action": 7,
 }
 
 
@@ -116,6 +130,90 @@ def _as_watts(value: Any, device: DeviceRecord) -> int:
     return watts
 
 
+@dataclass(frozen=True)
+class FanSetting:
+    """A fan write: the library's mode name and, for manual, the speed in percent."""
+
+    mode: str
+    speed: int | None = None
+
+    def config(self) -> FanMode:
+        if self.mode == "manual":
+            assert self.speed is not None  # filled in by _complete_fan
+            return FanModeManual(speed=self.speed)
+        return FanModeImmersion() if self.mode == "immersion" else FanModeNormal()
+
+    def shown(self) -> dict[str, Any]:
+        """As an answer's ``applied`` says it: ``{"fan_mode": "manual", "fan_speed": 60}``."""
+        shown: dict[str, Any] = {"fan_mode": shown_fan_mode(self.mode)}
+        if self.speed is not None:
+            shown["fan_speed"] = self.speed
+        return shown
+
+
+def _as_fan_mode(value: Any, device: DeviceRecord) -> FanSetting:
+    """``auto`` / ``manual`` / ``immersion`` (``normal`` is an alias of ``auto``), among the
+    modes this miner's firmware has."""
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name is None or shown_fan_mode(library_fan_mode(name)) not in device.fan_modes:
+        raise RequestError(
+            f"fan_mode must be one of {', '.join(device.fan_modes)}, got {value!r:.40}"
+        )
+    return FanSetting(library_fan_mode(name))
+
+
+def _as_fan_speed(value: Any, device: DeviceRecord) -> FanSetting:
+    """A percentage 0-100 (rounded): the fans run at it in manual mode."""
+    if "manual" not in device.fan_modes:
+        raise RequestError(
+            "fan_speed needs the manual fan mode, which this miner's firmware lacks "
+            f"(fan modes: {', '.join(device.fan_modes)})"
+        )
+    number: Any = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, (int, float))
+        or not math.isfinite(number)
+        or not 0 <= number <= 100
+    ):
+        raise RequestError(f"fan_speed must be a percentage 0-100, got {value!r:.40}")
+    return FanSetting("manual", round(number))
+
+
+def _complete_fan(actions: list[Action], device: DeviceRecord) -> list[Action]:
+    """One fan write per command: ``fan_mode`` and ``fan_speed`` together are one setting
+    (a speed only goes with manual); a bare ``manual`` keeps the fans' current duty, and is
+    refused when no poll has reported one."""
+    fan = [a for a in actions if isinstance(a.value, FanSetting)]
+    if not fan:
+        return actions
+    modes = [a.value for a in fan if a.field == "fan_mode"]
+    speeds = [a.value.speed for a in fan if a.field == "fan_speed"]
+    mode: FanSetting = modes[0] if modes else fan[0].value
+    speed = speeds[0] if speeds else mode.speed
+    if mode.mode != "manual":
+        if speeds:
+            raise RequestError(
+                f"fan_speed is the speed of the manual fan mode; it cannot go with "
+                f"fan_mode {shown_fan_mode(mode.mode)}"
+            )
+    elif speed is None:
+        speed = device.fan_percent
+        if speed is None:
+            raise RequestError(
+                "fan_mode manual needs a fan_speed (0-100): this miner's current fan speed is "
+                'not known yet; send {"fan_mode": "manual", "fan_speed": 60}'
+            )
+    field = "fan_mode" if modes else "fan_speed"
+    merged = Action(field, FanSetting(mode.mode, speed))
+    return [a for a in actions if not isinstance(a.value, FanSetting)] + [merged]
+
+
 def _as_preset(value: Any, device: DeviceRecord) -> str:
     """One of the firmware's own preset names (a number is read as its name: VNish names
     its presets by their watts)."""
@@ -169,6 +267,10 @@ def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
     if field == "preset":
         need(Capability.PRESETS, "preset")
         return Action(field, _as_preset(value, device))
+    if field in ("fan_mode", "fan_speed"):
+        need(Capability.FAN_CONTROL, field)
+        check = _as_fan_mode if field == "fan_mode" else _as_fan_speed
+        return Action(field, check(value, device))
     if field == "pools":
         need(Capability.SEND_CONFIG, "pools")
         need(Capability.GET_CONFIG, "pools (read back)")
@@ -185,11 +287,14 @@ def check_field(field: str, value: Any, device: DeviceRecord) -> Action:
     raise RequestError(f"unknown field {field[:40]!r}; known: {', '.join(FIELDS)}")
 
 
-def shown(action: Action) -> Any:
-    """What an answer may echo of an action: a pool list without its passwords."""
+def shown(action: Action) -> dict[str, Any]:
+    """What an answer's ``applied`` says of an action: a pool list without its passwords, a
+    fan setting as its mode and speed."""
+    if isinstance(action.value, FanSetting):
+        return action.value.shown()
     if action.field == "pools":
-        return pool_lists.shown(action.value)
-    return action.value
+        return {action.field: pool_lists.shown(action.value)}
+    return {action.field: action.value}
 
 
 def loads(text: str | bytes) -> Any:
@@ -266,6 +371,7 @@ def parse_set(payload: bytes, device: DeviceRecord) -> Command:
     if not body:
         raise RequestError("nothing to set")
     actions = [check_field(str(field), value, device) for field, value in body.items()]
+    actions = _complete_fan(actions, device)
     actions.sort(key=lambda a: _ORDER.get(a.field, 99))
     return Command(tuple(actions), transaction)
 
@@ -295,7 +401,7 @@ def parse_set_field(field: str, payload: bytes, device: DeviceRecord) -> Command
         raise RequestError(
             f"set/{field[:40]} takes one plain value, got JSON {type(value).__name__}"
         )
-    return Command((check_field(field, value, device),), transaction)
+    return Command(tuple(_complete_fan([check_field(field, value, device)], device)), transaction)
 
 
 def transaction_of(payload: bytes) -> str | int | None:

@@ -46,6 +46,7 @@ class EntitySpec:
     capability: Capability | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     enabled_by_default: bool = True
+    reads: str | None = None  # the state field shown, when not ``key`` (a control's)
 
 
 HASHRATE_UNIT = "{hashrate_unit}"  # replaced with the miner's unit
@@ -145,6 +146,7 @@ SENSORS: tuple[EntitySpec, ...] = (
         "diagnostic",
         icon="mdi:fan",
     ),
+    EntitySpec("fan_percent", "sensor", "Fan speed", "%", None, "measurement", icon="mdi:fan"),
     EntitySpec("ip", "sensor", "IP address", None, None, None, "diagnostic", icon="mdi:ip"),
     EntitySpec("mining", "binary_sensor", "Mining", None, "running"),
     EntitySpec("problem", "binary_sensor", "Problem", None, "problem"),
@@ -227,6 +229,26 @@ CONTROLS: tuple[EntitySpec, ...] = (
         capability=Capability.PRESETS,
         category="config",
         icon="mdi:tune-variant",
+    ),
+    EntitySpec(
+        "fan_mode",
+        "select",
+        "Fan mode",
+        capability=Capability.FAN_CONTROL,
+        category="config",
+        icon="mdi:fan-auto",
+    ),
+    # "Manual": setting it switches the fans to manual at that speed.  It shows the duty the
+    # fans run at (fan_percent), which the "Fan speed" sensor also records as statistics.
+    EntitySpec(
+        "fan_speed",
+        "number",
+        "Manual fan speed",
+        "%",
+        capability=Capability.FAN_CONTROL,
+        category="config",
+        icon="mdi:fan",
+        reads="fan_percent",
     ),
     EntitySpec(
         "reboot",
@@ -327,6 +349,11 @@ def power_number_bounds(device: DeviceRecord) -> tuple[int, int]:
     return 1, MAX_WATTS
 
 
+def _select_options(key: str, device: DeviceRecord) -> list[str]:
+    """A select's options: the firmware's presets, fan modes or mining modes."""
+    return {"preset": device.presets, "fan_mode": device.fan_modes}.get(key, device.modes)
+
+
 def _config_for(
     spec: EntitySpec, device: DeviceRecord, topics: Topics, n: int | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -337,6 +364,7 @@ def _config_for(
         "unique_id": f"asic_bridge_{device.uid}_{key}",
         **entity_id_hint(spec.component, f"{_entity_slug(device)}_{key}"),
     }
+    shows = spec.reads or key
     if spec.component == "sensor":
         config["state_topic"] = state
         config["value_template"] = _value_template(key)
@@ -350,22 +378,26 @@ def _config_for(
         config["payload_on"] = "ON"
         config["payload_off"] = "OFF"
     elif spec.component == "number":
-        low, high = power_number_bounds(device)
+        if key == "fan_speed":
+            low, high, step = 0, 100, 1
+        else:
+            low, high = power_number_bounds(device)
+            step = max(1, min(50, (high - low) // 20 or 1)) if device.power_min else 1
         config.update(
             state_topic=state,
-            value_template=_value_template(key),
+            value_template=_value_template(shows),
             command_topic=topics.set_field(device.id, key),
             min=low,
             max=high,
-            step=max(1, min(50, (high - low) // 20 or 1)) if device.power_min else 1,
+            step=step,
             mode="box",
         )
     elif spec.component == "select":
         config.update(
             state_topic=state,
-            value_template=_value_template(key),
+            value_template=_value_template(shows),
             command_topic=topics.set_field(device.id, key),
-            options=device.presets if key == "preset" else device.modes,
+            options=_select_options(key, device),
         )
     elif spec.component == "button":
         config["command_topic"] = topics.set_field(device.id, "action")
@@ -434,12 +466,18 @@ def entity_configs(
     for spec in CONTROLS:
         if spec.capability is not None and spec.capability.value not in capabilities:
             continue
-        if (spec.key == "mode" and not device.modes) or (
-            spec.key == "preset" and not device.presets
-        ):
+        if not _offered(spec.key, device):
             continue
         add(spec)
     return result
+
+
+def _offered(key: str, device: DeviceRecord) -> bool:
+    """Whether the firmware offers what a control sets (a select needs options, the fan
+    speed the manual fan mode)."""
+    if key == "fan_speed":
+        return "manual" in device.fan_modes
+    return key not in ("mode", "preset", "fan_mode") or bool(_select_options(key, device))
 
 
 def _indices(keys: set[str], prefix: str) -> list[int]:

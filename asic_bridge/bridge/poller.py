@@ -55,12 +55,22 @@ POLL_FIELDS = (
 )
 
 # Fields that change rarely or only when someone changes them: the error list, the mining
-# state, the power limit, the fault light, the configuration (mining mode), the preset.
-# Read on every FULL_POLL_EVERY-th poll, on the poll right after a command, and on every
-# poll where they come free (their sources are fetched anyway for the fields above);
-# carried over in between.  On web-UI firmwares each can be an extra request: on an
-# Antminer they were 2 of its 3 HTTP requests per poll.
-SLOW_FIELDS = ("errors", "is_mining", "wattage_limit", "fault_light", "config", "active_preset")
+# state, the power limit, the fault light, the configuration (mining mode), the preset, the
+# fan mode and duty.  Read on every FULL_POLL_EVERY-th poll, on the poll right after a
+# command, and on every poll where they come free (their sources are fetched anyway for the
+# fields above); carried over in between.  On web-UI firmwares each can be an extra request:
+# on an Antminer they were 2 of its 3 HTTP requests per poll (its fan duty is in the
+# configuration page, so an automatic duty there is up to FULL_POLL_EVERY polls old).
+SLOW_FIELDS = (
+    "errors",
+    "is_mining",
+    "wattage_limit",
+    "fault_light",
+    "config",
+    "active_preset",
+    "fan_mode",
+    "fan_percent",
+)
 FULL_POLL_EVERY = 6
 #: Poll starts are rounded up to this grid (or a tenth of the poll interval if smaller).
 #: Polls that start together share the event loop's wake-ups, one epoll wait serving many

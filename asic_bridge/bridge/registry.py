@@ -46,6 +46,9 @@ class DeviceRecord:
     capabilities: list[str] = field(default_factory=list)
     modes: list[str] = field(default_factory=list)
     presets: list[str] = field(default_factory=list)  # the firmware's preset names, its order
+    fan_modes: list[str] = field(default_factory=list)  # MQTT names (bridge.fans): auto, ...
+    #: the fans' duty (%) the last poll reported: the speed a bare "fan_mode manual" keeps
+    fan_percent: int | None = None
     power_min: int | None = None
     power_max: int | None = None
     power_range_source: str | None = None  # "firmware" / "catalog" / "unknown"
@@ -85,6 +88,7 @@ class DeviceRecord:
             "capabilities": self.capabilities,
             "modes": self.modes,
             "presets": self.presets,
+            "fan_modes": self.fan_modes,
             "power_limit_range": [self.power_min, self.power_max]
             if self.power_min is not None and self.power_max is not None
             else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from asic_bridge.bridge.fans import shown_fan_mode
 from asic_bridge.bridge.pools import pool_state
 from asic_bridge.data import MinerData
 
@@ -47,6 +48,8 @@ def state_payload(
         "chip_temperature": data.chip_temperature_avg,
         "env_temperature": _round(data.env_temp, 1),
         "psu_fan_speed": data.fan_psu,
+        "fan_mode": shown_fan_mode(data.fan_mode) if data.fan_mode else None,
+        "fan_percent": data.fan_percent,
         "uptime": data.uptime,
         "boot_time": _iso(boot_time) if boot_time is not None else None,
         "mining": data.is_mining,

@@ -18,6 +18,7 @@ from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge import pools as pool_lists
 from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.events import CommandAnswered, CommandDone, EventBus, RecordChanged
+from asic_bridge.bridge.fans import shown_description
 from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, request_transaction
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.pools import PoolEntry
@@ -134,6 +135,7 @@ class Commands:
         if self.adoption.devices.get(device.id) is not device:
             return {"status": "error", "error": "the miner was removed", "applied": {}}
         done: dict[str, Any] = {}
+        current: cmd.Action | None = None  # the action running (what a NotAppliedError is of)
         restarts = False  # a write that may restart the miner's backend was sent
         result: dict[str, Any]
         try:
@@ -143,15 +145,18 @@ class Commands:
                     return {"status": "error", "error": "miner is not reachable", "applied": done}
                 deadline = float(settings.get("api_function_timeout")) * 3
                 for action in command.actions:
+                    current = action
                     restarts = restarts or may_restart(action)
                     async with asyncio.timeout(deadline):
                         await apply(miner, action)
-                    done[action.field] = cmd.shown(action)
+                    done.update(cmd.shown(action))
+                    current = None
             result = {"status": "ok", "error": None, "applied": done}
         except NotAppliedError as exc:  # answered ok, did something else: say what
-            failed = command.actions[len(done)].field
+            failed = current.field if current is not None else command.name
+            reported = shown_description(exc.applied) if failed in FAN_FIELDS else exc.applied
             result = {"status": "error", "error": str(exc), "applied": done,
-                      "reported": {failed: exc.applied}}  # fmt: skip
+                      "reported": {failed: reported}}  # fmt: skip
             if await self.relearn_range(device):  # a clamp showed the real bound
                 result["power_limit_range"] = [device.record.power_min, device.record.power_max]
         except (MinerTimeoutError, TimeoutError):
@@ -190,6 +195,9 @@ class Commands:
         return True
 
 
+FAN_FIELDS = ("fan_mode", "fan_speed")
+
+
 def may_restart(action: cmd.Action) -> bool:
     """Whether applying ``action`` may restart the mining backend (BOSminer rewrites its
     config and restarts for a power target; many firmwares restart hashing on a change).
@@ -205,6 +213,8 @@ _DRIVER_CALLS: dict[str, Callable[[BaseMiner, Any], Awaitable[Any]]] = {
     "fault_light": lambda miner, on: miner.fault_light_on() if on else miner.fault_light_off(),
     "mode": lambda miner, mode: miner.set_mode(str(mode)),
     "preset": lambda miner, name: miner.set_preset(str(name)),
+    "fan_mode": lambda miner, fan: miner.set_fan_mode(fan.config()),
+    "fan_speed": lambda miner, fan: miner.set_fan_mode(fan.config()),
     "pools": lambda miner, pools: write_pools(miner, pools),
     "action": lambda miner, name: {
         "reboot": miner.reboot,

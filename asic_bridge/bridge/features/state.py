@@ -79,6 +79,8 @@ class StateFeature:
             record.hostname = data.hostname
         if data.fw_ver:
             record.fw_ver = data.fw_ver
+        if data.fan_percent is not None:
+            record.fan_percent = data.fan_percent  # what a bare "fan_mode manual" keeps
         miner.boot_time = stable_boot_time(miner.boot_time, data.uptime, now)
         if data.config is not None and data.config.mining_mode is not None:
             miner.mode = data.config.mining_mode.mode
