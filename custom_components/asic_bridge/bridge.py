@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable
 import json
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 import uuid
 
 from homeassistant.components import mqtt, persistent_notification
@@ -206,7 +206,9 @@ class AsicBridge:
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             _LOGGER.debug("ignoring malformed bridge event on %s: %s", msg.topic, msg.payload)
             return
-        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        data = event.get("data")
+        if not isinstance(data, dict):
+            data = {}
         miner_id = data.get("id")
         extra = {k: v for k, v in data.items() if k != "id" and k not in _EVENT_OWN_KEYS}
         self._fire(event["type"], str(miner_id) if miner_id is not None else None, extra)
@@ -510,8 +512,10 @@ def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
         return answer
     error = answer.get("error")
     if status == "partial":
-        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
-        failed = data.get("failed") if isinstance(data.get("failed"), dict) else {}
+        data = answer.get("data")
+        failed = data.get("failed") if isinstance(data, dict) else None
+        if not isinstance(failed, dict):
+            failed = {}
         details = "; ".join(f"{miner}: {reason}" for miner, reason in sorted(failed.items()))
         error = f"only partly applied; failed: {details or error or 'unknown'}"
     elif status == "unknown":
@@ -525,7 +529,7 @@ def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
     )
 
 
-def _is_range(value: Any) -> bool:
+def _is_range(value: Any) -> TypeGuard[list[float]]:
     return (
         isinstance(value, list)
         and len(value) == 2

@@ -11,6 +11,7 @@ from homeassistant.const import (
     ATTR_DEVICE_ID,
     CONF_DEVICE_ID,
     CONF_DOMAIN,
+    CONF_EVENT_DATA,
     CONF_PLATFORM,
     CONF_TYPE,
 )
@@ -54,9 +55,9 @@ async def async_attach_trigger(
     """Listen for this device's ``asic_bridge_event`` of the chosen type."""
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
-            event_trigger.CONF_PLATFORM: "event",
+            CONF_PLATFORM: "event",
             event_trigger.CONF_EVENT_TYPE: EVENT_ASIC_BRIDGE,
-            event_trigger.CONF_EVENT_DATA: {
+            CONF_EVENT_DATA: {
                 ATTR_DEVICE_ID: config[CONF_DEVICE_ID],
                 CONF_TYPE: config[CONF_TYPE],
             },

@@ -39,8 +39,9 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _redact(data: Any) -> Any:
-    return async_redact_data(_scrub(data), TO_REDACT)
+def _redact(data: dict[str, Any]) -> dict[str, Any]:
+    scrubbed: dict[str, Any] = _scrub(data)
+    return async_redact_data(scrubbed, TO_REDACT)
 
 
 async def async_get_config_entry_diagnostics(
