@@ -8,9 +8,7 @@
 from typing import TYPE_CHECKING, Any
 
 from asic_bridge import settings
-from asic_bridge.config import MinerConfig
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import MinerData
 from asic_bridge.errors import (
     APIError,
     AsicBridgeError,
@@ -26,6 +24,8 @@ from asic_bridge.errors import (
 )
 
 if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig
+    from asic_bridge.data import MinerData
     from asic_bridge.factory import get_miner
     from asic_bridge.network import MinerNetwork
 
@@ -33,7 +33,16 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """Import the driver side lazily: ``import asic_bridge`` stays cheap for the data model."""
+    """Import lazily what pulls in pydantic or the drivers: ``import asic_bridge`` (the errors,
+    the settings) stays cheap, and each piece costs its import once it is used."""
+    if name == "MinerConfig":
+        from asic_bridge.config import MinerConfig
+
+        return MinerConfig
+    if name == "MinerData":
+        from asic_bridge.data import MinerData
+
+        return MinerData
     if name == "get_miner":
         from asic_bridge.factory import get_miner
 

@@ -48,6 +48,32 @@ DEFAULT_KINDS = (
     "vnish_s19jpro=1,luxos_s19jpro=1"
 )
 
+PROFILED = """
+import cProfile, gc, runpy, sys, time
+profile = cProfile.Profile(time.process_time)
+sys.argv = {argv!r}
+collecting = [0.0, 0.0, 0.0]
+started = [0.0]
+def timed(phase, info):
+    if phase == "start":
+        started[0] = time.process_time()
+    else:
+        collecting[info["generation"]] += time.process_time() - started[0]
+gc.callbacks.append(timed)
+{gc}
+if {cprofile!r}:
+    profile.enable()
+try:
+    runpy.run_module("asic_bridge", run_name="__main__")
+except SystemExit:
+    pass
+finally:
+    profile.disable()
+    if {cprofile!r}:
+        profile.dump_stats({out!r})
+    print("bridge gc CPU by generation (s):", [round(c, 2) for c in collecting], flush=True)
+"""
+
 
 def fleet_specs(n: int, kinds: str) -> list[str]:
     """``n`` specs, the kinds interleaved by weight (``kind=weight,...``)."""
@@ -120,6 +146,9 @@ async def main(args: argparse.Namespace) -> None:
         concurrency=args.concurrency,
         mosquitto_extra="sys_interval 5\n",
     )
+    if args.bridge_yaml:  # an experiment: more bridge settings (top-level sections)
+        with (work / "bridge.yaml").open("a") as config:
+            config.write(args.bridge_yaml.replace("\\n", "\n") + "\n")
     procs: list[subprocess.Popen[bytes]] = []
     sims: list[subprocess.Popen[bytes]] = []
     try:
@@ -165,10 +194,15 @@ async def _run(
         await client.subscribe("$SYS/broker/#")
         reader = asyncio.create_task(_read(client, watch))
         started = time.monotonic()
-        profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
-        bridge = subprocess.Popen(  # noqa: ASYNC220
-            [PYTHON, *profile, "-m", "asic_bridge", "run", "-c", str(args.work / "bridge.yaml")]
-        )
+        run = ["run", "-c", str(args.work / "bridge.yaml")]
+        if args.profile:  # CPU time, not wall time: an idle event loop costs nothing
+            cprofile = args.profile != "gc"
+            code = PROFILED.format(
+                out=args.profile, argv=["asic_bridge", *run], cprofile=cprofile, gc=args.gc
+            )
+            bridge = subprocess.Popen([PYTHON, "-c", code])  # noqa: ASYNC220
+        else:
+            bridge = subprocess.Popen([PYTHON, "-m", "asic_bridge", *run])  # noqa: ASYNC220
         procs.append(bridge)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.all_published.wait(), args.startup_limit)
@@ -309,7 +343,11 @@ if __name__ == "__main__":
     parser.add_argument("--startup-limit", type=float, default=300.0)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--command-gap", type=float, default=0.25)
-    parser.add_argument("--profile", help="run the bridge under cProfile, stats to this file")
+    parser.add_argument("--bridge-yaml", help="appended to bridge.yaml: 'fleet: {groups: {}}'")
+    parser.add_argument("--profile", help="cProfile the bridge to this file; 'gc': time the GC")
+    parser.add_argument(
+        "--gc", default="", help="with --profile: Python run first, e.g. gc.freeze()"
+    )
     ns = parser.parse_args()
     ns.work = None
     try:

@@ -15,7 +15,7 @@ from asic_bridge.errors import ConfigError
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- pools

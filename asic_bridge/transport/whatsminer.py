@@ -22,9 +22,7 @@ import struct
 import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING, Any
 
 from asic_bridge import settings
 from asic_bridge.errors import (
@@ -37,6 +35,9 @@ from asic_bridge.errors import (
     ResponseTooLargeError,
 )
 from asic_bridge.transport.rpc import RPCClient, check_status, json_object, parse_rpc_payload
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 __all__ = [
     "V2_TOKEN_TTL",
@@ -150,6 +151,9 @@ def derive_v2_keys(password: str, salt: str, newsalt: str, time: str) -> tuple[b
 
 
 def _aes_ecb(key: bytes) -> Cipher[modes.ECB]:
+    # imported here: reads need no AES, and cryptography costs ~20 ms of every start
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     return Cipher(algorithms.AES(key), modes.ECB())
 
 
