@@ -123,3 +123,12 @@ def test_architecture_names_only_what_the_code_has() -> None:
         if target is None or not hasattr(target, attribute):
             unknown.append(f"{owner}.{attribute}")
     assert unknown == [], "docs/architecture.md names what the code does not have"
+
+
+def test_every_feature_has_its_own_unit_test_file() -> None:
+    """architecture.md's rule: a feature is tested without a broker in its own file."""
+    assert "tests/test_bridge_feature_<name>.py" in _architecture()
+    features = sorted(p.stem for p in (BRIDGE / "features").glob("*.py") if p.stem != "__init__")
+    tests = ROOT / "tests"
+    missing = [f for f in features if not (tests / f"test_bridge_feature_{f}.py").exists()]
+    assert missing == []
