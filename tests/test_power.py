@@ -589,3 +589,30 @@ def test_runtime_settings_take_effect_and_are_shown() -> None:
     state = ctrl.state()
     assert (state["min_change_interval"], state["deadband_w"], state["mode"]) == (300, 50, "target")
     assert ctrl.snapshot()["config"]["min_change_interval"] == 300
+    # the inputs set at runtime are in the state, as validated
+    ctrl.command({"price": {"max_price": 0.3, "topic": "energy/price"}, "mode": "price"})
+    inputs = ctrl.state()["inputs"]
+    assert inputs["price"]["max_price"] == 0.3 and inputs["price"]["fallback"] == "hold"
+    assert inputs["schedule"] is None and inputs["surplus"] is None
+
+
+async def test_a_response_is_ok_only_for_a_plan_applied_that_can_hold() -> None:
+    rig = Rig()
+    rig.ctrl.command({"target_w": 9300})
+    rig.clock.now += POLL
+    rig.poll()
+    result = await run_cycle(rig.ctrl, rig.writer)
+    assert result.writes and result.status == "ok" and result.error is None
+    # below what the uncontrollable miner draws: applied as far as it goes, and said so
+    rig.ctrl.command({"target_w": 1000, "emergency": True})
+    result = await run_cycle(rig.ctrl, rig.writer)
+    assert result.state["status"] == "cannot_meet" and result.status == "partial"
+    assert "f_stock" in str(result.error)
+    # nobody polled yet: nothing could be planned, which is no "ok" either
+    fresh = PowerController("home", GroupConfig(), rig.clock)
+    fresh.join(
+        "x", power_min=1, power_max=2, range_source="firmware", can_limit=True, can_stop=True
+    )
+    fresh.command({"target_w": 1000})
+    result = await run_cycle(fresh, rig.writer)
+    assert result.status == "partial" and result.error == "no member is online"

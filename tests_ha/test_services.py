@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
+from asic_bridge.bridge.power import Outcome, PowerController, Write, run_cycle
+from asic_bridge.bridge.power_inputs import GroupConfig
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -273,37 +276,102 @@ async def test_scan_now_error_and_timeout(hass, mqtt_mock) -> None:
         await hass.services.async_call(DOMAIN, "scan_now", {}, blocking=True)
 
 
-async def test_set_fleet_power(hass, mqtt_mock) -> None:
+class _Clock:
+    now = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _fleet_answer(case: str, group: str = "garage") -> tuple[int, dict[str, Any]]:
+    """A target and the bridge's own answer to it: the real controller (bridge/power.py)
+    planning for two miners, and the body features/fleet.py builds from its cycle."""
+    clock = _Clock()
+    ctrl = PowerController(group, GroupConfig(min_change_interval=60), clock)
+    for miner_id, low in ((MINER, 1500), (MINER2, 1200)):
+        ctrl.join(
+            miner_id,
+            power_min=low,
+            power_max=3600,
+            range_source="firmware",
+            can_limit=True,
+            can_stop=case != "cannot_meet",
+        )
+        ctrl.observe(miner_id, measured_w=3500, power_limit=3600, mining=True)
+
+    async def writer(write: Write) -> Outcome:
+        if case == "partial" and write.id == MINER2:
+            return Outcome(False, "miner is not reachable")
+        return Outcome(True, power_limit=write.power_limit)
+
+    target = {"ok": 5000, "pending": 5000, "partial": 4000, "cannot_meet": 2000}[case]
+    ctrl.command({"target_w": target})
+    result = await run_cycle(ctrl, writer)
+    if case == "pending":  # a lower target 10 s later, the miners still drawing as before
+        clock.now += 10
+        for miner_id in (MINER, MINER2):
+            ctrl.observe(miner_id, measured_w=3000, power_limit=2500, mining=True)
+        target = 4000
+        ctrl.command({"target_w": target})
+        result = await run_cycle(ctrl, writer)
+    assert result.status == ("partial" if case == "cannot_meet" else case), result.state
+    return target, {"status": result.status, "data": result.state, "error": result.error}
+
+
+@pytest.mark.parametrize("case", ["ok", "pending"])
+async def test_set_fleet_power(hass, mqtt_mock, case, caplog) -> None:
     await setup_bridge(hass)
+    target, answer = await _fleet_answer(case)
     task = await _call(
-        hass, "set_fleet_power", {"group": "garage", "target_w": 9000}, return_response=True
+        hass, "set_fleet_power", {"group": "garage", "target_w": target}, return_response=True
     )
     topic, body = await next_publish(hass, mqtt_mock, "/fleet/")
     assert topic == f"{BASE}/fleet/garage/set"
-    assert body["target_w"] == 9000
-    state = {"target_w": 9000, "allocated_w": 8800, "failed": {}}
-    _answer(
-        hass, f"{BASE}/fleet/garage/response", {"status": "ok", "data": state}, body["transaction"]
-    )
-    assert await task == state
+    assert body["target_w"] == target
+    _answer(hass, f"{BASE}/fleet/garage/response", answer, body["transaction"])
+    # the group's state comes back as the action's response, honest about what it is doing
+    state = await task
+    assert state == answer["data"]
+    assert state["target_w"] == target and set(state["miners"]) == {MINER, MINER2}
+    if case == "pending":  # applied, not an error: converging, held miners and until when
+        assert state["status"] == "converging" and state["held"], state
+        assert "converging" in caplog.text and "held miners may change" in caplog.text
+    else:
+        assert state["planned_w"] <= target
 
 
-async def test_set_fleet_power_default_group_partial_and_timeout(hass, mqtt_mock) -> None:
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("partial", f"only partly applied; failed: {MINER2}: miner is not reachable"),
+        ("cannot_meet", "only partly applied: the lowest this group can draw is 2700 W"),
+    ],
+)
+async def test_set_fleet_power_partial_is_an_error_with_the_reason(
+    hass, mqtt_mock, case, expected
+) -> None:
     await setup_bridge(hass)
-    task = await _call(hass, "set_fleet_power", {"target_w": 0})
+    target, answer = await _fleet_answer(case, "all")
+    task = await _call(hass, "set_fleet_power", {"target_w": target})
     topic, body = await next_publish(hass, mqtt_mock, "/fleet/")
     assert topic == f"{BASE}/fleet/all/set"
+    _answer(hass, f"{BASE}/fleet/all/response", answer, body["transaction"])
+    with pytest.raises(HomeAssistantError, match=re.escape(expected)):
+        await task
+
+
+async def test_set_fleet_power_error_unknown_group_and_timeout(hass, mqtt_mock) -> None:
+    await setup_bridge(hass)
+    task = await _call(hass, "set_fleet_power", {"target_w": 0})
+    _, body = await next_publish(hass, mqtt_mock, "/fleet/")
+    refusal = "fleet command: target_w: Input should be less than or equal to 1000000000"
     _answer(
         hass,
         f"{BASE}/fleet/all/response",
-        {
-            "status": "partial",
-            "data": {"failed": {MINER2: "miner is not reachable"}},
-            "error": None,
-        },
+        {"status": "error", "data": None, "error": refusal},
         body["transaction"],
     )
-    with pytest.raises(HomeAssistantError, match=f"{MINER2}: miner is not reachable"):
+    with pytest.raises(HomeAssistantError, match=re.escape(refusal)):
         await task
     # a group bridge/info does not list: refused before sending (tests_ha/test_errors.py)
     with pytest.raises(ServiceValidationError, match="nope is not a fleet group"):

@@ -141,12 +141,23 @@ class CycleResult:
     @property
     def status(self) -> str:
         """For a command's response: ``ok`` only if every write was confirmed and nothing the
-        target needs is waiting (``pending``: held miners; ``partial``: a write failed)."""
-        if any(not o.ok for o in self.outcomes.values()):
+        target needs is waiting (``pending``: held miners; ``partial``: a write failed, or
+        the target cannot be met even so -- :attr:`error` says why)."""
+        if any(not o.ok for o in self.outcomes.values()) or self.state["status"] == "cannot_meet":
             return "partial"
         if self.state["status"] != "holding" and self.state["held"]:
             return "pending"
         return "ok"
+
+    @property
+    def error(self) -> str | None:
+        """Why the response is not ``ok``: the failed writes, else the state's reason."""
+        failed = {i: o.error for i, o in self.outcomes.items() if not o.ok}
+        if failed:
+            return "; ".join(f"{i}: {e}" for i, e in sorted(failed.items()))
+        if self.status == "ok":
+            return None
+        return str(self.state["reason"]) or None
 
 
 class PowerController:
@@ -537,6 +548,16 @@ class PowerController:
             "remembered": sorted(self.remembered),
             "min_change_interval": cfg.min_change_interval,
             "deadband_w": cfg.deadband_w,
+            "replan_interval": cfg.replan_interval,
+            # the inputs as set now (bridge.yaml or a runtime command), to see what decides
+            "inputs": {
+                key: None if value is None else value.model_dump(mode="json")
+                for key, value in (
+                    ("schedule", cfg.schedule),
+                    ("price", cfg.price),
+                    ("surplus", cfg.surplus),
+                )
+            },
             "price": asdict(self.price) if self.price else None,
             "surplus": asdict(self.surplus) if self.surplus else None,
             "miners": miners,

@@ -482,11 +482,15 @@ class AsicBridge:
         """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``.
 
         A group the bridge's retained info does not list is refused before sending."""
-        return await self.async_fleet_set(group, {"target_w": target_w})
+        return await self.async_fleet_set(group, {"target_w": target_w}, ("ok", "pending"))
 
-    async def async_fleet_set(self, group: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def async_fleet_set(
+        self, group: str, payload: dict[str, Any], accept: tuple[str, ...] = ("ok",)
+    ) -> dict[str, Any]:
         """``<b>/fleet/<group>/set`` with ``payload`` (a power target, a pool list); a group
-        the bridge's retained info does not list is refused before sending."""
+        the bridge's retained info does not list is refused before sending.  An answer whose
+        status is not in ``accept`` is a BridgeError (a power target may answer ``pending``:
+        applied, held miners still to follow)."""
         config = (self.info or {}).get("config")
         groups = config.get("fleet_groups") if isinstance(config, dict) else None
         if isinstance(groups, list) and group not in groups:
@@ -497,7 +501,7 @@ class AsicBridge:
             self.topic("fleet", group, "response"),
             TIMEOUTS["fleet"],
         )
-        return _checked(answer, f"fleet group {group}")
+        return _checked(answer, f"fleet group {group}", accept)
 
     def _miner_label(self, miner_id: str) -> str:
         device = self.device_for(miner_id)
@@ -505,10 +509,13 @@ class AsicBridge:
         return f"{name} ({miner_id})" if name else miner_id
 
 
-def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
-    """The answer when its status is ``ok``; otherwise a BridgeError with the bridge's words."""
+def _checked(
+    answer: dict[str, Any], target: str, accept: tuple[str, ...] = ("ok",)
+) -> dict[str, Any]:
+    """The answer when its status is in ``accept``; otherwise a BridgeError with the bridge's
+    words."""
     status = answer.get("status")
-    if status == "ok":
+    if status in accept:
         return answer
     error = answer.get("error")
     if status == "partial":
@@ -517,7 +524,11 @@ def _checked(answer: dict[str, Any], target: str) -> dict[str, Any]:
         if not isinstance(failed, dict):
             failed = {}
         details = "; ".join(f"{miner}: {reason}" for miner, reason in sorted(failed.items()))
-        error = f"only partly applied; failed: {details or error or 'unknown'}"
+        error = (
+            f"only partly applied; failed: {details}"
+            if details
+            else f"only partly applied: {error or 'unknown'}"
+        )
     elif status == "unknown":
         error = error or "the outcome is unknown"
     message = str(error or f"status {status!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import logging
 import re
 from typing import Any
 
@@ -55,6 +56,8 @@ from .const import (
     SERVICE_START_MINING,
     SERVICE_STOP_MINING,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 _GROUP = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TARGET_KEYS = ("entity_id", "device_id", "area_id", "floor_id", "label_id")
@@ -280,11 +283,22 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return data if isinstance(data, dict) else {}
 
     async def set_fleet_power(call: ServiceCall) -> ServiceResponse:
-        """Give a fleet group a power target; the bridge allocates it over its miners."""
+        """Give a fleet group a power target, which the bridge then holds (the same
+        ``fleet/<group>/set`` as over MQTT).  The answer is the group's state.  ``pending``
+        (applied, but miners changed a moment ago may only follow once their
+        min_change_interval is over) is no error: the state says ``converging`` and why.
+        ``partial`` (a write failed, or the target cannot be met) and ``error`` raise with
+        the bridge's reason."""
         bridge = _bridge_for_call(hass, call)
-        answer = await bridge.async_fleet_power(call.data[ATTR_GROUP], call.data[ATTR_TARGET_W])
+        group = call.data[ATTR_GROUP]
+        answer = await bridge.async_fleet_power(group, call.data[ATTR_TARGET_W])
         data = answer.get("data")
-        return data if isinstance(data, dict) else {}
+        state = data if isinstance(data, dict) else {}
+        if answer.get("status") == "pending":
+            _LOGGER.info(
+                "Fleet group %s is converging to its target: %s", group, state.get("reason")
+            )
+        return state
 
     async def set_pools(call: ServiceCall) -> ServiceResponse:
         """Write a pool list to the targeted miners or a fleet group; worker names may carry

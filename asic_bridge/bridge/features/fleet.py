@@ -317,10 +317,7 @@ class Fleet:
                 result = await self._run(group, parsed.emergency)
             await self._publish(group, result.state)
             self._save()
-            body.update(status=result.status, data=result.state)
-            failed = {i: o.error for i, o in result.outcomes.items() if not o.ok}
-            if failed:
-                body["error"] = "; ".join(f"{i}: {e}" for i, e in sorted(failed.items()))
+            body.update(status=result.status, data=result.state, error=result.error)
         except PowerInputError as exc:
             body.update(status="error", error=str(exc))
             if ctrl is not None:
