@@ -94,12 +94,13 @@ async def get_miner(
         ):
             return cached
     retries = max(1, int(settings.get("factory_get_retries")))
-    timeout = float(settings.get("factory_get_timeout"))
+    limits = settings.limits()
+    timeout = limits.identify_timeout
     miner: BaseMiner | None = None
     for _ in range(retries):
         try:
             async with asyncio.timeout(timeout * 2):
-                evidence = await probe(ip, ports, per_probe=timeout)
+                evidence = await probe(ip, ports, per_probe=timeout, limits=limits)
                 miner = await identify(evidence, credentials)
         except (TimeoutError, APIError):
             miner = None
@@ -110,15 +111,22 @@ async def get_miner(
     return miner
 
 
-async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evidence:
+async def probe(
+    ip: str,
+    ports: Mapping[str, int],
+    *,
+    per_probe: float,
+    limits: settings.Limits | None = None,
+) -> Evidence:
     """One concurrent round: RPC ``version``, a raw ``GET /``, Whatsminer v3 ``get.device.info``.
 
     The probes are the "ping": a host that refuses costs three refused connects and nothing
     else (no HTTP client is built for it).  ``devdetails`` is only asked when ``version``
     answered, on the same deadline.
     """
-    evidence = Evidence(ip=ip, ports=ports)
-    rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=per_probe)
+    evidence = Evidence(ip=ip, ports=ports, limits=limits or settings.limits())
+    limits = evidence.limits
+    rpc = RPCClient(ip, ports.get("rpc", 4028), timeout=per_probe, limits=limits)
 
     async def rpc_probe() -> None:
         try:
@@ -141,7 +149,7 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
                 ports.get("http", 80),
                 "/",
                 timeout=per_probe,
-                connect_timeout=float(settings.get("network_ping_timeout")),
+                connect_timeout=limits.connect_timeout,
                 cap=_MAX_PROBE_BODY,
             )
         except (OSError, TimeoutError, ProtocolViolation) as exc:
@@ -151,7 +159,9 @@ async def probe(ip: str, ports: Mapping[str, int], *, per_probe: float) -> Evide
         evidence.http_body = body.decode("utf-8", "replace")
 
     async def v3_probe() -> None:
-        client = WhatsminerV3Client(ip, ports.get("whatsminer_v3", 4433), timeout=per_probe)
+        client = WhatsminerV3Client(
+            ip, ports.get("whatsminer_v3", 4433), timeout=per_probe, limits=limits
+        )
         try:
             evidence.whatsminer_v3 = await client.send("get.device.info")
         except APIError as exc:

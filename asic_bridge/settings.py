@@ -8,6 +8,7 @@ never touch these globals: pass a :class:`asic_bridge.credentials.Credentials` t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from asic_bridge.errors import SettingsError
@@ -49,6 +50,39 @@ _SPEC: dict[str, tuple[Any, tuple[type, ...]]] = {
 }
 
 _values: dict[str, Any] = {key: default for key, (default, _) in _SPEC.items()}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The timeouts and size cap that requests run under, taken from the settings once.
+
+    A miner (and each client it keeps) gets its own when it is made and hands it down, so
+    ``update()`` before creating miners takes effect, and no request reads the globals.
+    """
+
+    request_timeout: float  # api_function_timeout: one request, one get_data
+    connect_timeout: float  # network_ping_timeout: one connect (the "ping")
+    identify_timeout: float  # factory_get_timeout: one identification probe
+    max_response_bytes: int  # max_response_bytes: one answer
+
+    def timeout_for(self, *choices: float | None) -> float:
+        """The first of ``choices`` given (a call's, then a client's own), else
+        ``request_timeout``."""
+        return next((float(c) for c in choices if c is not None), self.request_timeout)
+
+    def cap_for(self, choice: int | None) -> int:
+        """``choice`` (a client's own cap) if given, else ``max_response_bytes``."""
+        return choice if choice is not None else self.max_response_bytes
+
+
+def limits() -> Limits:
+    """The current settings' :class:`Limits`."""
+    return Limits(
+        request_timeout=float(_values["api_function_timeout"]),
+        connect_timeout=float(_values["network_ping_timeout"]),
+        identify_timeout=float(_values["factory_get_timeout"]),
+        max_response_bytes=int(_values["max_response_bytes"]),
+    )
 
 
 def keys() -> list[str]:

@@ -335,10 +335,10 @@ async def test_l7_other_controls_work(start: Start, connect: Connect) -> None:
 async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     mode: Any, server: str, start: Start, connect: Connect
 ) -> None:
-    sim = await start("antminer_s19jpro")
-    miner = await connect(sim)
     deadline = 0.5
     settings.update("api_function_timeout", deadline)
+    sim = await start("antminer_s19jpro")
+    miner = await connect(sim)
     await sim.set_mode(mode, servers=server, delay=2.0)
     async with asyncio.timeout(20):
         data = await miner.get_data()
@@ -354,7 +354,6 @@ async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     assert all(getattr(data, name) not in (None, []) for name in working - unknown)
     # and it recovers once the miner behaves again
     await sim.set_mode("normal", servers=server)
-    settings.update("api_function_timeout", 5.0)
     assert (await miner.get_data()).field_errors == {}
 
 

@@ -180,8 +180,8 @@ async def test_bad_config_never_reaches_the_board() -> None:
 @pytest.mark.parametrize("mode", ["hang", "slow", "garbage", "reset", "offline"])
 async def test_misbehaving_board_is_bounded(mode: str) -> None:
     async with running("bitaxe_gamma") as s:
-        miner = await identify(s)
         settings.update("api_function_timeout", 0.5)
+        miner = await identify(s)
         await s.set_mode(mode, delay=3.0)  # type: ignore[arg-type]
         async with asyncio.timeout(20):  # bounds the test; not a speed assertion
             data = await miner.get_data()

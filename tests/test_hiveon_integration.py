@@ -341,10 +341,10 @@ async def test_unsupported_controls_raise(start: Start, connect: Connect) -> Non
 async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     mode: Any, server: str, start: Start, connect: Connect
 ) -> None:
-    sim = await start()
-    miner = await connect(sim)
     deadline = 0.5
     settings.update("api_function_timeout", deadline)
+    sim = await start()
+    miner = await connect(sim)
     await sim.set_mode(mode, servers=server, delay=2.0)
     async with asyncio.timeout(20):
         data = await miner.get_data()
@@ -358,7 +358,6 @@ async def test_misbehaving_miner_gives_field_errors_within_the_deadline(
     assert all(sim.address in reason for reason in data.field_errors.values())
     assert all(getattr(data, name) not in (None, []) for name in working - {"errors"})
     await sim.set_mode("normal", servers=server)
-    settings.update("api_function_timeout", 5.0)
     assert (await miner.get_data()).field_errors == {}
 
 

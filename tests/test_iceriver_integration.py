@@ -144,8 +144,8 @@ async def test_custom_password_is_used() -> None:
 @pytest.mark.parametrize("mode", ["hang", "slow", "garbage", "reset", "offline"])
 async def test_misbehaving_miner_is_bounded(mode: str) -> None:
     async with running() as s:
-        miner = await identify(s)
         settings.update("api_function_timeout", 0.5)
+        miner = await identify(s)
         await s.set_mode(mode, delay=3.0)  # type: ignore[arg-type]
         async with asyncio.timeout(20):  # bounds the test; not a speed assertion
             data = await miner.get_data()

@@ -547,8 +547,8 @@ async def test_settings_password_is_used(start: Started) -> None:
 @pytest.mark.parametrize("kind", ["whatsminer_m50", "whatsminer_m60"])
 @pytest.mark.parametrize("mode", ["hang", "slow", "garbage", "reset", "offline"])
 async def test_misbehaviour_is_bounded_and_reported(start: Started, kind: str, mode: str) -> None:
-    sim, miner, _ = await start(kind)
     settings.update("api_function_timeout", 0.4)
+    sim, miner, _ = await start(kind)
     await sim.set_mode(mode, delay=1.5)
     async with asyncio.timeout(20):  # bounds the test; not a speed assertion
         data = await miner.get_data()
@@ -568,8 +568,8 @@ async def test_misbehaviour_is_bounded_and_reported(start: Started, kind: str, m
 
 @pytest.mark.parametrize("kind", ["whatsminer_m50", "whatsminer_m60"])
 async def test_huge_answers_are_cut_off(start: Started, kind: str) -> None:
-    sim, miner, _ = await start(kind)
     settings.update("max_response_bytes", 64 * 1024)
+    sim, miner, _ = await start(kind)
     await sim.set_mode("huge", huge_size=256 * 1024)
     data = await miner.get_data()
     assert "hashrate" in data.field_errors

@@ -249,7 +249,9 @@ class Poller:
         """Read the miner once and tell the features; returns whether it answered."""
         device = self.device
         async with device.lock:
-            deadline = float(settings.get("api_function_timeout")) + 2
+            # the miner's own limits; one still to be made gets the settings' of now
+            limits = device.miner.limits if device.miner is not None else settings.limits()
+            deadline = limits.request_timeout + 2
             data: MinerData | None = None
             fields: list[str] = []
             started = time.monotonic()

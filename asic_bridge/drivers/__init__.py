@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asic_bridge import settings
 from asic_bridge.credentials import Credentials
 from asic_bridge.drivers.base import BaseMiner
 
@@ -29,6 +30,8 @@ class Evidence:
     http_body: str = ""
     whatsminer_v3: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    #: The limits identification runs under (the settings when it started).
+    limits: settings.Limits = field(default_factory=settings.limits)
 
     @property
     def rpc_text(self) -> str:

@@ -753,9 +753,10 @@ class _AntminerStock(BaseMiner):
         identity: Identity | None = None,
         credentials: Credentials | None = None,
         ports: Mapping[str, int] | None = None,
+        limits: settings.Limits | None = None,
         http: HTTPClient | None = None,
     ) -> None:
-        super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
+        super().__init__(ip, identity=identity, credentials=credentials, ports=ports, limits=limits)
         if http is not None:
             self._set_client("web", http.port, http)
         self._live_conf: dict[str, Any] | None = None
@@ -986,7 +987,7 @@ class AntminerOld(_AntminerStock):
 
     async def _set_fault_light(self, on: bool) -> bool:
         action = "startBlink" if on else "stopBlink"
-        quick = min(3.0, float(settings.get("api_function_timeout")))
+        quick = min(3.0, self.limits.request_timeout)
         # Some X17 builds keep blink.cgi running; the state is read back below either way.
         with contextlib.suppress(MinerTimeoutError):
             await self.web.post("/cgi-bin/blink.cgi", data={"action": action}, timeout=quick)
@@ -1004,7 +1005,7 @@ class AntminerOld(_AntminerStock):
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
         form = encode_old_form(config, self._live())
-        timeout = max(OLD_CONF_WRITE_TIMEOUT, float(settings.get("api_function_timeout")))
+        timeout = max(OLD_CONF_WRITE_TIMEOUT, self.limits.request_timeout)
         # dict order is the form order: the firmware's script reads the fields by position.
         result = await self.web.post(
             "/cgi-bin/set_miner_conf.cgi", data=dict(form), timeout=timeout
@@ -1054,9 +1055,7 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     sysinfo: dict[str, Any] | None = None
     notes: list[str] = []
     try:
-        result = await http.get(
-            "/cgi-bin/get_system_info.cgi", timeout=float(settings.get("factory_get_timeout"))
-        )
+        result = await http.get("/cgi-bin/get_system_info.cgi", timeout=e.limits.identify_timeout)
         sysinfo = result.json_object()
     except APIError as exc:  # wrong password, old firmware quirks: RPC still identifies
         notes.append(f"get_system_info: {exc.reason}")

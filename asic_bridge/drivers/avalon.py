@@ -63,7 +63,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.config import (
     MinerConfig,
@@ -777,9 +777,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     miner = cls(e.ip, identity=identity, credentials=creds, ports=e.ports)
     if e.rpc_version is not None:
         try:
-            estats = await miner.rpc.send(
-                "estats", timeout=float(settings.get("factory_get_timeout"))
-            )
+            estats = await miner.rpc.send("estats", timeout=miner.limits.identify_timeout)
         except APIError:
             pass
         else:

@@ -173,8 +173,11 @@ class BaseMiner:
         identity: Identity | None = None,
         credentials: Credentials | None = None,
         ports: Mapping[str, int] | None = None,
+        limits: settings.Limits | None = None,
     ) -> None:
         self.ip = ip
+        #: The timeouts and size cap of this miner's requests (the settings when it was made).
+        self.limits = limits or settings.limits()
         self.identity = identity or Identity(
             ip=ip, make=self.make, firmware=self.firmware, algo=self.default_algo
         )
@@ -205,23 +208,26 @@ class BaseMiner:
     def rpc(self) -> RPCClient:
         """The miner's RPC client, rebuilt only when its port override changes."""
         port = self.port("rpc", self.rpc_port)
-        return self._client_for("rpc", port, lambda: RPCClient(self.ip, port))
+        return self._client_for("rpc", port, lambda: RPCClient(self.ip, port, limits=self.limits))
 
     def _client_for(self, kind: str, key: Hashable, factory: Callable[[], _Client]) -> _Client:
         """The kept client of ``kind``, built by ``factory`` on first use and again whenever
         ``key`` (its port, or whatever else it was built from) changes; the replaced client
-        is closed, so a port override never leaves a connection open behind it."""
+        is closed, so a port override never leaves a connection open behind it.  A kept
+        client runs under the miner's :attr:`limits`."""
         slot = self._clients.get(kind)
         if slot is not None and slot[0] == key:
             return cast(_Client, slot[1])
         client = factory()
-        self._clients[kind] = (key, client)
+        self._set_client(kind, key, client)
         if slot is not None:
             self._close_later(slot[1])
         return client
 
-    def _set_client(self, kind: str, key: Hashable, client: object) -> None:
+    def _set_client(self, kind: str, key: Hashable, client: Any) -> None:
         """Keep ``client`` (one identification already opened) as the client of ``kind``."""
+        if hasattr(client, "limits"):
+            client.limits = self.limits
         self._clients[kind] = (key, client)
 
     def _close_later(self, client: object) -> None:
@@ -380,7 +386,7 @@ class BaseMiner:
         for src in sorted(sources):
             group, _, name = src.partition(":")
             groups.setdefault(group, []).append(name)
-        timeout = float(settings.get("api_function_timeout"))
+        timeout = self.limits.request_timeout
         outcomes: dict[str, dict[str, Any] | BaseException]
         if len(groups) == 1:
             # most polls: one source group, awaited in place (a task costs a loop turn)

@@ -1580,8 +1580,8 @@ def _is_boser(e: Evidence) -> bool | None:
     return None
 
 
-async def _grpc_answers(ip: str, port: int) -> bool:
-    client = GRPCClient(ip, port, timeout=float(settings.get("factory_get_timeout")))
+async def _grpc_answers(ip: str, port: int, limits: settings.Limits) -> bool:
+    client = GRPCClient(ip, port, timeout=limits.identify_timeout, limits=limits)
     try:
         await client.call("/braiins.bos.ApiVersionService/GetApiVersion")
     except APIError:
@@ -1596,7 +1596,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     raw_model, info = resolve_model(detail.get("Model") if isinstance(detail, dict) else None)
     boser = _is_boser(e)
     if boser is None:  # the RPC is down (backend stopped): does the gRPC API answer?
-        boser = await _grpc_answers(e.ip, e.ports.get("grpc", GRPC_PORT))
+        boser = await _grpc_answers(e.ip, e.ports.get("grpc", GRPC_PORT), e.limits)
     version = first_entry(e.rpc_version, "VERSION") or {}
     vendor = str(detail.get("Model", "")).split(" ", 1)[0] if detail else ""
     make = info.make if info else MAKE_BY_VENDOR.get(vendor, "AntMiner")

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
@@ -509,7 +509,7 @@ def _matches(e: Evidence) -> bool:
 async def _writable(rpc: RPCClient) -> bool:
     """Whether this API client may use write commands (cgminer's ``privileged``)."""
     try:
-        await rpc.send("privileged", timeout=float(settings.get("factory_get_timeout")))
+        await rpc.send("privileged", timeout=rpc.limits.identify_timeout)
     except APIError:
         return False
     return True

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import settings
 from asic_bridge.catalog import lookup
 from asic_bridge.config import (
     FanModeImmersion,
@@ -415,9 +414,7 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     sysinfo: dict[str, Any] = {}
     try:
         sysinfo = (
-            await http.get(
-                "/cgi-bin/get_system_info.cgi", timeout=float(settings.get("factory_get_timeout"))
-            )
+            await http.get("/cgi-bin/get_system_info.cgi", timeout=e.limits.identify_timeout)
         ).json_object()
     except APIError as exc:
         notes.append(f"get_system_info: {exc.reason}")

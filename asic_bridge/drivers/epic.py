@@ -45,7 +45,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import (
     FanModeImmersion,
     FanModeManual,
@@ -839,7 +839,7 @@ def _matches(e: Evidence) -> bool:
 async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     """One follow-up: ``capabilities`` on 4028 for the model, serials and tuners offered."""
     miner: EpicMiner = EpicMiner(e.ip, credentials=creds, ports=e.ports)
-    timeout = float(settings.get("factory_get_timeout"))
+    timeout = e.limits.identify_timeout
     caps: Any = None
     with contextlib.suppress(APIError, TimeoutError):
         async with asyncio.timeout(timeout):

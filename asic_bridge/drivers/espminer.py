@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import (
     FanModeManual,
     FanModeNormal,
@@ -629,7 +629,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     lucky = "AxeOS" not in e.http_body
     cls: type[ESPMiner] = LuckyMiner if lucky else ESPMiner
     miner = cls(e.ip, credentials=creds, ports=e.ports)
-    timeout = float(settings.get("factory_get_timeout"))
+    timeout = e.limits.identify_timeout
     try:
         result = await miner.web.get("/api/system/info", timeout=timeout)
         info = result.json() if result.status == 200 else None

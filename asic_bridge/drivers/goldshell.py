@@ -39,7 +39,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import (
     MinerConfig,
     MiningModeLow,
@@ -429,7 +429,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     status: Any = None
     try:
         result = await miner.web.get(
-            "/mcb/status", use_auth=False, timeout=float(settings.get("factory_get_timeout"))
+            "/mcb/status", use_auth=False, timeout=e.limits.identify_timeout
         )
         status = result.json() if result.status == 200 else None
     except APIError:

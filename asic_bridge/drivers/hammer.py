@@ -25,7 +25,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup
 from asic_bridge.config import MinerConfig
 from asic_bridge.credentials import Credentials
@@ -292,7 +291,7 @@ class BlackMiner(BaseMiner):
 
     async def _rpc_batch(self, names: list[str]) -> dict[str, Any]:
         """One ``a+b+c`` request (repeated keys kept); refused or garbled: one by one."""
-        timeout = float(settings.get("api_function_timeout"))
+        timeout = self.limits.request_timeout
         if len(names) == 1:
             try:
                 return {names[0]: await self._rpc_one(names[0], timeout)}
@@ -414,7 +413,7 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     """Read ``get_system_info.cgi``: Hammer's default password first, then VolcMiner's."""
     port = e.ports.get("http", 80)
     user = credentials.username_or(WEB_USER)
-    timeout = float(settings.get("factory_get_timeout"))
+    timeout = e.limits.identify_timeout
     candidates = ["Hammer", "VolcMiner"] if credentials.password is None else ["Hammer"]
     sysinfo: dict[str, Any] | None = None
     notes: list[str] = []

@@ -291,9 +291,10 @@ class HiveonModern(BaseMiner):
         identity: Identity | None = None,
         credentials: Credentials | None = None,
         ports: Mapping[str, int] | None = None,
+        limits: settings.Limits | None = None,
         http: HTTPClient | None = None,
     ) -> None:
-        super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
+        super().__init__(ip, identity=identity, credentials=credentials, ports=ports, limits=limits)
         if http is not None:
             self._set_client("web", http.port, http)
         self._live_conf: dict[str, Any] | None = None
@@ -415,9 +416,10 @@ class HiveonOld(BaseMiner):
         identity: Identity | None = None,
         credentials: Credentials | None = None,
         ports: Mapping[str, int] | None = None,
+        limits: settings.Limits | None = None,
         http: HTTPClient | None = None,
     ) -> None:
-        super().__init__(ip, identity=identity, credentials=credentials, ports=ports)
+        super().__init__(ip, identity=identity, credentials=credentials, ports=ports, limits=limits)
         if http is not None:
             self._set_client("web", http.port, http)
 
@@ -478,7 +480,7 @@ async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
             sysinfo = (
                 await http.get(
                     "/cgi-bin/get_system_info.cgi",
-                    timeout=float(settings.get("factory_get_timeout")),
+                    timeout=e.limits.identify_timeout,
                 )
             ).json_object()
         except APIError as exc:  # a wrong password: the RPC still identifies the miner

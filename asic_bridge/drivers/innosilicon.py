@@ -42,7 +42,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import HashBoard, MinerErrorData, to_default
@@ -361,7 +361,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     miner = InnosiliconMiner(e.ip, credentials=creds, ports=e.ports)
     raw: str | None = None
     try:
-        async with asyncio.timeout(float(settings.get("factory_get_timeout"))):
+        async with asyncio.timeout(e.limits.identify_timeout):
             answer = await miner.api("type")
         value = answer.get("type")
         raw = value.strip() if isinstance(value, str) and value.strip() else None

@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.config import (
     FanModeImmersion,
     FanModeManual,
@@ -643,7 +643,7 @@ async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
         identity.fw_ver = parse_fw_ver(ctx, e.rpc_version)
     miner = LuxOSMiner(e.ip, identity=identity, credentials=creds, ports=e.ports)
     try:
-        config = await miner.rpc.send("config", timeout=float(settings.get("factory_get_timeout")))
+        config = await miner.rpc.send("config", timeout=miner.limits.identify_timeout)
     except APIError:
         return miner  # the static facts are read on the first poll instead
     try:

@@ -37,7 +37,6 @@ import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup
 from asic_bridge.config import (
     FanModeImmersion,
@@ -567,7 +566,7 @@ def _model(raw: str | None) -> tuple[str | None, ModelInfo | None]:
 async def _build(e: Evidence, credentials: Credentials) -> BaseMiner | None:
     """Ask ``brief``: JSON there means MaraFW; then ``overview``/``network_config`` for facts."""
     http = _web_client(e.ip, e.ports, credentials)
-    timeout = float(settings.get("factory_get_timeout"))
+    timeout = e.limits.identify_timeout
     notes: list[str] = []
     overview: Mapping[str, Any] = {}
     network: Mapping[str, Any] = {}

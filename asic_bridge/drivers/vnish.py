@@ -42,7 +42,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from asic_bridge import catalog, settings
+from asic_bridge import catalog
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.config import (
     FanModeImmersion,
@@ -673,7 +673,7 @@ def _matches(e: Evidence) -> bool:
 
 async def _build(e: Evidence, creds: Credentials) -> BaseMiner | None:
     miner = VNishMiner(e.ip, credentials=creds, ports=e.ports)
-    timeout = float(settings.get("factory_get_timeout"))
+    timeout = e.limits.identify_timeout
     raw: str | None = None
     try:
         stats = await miner.rpc.send("stats", timeout=timeout)

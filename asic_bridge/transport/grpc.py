@@ -362,11 +362,13 @@ class GRPCClient:
         *,
         timeout: float | None = None,
         max_bytes: int | None = None,
+        limits: settings.Limits | None = None,
     ) -> None:
         self.ip = ip
         self.port = port
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.limits = limits or settings.limits()
         self.connections = 0
         self._conn: h2.connection.H2Connection | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -381,18 +383,10 @@ class GRPCClient:
         return f"GRPCClient({self.ip}:{self.port})"
 
     def _total(self, timeout: float | None) -> float:
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        return float(settings.get("api_function_timeout"))
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
-        return (
-            self.max_bytes
-            if self.max_bytes is not None
-            else int(settings.get("max_response_bytes"))
-        )
+        return self.limits.cap_for(self.max_bytes)
 
     @property
     def connected(self) -> bool:
@@ -530,7 +524,7 @@ class GRPCClient:
         """
         name = path.rsplit("/", 1)[-1]
         total = self._total(timeout)
-        connect = min(float(settings.get("network_ping_timeout")), total)
+        connect = min(self.limits.connect_timeout, total)
         stream_id: int | None = None
         try:
             async with asyncio.timeout(total):

@@ -215,6 +215,7 @@ class HTTPClient:
         timeout: float | None = None,
         auth: httpx.Auth | TokenAuth | None = None,
         max_bytes: int | None = None,
+        limits: settings.Limits | None = None,
         headers: Mapping[str, str] | None = None,
         max_connections: int = 4,
     ) -> None:
@@ -226,6 +227,7 @@ class HTTPClient:
         self.timeout = timeout
         self.auth = auth
         self.max_bytes = max_bytes
+        self.limits = limits or settings.limits()
         self.max_connections = max_connections
         self._headers = dict(headers or {})
         self._wire: MinerTransport | None = None
@@ -255,18 +257,10 @@ class HTTPClient:
         await self.aclose()
 
     def _total(self, timeout: float | None) -> float:
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        return float(settings.get("api_function_timeout"))
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
-        return (
-            self.max_bytes
-            if self.max_bytes is not None
-            else int(settings.get("max_response_bytes"))
-        )
+        return self.limits.cap_for(self.max_bytes)
 
     def _transport(self) -> MinerTransport:
         if self._wire is None:
@@ -414,7 +408,7 @@ class HTTPClient:
         machinery (redirect and event-hook handling, URL merging), which no miner needs.
         """
         transport = self._transport()
-        connect = min(float(settings.get("network_ping_timeout")), total)
+        connect = min(self.limits.connect_timeout, total)
         cap = self._cap()
         try:
             request = httpx.Request(

@@ -331,12 +331,14 @@ class RPCClient:
         *,
         timeout: float | None = None,
         max_bytes: int | None = None,
+        limits: settings.Limits | None = None,
         connect_timeout: float | None = None,
     ) -> None:
         self.ip = ip
         self.port = port
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.limits = limits or settings.limits()
         self.connect_timeout = connect_timeout
         self.connections = 0
 
@@ -344,18 +346,10 @@ class RPCClient:
         return f"RPCClient({self.ip}:{self.port})"
 
     def _total_timeout(self, timeout: float | None) -> float:
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        return float(settings.get("api_function_timeout"))
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
-        return (
-            self.max_bytes
-            if self.max_bytes is not None
-            else int(settings.get("max_response_bytes"))
-        )
+        return self.limits.cap_for(self.max_bytes)
 
     async def send_raw(
         self, payload: bytes, *, command: str = "raw", timeout: float | None = None
@@ -368,7 +362,7 @@ class RPCClient:
         total = self._total_timeout(timeout)
         connect_limit = self.connect_timeout
         if connect_limit is None:
-            connect_limit = float(settings.get("network_ping_timeout"))
+            connect_limit = self.limits.connect_timeout
         connect_limit = min(connect_limit, total)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bytes] = loop.create_future()

@@ -81,6 +81,7 @@ class SSHClient:
         password: str,
         timeout: float | None = None,
         max_bytes: int | None = None,
+        limits: settings.Limits | None = None,
     ) -> None:
         self.ip = ip
         self.port = port
@@ -88,6 +89,7 @@ class SSHClient:
         self._password = password
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.limits = limits or settings.limits()
         self._conn: Any = None  # asyncssh.SSHClientConnection (untyped library)
         self._lock = asyncio.Lock()
         self.connections = 0
@@ -96,18 +98,10 @@ class SSHClient:
         return f"SSHClient({self.username}@{self.ip}:{self.port})"
 
     def _total(self, timeout: float | None) -> float:
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        return float(settings.get("api_function_timeout"))
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
-        return (
-            self.max_bytes
-            if self.max_bytes is not None
-            else int(settings.get("max_response_bytes"))
-        )
+        return self.limits.cap_for(self.max_bytes)
 
     async def _connection(self, connect_timeout: float) -> Any:
         async with self._lock:
@@ -147,7 +141,7 @@ class SSHClient:
         command = build_command(argv)
         name = argv[0]
         total = self._total(timeout)
-        connect = min(float(settings.get("network_ping_timeout")), total)
+        connect = min(self.limits.connect_timeout, total)
         try:
             async with asyncio.timeout(total):
                 conn = await self._connection(connect)

@@ -411,6 +411,7 @@ class WhatsminerV3Client:
         account: str = "super",
         timeout: float | None = None,
         max_bytes: int | None = None,
+        limits: settings.Limits | None = None,
         keep_alive: bool = True,
         idle_timeout: float = 60.0,
     ) -> None:
@@ -419,6 +420,7 @@ class WhatsminerV3Client:
         self.account = account
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.limits = limits or settings.limits()
         self.keep_alive = keep_alive
         self.idle_timeout = idle_timeout
         self._password = password
@@ -437,18 +439,10 @@ class WhatsminerV3Client:
         return str(settings.get("default_whatsminer_v3_password"))
 
     def _total(self, timeout: float | None) -> float:
-        if timeout is not None:
-            return timeout
-        if self.timeout is not None:
-            return self.timeout
-        return float(settings.get("api_function_timeout"))
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
-        return (
-            self.max_bytes
-            if self.max_bytes is not None
-            else int(settings.get("max_response_bytes"))
-        )
+        return self.limits.cap_for(self.max_bytes)
 
     async def salt(self) -> str:
         """The signing salt (``get.device.info`` with param ``salt``), cached."""
@@ -590,7 +584,7 @@ class WhatsminerV3Client:
 
     async def _open(self, deadline: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         remaining = deadline - asyncio.get_running_loop().time()
-        limit = min(float(settings.get("network_ping_timeout")), max(remaining, 0.0))
+        limit = min(self.limits.connect_timeout, max(remaining, 0.0))
         try:
             async with asyncio.timeout(limit):
                 conn = await asyncio.open_connection(self.ip, self.port)

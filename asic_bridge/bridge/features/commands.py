@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asic_bridge import settings
 from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge import pools as pool_lists
 from asic_bridge.bridge.adoption import Adoption, Device
@@ -143,7 +142,7 @@ class Commands:
                 miner = await self.adoption.connect(device)
                 if miner is None:
                     return {"status": "error", "error": "miner is not reachable", "applied": done}
-                deadline = float(settings.get("api_function_timeout")) * 3
+                deadline = miner.limits.request_timeout * 3
                 for action in command.actions:
                     current = action
                     restarts = restarts or may_restart(action)
