@@ -26,6 +26,7 @@ MINER = "aabbccddeeff"
 MINER2 = "garage_s19"
 
 CAPABILITIES = [
+    "fan_control",
     "fault_light",
     "power_limit",
     "reboot",
@@ -48,6 +49,7 @@ def device_record(miner_id: str, ip: str = "10.0.0.5", mac: str | None = None) -
         "friendly_name": None,
         "capabilities": CAPABILITIES,
         "modes": [],
+        "fan_modes": ["auto", "manual"],
         "power_limit_range": [1000, 3500],
         "hashrate_unit": "TH/s",
     }

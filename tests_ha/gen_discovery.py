@@ -259,7 +259,24 @@ def cases() -> list[dict[str, Any]]:
         expected_hashboards=3,
         expected_fans=4,
     )
+    epic = DeviceRecord(
+        id="aabbccddee08",
+        mac="aa:bb:cc:dd:ee:08",
+        ip="10.0.0.14",
+        make="AntMiner",
+        model="S19j Pro",
+        firmware="ePIC",
+        capabilities=[*ALL_CAPS, "fan_control"],
+        fan_modes=["auto", "manual"],  # ePIC has no immersion mode
+        power_min=1000,
+        power_max=3600,
+        expected_hashboards=3,
+        expected_fans=4,
+    )
+    epic_data = _data()
+    epic_data.fan_mode, epic_data.fan_percent = "normal", 45  # auto, fans at 45 %
     return [
+        _case("epic_fan_control", epic, epic_data),
         _case("vnish_preset_select", vnish, vnish_data, mode="preset"),
         _case("auradine_unknown_range", auradine, _data()),
         _case("s19_entity_mode", s19, _data()),

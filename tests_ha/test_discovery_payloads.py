@@ -48,6 +48,7 @@ CASE_NAMES = [
     "bitaxe_single_board",
     "vnish_preset_select",
     "auradine_unknown_range",
+    "epic_fan_control",
     "bridge_device",
 ]
 

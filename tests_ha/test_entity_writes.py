@@ -151,3 +151,47 @@ async def test_preset_select_sends_the_chosen_firmware_preset(
     async_fire_mqtt_message(hass, f"{BASE}/{miner}", json.dumps(case["state"]))
     await hass.async_block_till_done()
     assert hass.states.get(select).state == "2600"
+
+
+async def test_fan_select_and_number_send_fan_commands(
+    hass: HomeAssistant, mqtt_mock, discovery_cases: dict[str, dict[str, Any]]
+) -> None:
+    """The Fan mode select writes the chosen mode to set/fan_mode and the Manual fan speed
+    number its value to set/fan_speed; both show what the state reports (the duty in %), and
+    follow it when the bridge publishes the read-back."""
+    case = discovery_cases["epic_fan_control"]
+    await replay_discovery(hass, case)
+    miner = case["miner_id"]
+    await setup_bridge(hass, miners=())
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/devices", json.dumps([device_record(miner)]))
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    select = registry.async_get_entity_id("select", "mqtt", f"asic_bridge_{miner}_fan_mode")
+    number = registry.async_get_entity_id("number", "mqtt", f"asic_bridge_{miner}_fan_speed")
+    sensor = registry.async_get_entity_id("sensor", "mqtt", f"asic_bridge_{miner}_fan_percent")
+    assert select and number and sensor
+    assert hass.states.get(select).state == "auto"
+    assert hass.states.get(select).attributes["options"] == ["auto", "manual"]
+    assert float(hass.states.get(number).state) == 45
+    assert hass.states.get(number).attributes["unit_of_measurement"] == "%"
+    assert float(hass.states.get(sensor).state) == 45
+
+    mqtt_mock.async_publish.reset_mock()
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": select, "option": "manual"}, blocking=True
+    )
+    await hass.services.async_call(
+        "number", "set_value", {"entity_id": number, "value": 70}, blocking=True
+    )
+    calls = [(c.args[0], c.args[1]) for c in mqtt_mock.async_publish.call_args_list]
+    assert calls == [
+        (f"{BASE}/{miner}/set/fan_mode", "manual"),
+        (f"{BASE}/{miner}/set/fan_speed", "70"),
+    ]
+
+    state = {**case["state"], "fan_mode": "manual", "fan_percent": 70}
+    async_fire_mqtt_message(hass, f"{BASE}/{miner}", json.dumps(state))
+    await hass.async_block_till_done()
+    assert hass.states.get(select).state == "manual"
+    assert float(hass.states.get(number).state) == 70
+    assert float(hass.states.get(sensor).state) == 70

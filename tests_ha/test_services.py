@@ -17,12 +17,24 @@ from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.asic_bridge.const import DOMAIN
 
-from .common import BASE, MINER, MINER2, miner_device, next_publish, published, setup_bridge
+from .common import (
+    BASE,
+    MINER,
+    MINER2,
+    device_record,
+    miner_device,
+    next_publish,
+    published,
+    setup_bridge,
+)
 
 MINER_ACTIONS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("reboot", {}, {"action": "reboot"}),
     ("restart_backend", {}, {"action": "restart_backend"}),
     ("set_power_limit", {"power_limit": 2500}, {"power_limit": 2500}),
+    ("set_fan_mode", {"mode": "manual", "speed": 60}, {"fan_mode": "manual", "fan_speed": 60}),
+    ("set_fan_mode", {"mode": "manual"}, {"fan_mode": "manual"}),
+    ("set_fan_mode", {"mode": "auto"}, {"fan_mode": "auto"}),
     ("start_mining", {}, {"mining": True}),
     ("stop_mining", {}, {"mining": False}),
     ("fault_light_on", {}, {"fault_light": True}),
@@ -186,6 +198,48 @@ async def test_power_limit_validated(hass, mqtt_mock) -> None:
         await hass.services.async_call(
             DOMAIN, "set_power_limit", {"device_id": device.id}, blocking=True
         )
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"mode": "turbo"}, "mode"),
+        ({"mode": "normal"}, "mode"),  # the bridge's alias; the action offers the MQTT names
+        ({"mode": "manual", "speed": 101}, "speed"),
+        ({"mode": "manual", "speed": "loud"}, "speed"),
+        ({"mode": "auto", "speed": 40}, "speed goes only with mode manual"),
+        ({"speed": 40}, "mode"),
+    ],
+)
+async def test_fan_mode_validated(hass, mqtt_mock, fields, reason) -> None:
+    await setup_bridge(hass)
+    device = miner_device(hass, MINER)
+    with pytest.raises(Exception, match=reason):
+        await hass.services.async_call(
+            DOMAIN, "set_fan_mode", {"device_id": device.id, **fields}, blocking=True
+        )
+    assert [t for t, _ in published(mqtt_mock) if t.endswith("/set")] == []
+
+
+async def test_fan_mode_the_firmware_lacks_is_refused_before_sending(hass, mqtt_mock) -> None:
+    """The bridge's device list says which fan modes each miner has (ePIC: no immersion)."""
+    await setup_bridge(hass)
+    device = miner_device(hass, MINER)
+    with pytest.raises(ServiceValidationError, match="has no fan mode immersion") as err:
+        await hass.services.async_call(
+            DOMAIN, "set_fan_mode", {"device_id": device.id, "mode": "immersion"}, blocking=True
+        )
+    assert err.value.translation_key == "fan_mode_not_offered"
+    assert err.value.translation_placeholders["modes"] == "auto, manual"
+    record = {**device_record(MINER), "capabilities": ["reboot"], "fan_modes": []}
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/devices", json.dumps([record]))
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError, match="does not support fan_mode") as err:
+        await hass.services.async_call(
+            DOMAIN, "set_fan_mode", {"device_id": device.id, "mode": "auto"}, blocking=True
+        )
+    assert err.value.translation_key == "not_supported"
+    assert published(mqtt_mock) == []
 
 
 async def test_bridge_offline_fails_fast(hass, mqtt_mock) -> None:

@@ -53,6 +53,8 @@ FIELD_CAPABILITY = {
     "fault_light": "fault_light",
     "mode": "mining_modes",
     "pools": "send_config",
+    "fan_mode": "fan_control",
+    "fan_speed": "fan_control",
 }
 ACTION_CAPABILITY = {"reboot": "reboot", "restart_backend": "restart_backend"}
 
@@ -448,6 +450,14 @@ class AsicBridge:
             needed = ACTION_CAPABILITY.get(what) or FIELD_CAPABILITY.get(field)
             if needed is not None and needed not in capabilities:
                 _refuse("not_supported", target=target, command=what)
+            offered = record.get("fan_modes")
+            if field == "fan_mode" and isinstance(offered, list) and value not in offered:
+                _refuse(
+                    "fan_mode_not_offered",
+                    target=target,
+                    mode=str(value),
+                    modes=", ".join(map(str, offered)) or "none",
+                )
             bounds = record.get("power_limit_range")
             if field == "power_limit" and _is_range(bounds) and not bounds[0] <= value <= bounds[1]:
                 _refuse(
@@ -552,6 +562,7 @@ _REFUSALS = {
     "not_supported": "{target} does not support {command}",
     "power_limit_out_of_range": "{target}: {power_limit} W is outside {low}-{high} W",
     "unknown_group": "{group} is not a fleet group of this bridge (groups: {groups})",
+    "fan_mode_not_offered": "{target} has no fan mode {mode} (its fan modes: {modes})",
 }
 
 

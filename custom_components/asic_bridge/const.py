@@ -69,9 +69,14 @@ SERVICE_POLL_NOW: Final = "poll_now"
 SERVICE_SCAN_NOW: Final = "scan_now"
 SERVICE_SET_FLEET_POWER: Final = "set_fleet_power"
 SERVICE_SET_POOLS: Final = "set_pools"
+SERVICE_SET_FAN_MODE: Final = "set_fan_mode"
 
 ATTR_POWER_LIMIT: Final = "power_limit"
 ATTR_GROUP: Final = "group"
 ATTR_TARGET_W: Final = "target_w"
 ATTR_CONFIG_ENTRY: Final = "config_entry"
 ATTR_POOLS: Final = "pools"
+ATTR_FAN_MODE: Final = "mode"
+ATTR_FAN_SPEED: Final = "speed"
+# The fan modes as the bridge names them on MQTT (its "auto" is the library's "normal").
+FAN_MODES: Final = ("auto", "manual", "immersion")

@@ -39,17 +39,21 @@ import voluptuous as vol
 from .bridge import AsicBridge, BridgeError, loaded_bridges, miner_id_of
 from .const import (
     ATTR_CONFIG_ENTRY,
+    ATTR_FAN_MODE,
+    ATTR_FAN_SPEED,
     ATTR_GROUP,
     ATTR_POOLS,
     ATTR_POWER_LIMIT,
     ATTR_TARGET_W,
     DOMAIN,
+    FAN_MODES,
     SERVICE_FAULT_LIGHT_OFF,
     SERVICE_FAULT_LIGHT_ON,
     SERVICE_POLL_NOW,
     SERVICE_REBOOT,
     SERVICE_RESTART_BACKEND,
     SERVICE_SCAN_NOW,
+    SERVICE_SET_FAN_MODE,
     SERVICE_SET_FLEET_POWER,
     SERVICE_SET_POOLS,
     SERVICE_SET_POWER_LIMIT,
@@ -66,6 +70,37 @@ TARGET_SCHEMA = vol.Schema(cv.ENTITY_SERVICE_FIELDS)
 SET_POWER_LIMIT_SCHEMA = TARGET_SCHEMA.extend(
     {vol.Required(ATTR_POWER_LIMIT): vol.All(vol.Coerce(int), vol.Range(min=1, max=1_000_000))}
 )
+
+
+def _speed_only_with_manual(data: dict[str, Any]) -> dict[str, Any]:
+    """A speed is the manual mode's: with auto or immersion it would be ignored."""
+    if data.get(ATTR_FAN_SPEED) is not None and data[ATTR_FAN_MODE] != "manual":
+        raise vol.Invalid(f"speed goes only with mode manual, not {data[ATTR_FAN_MODE]}")
+    return data
+
+
+SET_FAN_MODE_SCHEMA = vol.Schema(
+    vol.All(
+        TARGET_SCHEMA.extend(
+            {
+                vol.Required(ATTR_FAN_MODE): vol.In(FAN_MODES),
+                vol.Optional(ATTR_FAN_SPEED): vol.All(vol.Coerce(int), vol.Range(min=0, max=100)),
+            }
+        ),
+        _speed_only_with_manual,
+    )
+)
+
+
+def _fan_command(call: ServiceCall) -> dict[str, Any]:
+    """``{"fan_mode": "manual", "fan_speed": 60}``; manual without a speed keeps the fans'
+    current duty (the bridge refuses it while none is known)."""
+    payload: dict[str, Any] = {"fan_mode": call.data[ATTR_FAN_MODE]}
+    if call.data.get(ATTR_FAN_SPEED) is not None:
+        payload["fan_speed"] = call.data[ATTR_FAN_SPEED]
+    return payload
+
+
 POLL_SCHEMA = TARGET_SCHEMA.extend({vol.Optional(ATTR_CONFIG_ENTRY): cv.string})
 SCAN_SCHEMA = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY): cv.string})
 FLEET_SCHEMA = vol.Schema(
@@ -105,6 +140,7 @@ MINER_COMMANDS: dict[str, tuple[vol.Schema, Callable[[ServiceCall], dict[str, An
     SERVICE_STOP_MINING: (TARGET_SCHEMA, lambda call: {"mining": False}),
     SERVICE_FAULT_LIGHT_ON: (TARGET_SCHEMA, lambda call: {"fault_light": True}),
     SERVICE_FAULT_LIGHT_OFF: (TARGET_SCHEMA, lambda call: {"fault_light": False}),
+    SERVICE_SET_FAN_MODE: (SET_FAN_MODE_SCHEMA, _fan_command),
 }
 
 

@@ -273,6 +273,29 @@ async def _scenario(
     )
     assert polled == {"polled": {m60: True}}
 
+    # 5b. Fans on the stock Antminer: our action sets manual at 60 %, written and read back,
+    #     and the Fan mode select and Manual fan speed number follow; the select back to auto.
+    assert runtime.devices[s19]["fan_modes"] == ["auto", "manual"]
+    s19_device = dr.async_get(hass).async_get_device(identifiers={("mqtt", f"asic_bridge_{s19}")})
+    assert s19_device is not None
+    fan_select = entity_id(hass, "select", s19, "fan_mode")
+    fan_number = entity_id(hass, "number", s19, "fan_speed")
+    await wait_until(lambda: state(hass, fan_select) == "auto", "the fan mode select")
+    await hass.services.async_call(
+        DOMAIN,
+        "set_fan_mode",
+        {"device_id": s19_device.id, "mode": "manual", "speed": 60},
+        blocking=True,
+    )
+    await wait_until(
+        lambda: state(hass, fan_select) == "manual" and state(hass, fan_number) in ("60", "60.0"),
+        "manual 60 % to come back",
+    )
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": fan_select, "option": "auto"}, blocking=True
+    )
+    await wait_until(lambda: state(hass, fan_select) == "auto", "the fans back on auto")
+
     # 6. The reboot button reaches the miner: the bridge answers ok and uptime restarts.
     answers: list[dict[str, Any]] = []
 
