@@ -25,7 +25,6 @@ from asic_bridge.drivers import Evidence, Family, load_families
 from asic_bridge.drivers.base import BaseMiner, Identity, UnknownMiner
 from asic_bridge.errors import APIError, CommandError
 from asic_bridge.transport.rpc import RPCClient
-from asic_bridge.transport.whatsminer import WhatsminerV3Client
 from asic_bridge.transport.wire import ProtocolViolation, probe_get
 
 _MAX_PROBE_BODY = 64 * 1024
@@ -118,9 +117,10 @@ async def probe(
     per_probe: float,
     limits: settings.Limits | None = None,
 ) -> Evidence:
-    """One concurrent round: RPC ``version``, a raw ``GET /``, Whatsminer v3 ``get.device.info``.
+    """One concurrent round: RPC ``version``, a raw ``GET /``, and the families' own probes
+    (Whatsminer v3 ``get.device.info``).
 
-    The probes are the "ping": a host that refuses costs three refused connects and nothing
+    The probes are the "ping": a host that refuses costs a refused connect each and nothing
     else (no HTTP client is built for it).  ``devdetails`` is only asked when ``version``
     answered, on the same deadline.
     """
@@ -158,18 +158,8 @@ async def probe(
         evidence.http_status, evidence.http_headers = status, headers
         evidence.http_body = body.decode("utf-8", "replace")
 
-    async def v3_probe() -> None:
-        client = WhatsminerV3Client(
-            ip, ports.get("whatsminer_v3", 4433), timeout=per_probe, limits=limits
-        )
-        try:
-            evidence.whatsminer_v3 = await client.send("get.device.info")
-        except APIError as exc:
-            evidence.notes.append(f"whatsminer v3: {exc.reason}")
-        finally:
-            await client.aclose()
-
-    await asyncio.gather(rpc_probe(), http_probe(), v3_probe())
+    own = [f.probe(evidence, per_probe) for f in load_families() if f.probe is not None]
+    await asyncio.gather(rpc_probe(), http_probe(), *own)
     return evidence
 
 

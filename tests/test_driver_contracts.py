@@ -124,3 +124,12 @@ async def test_aclose_closes_every_kept_client() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_family_probes_live_in_their_families() -> None:
+    """The factory runs the common probes; a family's own (Whatsminer API v3 on its port)
+    comes from that family's module."""
+    probes = {f.name: f.probe for f in families() if f.probe is not None}
+    assert set(probes) == {"whatsminer_v3"}
+    assert all(inspect.iscoroutinefunction(p) for p in probes.values())
+    assert probes["whatsminer_v3"].__module__ == "asic_bridge.drivers.whatsminer"

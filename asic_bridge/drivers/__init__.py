@@ -50,6 +50,7 @@ class Evidence:
 
 
 Builder = Callable[[Evidence, Credentials], Awaitable[BaseMiner | None]]
+Prober = Callable[[Evidence, float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class Family:
     name: str
     matches: Callable[[Evidence], bool]
     build: Builder
+    #: The family's own identification probe, run with the common RPC and web ones for a
+    #: firmware that may answer only on a port of its own; it records what it saw in the
+    #: evidence (``probe(evidence, per_probe_timeout)``).
+    probe: Prober | None = None
 
 
 def load_families() -> list[Family]:

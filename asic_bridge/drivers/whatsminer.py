@@ -1306,12 +1306,28 @@ async def build_v3(evidence: Evidence, credentials: Credentials) -> BaseMiner | 
     )
 
 
+async def probe_v3(evidence: Evidence, per_probe: float) -> None:
+    """API v3's ``get.device.info`` on its own port: a v3 firmware may answer nothing else."""
+    client = WhatsminerV3Client(
+        evidence.ip,
+        evidence.ports.get("whatsminer_v3", V3_PORT),
+        timeout=per_probe,
+        limits=evidence.limits,
+    )
+    try:
+        evidence.whatsminer_v3 = await client.send("get.device.info")
+    except APIError as exc:
+        evidence.notes.append(f"whatsminer v3: {exc.reason}")
+    finally:
+        await client.aclose()
+
+
 # Static-fact parsers never look at the context; this one stands in at identification.
 _NO_CTX = ParseContext("SHA256", None, Identity(ip="", make=MAKE, firmware=FIRMWARE))
 
 FAMILIES = [
     # v3 first: a firmware after 2024.11 may still answer a few v2 reads on 4028, but only
     # API v3 gives its full data and its controls.
-    Family("whatsminer_v3", matches_v3, build_v3),
+    Family("whatsminer_v3", matches_v3, build_v3, probe=probe_v3),
     Family("whatsminer_v2", matches_v2, build_v2),
 ]
