@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from bridge_fakes import RecordingPublisher, adopted_sim, request
 
 from asic_bridge.bridge.adoption import Adoption
@@ -87,7 +88,9 @@ async def test_an_unreachable_miner_is_an_error_not_a_hang(tmp_path: Path) -> No
         assert answer["status"] in ("error", "unknown") and answer["error"], answer
 
 
-async def test_fan_commands_are_checked_and_read_back(tmp_path: Path) -> None:
+async def test_fan_commands_are_checked_and_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue #16 item 5 on a simulated BitAxe (ESP-Miner): what the simulator's fan settings
     show, not what the bridge says, proves a write happened or did not."""
     async with adopted_sim(tmp_path, "bitaxe_gamma") as (adoption, bus, device, sim):
@@ -131,3 +134,35 @@ async def test_fan_commands_are_checked_and_read_back(tmp_path: Path) -> None:
             assert refused["applied"] == {}
         assert (sim.autofan, sim.manual_fan) == (0, 80)
         assert done == [False] * 5
+
+        # a firmware that answers the write with 200 and keeps its fans: not applied, and
+        # what it runs is reported in the MQTT names ("auto", not the library's "normal")
+        await commands.handle(request("set_field", b"auto", target=device.id, name="fan_mode"))
+        assert pub.last(response).json()["status"] == "ok"
+        monkeypatch.setattr(sim, "_apply_table", lambda body: None)
+        await commands.handle(request("set", b'{"fan_speed": 30}', target=device.id))
+        ignored = pub.last(response).json()
+        assert ignored["status"] == "error" and ignored["applied"] == {}, ignored
+        assert ignored["reported"] == {"fan_speed": "auto"}
+        assert sim.autofan == 1 and done == [False] * 6
+
+
+async def test_an_ignored_pool_write_is_reported_without_passwords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESP-Miner's send_config confirms itself and hands back its whole read-back config
+    (passwords included): the answer shows only the pools' urls and users, and is sent."""
+    async with adopted_sim(tmp_path, "bitaxe_gamma") as (adoption, bus, device, sim):
+        pub, _, commands, done = _rig(adoption, bus)
+        monkeypatch.setattr(sim, "_apply_table", lambda body: None)  # 200, nothing kept
+        sim.passwords = ["old-Secret-1", "old-Secret-2"]
+        pools = [{"url": "stratum+tcp://pool.example:3333", "user": "me", "password": "new-Pw"}]
+        payload = json.dumps({"pools": pools, "transaction": "p1"}).encode()
+        await commands.handle(request("set", payload, target=device.id))
+        answer = pub.last(f"base/{device.id}/response")
+        body = answer.json()
+        assert body["status"] == "error" and body["transaction"] == "p1", body
+        shown = body["reported"]["pools"]
+        assert shown and all(set(p) == {"url", "user"} for p in shown), shown
+        assert "Secret" not in answer.text and "new-Pw" not in answer.text
+        assert done == [False]

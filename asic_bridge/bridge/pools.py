@@ -144,6 +144,11 @@ def configured(config: MinerConfig) -> list[tuple[str, str]]:
     return [(p.url, p.user) for g in config.pools.groups for p in g.pools if p.url]
 
 
+def configured_shown(config: MinerConfig) -> list[dict[str, str]]:
+    """What may be published of the pools a read config holds: url and user."""
+    return [{"url": url, "user": user} for url, user in configured(config)]
+
+
 def shown(pools: tuple[PoolEntry, ...]) -> list[dict[str, str]]:
     """What may be published of a pool list: url and user."""
     return [{"url": p.url, "user": p.user} for p in pools]

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge import pools as pool_lists
 from asic_bridge.bridge.adoption import Adoption, Device
@@ -22,6 +24,13 @@ from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, re
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.pools import PoolEntry
 from asic_bridge.bridge.topics import Topics
+from asic_bridge.config import (
+    FanModeImmersion,
+    FanModeManual,
+    FanModeNormal,
+    MinerConfig,
+    describe_fan_mode,
+)
 from asic_bridge.drivers.base import BaseMiner, Capability
 from asic_bridge.errors import (
     AsicBridgeError,
@@ -153,9 +162,8 @@ class Commands:
             result = {"status": "ok", "error": None, "applied": done}
         except NotAppliedError as exc:  # answered ok, did something else: say what
             failed = current.field if current is not None else command.name
-            reported = shown_description(exc.applied) if failed in FAN_FIELDS else exc.applied
             result = {"status": "error", "error": str(exc), "applied": done,
-                      "reported": {failed: reported}}  # fmt: skip
+                      "reported": {failed: reported(failed, exc.applied)}}  # fmt: skip
             if await self.relearn_range(device):  # a clamp showed the real bound
                 result["power_limit_range"] = [device.record.power_min, device.record.power_max]
         except (MinerTimeoutError, TimeoutError):
@@ -197,6 +205,23 @@ class Commands:
 FAN_FIELDS = ("fan_mode", "fan_speed")
 
 
+def reported(field: str, applied: object) -> object:
+    """What a NotAppliedError says the miner runs, as an answer may show it.
+
+    A driver whose send_config confirms itself hands back the whole read-back MinerConfig:
+    not encodable, and it holds the pool passwords.  Only the part the action is about is
+    shown (a fan mode described in the MQTT names, a pool list's urls and users)."""
+    if isinstance(applied, MinerConfig):
+        if field == "pools":
+            return pool_lists.configured_shown(applied)
+        applied = applied.fan_mode if field in FAN_FIELDS else None
+    if field in FAN_FIELDS:
+        if isinstance(applied, FanModeNormal | FanModeManual | FanModeImmersion):
+            applied = describe_fan_mode(applied)
+        return shown_description(applied) if isinstance(applied, str) else None
+    return None if isinstance(applied, BaseModel) else applied
+
+
 def may_restart(action: cmd.Action) -> bool:
     """Whether applying ``action`` may restart the mining backend (BOSminer rewrites its
     config and restarts for a power target; many firmwares restart hashing on a change).
@@ -227,13 +252,12 @@ async def write_pools(miner: BaseMiner, pools: tuple[PoolEntry, ...]) -> None:
     """Write the pool list (every other setting kept: send_config reads, modifies, writes)
     and confirm it by reading it back."""
     await miner.send_config(pool_lists.as_config(pools))
-    wanted = [(p.url, p.user) for p in pools]
-    applied = pool_lists.configured(await miner.get_config())
-    if applied != wanted:
+    applied = pool_lists.configured_shown(await miner.get_config())
+    if applied != pool_lists.shown(pools):
         raise NotAppliedError(
             "pools: the miner reports another pool list than the one written",
             wanted=pool_lists.shown(pools),
-            applied=[{"url": u, "user": w} for u, w in applied],
+            applied=applied,
             ip=miner.ip,
             command="pools",
         )
