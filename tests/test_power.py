@@ -470,6 +470,9 @@ def test_schedule_follows_daylight_saving_time() -> None:
         ({"price": {"stale_after": 0, "max_price": 1}}, "stale_after"),
         ({"price": {}}, "give max_price or bands"),
         ({"surplus": {"reserve_w": -100}}, "reserve_w"),
+        ({"surplus": {"topic": "meter/#"}}, "not a wildcard"),
+        ({"price": {"topic": "", "max_price": 1}}, "1-1024 characters"),
+        ({"surplus": {"topic": "meter/export"}}, "surplus.topic can only be set in bridge.yaml"),
         ([1, 2], "payload must be a JSON object"),
     ],
 )
@@ -489,6 +492,20 @@ def test_a_mode_switch_keeps_the_configured_inputs() -> None:
     assert ctrl.config.target_w == 5000
     assert parse_set({"surplus_w": -300, "transaction": "t1"}).transaction == "t1"
     assert parse_set({"target_w": 4999.6, "transaction": 7}).target_w == 5000
+
+
+def test_a_runtime_input_section_keeps_the_configured_signal_topic() -> None:
+    config = GroupConfig(price={"max_price": 0.3, "topic": "energy/price"})
+    ctrl = PowerController("home", config, Clock())
+    ctrl.command({"price": {"bands": [{"up_to": 0.1}], "fallback": "release"}})
+    assert ctrl.config.price is not None and ctrl.config.price.topic == "energy/price"
+    assert ctrl.config.price.max_price is None  # the section as a whole is the new one
+    ctrl.command({"price": {"max_price": 0.2, "topic": "energy/price"}})  # the same: fine
+    with pytest.raises(PowerInputError, match=r"price\.topic can only be set in bridge\.yaml"):
+        ctrl.command({"price": {"max_price": 0.2, "topic": "energy/other"}})
+    assert ctrl.config.price.max_price == 0.2
+    with pytest.raises(ValueError, match="wildcard"):
+        GroupConfig(price={"max_price": 0.3, "topic": "energy/+/price"})
 
 
 @pytest.mark.parametrize("text", ["", "abc", "nan", "inf", "1e12", b"\xff"])
@@ -590,7 +607,7 @@ def test_runtime_settings_take_effect_and_are_shown() -> None:
     assert (state["min_change_interval"], state["deadband_w"], state["mode"]) == (300, 50, "target")
     assert ctrl.snapshot()["config"]["min_change_interval"] == 300
     # the inputs set at runtime are in the state, as validated
-    ctrl.command({"price": {"max_price": 0.3, "topic": "energy/price"}, "mode": "price"})
+    ctrl.command({"price": {"max_price": 0.3}, "mode": "price"})
     inputs = ctrl.state()["inputs"]
     assert inputs["price"]["max_price"] == 0.3 and inputs["price"]["fallback"] == "hold"
     assert inputs["schedule"] is None and inputs["surplus"] is None

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from asic_bridge import sim
+from asic_bridge import cli, sim
 from asic_bridge.bridge.power import Outcome, PowerController, Write, run_cycle
 from asic_bridge.bridge.power_inputs import GroupConfig
 from asic_bridge.drivers.base import BaseMiner, Capability
@@ -56,19 +56,30 @@ class Fleet:
 
     async def join_all(self) -> None:
         for kind, miner in self.miners.items():
-            can_limit = miner.supports(Capability.POWER_LIMIT)
-            # as the device record has it: the firmware's range where known, else the catalog's
-            bounds = await miner.get_power_range() if can_limit else miner.power_range()
-            data = await miner.get_data(include=["wattage", "hashrate"])
-            self.ctrl.join(
-                kind,
-                power_min=bounds.low,
-                power_max=bounds.high,
-                range_source=bounds.source,
-                can_limit=can_limit,
-                can_stop=miner.supports(Capability.STOP_MINING),
-                efficiency=data.efficiency_fract,
-            )
+            await self.join(kind, miner)
+
+    async def join(self, kind: str, miner: BaseMiner) -> None:
+        """A member, as its device record has it: the firmware's range where known, else
+        the catalog's."""
+        can_limit = miner.supports(Capability.POWER_LIMIT)
+        bounds = await miner.get_power_range() if can_limit else miner.power_range()
+        data = await miner.get_data(include=["wattage", "hashrate"])
+        self.ctrl.join(
+            kind,
+            power_min=bounds.low,
+            power_max=bounds.high,
+            range_source=bounds.source,
+            can_limit=can_limit,
+            can_stop=miner.supports(Capability.STOP_MINING),
+            efficiency=data.efficiency_fract,
+        )
+
+    async def cli(self, kind: str, *words: str) -> None:
+        """``asic-bridge control <host> ...``: the owner changing a miner behind our back."""
+        s = self.sims[kind]
+        host = s.address + ":" + ",".join(f"{k}={v}" for k, v in s.ports.items())
+        args = cli.build_parser().parse_args(["control", host, *words])
+        assert await cli._dispatch(args) == 0, (kind, words)
 
     async def writer(self, write: Write) -> Outcome:
         miner = self.miners[write.id]
@@ -109,10 +120,17 @@ class Fleet:
         return sum(s.state.read().wattage for s in self.sims.values())
 
 
+def assert_not_flapped(fleet: Fleet) -> None:
+    """No miner written to more often than min_change_interval (no emergency here)."""
+    for times in fleet.writes.values():
+        assert all(b - a >= INTERVAL for a, b in itertools.pairwise(times)), fleet.writes
+
+
 @pytest.fixture
 async def fleet() -> AsyncIterator[Fleet]:
     sims = await sim.start_fleet([f"{k}@127.42.0.{i + 2}" for i, k in enumerate(KINDS)])
     miners: dict[str, BaseMiner] = {}
+    farm: Fleet | None = None
     try:
         for s in sims:
             s.state.jitter = 0
@@ -126,7 +144,8 @@ async def fleet() -> AsyncIterator[Fleet]:
         for miner in miners.values():
             with contextlib.suppress(Exception):
                 await miner.aclose()
-        await sim.stop_fleet(sims)
+        joined = [s for s in farm.sims.values() if s not in sims] if farm else []
+        await sim.stop_fleet([*sims, *joined])  # with those a test added
 
 
 async def test_a_real_fleet_is_held_under_its_target_through_disturbances(fleet: Fleet) -> None:
@@ -143,18 +162,18 @@ async def test_a_real_fleet_is_held_under_its_target_through_disturbances(fleet:
     assert state["failed"] == {}
     assert state["uncontrollable"] == ["hiveon_s9"]
 
-    # behind the bridge's back: the CLI-style limit raise on two miners, sleepers resumed
-    fleet.sims["whatsminer_m60"].state.set_power_limit(5000)
-    fleet.sims["braiins_s19"].state.set_power_limit(5000)
-    for s in fleet.sims.values():
+    # behind the bridge's back, through the CLI: the limits of two miners raised to the top
+    # of their range, the sleepers resumed
+    for kind in ("whatsminer_m60", "braiins_s19"):
+        await fleet.cli(kind, "power-limit", str(fleet.ctrl.members[kind].power_max))
+    for kind, s in fleet.sims.items():
         if not s.state.mining:
-            s.state.set_mining(True)
+            await fleet.cli(kind, "resume")
     assert fleet.drawn() > target
     for _ in range(int((INTERVAL + 2 * POLL) / POLL)):
         state = await fleet.cycle()
     assert fleet.drawn() <= target, state
-    for times in fleet.writes.values():
-        assert all(b - a >= INTERVAL for a, b in itertools.pairwise(times)), fleet.writes
+    assert_not_flapped(fleet)
 
     # a miner drops off the network and comes back at its own full limit
     m50 = fleet.sims["whatsminer_m50"]
@@ -167,6 +186,25 @@ async def test_a_real_fleet_is_held_under_its_target_through_disturbances(fleet:
     for _ in range(int((INTERVAL + 2 * POLL) / POLL)):
         state = await fleet.cycle()
     assert fleet.drawn() <= target and state["offline"] == [], state
+    assert_not_flapped(fleet)
+
+    # a new miner of another family joins the group at full power
+    (vnish,) = await sim.start_fleet(["vnish_s19jpro@127.42.0.20"])
+    fleet.sims["vnish_s19jpro"] = vnish  # the fixture stops it
+    vnish.state.jitter = 0
+    miner = await get_miner(vnish.address, ports=dict(vnish.ports))
+    assert miner is not None
+    fleet.miners["vnish_s19jpro"] = miner
+    own["vnish_s19jpro"] = (vnish.state.mining, vnish.state.effective_power_limit)
+    if vnish.state.power_limit is None:
+        no_limit.add("vnish_s19jpro")
+    assert fleet.drawn() > target
+    await fleet.join("vnish_s19jpro", miner)
+    for _ in range(int((INTERVAL + 2 * POLL) / POLL)):
+        state = await fleet.cycle()
+    assert fleet.drawn() <= target and state["status"] == "holding", state
+    assert "vnish_s19jpro" in state["miners"]  # type: ignore[operator]
+    assert_not_flapped(fleet)
 
     # release: each miner back to its own limit and mining state
     fleet.ctrl.command({"target_w": None})

@@ -10,6 +10,8 @@ liveness only (nothing asserts how fast).
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +39,14 @@ def drawn(rig: Rig) -> float:
     return sum(s.state.read().wattage for s in rig.sims.values())
 
 
-async def fleet_state(rig: Rig, check: Any, since: int) -> dict[str, Any]:
+async def fleet_state(rig: Rig, check: Any, since: int, group: str = "all") -> dict[str, Any]:
     """The first ``fleet/all`` state from ``since`` on for which ``check(state)`` holds."""
     try:
         message = await rig.mqtt.wait_topic(
-            rig.t("fleet", "all"), lambda m: check(m.json()), within=SETTLE, since=since
+            rig.t("fleet", group), lambda m: check(m.json()), within=SETTLE, since=since
         )
     except AssertionError:
-        last = rig.mqtt.on(rig.t("fleet", "all"))[-1].json()
+        last = rig.mqtt.on(rig.t("fleet", group))[-1].json()
         raise AssertionError(f"drawn {drawn(rig)}: {last}") from None
     state: dict[str, Any] = message.json()
     return state
@@ -129,3 +131,106 @@ async def test_a_fleet_target_is_held_over_mqtt(mosquitto: MosquittoBroker, tmp_
             if miner_id == m50_id:
                 allowed.add(3600)  # the limit its owner set on it while it was away
             assert s.state.effective_power_limit in allowed, (s.kind, allowed)
+
+
+FEED_KINDS = ["braiins_s19", "whatsminer_m60", "avalon_1246"]
+PRICE_TOPIC, EXPORT_TOPIC = "test_feeds/price_eur_kwh", "test_feeds/available_w"
+
+
+async def command(rig: Rig, payload: dict[str, Any]) -> dict[str, Any]:
+    mark = rig.mqtt.mark()
+    await rig.mqtt.publish(rig.t("fleet", "all", "set"), payload)
+    reply = await rig.mqtt.wait_topic(rig.t("fleet", "all", "response"), since=mark, within=30)
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+async def test_inputs_are_read_set_at_runtime_and_shown(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """A surplus signal on a meter's topic and its staleness fallback, a price section set
+    at runtime with readings on the group's topic and on the configured feed, a schedule set
+    at runtime: each decides the target, and fleet/<group> shows it."""
+    group = {
+        **GROUP,
+        "surplus": {"topic": EXPORT_TOPIC, "signal": "available", "stale_after": 4},
+        "price": {"topic": PRICE_TOPIC, "max_price": 0.3},
+    }
+    async with bridge_rig(
+        mosquitto, tmp_path, FEED_KINDS, fleet={"groups": {"all": group}}, ready_within=40
+    ) as rig:
+        await fleet_state(rig, lambda s: len(s["miners"]) == 3 and not s["offline"], since=0)
+        full = drawn(rig)
+
+        # solar surplus: the watts available, read from the meter's own topic (every second,
+        # as a meter publishes)
+        available = int(full * 0.6)
+        answer = await command(rig, {"mode": "surplus"})
+        assert answer["data"]["mode"] == "surplus", answer
+
+        async def meter() -> None:
+            while True:
+                await rig.mqtt.publish(EXPORT_TOPIC, str(available))
+                await asyncio.sleep(1)
+
+        mark = rig.mqtt.mark()
+        task = asyncio.create_task(meter())
+        try:
+            state = await fleet_state(
+                rig,
+                lambda s: s["target_w"] == available and s["status"] == "holding",
+                mark,
+            )
+        finally:
+            task.cancel()
+        assert state["target_source"] == f"surplus {available} W"
+        assert state["inputs"]["surplus"]["topic"] == EXPORT_TOPIC
+        assert state["surplus"]["value"] == available and drawn(rig) <= available
+        # the meter goes quiet: after stale_after the default fallback sleeps the miners
+        mark = rig.mqtt.mark()
+        state = await fleet_state(rig, lambda s: s["target_w"] == 0, mark)
+        assert "surplus is stale" in state["target_source"], state
+
+        # a price section set at runtime (the configured topic kept), a reading on the
+        # group's own price topic, then one on the configured feed
+        band = int(full * 0.5)
+        price = {"bands": [{"up_to": 0.1}, {"up_to": 0.2, "target_w": band}], "fallback": "hold"}
+        answer = await command(rig, {"mode": "price", "price": price})
+        assert answer["status"] != "error", answer
+        assert answer["data"]["inputs"]["price"]["topic"] == PRICE_TOPIC
+        assert answer["data"]["inputs"]["price"]["bands"][1] == {"up_to": 0.2, "target_w": band}
+        mark = rig.mqtt.mark()
+        await rig.mqtt.publish(rig.t("fleet", "all", "price"), "0.15")
+        state = await fleet_state(
+            rig, lambda s: s["target_w"] == band and s["status"] == "holding", mark
+        )
+        assert state["price"]["value"] == 0.15 and drawn(rig) <= band
+        mark = rig.mqtt.mark()
+        await rig.mqtt.publish(PRICE_TOPIC, "0.35")
+        state = await fleet_state(rig, lambda s: s["target_w"] == 0, mark)
+        assert state["target_source"] == "price 0.35"
+
+        # a new feed topic cannot be subscribed to at runtime: refused, nothing changed
+        answer = await command(rig, {"surplus": {"topic": "test_feeds/elsewhere"}})
+        assert answer["status"] == "error" and "bridge.yaml" in answer["error"], answer
+        assert answer["data"]["inputs"]["surplus"]["topic"] == EXPORT_TOPIC
+
+        # a schedule set at runtime, with a window around now (UTC)
+        now = datetime.now(UTC)
+        window = {
+            "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+            "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+            "target_w": band,
+        }
+        schedule = {"timezone": "UTC", "windows": [window], "outside": "release"}
+        answer = await command(rig, {"mode": "schedule", "schedule": schedule})
+        assert answer["status"] != "error", answer
+        assert answer["data"]["inputs"]["schedule"]["windows"][0]["target_w"] == band
+        mark = rig.mqtt.mark()
+        state = await fleet_state(
+            rig, lambda s: s["target_w"] == band and s["status"] == "holding", mark
+        )
+        assert state["mode"] == "schedule" and state["target_source"].endswith(f"{band} W")
+
+        answer = await command(rig, {"target_w": None})
+        assert answer["data"]["mode"] == "off"

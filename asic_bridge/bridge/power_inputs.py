@@ -69,6 +69,18 @@ def _finite(value: float) -> float:
     return value
 
 
+def _signal_topic(topic: str | None) -> str | None:
+    """A topic to read a signal from: one concrete topic (a wildcard would feed every
+    message under it in as readings)."""
+    if topic is None:
+        return None
+    if not topic or len(topic) > 1024 or "\0" in topic:
+        raise ValueError("must be an MQTT topic of 1-1024 characters")
+    if "+" in topic or "#" in topic:
+        raise ValueError(f"must be one topic, not a wildcard filter: {topic[:60]!r}")
+    return topic
+
+
 class Window(_Strict):
     """From ``start`` to ``end`` local time on ``days``; an ``end`` not after ``start`` runs
     past midnight into the next day (the window belongs to the day it starts)."""
@@ -144,6 +156,7 @@ class PriceInput(_Strict):
     fallback: Fallback = "hold"
 
     _check = field_validator("max_price")(lambda v: v if v is None else _finite(v))
+    _topic = field_validator("topic")(_signal_topic)
 
     @model_validator(mode="after")
     def _usable(self) -> PriceInput:
@@ -175,6 +188,8 @@ class SurplusInput(_Strict):
     reserve_w: int = Field(default=0, ge=0, le=MAX_FLEET_W)
     stale_after: float = Field(default=120.0, gt=0, le=DAY)
     fallback: Fallback = "sleep"
+
+    _topic = field_validator("topic")(_signal_topic)
 
 
 class GroupConfig(_Strict):
@@ -229,9 +244,26 @@ class FleetSet(_Strict):
     _check = field_validator("surplus_w")(lambda v: v if v is None else _finite(v))
 
     def merged(self, config: GroupConfig) -> GroupConfig:
-        """``config`` with this payload's changes, validated as a whole."""
+        """``config`` with this payload's changes, validated as a whole.
+
+        A runtime ``price`` or ``surplus`` section keeps the group's signal topic: the
+        bridge subscribes to those when it starts (bridge.yaml), so a different ``topic``
+        here is refused rather than silently never read; ``fleet/<group>/price`` and
+        ``.../surplus`` take readings at any time."""
         given = self.model_fields_set - {"emergency", "transaction", "surplus_w"}
         update: dict[str, Any] = {key: getattr(self, key) for key in given}
+        for key in ("price", "surplus"):
+            section, current = update.get(key), getattr(config, key)
+            if section is None:
+                continue
+            topic = current.topic if current is not None else None
+            if "topic" not in section.model_fields_set:
+                update[key] = section.model_copy(update={"topic": topic})
+            elif section.topic != topic:
+                raise PowerInputError(
+                    f"fleet setting: {key}.topic can only be set in bridge.yaml (it is "
+                    f"{topic!r}); publish readings to the group's {key} topic instead"
+                )
         if "mode" not in given:
             if "target_w" in given:
                 update["mode"] = "off" if self.target_w is None else "target"
