@@ -17,7 +17,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import aiomqtt
 import pytest
 import pytest_asyncio
 
+from asic_bridge import factory, settings
 from asic_bridge.bridge.broker import EmbeddedBroker
 
 MOSQUITTO = shutil.which("mosquitto") or next(
@@ -66,6 +67,17 @@ def address_block() -> Callable[[int], str]:
         if _block_free(block):
             return lambda n: f"127.14.{block}.{n}"
     raise RuntimeError("no free 127.14.X.0/24 block")
+
+
+@pytest.fixture(name="short_timeouts")
+def short_timeouts_fixture() -> Iterator[None]:
+    """1 s miner timeouts (a stopped simulator is seen at once) and a fresh identification
+    cache; modules that import it put ``pytestmark = pytest.mark.usefixtures(...)``."""
+    settings.update("api_function_timeout", 1.0)
+    settings.update("factory_get_timeout", 1.0)
+    factory.cache.clear()
+    yield
+    factory.cache.clear()
 
 
 # ============================================================================ brokers

@@ -31,9 +31,10 @@ from bridge_support import (
     free_port,
     killable_broker_fixture,  # noqa: F401  (the `killable_broker` fixture)
     mosquitto_fixture,  # noqa: F401  (the `mosquitto` fixture)
+    short_timeouts_fixture,  # noqa: F401  (the `short_timeouts` fixture)
 )
 
-from asic_bridge import __version__, factory, settings
+from asic_bridge import __version__
 from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import BridgeConfig, parse_config
 from asic_bridge.bridge.registry import Registry
@@ -72,12 +73,8 @@ pytestmark = pytest.mark.skipif(not FAMILY_KINDS, reason="no simulator kinds ava
 
 
 @pytest.fixture(autouse=True)
-def _short_timeouts() -> Any:
-    settings.update("api_function_timeout", 1.0)
-    settings.update("factory_get_timeout", 1.0)
-    factory.cache.clear()
-    yield
-    factory.cache.clear()
+def _short_timeouts(short_timeouts: None) -> None:
+    """Every test here runs with bridge_support's short timeouts."""
 
 
 # ============================================================================ the rig

@@ -19,6 +19,7 @@ from asic_bridge.bridge.events import (
 )
 from asic_bridge.bridge.fans import shown_fan_modes
 from asic_bridge.bridge.registry import DeviceRecord, Registry
+from asic_bridge.bridge.shard import Shard
 from asic_bridge.bridge.topics import mac_id
 from asic_bridge.bridge.waits import event_set_within
 from asic_bridge.data.hashrate import ALGORITHMS
@@ -74,11 +75,20 @@ class Adoption:
         self._found_tasks: set[asyncio.Task[None]] = set()
         #: (mac, ip) -> whether a scan must leave this miner alone (the block list)
         self.blocked = blocked or (lambda mac, ip: False)
+        #: the part of the fleet this instance owns (all of it unless ``shard`` says otherwise)
+        self.shard = Shard(config.shard.index, config.shard.count)
 
     def load(self) -> None:
-        """The miners adopted before (the registry), so they are polled before any scan."""
+        """The miners adopted before (the registry), so they are polled before any scan.
+
+        A miner another instance owns now (``shard.count`` changed) is forgotten here without
+        clearing its topics: its new owner publishes them."""
         self.registry.load()
-        for record in self.registry.devices.values():
+        for record in list(self.registry.devices.values()):
+            if not self.shard.owns(record.mac, record.ip):
+                log.info("%s belongs to another shard now; forgotten here", record.id)
+                self.registry.remove(record.id)
+                continue
             self.devices[record.id] = Device(record)
 
     def _scan_targets(self) -> tuple[list[Host], list[str]]:
@@ -131,6 +141,10 @@ class Adoption:
         if mac is None:
             with contextlib.suppress(AsicBridgeError):
                 mac = await miner.get_mac()
+        if not self.shard.owns(mac, miner.ip):
+            # not closed: the identification cache may hand this driver to the owner
+            log.debug("%s (%s) belongs to another shard; not adopted", miner.ip, mac)
+            return None
         record = self.registry.by_mac(mac) if mac else self.registry.by_ip(miner.ip)
         if record is None and self.blocked(mac, miner.ip):
             log.debug("%s (%s) is on the block list; not adopted", miner.ip, mac)

@@ -29,11 +29,11 @@ from asic_bridge.bridge.features.fleet import Fleet
 from asic_bridge.bridge.features.logging import MqttLogging
 from asic_bridge.bridge.features.metrics import Metrics
 from asic_bridge.bridge.features.options import BridgeOptionsFeature, apply_stored
-from asic_bridge.bridge.features.requests import BridgeRequests
+from asic_bridge.bridge.features.requests import BridgeRequests, SharedRequests
 from asic_bridge.bridge.features.state import StateFeature
 from asic_bridge.bridge.features.watchdog import Watchdog
 from asic_bridge.bridge.logs import configure_logging
-from asic_bridge.bridge.mqtt import MqttSession
+from asic_bridge.bridge.mqtt import MqttSession, Request, Route
 from asic_bridge.bridge.options import OptionsStore
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.registry import Registry
@@ -51,7 +51,9 @@ class Bridge:
         self.store = store = OptionsStore(config.state_dir)
         store.load()
         apply_stored(config, store.bridge)  # the runtime options over the YAML config
-        self.topics = topics = Topics(config.mqtt.base_topic, config.mqtt.discovery_prefix)
+        self.topics = topics = Topics(
+            config.mqtt.base_topic, config.mqtt.discovery_prefix, config.shard.instance
+        )
         self.bus = bus = EventBus()
         self.mqtt = mqtt = MqttSession(config, topics, bus)
         self.adoption = adoption = Adoption(
@@ -98,8 +100,13 @@ class Bridge:
         )
         self.firmware.register(self.requests)
         self.commands.routes(mqtt)
-        self.fleet.routes(mqtt)
         self.requests.routes(mqtt)
+        if topics.instance is None:
+            self.fleet.routes(mqtt)
+        else:  # sharded (asic_bridge/bridge/shard.py): no fleet groups, shared requests
+            SharedRequests(self.requests, adoption.devices).routes(mqtt)
+            if config.shard.index == 0:  # one answer, not one per instance
+                mqtt.route("fleet_set", _refuse_fleet_when_sharded(mqtt))
         self.devices.register(self.requests)
         self.bridge_topics.register(self.requests)
         self.options.register(self.requests)
@@ -195,6 +202,14 @@ class Bridge:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
         task.add_done_callback(_log_failure)
+
+
+def _refuse_fleet_when_sharded(mqtt: MqttSession) -> Route:
+    async def refuse(request: Request) -> None:
+        error = "fleet groups are not available with shard.count > 1 (see the README)"
+        await mqtt.refuse(request, "error", error)
+
+    return refuse
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -295,6 +295,41 @@ class FirmwareConfig(_Section):
     check_interval: float = Field(default=10.0, ge=0.05, le=300)
 
 
+#: levels under ``<b>/bridge/`` an instance name would collide with
+_BRIDGE_LEVELS = frozenset({"state", "info", "devices", "event", "logging", "request", "response"})
+
+
+class ShardConfig(_Section):
+    """``shard``: this instance is ``index`` of ``count`` bridges sharing one base topic and
+    the same scan ranges (asic_bridge/bridge/shard.py decides which miners it owns)."""
+
+    index: int = Field(default=0, ge=0, strict=True)
+    count: int = Field(default=1, ge=1, le=1024, strict=True)
+    #: this instance's level in ``<b>/bridge/<name>/...``; ``shard-<index>`` without it
+    name: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str | None) -> str | None:
+        if name is not None and (not valid_id(name) or name in _BRIDGE_LEVELS):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_' or '-', and not one of "
+                + ", ".join(sorted(_BRIDGE_LEVELS | {"bridge", "fleet"}))
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _index_in_range(self) -> ShardConfig:
+        if self.index >= self.count:
+            raise ValueError(f"index {self.index} must be below count {self.count} (0..count-1)")
+        return self
+
+    @property
+    def instance(self) -> str | None:
+        """The instance's topic level, or None unsharded (count 1: today's topics)."""
+        return None if self.count == 1 else (self.name or f"shard-{self.index}")
+
+
 class SimulatorConfig(_Section):
     miners: list[str] = Field(default_factory=list)
 
@@ -305,6 +340,7 @@ class BridgeConfig(_Section):
     credentials: dict[str, FirmwareCredentials] = Field(default_factory=dict)
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    shard: ShardConfig = Field(default_factory=ShardConfig)
     metrics: MetricsConfig | None = None
     firmware: FirmwareConfig | None = None
     state_dir: str = ".asic_bridge_state"
@@ -329,6 +365,20 @@ class BridgeConfig(_Section):
             )
         ):
             raise ValueError(f"metrics.port {self.metrics.port} is the embedded broker's port")
+        return self
+
+    @model_validator(mode="after")
+    def _no_fleet_groups_when_sharded(self) -> BridgeConfig:
+        """A fleet group's target is for all its miners, which no single shard sees: sharded,
+        there are no groups (the default ``all`` is dropped) and configured ones are refused."""
+        if self.shard.count == 1:
+            return self
+        if "fleet" in self.model_fields_set and self.fleet.groups:
+            raise ValueError(
+                "fleet.groups cannot be used with shard.count > 1 (each instance sees only "
+                "its part of a group); run fleet control on one unsharded bridge"
+            )
+        self.fleet.groups = {}
         return self
 
     @field_validator("credentials")

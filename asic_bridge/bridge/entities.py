@@ -278,7 +278,9 @@ CONTROLS: tuple[EntitySpec, ...] = (
 
 
 def bridge_device_id(topics: Topics) -> str:
-    return f"asic_bridge_{topics.base.replace('/', '_')}"
+    """Sharded, each instance is its own HA device (its miners hang from it, via_device)."""
+    node = f"asic_bridge_{topics.base.replace('/', '_')}"
+    return f"{node}_{topics.instance}" if topics.instance else node
 
 
 def device_block(device: DeviceRecord, topics: Topics) -> dict[str, Any]:
@@ -542,6 +544,8 @@ def bridge_discovery(topics: Topics) -> dict[str, dict[str, Any]]:
 def _bridge_device(topics: Topics) -> dict[str, Any]:
     # the base topic only tells bridges apart when it is not the default one
     name = "ASIC Bridge" if topics.base == "asic_bridge" else f"ASIC Bridge ({topics.base})"
+    if topics.instance:
+        name += f" {topics.instance}"
     return {
         "identifiers": [bridge_device_id(topics)],
         "name": name,

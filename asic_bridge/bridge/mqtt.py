@@ -344,6 +344,8 @@ class MqttSession:
         """Where the answer to a command of this kind goes (without an MQTT 5 reply topic)."""
         if incoming.kind == "bridge_request":
             return self.topics.bridge_response(incoming.name or "")
+        if incoming.kind == "shared_request":
+            return self.topics.shared_response(incoming.name or "")
         if incoming.kind == "fleet_set":
             return self.topics.fleet_response(incoming.target or "")
         return self.topics.response(incoming.target or "")

@@ -29,32 +29,43 @@ class Topics:
 
     base: str = "asic_bridge"
     discovery_prefix: str = "homeassistant"
+    #: sharded (``shard.count`` > 1): this instance's level under ``<b>/bridge/``
+    instance: str | None = None
 
     # bridge ---------------------------------------------------------------------
     @property
+    def bridge(self) -> str:
+        """``<b>/bridge``, or ``<b>/bridge/<instance>`` for one of several sharded bridges."""
+        return f"{self.base}/bridge/{self.instance}" if self.instance else f"{self.base}/bridge"
+
+    @property
     def bridge_state(self) -> str:
-        return f"{self.base}/bridge/state"
+        return f"{self.bridge}/state"
 
     @property
     def bridge_info(self) -> str:
-        return f"{self.base}/bridge/info"
+        return f"{self.bridge}/info"
 
     @property
     def bridge_devices(self) -> str:
-        return f"{self.base}/bridge/devices"
+        return f"{self.bridge}/devices"
 
     @property
     def bridge_event(self) -> str:
-        return f"{self.base}/bridge/event"
+        return f"{self.bridge}/event"
 
     @property
     def bridge_logging(self) -> str:
-        return f"{self.base}/bridge/logging"
+        return f"{self.bridge}/logging"
 
     def bridge_request(self, op: str) -> str:
-        return f"{self.base}/bridge/request/{op}"
+        return f"{self.bridge}/request/{op}"
 
     def bridge_response(self, op: str) -> str:
+        return f"{self.bridge}/response/{op}"
+
+    def shared_response(self, op: str) -> str:
+        """Sharded: the answer to a request on the shared ``<b>/bridge/request/<op>``."""
         return f"{self.base}/bridge/response/{op}"
 
     # miners ---------------------------------------------------------------------
@@ -124,11 +135,16 @@ class Topics:
             f"{self.base}/bridge/request/+",
             f"{self.base}/bridge/request/+/+",
             f"{self.base}/bridge/request/+/+/+",
+            # sharded: this instance's own requests too (bridge/<instance>/request/...)
+            *(f"{self.bridge}/request/{levels}" for levels in self._own_request_levels()),
             f"{self.base}/fleet/+/set",
             f"{self.base}/fleet/+/price",
             f"{self.base}/fleet/+/surplus",
             self.ha_status,
         ]
+
+    def _own_request_levels(self) -> tuple[str, ...]:
+        return ("+", "+/+", "+/+/+") if self.instance else ()
 
     def classify(self, topic: str) -> Incoming | None:
         """Which command a received topic is, or None for topics the bridge ignores."""
@@ -139,7 +155,11 @@ class Topics:
             return None
         parts = topic[len(prefix) :].split("/")
         if 3 <= len(parts) <= 5 and parts[:2] == ["bridge", "request"]:
-            return Incoming("bridge_request", name="/".join(parts[2:]))
+            kind = "shared_request" if self.instance else "bridge_request"
+            return Incoming(kind, name="/".join(parts[2:]))
+        own = ["bridge", self.instance, "request"]
+        if self.instance and 4 <= len(parts) <= 6 and parts[:3] == own:
+            return Incoming("bridge_request", name="/".join(parts[3:]))
         if len(parts) == 3 and parts[0] == "fleet" and parts[2] == "set":
             return Incoming("fleet_set", target=parts[1])
         if len(parts) == 3 and parts[0] == "fleet" and parts[2] in ("price", "surplus"):
@@ -159,6 +179,8 @@ class Topics:
 class Incoming:
     """A classified incoming topic."""
 
-    kind: str  # ha_status | bridge_request | fleet_set | fleet_reading | set | set_field | get
+    #: ha_status | bridge_request | shared_request (sharded: bridge/request/...) | fleet_set |
+    #: fleet_reading | set | set_field | get
+    kind: str
     target: str | None = None
     name: str | None = None
