@@ -29,7 +29,7 @@ from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.config import parse_config
 from asic_bridge.bridge.events import EventBus
 from asic_bridge.bridge.registry import DeviceRecord, Registry
-from asic_bridge.bridge.shard import Shard, owner, shard_key
+from asic_bridge.bridge.shard import Shard, answered_here, owner, shard_key
 from asic_bridge.bridge.topics import Topics, mac_id
 from asic_bridge.errors import ConfigError
 from asic_bridge.network import Host
@@ -92,6 +92,29 @@ async def test_a_restart_with_another_count_forgets_the_miners_that_moved(
     kept = {mac_id(m) for m in macs if owner(shard_key(m, ""), 4) == 3}
     assert kept and len(kept) < len(macs)
     assert set(adoption.devices) == set(adoption.registry.devices) == kept
+
+
+def test_each_command_is_answered_by_one_instance_only() -> None:
+    topics = Topics(BASE, instance="shard-1")
+    mine = {"aabbccddeeff"}
+
+    def here(topic: str, payload: bytes = b"", index: int = 1) -> bool:
+        incoming = topics.classify(f"{BASE}/{topic}")
+        assert incoming is not None, topic
+        return answered_here(incoming, payload, mine, index)
+
+    assert here("aabbccddeeff/set") and here("aabbccddeeff/set/power_limit")
+    assert here("aabbccddeeff/get")
+    assert not here("0123456789ab/set") and not here("0123456789ab/get")  # another's
+    assert here("bridge/shard-1/request/scan") and here("bridge/shard-1/request/restart")
+    assert here("bridge/request/device/rename", b'{"from": "aabbccddeeff", "to": "x"}')
+    assert here("bridge/request/poll", b'{"id": "aabbccddeeff"}')
+    assert not here("bridge/request/poll", b'{"id": "0123456789ab"}')
+    assert not here("bridge/request/poll", b'{"id": ["aabbccddeeff"]}')  # a list: per instance
+    assert not here("bridge/request/poll", b"{not json")
+    assert not here("bridge/request/scan", b"{}")  # about an instance: its own topic
+    assert not here("bridge/request/device/rename", b'{"id": "aabbccddeeff"}')  # rename: from
+    assert here("fleet/all/set", b"{}", index=0) and not here("fleet/all/set", b"{}", index=1)
 
 
 # ============================================================================ the config

@@ -29,7 +29,7 @@ from asic_bridge.bridge.features.fleet import Fleet
 from asic_bridge.bridge.features.logging import MqttLogging
 from asic_bridge.bridge.features.metrics import Metrics
 from asic_bridge.bridge.features.options import BridgeOptionsFeature, apply_stored
-from asic_bridge.bridge.features.requests import BridgeRequests, SharedRequests
+from asic_bridge.bridge.features.requests import BridgeRequests
 from asic_bridge.bridge.features.state import StateFeature
 from asic_bridge.bridge.features.watchdog import Watchdog
 from asic_bridge.bridge.logs import configure_logging
@@ -37,6 +37,7 @@ from asic_bridge.bridge.mqtt import MqttSession, Request, Route
 from asic_bridge.bridge.options import OptionsStore
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.registry import Registry
+from asic_bridge.bridge.shard import answered_here
 from asic_bridge.bridge.topics import Topics
 from asic_bridge.network import Host
 
@@ -103,10 +104,12 @@ class Bridge:
         self.requests.routes(mqtt)
         if topics.instance is None:
             self.fleet.routes(mqtt)
-        else:  # sharded (asic_bridge/bridge/shard.py): no fleet groups, shared requests
-            SharedRequests(self.requests, adoption.devices).routes(mqtt)
-            if config.shard.index == 0:  # one answer, not one per instance
-                mqtt.route("fleet_set", _refuse_fleet_when_sharded(mqtt))
+        else:  # sharded: each message answered by one instance; no fleet groups
+            index = config.shard.index
+            mqtt.answers = lambda incoming, payload: answered_here(
+                incoming, payload, adoption.devices, index
+            )
+            mqtt.route("fleet_set", _refuse_fleet_when_sharded(mqtt))
         self.devices.register(self.requests)
         self.bridge_topics.register(self.requests)
         self.options.register(self.requests)

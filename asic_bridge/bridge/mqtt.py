@@ -90,6 +90,8 @@ class MqttSession:
         self._routes: dict[str, Route] = {}
         #: topics outside the base topic a feature reads (a meter's, a price feed's)
         self._listened: dict[str, Incoming] = {}
+        #: whether this instance answers a message at all (sharded: see shard.answered_here)
+        self.answers: Callable[[Incoming, bytes], bool] = lambda incoming, payload: True
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_window = asyncio.Semaphore(PUBLISH_WINDOW)
         self.tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
@@ -315,6 +317,8 @@ class MqttSession:
             if isinstance(message.payload, bytes)
             else (str(message.payload).encode() if message.payload is not None else b"")
         )
+        if not self.answers(incoming, payload):
+            return
         try:
             if incoming.kind == "ha_status":
                 if payload.strip().lower() == b"online":
@@ -369,6 +373,8 @@ class MqttSession:
         if incoming is None or incoming.kind in ("ha_status", "fleet_reading") or message.retain:
             return  # (a retained command replayed on subscribing: ignored, as always)
         payload = message.payload if isinstance(message.payload, bytes) else b""
+        if not self.answers(incoming, payload):
+            return
         away = "since start-up" if math.isinf(outage) else f"for {outage:.0f} s"
         log.warning("refused a command on %s queued while away %s", message.topic.value, away)
         error = (

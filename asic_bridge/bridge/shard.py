@@ -12,9 +12,12 @@ by its IP instead, so it moves if its address changes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from dataclasses import dataclass
 
-from asic_bridge.bridge.topics import mac_id
+import orjson
+
+from asic_bridge.bridge.topics import Incoming, mac_id
 
 
 def shard_key(mac: str | None, ip: str) -> str:
@@ -42,3 +45,38 @@ class Shard:
 
     def owns(self, mac: str | None, ip: str) -> bool:
         return self.count == 1 or owner(shard_key(mac, ip), self.count) == self.index
+
+
+#: The shared requests about one miner, by path, and the key naming it in their payload.
+MINER_REQUESTS = {
+    "poll": "id",
+    "remove": "id",
+    "device/remove": "id",
+    "device/options": "id",
+    "device/firmware_update": "id",
+    "device/rename": "from",
+}
+
+
+def answered_here(incoming: Incoming, payload: bytes, owned: Container[str], index: int) -> bool:
+    """Sharded, every instance hears every command: whether this one acts on (or refuses)
+    ``incoming``.  One answer each, never N contradicting ones:
+
+    - ``<id>/set``, ``/set/<field>``, ``/get``: the miner's owner only (the others are silent);
+    - the shared ``bridge/request/<path>``: a request naming one miner (``MINER_REQUESTS``)
+      by its owner, nothing else (those go to ``bridge/<instance>/request/<path>``);
+    - ``fleet/<group>/set`` (refused when sharded): instance 0;
+    - the rest (this instance's own requests, HA's birth): here.
+    """
+    if incoming.kind in ("set", "set_field", "get"):
+        return incoming.target in owned
+    if incoming.kind == "shared_request":
+        key = MINER_REQUESTS.get(incoming.name or "")
+        try:
+            args = orjson.loads(payload) if key else None
+        except orjson.JSONDecodeError:
+            return False
+        return isinstance(args, dict) and isinstance(args.get(key), str) and args[key] in owned
+    if incoming.kind == "fleet_set":
+        return index == 0
+    return True

@@ -83,8 +83,6 @@ class Commands:
             "applied": {},
         }
         device = self.adoption.devices.get(target)
-        if device is None and self.topics.instance:
-            return  # sharded: the miner is another instance's (which answers), or nobody's
         if device is None:
             refused(body, f"unknown miner {target[:64]!r}", f"a command to {target[:64]}")
             await self.publisher.respond(response_topic, body, request)

@@ -3,15 +3,14 @@
 
 Features register their own paths; an unknown path (``device/unknown`` too) is answered
 with an error naming the known ones, never silence.  Sharded (``shard.count`` > 1) these are
-``<b>/bridge/<instance>/request/<path>``, and ``SharedRequests`` answers the shared topic.
+``<b>/bridge/<instance>/request/<path>``, and the shared topic is answered on the shared
+response topic when ``shard.answered_here`` lets it through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-import orjson
 
 from asic_bridge.bridge import commands as cmd
 from asic_bridge.bridge.mqtt import MqttSession, Publisher, Request, refused, request_transaction
@@ -32,6 +31,7 @@ class BridgeRequests:
 
     def routes(self, session: MqttSession) -> None:
         session.route("bridge_request", self.handle)
+        session.route("shared_request", self.handle_shared)
 
     def register(
         self, path: str, handler: RequestHandler, then: Callable[[], None] | None = None
@@ -39,6 +39,10 @@ class BridgeRequests:
         self.handlers[path] = handler
         if then is not None:
             self.then[path] = then
+
+    async def handle_shared(self, request: Request) -> None:
+        """Sharded: ``<b>/bridge/request/<path>``, answered on ``<b>/bridge/response/<path>``."""
+        await self.handle(request, self.topics.shared_response(request.incoming.name or ""))
 
     async def handle(self, request: Request, response_topic: str | None = None) -> None:
         """Answer on ``bridge/response/<path>`` (or ``response_topic``), whatever happens."""
@@ -68,40 +72,3 @@ class BridgeRequests:
         after = self.then.get(path)
         if after is not None and body["status"] == "ok":
             after()
-
-
-#: The requests about one miner, by path, and the key naming the miner in their payload.
-MINER_REQUESTS = {
-    "poll": "id",
-    "remove": "id",
-    "device/remove": "id",
-    "device/rename": "from",
-    "device/options": "id",
-    "device/firmware_update": "id",
-}
-
-
-class SharedRequests:
-    """Sharded, every instance hears the shared ``<b>/bridge/request/<path>``: a request
-    about one miner (``MINER_REQUESTS``, naming it as a string) is answered by its owner on
-    ``<b>/bridge/response/<path>``; every other one there is left unanswered, since N answers
-    would contradict each other: those go to ``<b>/bridge/<instance>/request/<path>``."""
-
-    def __init__(self, requests: BridgeRequests, devices: Mapping[str, object]):
-        self.requests = requests
-        self.devices = devices  # the miners this instance owns, by id
-
-    def routes(self, session: MqttSession) -> None:
-        session.route("shared_request", self.handle)
-
-    async def handle(self, request: Request) -> None:
-        path = request.incoming.name or ""
-        key = MINER_REQUESTS.get(path)
-        if key is None:
-            return
-        try:
-            args = orjson.loads(request.payload)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(args, dict) and isinstance(args.get(key), str) and args[key] in self.devices:
-            await self.requests.handle(request, self.requests.topics.shared_response(path))
