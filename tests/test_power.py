@@ -633,3 +633,22 @@ async def test_a_response_is_ok_only_for_a_plan_applied_that_can_hold() -> None:
     fresh.command({"target_w": 1000})
     result = await run_cycle(fresh, rig.writer)
     assert result.status == "partial" and result.error == "no member is online"
+
+
+async def test_a_failed_limit_read_is_no_change_and_not_remembered_as_no_limit() -> None:
+    rig = Rig()
+    rig.miners["a_s21"].set_power_limit(3100)  # its owner's
+    rig.clock.now += POLL
+    rig.poll()
+    # its limit could not be read this poll (a backend restarting): the last one stands
+    rig.ctrl.observe("a_s21", measured_w=3500, power_limit=None, mining=None, limit_read=False)
+    member = rig.ctrl.members["a_s21"]
+    assert (member.power_limit, member.mining) == (3100, True)
+    rig.ctrl.command({"target_w": 5000})
+    await run_cycle(rig.ctrl, rig.writer)
+    assert rig.ctrl.remembered["a_s21"].power_limit == 3100  # its own, not "none"
+    await rig.settle(2)
+    writes = sum(len(t) for t in rig.writes.values())
+    rig.ctrl.observe("b_m60", measured_w=1700, power_limit=None, mining=True, limit_read=False)
+    await run_cycle(rig.ctrl, rig.writer)  # nothing changed behind its back: no new plan
+    assert sum(len(t) for t in rig.writes.values()) == writes

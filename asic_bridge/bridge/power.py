@@ -222,13 +222,24 @@ class PowerController:
         power_limit: int | None,
         mining: bool | None,
         efficiency: float | None = None,
+        limit_read: bool = True,
     ) -> None:
         """A poll answered: what the miner draws and is set to.  A change nobody here made
-        (came back, limit moved, resumed from sleep) makes the next ``plan`` run at once."""
+        (came back, limit moved, resumed from sleep) makes the next ``plan`` run at once.
+
+        ``limit_read=False``: reading the limit failed this time (e.g. the backend was
+        restarting): the last known limit stands.  Taken as "no limit" it would look like a
+        change behind our back, and if remembered as the miner's own, release would give it
+        the top of its range instead of its own limit.  A mining state of None is unknown
+        the same way."""
         member = self.members.get(miner_id)
         if member is None:
             return
         now = self.clock()
+        if not limit_read:
+            power_limit = member.power_limit
+        if mining is None:
+            mining = member.mining
         if not member.online:
             self._mark(f"{miner_id} {'came back' if member.seen_at is not None else 'is online'}")
         elif member.pending is None:  # what it was set to (by us or as last seen) moved

@@ -156,6 +156,7 @@ class Fleet:
                 power_limit=data.wattage_limit,
                 mining=data.is_mining,
                 efficiency=data.efficiency_fract,
+                limit_read="wattage_limit" not in data.field_errors,
             )
         self._kick(event.device.id)  # the cycle runs in the group's task, not in the poll
 
