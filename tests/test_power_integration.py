@@ -153,7 +153,9 @@ async def test_a_real_fleet_is_held_under_its_target_through_disturbances(fleet:
     await fleet.miners["epic_s19jpro"].set_power_limit(2900)  # its owner's own limit
     await fleet.poll()
     own = {k: (s.state.mining, s.state.effective_power_limit) for k, s in fleet.sims.items()}
+    # no limit of its own, in the simulator or as the firmware reports it
     no_limit = {k for k, s in fleet.sims.items() if s.state.power_limit is None}
+    no_limit |= {k for k, m in fleet.ctrl.members.items() if m.power_limit is None}
     target = int(full * 0.55)
     fleet.ctrl.command({"target_w": target})
     await fleet.cycle()
@@ -196,10 +198,11 @@ async def test_a_real_fleet_is_held_under_its_target_through_disturbances(fleet:
     assert miner is not None
     fleet.miners["vnish_s19jpro"] = miner
     own["vnish_s19jpro"] = (vnish.state.mining, vnish.state.effective_power_limit)
-    if vnish.state.power_limit is None:
-        no_limit.add("vnish_s19jpro")
     assert fleet.drawn() > target
     await fleet.join("vnish_s19jpro", miner)
+    await fleet.poll()
+    if None in (vnish.state.power_limit, fleet.ctrl.members["vnish_s19jpro"].power_limit):
+        no_limit.add("vnish_s19jpro")
     for _ in range(int((INTERVAL + 2 * POLL) / POLL)):
         state = await fleet.cycle()
     assert fleet.drawn() <= target and state["status"] == "holding", state
