@@ -145,6 +145,7 @@ async def main(args: argparse.Namespace) -> None:
         poll_interval=args.poll_interval,
         concurrency=args.concurrency,
         mosquitto_extra="sys_interval 5\n",
+        mqtt_extra=f"  discovery_mode: {args.discovery_mode}\n",
     )
     if args.bridge_yaml:  # an experiment: more bridge settings (top-level sections)
         with (work / "bridge.yaml").open("a") as config:
@@ -343,6 +344,7 @@ if __name__ == "__main__":
     parser.add_argument("--startup-limit", type=float, default=300.0)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--command-gap", type=float, default=0.25)
+    parser.add_argument("--discovery-mode", choices=("entity", "device"), default="entity")
     parser.add_argument("--bridge-yaml", help="appended to bridge.yaml: 'fleet: {groups: {}}'")
     parser.add_argument("--profile", help="cProfile the bridge to this file; 'gc': time the GC")
     parser.add_argument(

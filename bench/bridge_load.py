@@ -57,6 +57,7 @@ def write_configs(
     poll_interval: float,
     concurrency: int,
     mosquitto_extra: str = "",
+    mqtt_extra: str = "",
 ) -> None:
     """``work/mosquitto.conf`` (one local listener) and ``work/bridge.yaml`` polling ``hosts``."""
     (work / "mosquitto.conf").write_text(
@@ -66,8 +67,7 @@ def write_configs(
     (work / "bridge.yaml").write_text(
         "mqtt:\n"
         f"  url: mqtt://127.0.0.1:{port}\n"
-        "  protocol: '3.1.1'\n"
-        "miners:\n"
+        "  protocol: '3.1.1'\n" + mqtt_extra + "miners:\n"
         f"  poll_interval: {poll_interval}\n"
         "  scan_interval: 0\n"
         f"  concurrency: {concurrency}\n"
