@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from bridge_support import short_timeouts_fixture  # noqa: F401  (`short_timeouts`, for every test file)
 
 from asic_bridge import settings
 
