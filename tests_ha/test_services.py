@@ -414,6 +414,37 @@ async def test_set_fleet_power_partial_is_an_error_with_the_reason(
         await task
 
 
+async def test_release_fleet_power(hass, mqtt_mock) -> None:
+    """Releasing sends target_w null; the answer is the real controller's released state."""
+    await setup_bridge(hass)
+    ctrl = PowerController("garage", GroupConfig(min_change_interval=60), _Clock())
+    ctrl.join(MINER, power_min=1500, power_max=3600, range_source="firmware",
+              can_limit=True, can_stop=True)  # fmt: skip
+    ctrl.observe(MINER, measured_w=3500, power_limit=3600, mining=True)
+
+    async def writer(write: Write) -> Outcome:
+        return Outcome(True, power_limit=write.power_limit)
+
+    ctrl.command({"target_w": 2000})
+    await run_cycle(ctrl, writer)
+    ctrl.command({"target_w": None, "emergency": True})
+    result = await run_cycle(ctrl, writer)
+    task = await _call(hass, "release_fleet_power", {"group": "garage"}, return_response=True)
+    topic, body = await next_publish(hass, mqtt_mock, "/fleet/")
+    assert topic == f"{BASE}/fleet/garage/set"
+    assert "target_w" in body and body["target_w"] is None
+    answer = {"status": result.status, "data": result.state, "error": result.error}
+    _answer(hass, f"{BASE}/fleet/garage/response", answer, body["transaction"])
+    state = await task
+    assert state == result.state and state["target_w"] is None, state
+    assert state["status"] == "released" and state["mode"] == "off", state
+    # a group the bridge does not list is refused before anything is sent
+    with pytest.raises(ServiceValidationError, match="nope is not a fleet group"):
+        await hass.services.async_call(
+            DOMAIN, "release_fleet_power", {"group": "nope"}, blocking=True
+        )
+
+
 async def test_set_fleet_power_error_unknown_group_and_timeout(hass, mqtt_mock) -> None:
     await setup_bridge(hass)
     task = await _call(hass, "set_fleet_power", {"target_w": 0})

@@ -488,8 +488,9 @@ class AsicBridge:
         )
         return _checked(answer, f"bridge request {op}")
 
-    async def async_fleet_power(self, group: str, target_w: int) -> dict[str, Any]:
-        """``<b>/fleet/<group>/set`` with ``target_w`` -> ``<b>/fleet/<group>/response``.
+    async def async_fleet_power(self, group: str, target_w: int | None) -> dict[str, Any]:
+        """``<b>/fleet/<group>/set`` with ``target_w`` (None releases the group) ->
+        ``<b>/fleet/<group>/response``.
 
         A group the bridge's retained info does not list is refused before sending."""
         return await self.async_fleet_set(group, {"target_w": target_w}, ("ok", "pending"))

@@ -68,6 +68,7 @@ SERVICE_FAULT_LIGHT_OFF: Final = "fault_light_off"
 SERVICE_POLL_NOW: Final = "poll_now"
 SERVICE_SCAN_NOW: Final = "scan_now"
 SERVICE_SET_FLEET_POWER: Final = "set_fleet_power"
+SERVICE_RELEASE_FLEET_POWER: Final = "release_fleet_power"
 SERVICE_SET_POOLS: Final = "set_pools"
 SERVICE_SET_FAN_MODE: Final = "set_fan_mode"
 

@@ -51,6 +51,7 @@ from .const import (
     SERVICE_FAULT_LIGHT_ON,
     SERVICE_POLL_NOW,
     SERVICE_REBOOT,
+    SERVICE_RELEASE_FLEET_POWER,
     SERVICE_RESTART_BACKEND,
     SERVICE_SCAN_NOW,
     SERVICE_SET_FAN_MODE,
@@ -108,6 +109,12 @@ FLEET_SCHEMA = vol.Schema(
         vol.Optional(ATTR_CONFIG_ENTRY): cv.string,
         vol.Optional(ATTR_GROUP, default="all"): vol.All(cv.string, vol.Match(_GROUP)),
         vol.Required(ATTR_TARGET_W): vol.All(vol.Coerce(int), vol.Range(min=0, max=100_000_000)),
+    }
+)
+RELEASE_FLEET_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY): cv.string,
+        vol.Optional(ATTR_GROUP, default="all"): vol.All(cv.string, vol.Match(_GROUP)),
     }
 )
 
@@ -336,6 +343,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
             )
         return state
 
+    async def release_fleet_power(call: ServiceCall) -> ServiceResponse:
+        """Release a fleet group's target (``{"target_w": null}``, as over MQTT): each miner
+        gets back its own power limit and mining state from before the bridge changed it.
+        The answer is the group's state."""
+        bridge = _bridge_for_call(hass, call)
+        answer = await bridge.async_fleet_power(call.data[ATTR_GROUP], None)
+        data = answer.get("data")
+        return data if isinstance(data, dict) else {}
+
     async def set_pools(call: ServiceCall) -> ServiceResponse:
         """Write a pool list to the targeted miners or a fleet group; worker names may carry
         {mac}, {hostname}, {ip}, {id}.  The answer says per miner what was written (url and
@@ -396,6 +412,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_SET_FLEET_POWER,
         set_fleet_power,
         schema=FLEET_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_RELEASE_FLEET_POWER,
+        release_fleet_power,
+        schema=RELEASE_FLEET_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
 
