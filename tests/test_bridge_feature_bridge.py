@@ -52,8 +52,26 @@ async def test_announce_says_online_info_and_devices(tmp_path: Path) -> None:
     info = pub.last("base/bridge/info").json()
     assert info["version"] == __version__ and info["miner_count"] == 1
     assert info["broker"] == "external"
+    assert info["shard"] == {"index": 0, "count": 1, "name": None}
     assert [d["id"] for d in pub.last("base/bridge/devices").json()] == ["m1"]
     assert all(m.retain for m in pub.messages)
+
+
+async def test_a_sharded_info_names_its_instance(tmp_path: Path) -> None:
+    """Sharded, bridge/info says which instance it is: the HA integration's key for it."""
+    config = parse_config(
+        {
+            "mqtt": {"url": "mqtt://127.0.0.1:1"},
+            "state_dir": str(tmp_path),
+            "shard": {"index": 1, "count": 3, "name": "hall-b"},
+        }
+    )
+    topics = Topics("base", instance=config.shard.instance)
+    adoption = Adoption(config, Registry(tmp_path), EventBus())
+    pub = RecordingPublisher()
+    await BridgeTopics(EventBus(), pub, topics, config, adoption, dict).publish_info()
+    info = pub.last("base/bridge/hall-b/info").json()
+    assert info["shard"] == {"index": 1, "count": 3, "name": "hall-b"}
 
 
 async def test_events_for_what_happens_to_miners(tmp_path: Path) -> None:

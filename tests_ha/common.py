@@ -71,12 +71,17 @@ INFO = {
 }
 
 
-def bridge_device_id(base: str = BASE) -> str:
-    return f"asic_bridge_{base.replace('/', '_')}"
+def bridge_device_id(base: str = BASE, instance: str | None = None) -> str:
+    node = f"asic_bridge_{base.replace('/', '_')}"
+    return f"{node}_{instance}" if instance else node
 
 
-def discover_miner(hass: HomeAssistant, miner_id: str, base: str = BASE) -> None:
-    """Announce one sensor of a miner through HA's MQTT discovery (creates the device)."""
+def discover_miner(
+    hass: HomeAssistant, miner_id: str, base: str = BASE, instance: str | None = None
+) -> None:
+    """Announce one sensor of a miner through HA's MQTT discovery (creates the device);
+    sharded (``instance``), it hangs from and is available with its owner instance."""
+    bridge_topic = f"{base}/bridge/{instance}" if instance else f"{base}/bridge"
     config = {
         "name": "Hashrate",
         "unique_id": f"asic_bridge_{miner_id}_hashrate",
@@ -89,11 +94,11 @@ def discover_miner(hass: HomeAssistant, miner_id: str, base: str = BASE) -> None
             "name": f"S19j Pro {miner_id}",
             "manufacturer": "AntMiner",
             "model": "S19j Pro",
-            "via_device": bridge_device_id(base),
+            "via_device": bridge_device_id(base, instance),
         },
         "origin": {"name": "asic_bridge"},
         "availability": [
-            {"topic": f"{base}/bridge/state"},
+            {"topic": f"{bridge_topic}/state"},
             {"topic": f"{base}/{miner_id}/availability"},
         ],
         "availability_mode": "all",

@@ -24,7 +24,7 @@ def test_manifest() -> None:
     manifest = _json(COMPONENT / "manifest.json")
     assert manifest["domain"] == DOMAIN
     assert manifest["dependencies"] == ["mqtt"]
-    assert manifest["mqtt"] == ["asic_bridge/bridge/info"]
+    assert manifest["mqtt"] == ["asic_bridge/bridge/info", "asic_bridge/bridge/+/info"]
     assert manifest["config_flow"] is True
     assert manifest["iot_class"] == "local_push"
     assert manifest["requirements"] == []

@@ -16,7 +16,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .bridge import AsicBridge, AsicBridgeConfigEntry, miner_id_of
-from .const import CONF_BASE_TOPIC, DOMAIN
+from .const import CONF_BASE_TOPIC, CONF_INSTANCE, DOMAIN
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -32,7 +32,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AsicBridgeConfigEntry) -
     """Follow one bridge."""
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
-    bridge = AsicBridge(hass, entry, entry.data[CONF_BASE_TOPIC])
+    bridge = AsicBridge(hass, entry, entry.data[CONF_BASE_TOPIC], entry.data.get(CONF_INSTANCE))
     entry.runtime_data = bridge
     await bridge.async_start()
     return True

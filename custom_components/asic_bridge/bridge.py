@@ -10,6 +10,13 @@ contract (zigbee2mqtt's layout):
 - ``<b>/<id>/set`` -> ``<b>/<id>/response``, ``<b>/bridge/request/<op>`` ->
   ``<b>/bridge/response/<op>`` and ``<b>/fleet/<group>/set`` -> ``<b>/fleet/<group>/response``,
   every answer echoing the request's ``transaction``.
+
+Several bridges for one farm (the daemon's ``shard``) share one base topic; each instance's
+own topics move under ``<b>/bridge/<instance>/`` (``state``, ``info``, ``devices``,
+``event``, ``request/<op>`` -> ``response/<op>``) while miner topics stay.  One config entry
+follows one instance: it takes only its own miners (those on its ``devices`` list) from the
+shared miner topics, sends miner commands to ``<b>/<id>/set`` as unsharded (the owner
+answers) and refuses fleet groups, which a sharded bridge cannot run.
 """
 
 from __future__ import annotations
@@ -96,9 +103,10 @@ def loaded_bridges(hass: HomeAssistant) -> list[AsicBridge]:
     ]
 
 
-def bridge_device_identifier(base_topic: str) -> str:
+def bridge_device_identifier(base_topic: str, instance: str | None = None) -> str:
     """The identifier of the bridge's own device (the daemon's ``bridge_device_id``)."""
-    return f"{IDENTIFIER_PREFIX}{base_topic.replace('/', '_')}"
+    node = f"{IDENTIFIER_PREFIX}{base_topic.replace('/', '_')}"
+    return f"{node}_{instance}" if instance else node
 
 
 class BridgeError(HomeAssistantError):
@@ -108,10 +116,18 @@ class BridgeError(HomeAssistantError):
 class AsicBridge:
     """Runtime data of one config entry: a live view of one bridge."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, base_topic: str) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        base_topic: str,
+        instance: str | None = None,
+    ) -> None:
         self.hass = hass
         self.entry = entry
         self.base = base_topic
+        #: sharded: this instance's level in ``<b>/bridge/<instance>/``; None unsharded
+        self.instance = instance
         self.online: bool | None = None
         self.info: dict[str, Any] | None = None
         self.devices: dict[str, dict[str, Any]] = {}
@@ -125,27 +141,52 @@ class AsicBridge:
     def topic(self, *levels: str) -> str:
         return "/".join((self.base, *levels))
 
+    def own(self, *levels: str) -> str:
+        """One of this bridge's own topics: ``<b>/bridge/...`` or, sharded,
+        ``<b>/bridge/<instance>/...``."""
+        prefix = ("bridge", self.instance) if self.instance else ("bridge",)
+        return self.topic(*prefix, *levels)
+
+    @property
+    def label(self) -> str:
+        """The bridge in messages: its base topic, and its instance when sharded."""
+        return f"{self.base} ({self.instance})" if self.instance else self.base
+
+    @property
+    def sharded(self) -> bool:
+        """One of several bridges on this base topic (the entry's instance, or what the
+        bridge's retained info says)."""
+        shard = (self.info or {}).get("shard")
+        count = shard.get("count") if isinstance(shard, dict) else None
+        return self.instance is not None or (isinstance(count, int) and count > 1)
+
+    def follows(self, miner_id: str) -> bool:
+        """Whether a miner on the (shared) miner topics is this bridge's: sharded, the
+        instances share ``<b>/<id>``, and only the owner's ``devices`` list names it."""
+        return self.instance is None or miner_id in self.devices
+
     @property
     def issue_id(self) -> str:
         return f"{ISSUE_BRIDGE_OFFLINE}_{self.entry.entry_id}"
 
     @property
     def bridge_identifier(self) -> str:
-        return bridge_device_identifier(self.base)
+        return bridge_device_identifier(self.base, self.instance)
 
     # ------------------------------------------------------------------ lifecycle
     async def async_start(self) -> None:
         """Subscribe to everything the bridge publishes (retained topics replay at once)."""
         handlers: dict[str, Callable[[ReceiveMessage], None]] = {
-            self.topic("bridge", "state"): self._on_bridge_state,
-            self.topic("bridge", "info"): self._on_info,
-            self.topic("bridge", "devices"): self._on_devices,
-            self.topic("bridge", "event"): self._on_event,
+            self.own("state"): self._on_bridge_state,
+            self.own("info"): self._on_info,
+            self.own("devices"): self._on_devices,
+            self.own("event"): self._on_event,
             self.topic("+", "response"): self._on_response,
-            self.topic("bridge", "response", "+"): self._on_response,
-            self.topic("fleet", "+", "response"): self._on_response,
+            self.own("response", "+"): self._on_response,
             self.topic("+"): self._on_miner_state,
         }
+        if self.instance is None:  # sharded, fleet groups are refused before sending
+            handlers[self.topic("fleet", "+", "response")] = self._on_response
         for topic, handler in handlers.items():
             self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
         self._unsubscribe.append(
@@ -226,7 +267,12 @@ class AsicBridge:
                 future.set_result(body)
             return
         levels = msg.topic.removeprefix(f"{self.base}/").split("/")
-        if len(levels) == 2 and levels[1] == "response" and levels[0] not in RESERVED_IDS:
+        if (
+            len(levels) == 2
+            and levels[1] == "response"
+            and levels[0] not in RESERVED_IDS
+            and self.follows(levels[0])
+        ):
             self._on_untracked_write(levels[0], body)
 
     @callback
@@ -273,7 +319,7 @@ class AsicBridge:
     @callback
     def _on_miner_state(self, msg: ReceiveMessage) -> None:
         miner_id = msg.topic.rsplit("/", 1)[-1]
-        if miner_id in RESERVED_IDS:
+        if miner_id in RESERVED_IDS or not self.follows(miner_id):
             return
         state = _json(msg.payload)
         if not isinstance(state, dict):
@@ -394,7 +440,11 @@ class AsicBridge:
             is_persistent=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_BRIDGE_OFFLINE,
-            translation_placeholders={"base_topic": self.base, "title": self.entry.title},
+            translation_placeholders={
+                "base_topic": self.label,
+                "state_topic": self.own("state"),
+                "title": self.entry.title,
+            },
         )
 
     # ------------------------------------------------------------------ requests
@@ -404,10 +454,10 @@ class AsicBridge:
         """Publish a command with a fresh transaction; return the matching answer."""
         if self.online is False:
             raise BridgeError(
-                f"The bridge on {self.base} is offline",
+                f"The bridge on {self.label} is offline",
                 translation_domain=DOMAIN,
                 translation_key="bridge_offline",
-                translation_placeholders={"base_topic": self.base},
+                translation_placeholders={"base_topic": self.label},
             )
         transaction = f"ha-{uuid.uuid4().hex[:16]}"
         key = (response_topic, transaction)
@@ -479,11 +529,12 @@ class AsicBridge:
         return _checked(answer, self._miner_label(miner_id))
 
     async def async_bridge_request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
-        """``<b>/bridge/request/<op>`` -> ``<b>/bridge/response/<op>``."""
+        """``<b>/bridge/request/<op>`` -> ``<b>/bridge/response/<op>`` (sharded: this
+        instance's ``<b>/bridge/<instance>/request/<op>``, which only it answers)."""
         answer = await self.async_request(
-            self.topic("bridge", "request", op),
+            self.own("request", op),
             args,
-            self.topic("bridge", "response", op),
+            self.own("response", op),
             TIMEOUTS.get(op, TIMEOUTS["command"]),
         )
         return _checked(answer, f"bridge request {op}")
@@ -501,7 +552,10 @@ class AsicBridge:
         """``<b>/fleet/<group>/set`` with ``payload`` (a power target, a pool list); a group
         the bridge's retained info does not list is refused before sending.  An answer whose
         status is not in ``accept`` is a BridgeError (a power target may answer ``pending``:
-        applied, held miners still to follow)."""
+        applied, held miners still to follow).  Sharded, no instance sees a whole group and
+        the bridge refuses every group: refused here, before sending."""
+        if self.sharded:
+            _refuse("fleet_sharded", bridge=self.label)
         config = (self.info or {}).get("config")
         groups = config.get("fleet_groups") if isinstance(config, dict) else None
         if isinstance(groups, list) and group not in groups:
@@ -564,6 +618,10 @@ _REFUSALS = {
     "power_limit_out_of_range": "{target}: {power_limit} W is outside {low}-{high} W",
     "unknown_group": "{group} is not a fleet group of this bridge (groups: {groups})",
     "fan_mode_not_offered": "{target} has no fan mode {mode} (its fan modes: {modes})",
+    "fleet_sharded": (
+        "{bridge} is one of several sharded bridges: fleet groups are refused there "
+        "(no instance sees all of a group's miners); run fleet control on an unsharded bridge"
+    ),
 }
 
 

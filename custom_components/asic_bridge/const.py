@@ -14,6 +14,8 @@ from typing import Final
 DOMAIN: Final = "asic_bridge"
 
 CONF_BASE_TOPIC: Final = "base_topic"
+# Sharded (several bridges on one base topic): the instance's level in <b>/bridge/<instance>/.
+CONF_INSTANCE: Final = "instance"
 DEFAULT_BASE_TOPIC: Final = "asic_bridge"
 
 # The identifiers MQTT discovery gives the devices: ("mqtt", "asic_bridge_<miner id>").

@@ -71,6 +71,12 @@ class BridgeTopics:
             "discovery_prefix": self.topics.discovery_prefix,
             "miner_count": len(self.adoption.devices),
             "config": self.config.summary(),
+            # which of several bridges on this base topic this is (the HA integration's key)
+            "shard": {
+                "index": self.config.shard.index,
+                "count": self.config.shard.count,
+                "name": self.config.shard.instance,
+            },
             **self.info_extra(),
         }
 
