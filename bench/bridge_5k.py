@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,14 @@ def timed(phase, info):
         collecting[info["generation"]] += time.process_time() - started[0]
 gc.callbacks.append(timed)
 {gc}
-if {cprofile!r}:
+if {cprofile!r} and {steady!r}:  # only between the bench's SIGUSR1 and SIGUSR2
+    import signal
+    signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
+    def dump(*_):
+        profile.disable()
+        profile.dump_stats({out!r})
+    signal.signal(signal.SIGUSR2, dump)
+elif {cprofile!r}:
     profile.enable()
 try:
     runpy.run_module("asic_bridge", run_name="__main__")
@@ -69,7 +77,7 @@ except SystemExit:
     pass
 finally:
     profile.disable()
-    if {cprofile!r}:
+    if {cprofile!r} and not {steady!r}:
         profile.dump_stats({out!r})
     print("bridge gc CPU by generation (s):", [round(c, 2) for c in collecting], flush=True)
 """
@@ -199,7 +207,11 @@ async def _run(
         if args.profile:  # CPU time, not wall time: an idle event loop costs nothing
             cprofile = args.profile != "gc"
             code = PROFILED.format(
-                out=args.profile, argv=["asic_bridge", *run], cprofile=cprofile, gc=args.gc
+                out=args.profile,
+                argv=["asic_bridge", *run],
+                cprofile=cprofile,
+                gc=args.gc,
+                steady=args.profile_steady,
             )
             bridge = subprocess.Popen([PYTHON, "-c", code])  # noqa: ASYNC220
         else:
@@ -229,7 +241,11 @@ async def _run(
         polls0, msgs0, bytes0 = watch.state_publishes, watch.messages, watch.bytes
         sys0 = dict(watch.sys)
         t0 = time.monotonic()
+        if args.profile_steady:
+            bridge.send_signal(signal.SIGUSR1)
         await asyncio.sleep(args.window)
+        if args.profile_steady:
+            bridge.send_signal(signal.SIGUSR2)
         elapsed = time.monotonic() - t0
         cpu = cpu_of(bridge.pid) - cpu0
         sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
@@ -347,6 +363,12 @@ if __name__ == "__main__":
     parser.add_argument("--discovery-mode", choices=("entity", "device"), default="entity")
     parser.add_argument("--bridge-yaml", help="appended to bridge.yaml: 'fleet: {groups: {}}'")
     parser.add_argument("--profile", help="cProfile the bridge to this file; 'gc': time the GC")
+    parser.add_argument(
+        "--profile-steady",
+        action="store_true",
+        help="with --profile FILE: profile only the steady window (the profiler's own cost "
+        "inflates the CPU figure)",
+    )
     parser.add_argument(
         "--gc", default="", help="with --profile: Python run first, e.g. gc.freeze()"
     )

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from bridge_fakes import RecordingPublisher, adopted_sim, request
 
+from asic_bridge.bridge.adoption import Adoption
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.events import Announce
+from asic_bridge.bridge.events import Announce, EventBus
 from asic_bridge.bridge.features.commands import Commands
 from asic_bridge.bridge.features.fleet import Fleet
 from asic_bridge.bridge.poller import Pollers
@@ -28,19 +29,26 @@ class Clock:
         return self.now
 
 
+def fleet_of(
+    adoption: Adoption, bus: EventBus, tmp_path: Path
+) -> tuple[Fleet, RecordingPublisher, Clock, Pollers]:
+    """The feature with one group of every miner, a recording publisher and a fake clock."""
+    config = parse_config(
+        {
+            "mqtt": {"url": "mqtt://127.0.0.1:1"},
+            "fleet": {"groups": {"all": {"min_change_interval": HOLD}}},
+            "state_dir": str(tmp_path),
+        }
+    )
+    pub, clock = RecordingPublisher(), Clock()
+    pollers = Pollers(bus, adoption.connect, 60, 3, 4)
+    commands = Commands(bus, pub, T, adoption, pollers, 300)
+    return Fleet(bus, pub, T, config, adoption, commands, clock), pub, clock, pollers
+
+
 async def test_target_held_emergency_release_and_refusals(tmp_path: Path) -> None:
     async with adopted_sim(tmp_path) as (adoption, bus, device, sim):
-        config = parse_config(
-            {
-                "mqtt": {"url": "mqtt://127.0.0.1:1"},
-                "fleet": {"groups": {"all": {"min_change_interval": HOLD}}},
-                "state_dir": str(tmp_path),
-            }
-        )
-        pub, clock = RecordingPublisher(), Clock()
-        pollers = Pollers(bus, adoption.connect, 60, 3, 4)
-        commands = Commands(bus, pub, T, adoption, pollers, 300)
-        fleet = Fleet(bus, pub, T, config, adoption, commands, clock)
+        fleet, pub, clock, pollers = fleet_of(adoption, bus, tmp_path)
         poller = pollers.get(device)
         assert await poller.poll()  # PollSucceeded: the miner joins the group, observed
         assert sim.state.hashing
@@ -156,3 +164,28 @@ async def test_settings_and_remembered_miners_survive_a_restart(tmp_path: Path) 
         ctrl = edited.controllers["all"]
         assert (ctrl.config.mode, ctrl.config.deadband_w) == ("off", 5)
         assert device.id in ctrl.remembered
+
+
+async def test_a_poll_wakes_the_group_only_for_a_change(tmp_path: Path) -> None:
+    """A cycle builds the whole group's state: a poll whose readings change nothing the plan
+    acts on must not wake it (it did every poll, which made a poll cost O(fleet)); a miner
+    joining or resumed behind the bridge's back still does, at once."""
+    async with adopted_sim(tmp_path) as (adoption, bus, device, sim):
+        fleet, _, clock, pollers = fleet_of(adoption, bus, tmp_path)
+        kick = fleet.kicks["all"]
+        poller = pollers.get(device)
+        assert await poller.poll()
+        assert kick.is_set()  # joined: planned at once
+        await fleet.cycle("all")
+        for _ in range(3):
+            kick.clear()
+            clock.now += 10
+            assert await poller.poll()
+            assert not kick.is_set()  # the same miner, the same setting: nothing to act on
+        await fleet._request(request("fleet_set", b'{"target_w": 20}', "all"))
+        assert not sim.state.hashing
+        kick.clear()
+        sim.state.set_mining(True)  # resumed on the miner itself
+        clock.now += 10
+        assert await poller.poll()
+        assert kick.is_set()

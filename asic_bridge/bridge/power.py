@@ -272,6 +272,11 @@ class PowerController:
     def _mark(self, reason: str) -> None:
         self._due = self._due or reason
 
+    @property
+    def due(self) -> bool:
+        """Something changed that the next :meth:`plan` acts on at once."""
+        return self._due is not None
+
     def replan(self, reason: str, *, emergency: bool = False) -> None:
         """Make the next :meth:`plan` run at once (e.g. a write taught a miner's range);
         ``emergency`` carries an emergency command's right to change held miners over."""
