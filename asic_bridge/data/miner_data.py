@@ -9,13 +9,35 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, computed_field
 
-from asic_bridge.config import MinerConfig
 from asic_bridge.data.errors import MinerErrorData
 from asic_bridge.data.hashrate import ALGORITHMS, convert, default_unit
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig
+
+
+def _config(value: object) -> MinerConfig | None:
+    """``MinerData.config``: validated as a MinerConfig, whose models load only here.
+
+    A reading usually carries no config (get_data leaves it out unless asked), so the
+    config models (pydantic schemas for every pool, mode and fan setting) are not built
+    with MinerData's; any value but None still gets MinerConfig's own validation.
+    """
+    if value is None:
+        return None
+    from asic_bridge.config import MinerConfig
+
+    return MinerConfig.model_validate(value)
+
+
+if TYPE_CHECKING:
+    _Config: TypeAlias = MinerConfig | None
+else:
+    _Config = Annotated[Any, PlainValidator(_config)]
 
 
 class _Record(BaseModel):
@@ -139,7 +161,7 @@ class MinerData(_Record):
     # The firmware's named preset the miner runs (Capability.PRESETS: VNish, LuxOS).
     active_preset: str | None = None
     uptime: int | None = None
-    config: MinerConfig | None = None
+    config: _Config = None
 
     # Which requested fields could not be read, and why.  A failing field never discards
     # the others; this says what is missing instead.

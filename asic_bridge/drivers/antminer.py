@@ -34,22 +34,10 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup, normalize
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -82,6 +70,18 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, digest_auth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModeSleep,
+        PoolConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -553,14 +553,48 @@ def readback(wanted: MinerConfig, applied: MinerConfig) -> tuple[dict[str, Any],
 
 
 # =============================================================================== config codec
+def _fan_setting(conf: Mapping[str, Any], old: bool) -> tuple[str | None, int]:
+    """The fan mode's name and its manual speed (0-100) from ``bitmain-fan-ctrl``/``-pwm``:
+    pure, so reading the mode (every get_data) builds no config model."""
+    manual = _flag(conf.get("bitmain-fan-ctrl"))
+    if manual is None and old and "bitmain-fan-ctrl" not in conf:
+        manual = False  # the old UI's script writes the key only for a custom fan speed
+    if manual is None:
+        return None, 0
+    speed = _int(conf.get("bitmain-fan-pwm"))
+    if not manual:
+        return "normal", 0
+    if speed == 0:
+        return "immersion", 0
+    return "manual", min(max(speed or 100, 0), 100)
+
+
+def _conf_object(conf: Any) -> Mapping[str, Any]:
+    if not isinstance(conf, Mapping):
+        raise InvalidResponseError("get_miner_conf did not answer a JSON object")
+    return conf
+
+
 def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerConfig:
     """``get_miner_conf.cgi`` (cgminer.conf as JSON) -> MinerConfig.
 
     Empty pool slots are dropped; an unknown work mode leaves ``mining_mode`` unset so a later
     write keeps the firmware's value.
     """
-    if not isinstance(conf, Mapping):
-        raise InvalidResponseError("get_miner_conf did not answer a JSON object")
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModeSleep,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+    )
+
+    conf = _conf_object(conf)
     pools: PoolConfig | None = None
     raw_pools = conf.get("pools")
     if isinstance(raw_pools, list):
@@ -575,17 +609,13 @@ def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerCon
         ]
         pools = PoolConfig(groups=[PoolGroup(pools=entries)])
     fan_mode: FanModeNormal | FanModeManual | FanModeImmersion | None = None
-    manual = _flag(conf.get("bitmain-fan-ctrl"))
-    if manual is None and old and "bitmain-fan-ctrl" not in conf:
-        manual = False  # the old UI's script writes the key only for a custom fan speed
-    if manual is not None:
-        speed = _int(conf.get("bitmain-fan-pwm"))
-        if not manual:
-            fan_mode = FanModeNormal()
-        elif speed == 0:
-            fan_mode = FanModeImmersion()
-        else:
-            fan_mode = FanModeManual(speed=min(max(speed or 100, 0), 100))
+    fan_name, fan_speed = _fan_setting(conf, old)
+    if fan_name == "normal":
+        fan_mode = FanModeNormal()
+    elif fan_name == "immersion":
+        fan_mode = FanModeImmersion()
+    elif fan_name == "manual":
+        fan_mode = FanModeManual(speed=fan_speed)
     modes = OLD_MODES if old else MODERN_MODES
     by_code = {code: name for name, code in modes.items()}
     mining_mode: MiningModeNormal | MiningModeSleep | MiningModeLow | None = None
@@ -602,14 +632,12 @@ def decode_miner_conf(conf: Mapping[str, Any], *, old: bool = False) -> MinerCon
 
 def parse_fan_mode(ctx: ParseContext, conf: Any) -> str | None:
     """``bitmain-fan-ctrl``: false is the firmware's control, true a fixed PWM."""
-    fan = decode_miner_conf(conf).fan_mode
-    return None if fan is None else fan.mode
+    return _fan_setting(_conf_object(conf), old=False)[0]
 
 
 def parse_fan_mode_old(ctx: ParseContext, conf: Any) -> str | None:
     """As :func:`parse_fan_mode`; the old UI leaves the key out in auto."""
-    fan = decode_miner_conf(conf, old=True).fan_mode
-    return None if fan is None else fan.mode
+    return _fan_setting(_conf_object(conf), old=True)[0]
 
 
 def parse_fan_percent(ctx: ParseContext, conf: Any) -> int | None:
@@ -650,6 +678,8 @@ def _mode_code(config: MinerConfig, live_code: Any, modes: Mapping[str, int], fw
 
 def _fan_values(config: MinerConfig, live: Mapping[str, Any]) -> tuple[bool, str]:
     """(manual control, pwm percent as text) to write."""
+    from asic_bridge.config import FanModeImmersion, FanModeManual
+
     live_manual = _flag(live.get("bitmain-fan-ctrl")) or False
     pwm = live.get("bitmain-fan-pwm")
     live_pwm = "100" if pwm is None else str(pwm)
@@ -808,6 +838,8 @@ class _AntminerStock(BaseMiner):
         return decode_miner_conf(conf, old=self.generation == "old")
 
     async def _set_mining(self, on: bool) -> bool:
+        from asic_bridge.config import MinerConfig, MiningModeNormal, MiningModeSleep
+
         mode = MiningModeNormal() if on else MiningModeSleep()
         await self.send_config(MinerConfig(mining_mode=mode))
         return True

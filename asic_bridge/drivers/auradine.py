@@ -38,20 +38,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import (
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeHigh,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModePowerTune,
-    MiningModeSleep,
-    Pool,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -85,6 +74,14 @@ from asic_bridge.errors import (
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, TokenAuth
 from asic_bridge.transport.rpc import json_object
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        Pool,
+    )
 
 __all__ = ["FAMILIES", "AuradineMiner", "parse_hashboards", "parse_mode"]
 
@@ -216,6 +213,14 @@ def parse_fw_ver(ctx: ParseContext, ipreport: object) -> str | None:
 
 def parse_mode(mode: object) -> Any:
     """``mode`` -> a MinerConfig mining mode (None when the firmware says nothing usable)."""
+    from asic_bridge.config import (
+        MiningModeHigh,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+    )
+
     entry = section(mode, "Mode")
     if entry.get("Sleep") == "on":
         return MiningModeSleep()
@@ -234,18 +239,28 @@ def parse_mode(mode: object) -> Any:
 
 
 def parse_fan_mode(fan: object) -> FanModeNormal | FanModeManual | None:
+    from asic_bridge.config import FanModeManual, FanModeNormal
+
+    name, speed = _fan_setting(fan)
+    if name == "normal":
+        return FanModeNormal()
+    return FanModeManual(speed=speed) if name == "manual" else None
+
+
+def _fan_setting(fan: object) -> tuple[str | None, int]:
+    """The fan mode's name and its manual speed (0-100): pure, so reading the mode (every
+    get_data) builds no config model."""
     rows = entries(fan, "Fan")
     if not rows:
-        return None
+        return None, 0
     target, top = number(rows[0].get("Target")), number(rows[0].get("Max"))
     if target is None or not top:
-        return FanModeNormal()
-    return FanModeManual(speed=max(0, min(100, round(target / top * 100))))
+        return "normal", 0
+    return "manual", max(0, min(100, round(target / top * 100)))
 
 
 def parse_fan_mode_name(ctx: ParseContext, fan: object) -> str | None:
-    mode = parse_fan_mode(fan)
-    return None if mode is None else mode.mode
+    return _fan_setting(fan)[0]
 
 
 def parse_fan_percent(ctx: ParseContext, fan: object) -> int | None:
@@ -259,6 +274,8 @@ def parse_fan_percent(ctx: ParseContext, fan: object) -> int | None:
 
 
 def parse_config(ctx: ParseContext, pools: object, mode: object, fan: object) -> MinerConfig:
+    from asic_bridge.config import MinerConfig
+
     return MinerConfig(
         pools=parse_pools_config(pools), mining_mode=parse_mode(mode), fan_mode=parse_fan_mode(fan)
     )
@@ -418,6 +435,16 @@ class AuradineMiner(CGMinerRPCMiner):
         return ParseContext(self.algo, self.model_info, self.identity)
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import (
+            FanModeManual,
+            FanModeNormal,
+            MiningModeHigh,
+            MiningModeLow,
+            MiningModeNormal,
+            MiningModePowerTune,
+            MiningModeSleep,
+        )
+
         if config.temperature != live.temperature:
             raise UnsupportedError("temperature limits", "FluxOS")
         mode = config.mining_mode

@@ -61,18 +61,10 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import (
-    MinerConfig,
-    MiningModeHigh,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModeSleep,
-    Pool,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -105,6 +97,12 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        MinerConfig,
+        Pool,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -431,6 +429,14 @@ def parse_work_level(estats: object) -> int | None:
 
 
 def parse_config(ctx: ParseContext, pools: object, estats: object) -> MinerConfig:
+    from asic_bridge.config import (
+        MinerConfig,
+        MiningModeHigh,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModeSleep,
+    )
+
     config = MinerConfig(pools=parse_pools_config(pools))
     if parse_is_mining(ctx, estats) is False:
         config.mining_mode = MiningModeSleep()

@@ -15,21 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import (
-    FAN_MODES,
-    FanMode,
-    FanModeManual,
-    MinerConfig,
-    MiningPreset,
-    check_fan_mode,
-    fan_mode_shown,
-    lacks_minimums,
-    with_live_minimums,
-)
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
 from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
 from asic_bridge.drivers.firmware import FirmwareFile, FirmwareSource, load_firmware
@@ -43,6 +32,13 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.rpc import RPCClient
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanMode,
+        MinerConfig,
+        MiningPreset,
+    )
 
 _Client = TypeVar("_Client")
 
@@ -132,9 +128,21 @@ class PowerRange:
         return {"min": self.low, "max": self.high, "source": self.source}
 
 
-Preset = MiningPreset
-"""One of the firmware's named presets: ``name`` (what ``set_preset`` takes), ``power`` (W)
-and ``hashrate`` (the algorithm's default unit) where the firmware rates it."""
+if TYPE_CHECKING:
+    Preset = MiningPreset
+    """One of the firmware's named presets: ``name`` (what ``set_preset`` takes), ``power``
+    (W) and ``hashrate`` (the algorithm's default unit) where the firmware rates it."""
+
+
+def __getattr__(name: str) -> Any:
+    # ``Preset`` (config.MiningPreset) stays importable from here without loading the
+    # config models at import: a scan and get_data() never build one.
+    if name == "Preset":
+        from asic_bridge.config import MiningPreset
+
+        return MiningPreset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 UNKNOWN_POWER_RANGE = PowerRange(1, 100_000, "unknown")
 """No range known: only absurd values are refused, the miner judges the rest."""
@@ -315,6 +323,8 @@ class BaseMiner:
             if isinstance(power, int):
                 data.wattage_limit = power
         if "config" in wanted and data.config is not None and data.config.fan_mode is not None:
+            from asic_bridge.config import FanModeManual  # loaded: data.config is one
+
             fan = data.config.fan_mode
             if data.fan_mode is None:
                 data.fan_mode = fan.mode
@@ -606,6 +616,8 @@ class BaseMiner:
 
     async def set_mode(self, mode: str) -> bool:
         """Switch to one of ``supported_modes`` (normal/low/high/sleep) keeping all else."""
+        from asic_bridge.config import MinerConfig
+
         self._require(Capability.MINING_MODES, "set_mode")
         if mode not in self.supported_modes:
             raise ConfigError(
@@ -618,6 +630,8 @@ class BaseMiner:
     def fan_modes(self) -> tuple[str, ...]:
         """The fan modes ``set_fan_mode`` takes here ("normal", "manual", "immersion");
         empty when the firmware has no fan write."""
+        from asic_bridge.config import FAN_MODES
+
         if not self.supports(Capability.FAN_CONTROL):
             return ()
         return tuple(m for m in FAN_MODES if m in self.supported_fan_modes)
@@ -627,6 +641,8 @@ class BaseMiner:
         "speed": 60}``), confirmed by reading it back (NotAppliedError when the miner runs
         something else).  A mode this firmware lacks is an UnsupportedError and a bad value
         (speed outside 0-100) a ConfigError; nothing is sent for either."""
+        from asic_bridge.config import check_fan_mode, lacks_minimums, with_live_minimums
+
         self._require(Capability.FAN_CONTROL, "set_fan_mode")
         wanted = check_fan_mode(mode)
         if wanted.mode not in self.fan_modes():
@@ -642,6 +658,8 @@ class BaseMiner:
         """Write ``mode`` and confirm it.  The default goes through ``send_config`` with only
         ``fan_mode`` set and reads ``get_config`` back; drivers with a dedicated call (or a
         send_config that already confirms) override it."""
+        from asic_bridge.config import MinerConfig
+
         await self.send_config(MinerConfig(fan_mode=mode))
         applied = (await self._get_config()).fan_mode
         self._confirm_fan_mode(mode, applied, "send_config")
@@ -649,6 +667,8 @@ class BaseMiner:
     def _confirm_fan_mode(self, wanted: FanMode, applied: FanMode | None, command: str) -> None:
         """NotAppliedError unless the read-back runs the wanted mode (for manual, the wanted
         speed) with the minimums asked for, where the firmware reports them."""
+        from asic_bridge.config import fan_mode_shown
+
         self._confirm_applied("fan mode", *fan_mode_shown(wanted, applied), command)
 
     async def get_presets(self) -> list[Preset]:
@@ -676,6 +696,8 @@ class BaseMiner:
 
     async def send_config(self, config: MinerConfig, user_suffix: str | None = None) -> None:
         """Write ``config``; parts left ``None`` keep their live values (read-modify-write)."""
+        from asic_bridge.config import MinerConfig
+
         self._require(Capability.SEND_CONFIG, "send_config")
         if not isinstance(config, MinerConfig):
             raise ConfigError(f"send_config needs a MinerConfig, got {type(config).__name__}")

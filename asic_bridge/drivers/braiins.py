@@ -29,25 +29,10 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog, settings
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import (
-    FanMode,
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeHashrateTune,
-    MiningModeNormal,
-    MiningModePowerTune,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-    TemperatureConfig,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -86,6 +71,14 @@ from asic_bridge.transport.grpc import (
     encode_message,
 )
 from asic_bridge.transport.http import HTTPClient
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanMode,
+        MinerConfig,
+        PoolConfig,
+        TemperatureConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -348,6 +341,20 @@ def parse_bosminer_toml(text: str) -> dict[str, Any]:
 
 def config_from_toml(doc: Mapping[str, Any]) -> MinerConfig:
     """MinerConfig from a bosminer.toml document (format 1.x and 2.x)."""
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeHashrateTune,
+        MiningModeNormal,
+        MiningModePowerTune,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+        TemperatureConfig,
+    )
+
     groups = []
     for group in doc.get("group") or []:
         if not isinstance(group, Mapping):
@@ -400,6 +407,15 @@ def config_from_toml(doc: Mapping[str, Any]) -> MinerConfig:
 
 def toml_from_config(config: MinerConfig, live: Mapping[str, Any]) -> dict[str, Any]:
     """``live`` (the parsed file) with the parts ``config`` sets replaced; all else kept."""
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MiningModeHashrateTune,
+        MiningModeNormal,
+        MiningModePowerTune,
+    )
+
     doc: dict[str, Any] = json.loads(json.dumps(live, default=str))
     if config.pools is not None:
         old_groups = [g for g in doc.get("group") or [] if isinstance(g, Mapping)]
@@ -879,6 +895,18 @@ def parse_grpc_power_constraints(constraints: object) -> tuple[int, int] | None:
 
 
 def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        MinerConfig,
+        MiningModeHashrateTune,
+        MiningModeNormal,
+        MiningModePowerTune,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+        TemperatureConfig,
+    )
+
     groups = []
     for group in configuration.get("pool_groups") or []:
         pools = [
@@ -918,6 +946,8 @@ def config_from_grpc(configuration: Mapping[str, Any]) -> MinerConfig:
 
 def _grpc_fan_mode(name: str, mode: Mapping[str, Any]) -> FanMode:
     """One cooling mode as a FanMode; minimums only where the message carries them."""
+    from asic_bridge.config import FanModeImmersion, FanModeManual, FanModeNormal
+
     if name == "immersion":
         return FanModeImmersion()
     given: dict[str, Any] = {}
@@ -936,6 +966,8 @@ def _grpc_fan_mode(name: str, mode: Mapping[str, Any]) -> FanMode:
 def encode_cooling_mode(mode: FanMode, live: TemperatureConfig | None) -> dict[str, Any]:
     """The SetCoolingMode request for ``mode``.  The firmware resets what a new mode's
     message leaves out, so the live temperature limits travel along."""
+    from asic_bridge.config import FanModeManual, FanModeNormal
+
     temps: dict[str, Any] = {}
     for key, value in (
         ("target_temperature", live.target if live else None),
@@ -961,8 +993,14 @@ def encode_cooling_mode(mode: FanMode, live: TemperatureConfig | None) -> dict[s
 
 
 def parse_grpc_fan_mode(ctx: ParseContext, configuration: object) -> str | None:
-    fan = config_from_grpc(_msg(configuration, "GetMinerConfiguration")).fan_mode
-    return None if fan is None else fan.mode
+    """The cooling mode's name as :func:`config_from_grpc` decides it, without building the
+    config models (every get_data reads it)."""
+    temp = _msg(configuration, "GetMinerConfiguration").get("temperature") or {}
+    name = None
+    for key in ("auto", "manual", "immersion"):
+        if isinstance(temp.get(key), Mapping):
+            name = "normal" if key == "auto" else key
+    return "immersion" if "disabled" in temp else name
 
 
 def parse_grpc_fan_percent(ctx: ParseContext, cooling: object) -> int | None:
@@ -1193,6 +1231,8 @@ class BOSMiner(_BraiinsMiner):
         return config_from_toml(await self._read_toml())
 
     async def _set_power_limit(self, wattage: int) -> bool:
+        from asic_bridge.config import MinerConfig, MiningModePowerTune
+
         await self.send_config(MinerConfig(mining_mode=MiningModePowerTune(power=wattage)))
         doc = await self._read_toml()
         applied = whole(_get(doc, "autotuning", "power_target"))
@@ -1200,6 +1240,8 @@ class BOSMiner(_BraiinsMiner):
         return True
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import MiningModeSleep
+
         if isinstance(config.mining_mode, MiningModeSleep):
             await self._set_mining(False)
             config = config.model_copy(update={"mining_mode": live.mining_mode})
@@ -1461,6 +1503,8 @@ class BOSer(_BraiinsMiner):
         self._confirm_fan_mode(mode, (await self._get_config()).fan_mode, "SetCoolingMode")
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import MiningModeNormal, MiningModePowerTune, MiningModeSleep
+
         if config.temperature != live.temperature:
             raise UnsupportedError("setting temperature", "the BOS+ gRPC API (use the web UI)")
         mode = config.mining_mode

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -41,6 +40,9 @@ from asic_bridge.drivers.base import (
 from asic_bridge.drivers.values import number, whole
 from asic_bridge.errors import APIError, CommandError, ConfigError, UnsupportedError
 from asic_bridge.transport.rpc import RPCClient
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig, Pool, PoolConfig
 
 __all__ = [
     "FAMILIES",
@@ -209,6 +211,8 @@ def parse_pools_config(pools: object) -> PoolConfig:
 
     The API never reveals pool passwords; they read as ``"x"``, the usual placeholder.
     """
+    from asic_bridge.config import Pool, PoolConfig, PoolGroup
+
     items = entries(pools, "POOLS")
     if not isinstance(pools, Mapping):
         raise ValueError("pools answer is not an object")
@@ -370,6 +374,8 @@ def parse_cgminer_errors(ctx: ParseContext, devs: object) -> list[MinerErrorData
 
 
 def parse_cgminer_config(ctx: ParseContext, pools: object) -> MinerConfig:
+    from asic_bridge.config import MinerConfig
+
     return MinerConfig(pools=parse_pools_config(pools))
 
 
@@ -443,6 +449,8 @@ class CGMiner(CGMinerRPCMiner):
         return True
 
     async def _get_config(self) -> MinerConfig:
+        from asic_bridge.config import MinerConfig
+
         return MinerConfig(pools=parse_pools_config(await self._command("pools")))
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:

@@ -25,21 +25,9 @@ Controls: fault light (``blink.cgi``, ``B000``/``B100``), reboot, get/send_confi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import lookup
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -65,6 +53,15 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, digest_auth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        PoolConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -216,7 +213,34 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
+def _fan_setting(conf: Mapping[str, Any]) -> tuple[str | None, int]:
+    """The fan mode's name and its manual speed (0-100) from ``fc-fan-ctrl``/``-pwm``: pure,
+    so reading the mode (every get_data) builds no config model."""
+    manual = _flag(conf.get("fc-fan-ctrl"))
+    if manual is None:
+        return None, 0
+    if manual is False:
+        return "normal", 0
+    speed = _int(conf.get("fc-fan-pwm"))
+    if speed == 0:
+        return "immersion", 0
+    return "manual", min(max(speed if speed is not None else 100, 0), 100)
+
+
 def decode_elphapex_conf(conf: Any) -> MinerConfig:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModeSleep,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+    )
+
     if not isinstance(conf, Mapping):
         raise InvalidResponseError("get_miner_conf did not answer a JSON object")
     pools: PoolConfig | None = None
@@ -233,16 +257,13 @@ def decode_elphapex_conf(conf: Any) -> MinerConfig:
         ]
         pools = PoolConfig(groups=[PoolGroup(pools=entries)])
     fan_mode: FanModeNormal | FanModeManual | FanModeImmersion | None = None
-    manual = _flag(conf.get("fc-fan-ctrl"))
-    if manual is False:
+    fan_name, fan_speed = _fan_setting(conf)
+    if fan_name == "normal":
         fan_mode = FanModeNormal()
-    elif manual:
-        speed = _int(conf.get("fc-fan-pwm"))
-        fan_mode = (
-            FanModeImmersion()
-            if speed == 0
-            else FanModeManual(speed=min(max(speed if speed is not None else 100, 0), 100))
-        )
+    elif fan_name == "immersion":
+        fan_mode = FanModeImmersion()
+    elif fan_name == "manual":
+        fan_mode = FanModeManual(speed=fan_speed)
     names = {code: name for name, code in MODES.items()}
     code = _int(conf.get("fc-work-mode"))
     name = names.get(code) if code is not None else None
@@ -253,8 +274,9 @@ def decode_elphapex_conf(conf: Any) -> MinerConfig:
 
 def parse_fan_mode(ctx: ParseContext, conf: Any) -> str | None:
     """``fc-fan-ctrl``: false is the firmware's control, true a fixed PWM."""
-    fan = decode_elphapex_conf(conf).fan_mode
-    return None if fan is None else fan.mode
+    if not isinstance(conf, Mapping):
+        raise InvalidResponseError("get_miner_conf did not answer a JSON object")
+    return _fan_setting(conf)[0]
 
 
 def parse_fan_percent(ctx: ParseContext, conf: Any) -> int | None:
@@ -270,6 +292,8 @@ def encode_elphapex_conf(config: MinerConfig, live: Mapping[str, Any]) -> dict[s
 
     The work mode is written back as it is (``miner-mode``, the key the script reads).
     """
+    from asic_bridge.config import FanModeImmersion, FanModeManual, FanModeNormal
+
     body = {k: v for k, v in live.items() if k != "fc-work-mode"}
     body["miner-mode"] = _int(live.get("fc-work-mode")) or 0
     if config.pools is not None:

@@ -43,23 +43,9 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeHashrateTune,
-    MiningModeNormal,
-    MiningModePowerTune,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-    TemperatureConfig,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -83,6 +69,19 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeHashrateTune,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+        PoolConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -430,6 +429,20 @@ def parse_fan_percent(ctx: ParseContext, summary: object) -> int | None:
 
 
 def parse_config(ctx: ParseContext, summary: object) -> MinerConfig:
+    from asic_bridge.config import (
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeHashrateTune,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+        TemperatureConfig,
+    )
+
     data = _summary(summary)
     pools = [
         Pool(
@@ -484,6 +497,8 @@ def encode_fan_mode(
     fan: FanModeNormal | FanModeManual | FanModeImmersion, target: float | None, live: object
 ) -> dict[str, Any]:
     """The ``fanspeed`` param for a fan mode, unset values taken from the live ``Fan Mode``."""
+    from asic_bridge.config import FanModeImmersion, FanModeManual
+
     if isinstance(fan, FanModeImmersion):
         raise ConfigError("ePIC has no immersion fan mode (use manual with a low speed)")
     if isinstance(fan, FanModeManual):
@@ -736,6 +751,8 @@ class EpicMiner(BaseMiner):
     async def _send_cooling(
         self, config: MinerConfig, live: MinerConfig, summary: Mapping[str, Any]
     ) -> None:
+        from asic_bridge.config import FanModeImmersion, FanModeManual, TemperatureConfig
+
         temp, live_temp = config.temperature, live.temperature or TemperatureConfig()
         target = temp.target if temp is not None else None
         fan = config.fan_mode
@@ -756,6 +773,13 @@ class EpicMiner(BaseMiner):
                 await self.command("criticaltemp", round(temp.danger))
 
     async def _send_mining_mode(self, mode: Any, live: MinerConfig) -> None:
+        from asic_bridge.config import (
+            MiningModeHashrateTune,
+            MiningModeNormal,
+            MiningModePowerTune,
+            MiningModeSleep,
+        )
+
         if isinstance(mode, MiningModeSleep):
             await self._set_mining(False)
             return

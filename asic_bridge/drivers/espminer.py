@@ -53,20 +53,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from asic_bridge import catalog
-from asic_bridge.config import (
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-    TemperatureConfig,
-    fan_mode_shown,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -89,6 +79,12 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        MinerConfig,
+        Pool,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -291,6 +287,16 @@ def parse_api_ver(ctx: ParseContext, info: object) -> str | None:
 
 
 def parse_config(ctx: ParseContext, info: object) -> MinerConfig:
+    from asic_bridge.config import (
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+        TemperatureConfig,
+    )
+
     data = _info(info)
     pools = []
     for prefix in ("stratum", "fallbackStratum"):
@@ -382,6 +388,8 @@ def encode_config(
     config: MinerConfig, live: MinerConfig, version: tuple[int, ...] = NEWEST
 ) -> dict[str, Any]:
     """The ``PATCH /api/system`` body that turns ``live`` into ``config`` on ``version``."""
+    from asic_bridge.config import FanModeManual, FanModeNormal
+
     body: dict[str, Any] = {}
     if config.pools is not None and config.pools != live.pools:
         wanted = config.pools.first_group
@@ -427,6 +435,8 @@ def encode_config(
 
 def not_applied(wanted: MinerConfig, applied: MinerConfig) -> list[str]:
     """The parts of ``wanted`` that the read-back ``applied`` does not show."""
+    from asic_bridge.config import fan_mode_shown
+
     missing = []
     if wanted.pools is not None:
         want = [(p.url, p.user) for p in wanted.pools.first_group]
@@ -535,6 +545,8 @@ class ESPMiner(BaseMiner):
         return version_tuple(self.identity.fw_ver) or NEWEST
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import MinerConfig
+
         body = encode_config(config, live, self.fw_version)
         if not body:
             return

@@ -37,18 +37,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import (
-    MinerConfig,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -79,6 +70,12 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, TokenAuth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        MinerConfig,
+        Pool,
+    )
 
 __all__ = ["FAMILIES", "GoldshellMiner", "parse_hashboards", "resolve_model"]
 
@@ -219,6 +216,8 @@ def plan_index(setting: Mapping[str, Any], level: int) -> int | None:
 
 def parse_web_pools(pools: object) -> list[Pool]:
     """``/mcb/pools``: a list of ``{url, user, pass, dragid, ...}`` in priority order."""
+    from asic_bridge.config import Pool
+
     if isinstance(pools, Mapping):
         pools = pools.get("pools", pools.get("data"))
     if not isinstance(pools, list):
@@ -233,6 +232,15 @@ def parse_web_pools(pools: object) -> list[Pool]:
 
 
 def parse_config(ctx: ParseContext, pools: object, setting: object) -> MinerConfig:
+    from asic_bridge.config import (
+        MinerConfig,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModeSleep,
+        PoolConfig,
+        PoolGroup,
+    )
+
     config = MinerConfig(pools=PoolConfig(groups=[PoolGroup(pools=parse_web_pools(pools))]))
     level = selected_level(setting)
     mode = LEVEL_MODES.get(level) if level is not None else None

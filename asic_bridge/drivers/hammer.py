@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup
-from asic_bridge.config import MinerConfig
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -64,6 +63,9 @@ from asic_bridge.errors import (
 )
 from asic_bridge.transport.http import HTTPClient, digest_auth
 from asic_bridge.transport.rpc import check_status, json_object, parse_rpc_payload
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig
 
 __all__ = [
     "FAMILIES",

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup
-from asic_bridge.config import MinerConfig, MiningModeNormal, MiningModeSleep
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import HashBoard, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -84,6 +83,9 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, digest_auth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig
 
 __all__ = [
     "FAMILIES",
@@ -349,6 +351,8 @@ class HiveonModern(BaseMiner):
         return decode_miner_conf(conf)
 
     async def _set_mining(self, on: bool) -> bool:
+        from asic_bridge.config import MinerConfig, MiningModeNormal, MiningModeSleep
+
         await self.send_config(
             MinerConfig(mining_mode=MiningModeNormal() if on else MiningModeSleep())
         )
@@ -379,6 +383,13 @@ class HiveonModern(BaseMiner):
         self._confirm_applied("the config written", *readback(config, applied), "set_miner_conf")
 
 
+def parse_config(ctx: ParseContext, pools: Any) -> MinerConfig:
+    """The pool part of the config, from RPC ``pools`` (the only config an old Hiveon shows)."""
+    from asic_bridge.config import MinerConfig
+
+    return MinerConfig(pools=parse_pools_config(pools))
+
+
 class HiveonOld(BaseMiner):
     """Hiveon on X9-era Antminers (T9, S9): readings from the RPC only, as pyasic does.
 
@@ -404,9 +415,7 @@ class HiveonOld(BaseMiner):
         "wattage": FieldSpec(("rpc:stats",), parse_wattage),
         "pools": FieldSpec(("rpc:pools",), parse_pools),
         "is_mining": FieldSpec(("rpc:summary",), parse_is_mining),
-        "config": FieldSpec(
-            ("rpc:pools",), lambda ctx, pools: MinerConfig(pools=parse_pools_config(pools))
-        ),
+        "config": FieldSpec(("rpc:pools",), parse_config),
     }
 
     def __init__(
@@ -449,6 +458,8 @@ class HiveonOld(BaseMiner):
         return await super()._fetch_group(group, names)
 
     async def _get_config(self) -> MinerConfig:
+        from asic_bridge.config import MinerConfig
+
         pools = await self.rpc.send("pools")
         return MinerConfig(pools=parse_pools_config(pools))
 

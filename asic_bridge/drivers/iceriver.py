@@ -40,10 +40,9 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -65,6 +64,9 @@ from asic_bridge.errors import (
     NotAppliedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig
 
 __all__ = ["FAMILIES", "IceRiverMiner", "model_from", "parse_rate"]
 
@@ -211,6 +213,8 @@ def parse_fw_ver(ctx: ParseContext, panel: object) -> str | None:
 
 
 def parse_config(ctx: ParseContext, panel: object) -> MinerConfig:
+    from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
+
     rows = _data(panel).get("pools")
     pools = [
         Pool(

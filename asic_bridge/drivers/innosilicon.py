@@ -40,10 +40,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import HashBoard, MinerErrorData, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -74,6 +73,9 @@ from asic_bridge.errors import (
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, TokenAuth
 from asic_bridge.transport.rpc import json_object
+
+if TYPE_CHECKING:
+    from asic_bridge.config import MinerConfig, Pool
 
 __all__ = ["FAMILIES", "InnosiliconMiner", "encode_pools", "parse_hashboards"]
 
@@ -191,6 +193,8 @@ def parse_fw_ver(ctx: ParseContext, version: object) -> str | None:
 
 def parse_web_pools(pools: object) -> list[Pool]:
     """``/api/pools`` -> pools in slot order (empty slots dropped)."""
+    from asic_bridge.config import Pool
+
     if not isinstance(pools, Mapping) or not isinstance(pools.get("pools"), list):
         raise ValueError("pools answer has no pool list")
     out = []
@@ -210,6 +214,8 @@ def parse_web_pools(pools: object) -> list[Pool]:
 
 
 def parse_config(ctx: ParseContext, pools: object) -> MinerConfig:
+    from asic_bridge.config import MinerConfig, PoolConfig, PoolGroup
+
     return MinerConfig(pools=PoolConfig(groups=[PoolGroup(pools=parse_web_pools(pools))]))
 
 

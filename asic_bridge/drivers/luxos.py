@@ -46,26 +46,9 @@ Config: pools via addpool/switchpool/removepool, temperatures via ``tempctrlset`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningMode,
-    MiningModeHigh,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModePreset,
-    MiningModeSleep,
-    MiningPreset,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-    TemperatureConfig,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -94,6 +77,21 @@ from asic_bridge.errors import (
     ConfigError,
     UnsupportedError,
 )
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningMode,
+        MiningModeHigh,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningPreset,
+        PoolConfig,
+        TemperatureConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -197,15 +195,24 @@ def parse_wattage(ctx: ParseContext, power: object) -> int | None:
     return whole(entry.get("Watts"))
 
 
-def parse_profiles(profiles: object) -> list[MiningPreset]:
-    """Every profile as a preset (power in W, hashrate in TH/s), in the firmware's order."""
+def _profile_entries(profiles: object) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, entry) of every named profile, in the firmware's order."""
     if not isinstance(profiles, Mapping) or "PROFILES" not in profiles:
         raise ValueError("profiles has no PROFILES section")
-    out = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for item in entries(profiles, "PROFILES"):
         name = item.get("Profile Name")
-        if not isinstance(name, str) or not name:
-            continue
+        if isinstance(name, str) and name:
+            out.append((name, item))
+    return out
+
+
+def parse_profiles(profiles: object) -> list[MiningPreset]:
+    """Every profile as a preset (power in W, hashrate in TH/s), in the firmware's order."""
+    from asic_bridge.config import MiningPreset
+
+    out = []
+    for name, item in _profile_entries(profiles):
         tuned = item.get("IsTuned")
         out.append(
             MiningPreset(
@@ -219,10 +226,11 @@ def parse_profiles(profiles: object) -> list[MiningPreset]:
 
 
 def parse_wattage_limit(ctx: ParseContext, config: object, profiles: object) -> int | None:
+    """The Watts of the profile the miner runs (read from the entries: no preset models)."""
     active = _config_entry(config).get("Profile")
-    for preset in parse_profiles(profiles):
-        if preset.name == active:
-            return preset.power
+    for name, item in _profile_entries(profiles):
+        if name == active:
+            return whole(item.get("Watts"))
     return None
 
 
@@ -277,6 +285,8 @@ def parse_fw_ver(ctx: ParseContext, version: object) -> str | None:
 
 def parse_pool_config(pools: object, groups: object) -> PoolConfig:
     """Pools by group (``GROUP``), each in ``Priority`` order; passwords read as ``x``."""
+    from asic_bridge.config import Pool, PoolConfig, PoolGroup
+
     if not isinstance(pools, Mapping):
         raise ValueError("pools answer is not an object")
     group_items = entries(groups, "GROUPS") or [{"GROUP": 0, "Name": None, "Quota": 1}]
@@ -299,30 +309,40 @@ def parse_pool_config(pools: object, groups: object) -> PoolConfig:
     return PoolConfig(groups=[g for g in out if g.pools] or out[:1])
 
 
+def _fan_setting(fans: object, tempctrl: object) -> tuple[str | None, int | None, int | None]:
+    """(fan mode name, manual speed, minimum fans) as ``tempctrl`` and ``fans`` report them:
+    pure, so reading the mode's name builds no config model."""
+    ctrl = first_entry(tempctrl, "TEMPCTRL") or {}
+    min_fans = whole((first_entry(fans, "FANCTRL") or {}).get("MinFans"))
+    if ctrl.get("Mode") == "Manual":
+        speed = whole((first_entry(fans, "FANS") or {}).get("Speed"))
+        if speed == 0 and min_fans == 0:
+            return "immersion", speed, min_fans
+        return (None if speed is None else "manual"), speed, min_fans
+    if ctrl.get("Mode") is None and min_fans is None:
+        return None, None, None
+    return "normal", None, min_fans
+
+
 def parse_fan_mode(
     fans: object, tempctrl: object
 ) -> FanModeNormal | FanModeManual | FanModeImmersion | None:
-    ctrl = first_entry(tempctrl, "TEMPCTRL") or {}
-    fanctrl = first_entry(fans, "FANCTRL") or {}
-    min_fans = whole(fanctrl.get("MinFans"))
-    if ctrl.get("Mode") == "Manual":
-        first = first_entry(fans, "FANS") or {}
-        speed = whole(first.get("Speed"))
-        if speed == 0 and min_fans == 0:
-            return FanModeImmersion()
-        if speed is None:
-            return None
-        return FanModeManual(speed=max(0, min(speed, 100)), minimum_fans=max(min_fans or 0, 0))
-    if ctrl.get("Mode") is None and min_fans is None:
-        return None
-    return FanModeNormal(minimum_fans=max(min_fans or 0, 0))
+    from asic_bridge.config import FanModeImmersion, FanModeManual, FanModeNormal
+
+    name, speed, min_fans = _fan_setting(fans, tempctrl)
+    if name == "immersion":
+        return FanModeImmersion()
+    if name == "manual":
+        return FanModeManual(speed=max(0, min(speed or 0, 100)), minimum_fans=max(min_fans or 0, 0))
+    if name == "normal":
+        return FanModeNormal(minimum_fans=max(min_fans or 0, 0))
+    return None
 
 
 def parse_fan_mode_name(ctx: ParseContext, fans: object, tempctrl: object) -> str | None:
     """The mode only where ``tempctrl`` says Auto or Manual (no guess from the fans alone)."""
     ctrl = first_entry(tempctrl, "TEMPCTRL") or {}
-    mode = parse_fan_mode(fans, tempctrl) if ctrl.get("Mode") in ("Auto", "Manual") else None
-    return None if mode is None else mode.mode
+    return _fan_setting(fans, tempctrl)[0] if ctrl.get("Mode") in ("Auto", "Manual") else None
 
 
 def parse_fan_percent(ctx: ParseContext, fans: object) -> int | None:
@@ -333,6 +353,8 @@ def parse_fan_percent(ctx: ParseContext, fans: object) -> int | None:
 
 
 def parse_temperature(tempctrl: object) -> TemperatureConfig | None:
+    from asic_bridge.config import TemperatureConfig
+
     ctrl = first_entry(tempctrl, "TEMPCTRL")
     if ctrl is None:
         return None
@@ -352,6 +374,8 @@ def parse_config(
     config: object,
     profiles: object,
 ) -> MinerConfig:
+    from asic_bridge.config import MinerConfig
+
     presets = parse_profiles(profiles)
     active = _config_entry(config).get("Profile")
     mode = reported_mode(presets, active if isinstance(active, str) else None, _curtailed(config))
@@ -388,6 +412,14 @@ def reported_mode(presets: list[MiningPreset], active: str | None, curtailed: bo
     ``sleep`` when curtailed; ``normal``/``low``/``high`` when the active profile is the one
     that mode selects (:func:`mode_profile`); any other profile is ``preset`` naming it.
     """
+    from asic_bridge.config import (
+        MiningModeHigh,
+        MiningModeLow,
+        MiningModeNormal,
+        MiningModePreset,
+        MiningModeSleep,
+    )
+
     if curtailed:
         return MiningModeSleep()
     by_mode: dict[str, MiningModeNormal | MiningModeLow | MiningModeHigh] = {
@@ -567,6 +599,8 @@ class LuxOSMiner(CGMiner):
         return ParseContext(self.algo, self.model_info, self.identity)
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import MinerConfig
+
         if config.pools is not None and config.pools != live.pools:
             pools_only = MinerConfig(
                 pools=config.pools,
@@ -586,6 +620,8 @@ class LuxOSMiner(CGMiner):
             await self._write_mode(config.mining_mode, live)
 
     async def _write_mode(self, mode: Any, live: MinerConfig) -> None:
+        from asic_bridge.config import MiningModeSleep
+
         name = mode.mode
         if name == "sleep":
             await self._set_mining(False)
@@ -607,6 +643,8 @@ class LuxOSMiner(CGMiner):
 
 
 def _fanset_params(fan: Any) -> list[str]:
+    from asic_bridge.config import FanModeImmersion, FanModeManual
+
     if isinstance(fan, FanModeManual):
         return [f"speed={fan.speed}", f"min_fans={fan.minimum_fans}"]
     if isinstance(fan, FanModeImmersion):

@@ -35,23 +35,9 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeHashrateTune,
-    MiningModeManual,
-    MiningModeNormal,
-    MiningModePowerTune,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -76,6 +62,20 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, HTTPResult, digest_auth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeHashrateTune,
+        MiningModeManual,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+        PoolConfig,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -242,6 +242,16 @@ def parse_hostname(ctx: ParseContext, network: Any) -> str | None:
 # =============================================================================== config codec
 def decode_mara_config(conf: Any) -> MinerConfig:
     """``miner_config`` -> MinerConfig (an unknown mode leaves ``mining_mode`` unset)."""
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+    )
+
     conf = _obj(conf, "miner_config")
     pools: PoolConfig | None = None
     raw_pools = conf.get("pools")
@@ -282,6 +292,14 @@ def _decode_mode(
     | MiningModeManual
     | None
 ):
+    from asic_bridge.config import (
+        MiningModeHashrateTune,
+        MiningModeManual,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+    )
+
     if not isinstance(mode, Mapping):
         return None
     selector = mode.get("work-mode-selector")
@@ -307,6 +325,14 @@ def _decode_mode(
 
 
 def _encode_mode(config: MinerConfig, mode: dict[str, Any]) -> None:
+    from asic_bridge.config import (
+        MiningModeHashrateTune,
+        MiningModeManual,
+        MiningModeNormal,
+        MiningModePowerTune,
+        MiningModeSleep,
+    )
+
     wanted = config.mining_mode
     if wanted is None:
         return
@@ -345,6 +371,8 @@ def encode_mara_config(
     Every vendor key is kept from the live config; a part not named in ``changed`` (default:
     every part ``config`` sets) is left exactly as the firmware has it.
     """
+    from asic_bridge.config import FanModeImmersion, FanModeManual
+
     if changed is None:
         changed = frozenset(
             name for name in ("pools", "fan_mode", "mining_mode") if getattr(config, name)
@@ -492,6 +520,8 @@ class MaraMiner(BaseMiner):
 
     async def _write(self, config: MinerConfig, changed: frozenset[str]) -> None:
         """Rewrite miner_config from the live one and read it back."""
+        from asic_bridge.config import MinerConfig
+
         live = await self._live_conf()
         body = encode_mara_config(config, live, changed)
         await self.command("miner_config", body)
@@ -515,6 +545,8 @@ class MaraMiner(BaseMiner):
             await self._write(config, changed)
 
     async def _set_mining(self, on: bool) -> bool:
+        from asic_bridge.config import MinerConfig, MiningModeNormal, MiningModeSleep
+
         async with self._lock:
             live = await self._live_conf()
             mode = live.get("mode") if isinstance(live.get("mode"), Mapping) else {}
@@ -529,6 +561,8 @@ class MaraMiner(BaseMiner):
         return True
 
     async def _set_power_limit(self, wattage: int) -> bool:
+        from asic_bridge.config import MinerConfig, MiningModePowerTune
+
         async with self._lock:
             config = MinerConfig(mining_mode=MiningModePowerTune(power=wattage))
             await self._write(config, frozenset({"mining_mode"}))

@@ -40,24 +40,10 @@ import contextlib
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.catalog import ModelInfo
-from asic_bridge.config import (
-    FanModeImmersion,
-    FanModeManual,
-    FanModeNormal,
-    MinerConfig,
-    MiningModeNormal,
-    MiningModePreset,
-    MiningModeSleep,
-    MiningPreset,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-    TemperatureConfig,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import MinerErrorData, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -99,6 +85,18 @@ from asic_bridge.errors import (
     UnsupportedError,
 )
 from asic_bridge.transport.http import HTTPClient, TokenAuth
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeNormal,
+        MiningModePreset,
+        MiningModeSleep,
+        MiningPreset,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -266,6 +264,8 @@ def parse_rate(text: str, algo: str = "SHA256") -> float | None:
 
 def parse_preset(item: Mapping[str, Any], algo: str = "SHA256") -> MiningPreset | None:
     """One ``autotune/presets`` entry (``pretty`` = ``"<W> watt ~ <rate>"``)."""
+    from asic_bridge.config import MiningPreset
+
     name = item.get("name")
     if not isinstance(name, str) or not name:
         return None
@@ -315,6 +315,20 @@ def choose_preset(presets: list[MiningPreset], wattage: int) -> MiningPreset | N
 def parse_settings_config(
     ctx: ParseContext, web_settings: object, presets: object, summary: object | None = None
 ) -> MinerConfig:
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MinerConfig,
+        MiningModeNormal,
+        MiningModePreset,
+        MiningModeSleep,
+        Pool,
+        PoolConfig,
+        PoolGroup,
+        TemperatureConfig,
+    )
+
     miner = _miner_settings(web_settings)
     pools = [
         Pool(url=str(p["url"]), user=str(p.get("user", "")), password=str(p.get("pass") or "x"))
@@ -366,6 +380,14 @@ def encode_settings(
     ``cooling.mode.param`` is the target temperature in auto and the fan duty in manual, so a
     mode change never carries the old param over: auto takes the temperature target given,
     else ``auto_target`` (the last one this miner ran)."""
+    from asic_bridge.config import (
+        FanModeImmersion,
+        FanModeManual,
+        FanModeNormal,
+        MiningModeNormal,
+        MiningModePreset,
+    )
+
     out = copy.deepcopy(dict(live))
     miner = out.setdefault("miner", {})
     if config.pools is not None:
@@ -612,6 +634,8 @@ class VNishMiner(CGMinerRPCMiner):
     async def _set_preset(self, name: str) -> bool:
         """``settings.miner.overclock.preset`` = ``name`` (``disabled`` = stock clocks), the
         rest of the settings document as it was; read back from ``settings``."""
+        from asic_bridge.config import MinerConfig, MiningModePreset
+
         live = await self._settings()
         body = encode_settings(MinerConfig(mining_mode=MiningModePreset(
             active_preset=name)), live)  # fmt: skip
@@ -627,6 +651,8 @@ class VNishMiner(CGMinerRPCMiner):
         return live, presets, summary
 
     async def _get_config(self) -> MinerConfig:
+        from asic_bridge.config import FanModeNormal
+
         live, presets, summary = await self._live()
         config = parse_settings_config(self._ctx(), live, presets, summary)
         target = config.temperature.target if config.temperature else None
@@ -638,6 +664,8 @@ class VNishMiner(CGMinerRPCMiner):
         return ParseContext(self.algo, self.model_info, self.identity)
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import MiningModePreset, MiningModeSleep
+
         mode = config.mining_mode
         if mode is not None and mode.mode not in ("normal", "preset", "sleep", "power_tuning"):
             raise UnsupportedError(f"mining mode {mode.mode!r}", "VNish")

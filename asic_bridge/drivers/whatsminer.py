@@ -24,20 +24,9 @@ import contextlib
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup_whatsminer
-from asic_bridge.config import (
-    MinerConfig,
-    MiningModeHigh,
-    MiningModeLow,
-    MiningModeNormal,
-    MiningModePowerTune,
-    MiningModeSleep,
-    Pool,
-    PoolConfig,
-    PoolGroup,
-)
 from asic_bridge.credentials import Credentials
 from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
 from asic_bridge.drivers import Evidence, Family
@@ -64,6 +53,13 @@ from asic_bridge.errors import (
 )
 from asic_bridge.transport.rpc import RPCClient, parse_rpc_payload
 from asic_bridge.transport.whatsminer import V3_PORT, WhatsminerV2Session, WhatsminerV3Client
+
+if TYPE_CHECKING:
+    from asic_bridge.config import (
+        MinerConfig,
+        MiningMode,
+        Pool,
+    )
 
 __all__ = [
     "FAMILIES",
@@ -448,7 +444,16 @@ def v2_is_mining(ctx: ParseContext, status: Any) -> bool | None:
     return None
 
 
-_V2_MODES = {"low": MiningModeLow, "normal": MiningModeNormal, "high": MiningModeHigh}
+_V2_MODES = ("low", "normal", "high")
+
+
+def _named_mode(mode: str) -> MiningMode:
+    """The config model of a named v2 power mode (one of ``_V2_MODES``)."""
+    from asic_bridge.config import MiningModeHigh, MiningModeLow, MiningModeNormal
+
+    if mode == "low":
+        return MiningModeLow()
+    return MiningModeHigh() if mode == "high" else MiningModeNormal()
 
 
 def _limit_is_custom(ctx: ParseContext, limit: int | None) -> bool:
@@ -463,6 +468,8 @@ def _limit_is_custom(ctx: ParseContext, limit: int | None) -> bool:
 
 def v2_config(ctx: ParseContext, pools: Any, summary: Any, status: Any) -> MinerConfig:
     """The live config: pools (passwords are not readable: ``x``) and the mining mode."""
+    from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
+
     entries = _items(pools, "POOLS")
     pool_config = None
     if entries is not None:
@@ -482,6 +489,8 @@ def v2_config(ctx: ParseContext, pools: Any, summary: Any, status: Any) -> Miner
 
 
 def _v2_mode(ctx: ParseContext, summary: Any, status: Any) -> Any:
+    from asic_bridge.config import MiningModeNormal, MiningModePowerTune, MiningModeSleep
+
     if v2_is_mining(ctx, status) is False:
         return MiningModeSleep()
     entry = _section(summary, "SUMMARY")
@@ -489,7 +498,7 @@ def _v2_mode(ctx: ParseContext, summary: Any, status: Any) -> Any:
         return None
     mode = (_text(entry.get("Power Mode")) or "").lower()
     if mode in ("low", "high"):
-        return _V2_MODES[mode]()
+        return _named_mode(mode)
     limit = _int(entry.get("Power Limit"))
     if _limit_is_custom(ctx, limit):
         return MiningModePowerTune(power=limit)
@@ -693,6 +702,8 @@ def v3_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics] | None:
 
 
 def v3_config(ctx: ParseContext, pools: Any, info: Any, setting: Any) -> MinerConfig:
+    from asic_bridge.config import MinerConfig, Pool, PoolConfig, PoolGroup
+
     parsed = v3_pools(ctx, pools)
     pool_config = None
     if parsed is not None:
@@ -711,6 +722,8 @@ def v3_config(ctx: ParseContext, pools: Any, info: Any, setting: Any) -> MinerCo
 def _v3_mode(ctx: ParseContext, info: Any, setting: Any) -> Any:
     """API 3.0.0 documents ``miner.power-limit-set``; 3.0.2 firmware no longer sends it, so
     the configured limit then comes from ``get.miner.setting`` ``power-limit``."""
+    from asic_bridge.config import MiningModeNormal, MiningModePowerTune, MiningModeSleep
+
     if v3_is_mining(ctx, info) is False:
         return MiningModeSleep()
     miner = _v3_part(info, "miner") or {}
@@ -723,7 +736,7 @@ def _v3_mode(ctx: ParseContext, info: Any, setting: Any) -> Any:
         return MiningModePowerTune(power=limit)
     mode = (_text(settings_msg.get("power-mode")) or "").lower()
     if mode in _V2_MODES:
-        return _V2_MODES[mode]()
+        return _named_mode(mode)
     return None if not settings_msg else MiningModeNormal()
 
 
@@ -783,6 +796,8 @@ class _Whatsminer(BaseMiner):
 
     def _check_config(self, config: MinerConfig, live: MinerConfig) -> None:
         """Refuse what this firmware cannot do before anything is written."""
+        from asic_bridge.config import MiningModePowerTune
+
         if config.fan_mode is not None and config.fan_mode != live.fan_mode:
             raise UnsupportedError(
                 f"fan mode {config.fan_mode.mode!r}", f"{self.make} {self.firmware}"
@@ -815,6 +830,13 @@ class _Whatsminer(BaseMiner):
                 )
 
     async def _send_config(self, config: MinerConfig, live: MinerConfig) -> None:
+        from asic_bridge.config import (
+            MiningModeHigh,
+            MiningModeLow,
+            MiningModePowerTune,
+            MiningModeSleep,
+        )
+
         self._check_config(config, live)
         if config.pools is not None and config.pools != live.pools:
             await self._write_pools(config.pools.first_group)

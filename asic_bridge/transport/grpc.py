@@ -40,12 +40,7 @@ import contextlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
+from typing import TYPE_CHECKING, Any
 
 from asic_bridge import settings
 from asic_bridge.errors import (
@@ -57,6 +52,13 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+
+if TYPE_CHECKING:
+    import h2.connection
+
+# h2 (~15 ms of CPU to import) is imported by the methods that speak HTTP/2: a scan needs
+# the protobuf codec and the BOS+ schemas of this module for every host, h2 only once a
+# BOS+ miner answers.
 
 __all__ = [
     "F",
@@ -399,6 +401,9 @@ class GRPCClient:
         )
 
     async def _connect(self, connect_timeout: float) -> None:
+        import h2.config
+        import h2.connection
+
         if self.connected:
             return
         await self._drop()
@@ -416,6 +421,8 @@ class GRPCClient:
 
     async def _pump(self, reader: asyncio.StreamReader) -> None:
         """Feed every received byte to h2 and route the events to their streams."""
+        import h2.exceptions
+
         conn = self._conn
         assert conn is not None
         cap = self._cap()
@@ -475,6 +482,8 @@ class GRPCClient:
                 return
 
     def _on_event(self, conn: h2.connection.H2Connection, event: Any, cap: int) -> None:
+        import h2.events
+
         if isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
             self._window.set()
         stream_id = getattr(event, "stream_id", None)
@@ -522,6 +531,8 @@ class GRPCClient:
         non-zero ``grpc-status`` raises :class:`GRPCError` (``GRPCAuthError`` for
         UNAUTHENTICATED / PERMISSION_DENIED); transport failures raise the usual APIErrors.
         """
+        import h2.exceptions
+
         name = path.rsplit("/", 1)[-1]
         total = self._total(timeout)
         connect = min(self.limits.connect_timeout, total)
@@ -607,6 +618,8 @@ class GRPCClient:
         conn, writer = self._conn, self._writer
         if stream_id is None or conn is None or writer is None:
             return
+        import h2.exceptions  # loaded: there is a connection
+
         with contextlib.suppress(h2.exceptions.H2Error, OSError, RuntimeError):
             conn.reset_stream(stream_id)
             writer.write(conn.data_to_send())
@@ -626,6 +639,8 @@ class GRPCClient:
         """Close the kept connection (politely, with GOAWAY)."""
         conn, writer = self._conn, self._writer
         if conn is not None and writer is not None and not writer.is_closing():
+            import h2.exceptions  # loaded: there is a connection
+
             with contextlib.suppress(h2.exceptions.H2Error, OSError, RuntimeError):
                 conn.close_connection()
                 writer.write(conn.data_to_send())
