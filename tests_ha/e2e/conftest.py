@@ -8,6 +8,7 @@ fixture is replaced by a no-op), and the waits are real.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 from pathlib import Path
 import re
@@ -17,7 +18,10 @@ import subprocess
 import sys
 import time
 
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.asic_bridge import const
 
@@ -150,3 +154,44 @@ def start_sim(tmp_path: Path, spec: str) -> tuple[Process, dict[str, int]]:
         time.sleep(0.05)
     process.stop()
     raise RuntimeError(f"simulator {spec} did not start:\n{process.output()}")
+
+
+def add_mqtt_entry(hass: HomeAssistant, broker: int) -> MockConfigEntry:
+    """HA's MQTT integration, logging in to the test broker as ``homeassistant``."""
+    entry = MockConfigEntry(
+        domain=mqtt.DOMAIN,
+        title="MQTT",
+        data={
+            "broker": "127.0.0.1",
+            "port": broker,
+            "username": "homeassistant",
+            "password": HA_PASSWORD,
+        },
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@contextmanager
+def running_sims(
+    tmp_path: Path, specs: tuple[str, ...]
+) -> Iterator[dict[str, tuple[Process, dict[str, int]]]]:
+    """Simulated miners, one process each, stopped on the way out."""
+    started: dict[str, tuple[Process, dict[str, int]]] = {}
+    try:
+        for spec in specs:
+            started[spec] = start_sim(tmp_path, spec)
+        yield started
+    finally:
+        for process, _ in started.values():
+            process.stop()
+
+
+async def unload_all(hass: HomeAssistant, mqtt_entry: MockConfigEntry) -> None:
+    """Unload our entries, then MQTT (its client disconnects from the test broker)."""
+    for entry in hass.config_entries.async_entries(const.DOMAIN):
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.config_entries.async_unload(mqtt_entry.entry_id)
+    await hass.async_block_till_done()

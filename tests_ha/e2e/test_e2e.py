@@ -31,7 +31,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.asic_bridge.const import DOMAIN, EVENT_ASIC_BRIDGE
 
-from .conftest import BRIDGE_PASSWORD, DAEMON_BIN, HA_PASSWORD, ROOT, Process, start_sim
+from .conftest import (
+    BRIDGE_PASSWORD,
+    DAEMON_BIN,
+    HA_PASSWORD,
+    ROOT,
+    Process,
+    add_mqtt_entry,
+    running_sims,
+    unload_all,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +52,8 @@ BRIDGE_NODE = "asic_bridge_asic_bridge"  # the bridge device's node id (entities
 
 @pytest.fixture
 def sims(tmp_path: Path) -> Iterator[dict[str, tuple[Process, dict[str, int]]]]:
-    started = {spec: start_sim(tmp_path, spec) for spec in (M60, S19)}
-    try:
+    with running_sims(tmp_path, (M60, S19)) as started:
         yield started
-    finally:
-        for process, _ in started.values():
-            process.stop()
 
 
 @pytest.fixture
@@ -110,29 +115,14 @@ async def test_end_to_end(
     bridge: Process,
     tmp_path: Path,
 ) -> None:
-    mqtt_entry = MockConfigEntry(
-        domain=mqtt.DOMAIN,
-        title="MQTT",
-        data={
-            "broker": "127.0.0.1",
-            "port": broker,
-            "username": "homeassistant",
-            "password": HA_PASSWORD,
-        },
-        version=1,
-        minor_version=2,
-    )
-    mqtt_entry.add_to_hass(hass)
+    mqtt_entry = add_mqtt_entry(hass, broker)
     try:
         await _scenario(hass, sims, bridge, mqtt_entry, tmp_path / "bridge.yaml")
     except BaseException:
         print("---- bridge log ----\n" + bridge.output()[-6000:])
         raise
     finally:
-        for entry in hass.config_entries.async_entries(DOMAIN):
-            await hass.config_entries.async_unload(entry.entry_id)
-        await hass.config_entries.async_unload(mqtt_entry.entry_id)
-        await hass.async_block_till_done()
+        await unload_all(hass, mqtt_entry)
 
 
 async def _scenario(
