@@ -32,6 +32,7 @@ from custom_components.asic_bridge.const import (
     OFFLINE_GRACE_SECONDS,
     TIMEOUTS,
 )
+from custom_components.asic_bridge.diagnostics import async_get_config_entry_diagnostics
 
 from .common import (
     BASE,
@@ -204,6 +205,17 @@ async def test_each_entry_sees_only_its_own_miners(hass, mqtt_mock) -> None:
     await hass.async_block_till_done()
     assert entries[B].runtime_data.states["b1"] == {"hashrate": 90.0}
     assert "b1" not in entries[A].runtime_data.states
+    diagnostics = await async_get_config_entry_diagnostics(hass, entries[B])
+    assert diagnostics["bridge"]["instance"] == B
+    assert list(diagnostics["states"]) == ["b1"]
+    # b1 moves to A (the shard count changed): B forgets it, A takes it from now on
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/{B}/devices", "[]")
+    a_records = [device_record(m) for m in (*MINERS[A], "b1")]
+    async_fire_mqtt_message(hass, f"{BASE}/bridge/{A}/devices", json.dumps(a_records))
+    async_fire_mqtt_message(hass, f"{BASE}/b1", json.dumps({"hashrate": 91.0}))
+    await hass.async_block_till_done()
+    assert entries[B].runtime_data.states == {}
+    assert entries[A].runtime_data.states["b1"] == {"hashrate": 91.0}
 
 
 async def test_an_action_on_a_miner_of_b_is_answered_by_b(hass, mqtt_mock) -> None:

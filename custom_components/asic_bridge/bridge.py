@@ -241,6 +241,10 @@ class AsicBridge:
         self.devices = {
             str(item["id"]): item for item in devices if isinstance(item, dict) and "id" in item
         }
+        if self.instance is not None:  # a miner that moved to another instance is its now
+            for miner_id in set(self.states) - set(self.devices):
+                self.states.pop(miner_id)
+                self._errors.pop(miner_id, None)
         self._link_devices(detach=True)
 
     @callback

@@ -54,6 +54,7 @@ async def async_get_config_entry_diagnostics(
             "entry": {"title": entry.title, "data": dict(entry.data)},
             "bridge": {
                 "base_topic": bridge.base,
+                "instance": bridge.instance,
                 "online": bridge.online,
                 "info": bridge.info,
                 "devices": list(bridge.devices.values()),
