@@ -19,7 +19,7 @@ from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -160,6 +160,13 @@ async def _scenario(
     limit = int(max(low, min(high, 3000)))
     device = bridges[b].device_for(target_miner)
     assert device is not None and entries[b].entry_id in device.config_entries
+    assert entries[a].entry_id not in device.config_entries
+    # the miner hangs from its instance's own bridge device, which B's entry holds too
+    parent = dr.async_get(hass).async_get(device.via_device_id or "")
+    assert parent is not None
+    assert ("mqtt", f"asic_bridge_{BASE}_{b}") in parent.identifiers
+    assert entries[b].entry_id in parent.config_entries
+    assert entries[a].entry_id not in parent.config_entries
     await hass.services.async_call(
         DOMAIN, "set_power_limit", {"device_id": device.id, "power_limit": limit}, blocking=True
     )
