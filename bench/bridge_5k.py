@@ -62,14 +62,14 @@ def timed(phase, info):
         collecting[info["generation"]] += time.process_time() - started[0]
 gc.callbacks.append(timed)
 {gc}
-if {cprofile!r} and {steady!r}:  # only between the bench's SIGUSR1 and SIGUSR2
+if {cprofile!r} and {phase!r} != "all":  # until / from the bench's SIGUSR1, to SIGUSR2
     import signal
     signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
     def dump(*_):
         profile.disable()
         profile.dump_stats({out!r})
     signal.signal(signal.SIGUSR2, dump)
-elif {cprofile!r}:
+if {cprofile!r} and {phase!r} != "steady":
     profile.enable()
 try:
     runpy.run_module("asic_bridge", run_name="__main__")
@@ -77,7 +77,7 @@ except SystemExit:
     pass
 finally:
     profile.disable()
-    if {cprofile!r} and not {steady!r}:
+    if {cprofile!r} and {phase!r} == "all":
         profile.dump_stats({out!r})
     print("bridge gc CPU by generation (s):", [round(c, 2) for c in collecting], flush=True)
 """
@@ -211,7 +211,7 @@ async def _run(
                 argv=["asic_bridge", *run],
                 cprofile=cprofile,
                 gc=args.gc,
-                steady=args.profile_steady,
+                phase=args.profile_phase,
             )
             bridge = subprocess.Popen([PYTHON, "-c", code])  # noqa: ASYNC220
         else:
@@ -220,6 +220,8 @@ async def _run(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.all_published.wait(), args.startup_limit)
         startup = time.monotonic() - started
+        if args.profile_phase == "startup":
+            bridge.send_signal(signal.SIGUSR2)
         startup_cpu = cpu_of(bridge.pid)
         published = len(watch.first_state)
         print(
@@ -241,10 +243,10 @@ async def _run(
         polls0, msgs0, bytes0 = watch.state_publishes, watch.messages, watch.bytes
         sys0 = dict(watch.sys)
         t0 = time.monotonic()
-        if args.profile_steady:
+        if args.profile_phase == "steady":
             bridge.send_signal(signal.SIGUSR1)
         await asyncio.sleep(args.window)
-        if args.profile_steady:
+        if args.profile_phase == "steady":
             bridge.send_signal(signal.SIGUSR2)
         elapsed = time.monotonic() - t0
         cpu = cpu_of(bridge.pid) - cpu0
@@ -364,10 +366,11 @@ if __name__ == "__main__":
     parser.add_argument("--bridge-yaml", help="appended to bridge.yaml: 'fleet: {groups: {}}'")
     parser.add_argument("--profile", help="cProfile the bridge to this file; 'gc': time the GC")
     parser.add_argument(
-        "--profile-steady",
-        action="store_true",
-        help="with --profile FILE: profile only the steady window (the profiler's own cost "
-        "inflates the CPU figure)",
+        "--profile-phase",
+        choices=("all", "startup", "steady"),
+        default="all",
+        help="with --profile FILE: profile only until every miner published, or only the "
+        "steady window (the profiler's own cost inflates the CPU figures)",
     )
     parser.add_argument(
         "--gc", default="", help="with --profile: Python run first, e.g. gc.freeze()"

@@ -63,6 +63,10 @@ class RecordingPublisher:
     ) -> None:
         self.messages.append(Published(topic, payload, retain, qos))
 
+    async def publish_many(self, messages: dict[str, Any], *, retain: bool = False) -> None:
+        for topic, payload in messages.items():
+            await self.publish(topic, payload, retain=retain)
+
     async def respond(self, default_topic: str, body: dict[str, Any], request: Request) -> None:
         await self.publish(request.reply_to or default_topic, body)
 

@@ -23,19 +23,25 @@ from asic_bridge.bridge.topics import Topics
 BURST = 300
 
 
-async def test_a_qos1_burst_is_published_whole_through_a_small_window(
-    mosquitto: MosquittoBroker, tmp_path: Path
-) -> None:
+def start_session(
+    mosquitto: MosquittoBroker, tmp_path: Path, client_id: str
+) -> tuple[MqttSession, asyncio.Event, asyncio.Task[None]]:
     config = parse_config(
         {
-            "mqtt": {"url": mosquitto.url, "protocol": "3.1.1", "client_id": "window_test"},
+            "mqtt": {"url": mosquitto.url, "protocol": "3.1.1", "client_id": client_id},
             "miners": {"scan_interval": 0},
             "state_dir": str(tmp_path),
         }
     )
     session = MqttSession(config, Topics(), EventBus())
     stop = asyncio.Event()
-    runner = asyncio.create_task(session.run(stop))
+    return session, stop, asyncio.create_task(session.run(stop))
+
+
+async def test_a_qos1_burst_is_published_whole_through_a_small_window(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    session, stop, runner = start_session(mosquitto, tmp_path, "window_test")
     try:
         async with asyncio.timeout(10):
             await session.connected.wait()
@@ -68,6 +74,65 @@ async def test_a_qos1_burst_is_published_whole_through_a_small_window(
                     if len(seen) == BURST:
                         break
         assert seen == {f"burst/{i}" for i in range(BURST)}
+    finally:
+        stop.set()
+        await session.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_publish_many_sends_a_burst_with_one_task_through_the_window(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    """publish_many (a miner's discovery configs) costs one task for the whole burst where
+    publish costs three per message, keeps at most PUBLISH_WINDOW unacknowledged, gives every
+    place back, and the broker retains every message."""
+    session, stop, runner = start_session(mosquitto, tmp_path, "many_test")
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(10):
+            await session.connected.wait()
+        client = session.client
+        assert client is not None
+        paho = client._client
+        unacked = []
+        real_publish = paho.publish
+
+        def counting_publish(*args: Any, **kwargs: Any) -> Any:
+            unacked.append(len(session._acks))
+            return real_publish(*args, **kwargs)
+
+        paho.publish = counting_publish  # type: ignore[method-assign]
+        tasks = 0
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            nonlocal tasks
+            tasks += 1
+            return asyncio.Task(coro, loop=loop, **kwargs)
+
+        loop.set_task_factory(factory)
+        try:
+            burst = {f"many/{i}": {"n": i} for i in range(BURST)}
+            async with asyncio.timeout(10):
+                await session.publish_many(burst, retain=True)
+        finally:
+            loop.set_task_factory(None)
+        assert len(unacked) == BURST
+        assert tasks <= 2, tasks  # publish: 3 * BURST (its own, aiomqtt's wait_for, gather's)
+        assert 1 < max(unacked) < PUBLISH_WINDOW
+        assert not session._acks and session._publish_window._value == PUBLISH_WINDOW
+
+        seen: dict[str, bytes] = {}
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as reader:
+            await reader.subscribe("many/#")
+            async with asyncio.timeout(10):
+                async for message in reader.messages:
+                    assert message.retain
+                    assert isinstance(message.payload, bytes)
+                    seen[message.topic.value] = message.payload
+                    if len(seen) == BURST:
+                        break
+        assert seen == {t: f'{{"n":{p["n"]}}}'.encode() for t, p in burst.items()}
     finally:
         stop.set()
         await session.close()

@@ -8,7 +8,6 @@ announces what it really reports.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from asic_bridge.bridge.adoption import Adoption, Device
@@ -85,14 +84,10 @@ class Discovery:
         }
         stale = [t for t in record.discovery_topics if t not in wanted]
         changed = {t: text for t, text in wanted.items() if force or self.published.get(t) != text}
-        publish = self.publisher.publish
         # All at once: one after the other, each QoS 1 config waited for its PUBACK, and a
         # miner has ~30 of them (start-up of 500 miners took ~40 s).  Different topics, so
         # their order does not matter.
-        await asyncio.gather(
-            *(publish(topic, "", retain=True) for topic in stale),
-            *(publish(topic, text, retain=True) for topic, text in changed.items()),
-        )
+        await self.publisher.publish_many({**dict.fromkeys(stale, ""), **changed}, retain=True)
         for topic in stale:
             self.published.pop(topic, None)
         self.published.update(changed)
@@ -103,7 +98,7 @@ class Discovery:
     async def withdraw(self, device: Device) -> None:
         """Clear every discovery config of this miner (HA deletes its entities)."""
         topics = device.record.discovery_topics
-        await asyncio.gather(*(self.publisher.publish(t, "", retain=True) for t in topics))
+        await self.publisher.publish_many(dict.fromkeys(topics, ""), retain=True)
         for topic in topics:
             self.published.pop(topic, None)
         device.record.discovery_topics = []
