@@ -3,14 +3,13 @@ bridge device on announce, everything withdrawn on remove."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from bridge_fakes import RecordingPublisher, device
 
 from asic_bridge.bridge.adoption import Adoption
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.entities import bridge_discovery, discovery_messages
+from asic_bridge.bridge.entities import bridge_discovery
 from asic_bridge.bridge.events import (
     Announce,
     EventBus,
@@ -87,24 +86,3 @@ async def test_discovery_off_publishes_nothing(tmp_path: Path) -> None:
     await bus.emit(Announce())
     await bus.emit(StateKeysChanged(miner))
     assert pub.messages == []
-
-
-async def test_configs_are_the_entities_payloads_as_compact_sorted_json(tmp_path: Path) -> None:
-    """What HA receives is exactly bridge.entities' payload: compact JSON with sorted keys
-    (so an unchanged config compares equal), UTF-8 text (the unit °C as itself)."""
-    bus, pub, adoption = _feature(tmp_path)
-    miner = device("m1", make="AntMiner", model="S19", reported=["hashrate", "temperature"])
-    adoption.devices["m1"] = miner
-    await bus.emit(StateKeysChanged(miner))
-    wanted = discovery_messages(
-        miner.record, T, device_mode=False, reported={"hashrate", "temperature"}
-    )
-    sent = {m.topic: m.payload for m in pub.messages}
-    assert set(sent) == set(wanted)
-    for topic, payload in wanted.items():
-        text = sent[topic].decode() if isinstance(sent[topic], bytes) else sent[topic]
-        assert json.loads(text) == payload
-        assert text == json.dumps(
-            payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False
-        )
-    assert any("°C" in json.loads(sent[t]).get("unit_of_measurement", "") for t in sent)

@@ -8,7 +8,7 @@ announces what it really reports.
 
 from __future__ import annotations
 
-import orjson
+import json
 
 from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.config import BridgeConfig
@@ -40,7 +40,7 @@ class Discovery:
         self.config = config
         self.adoption = adoption
         #: retained discovery configs published, by topic (compact JSON)
-        self.published: dict[str, bytes] = {}
+        self.published: dict[str, str] = {}
         bus.on(Announce, self._announce_all)
         bus.on(MinerAdopted, self._adopted)
         bus.on(StateKeysChanged, self._keys_changed)
@@ -79,8 +79,9 @@ class Discovery:
             device_mode=self.config.mqtt.discovery_mode == "device",
             reported=set(record.reported),
         )
-        # orjson: ~9x cheaper than json.dumps per config, the same JSON (UTF-8, not \u escapes)
-        wanted = {t: orjson.dumps(p, option=orjson.OPT_SORT_KEYS) for t, p in messages.items()}
+        wanted = {
+            t: json.dumps(p, separators=(",", ":"), sort_keys=True) for t, p in messages.items()
+        }
         stale = [t for t in record.discovery_topics if t not in wanted]
         changed = {t: text for t, text in wanted.items() if force or self.published.get(t) != text}
         # All at once: one after the other, each QoS 1 config waited for its PUBACK, and a
