@@ -17,6 +17,7 @@ import pytest
 from real_captures import assert_same_shape, load, rpc_answers
 
 from asic_bridge import catalog, sim
+from asic_bridge.config import FanModeImmersion, FanModeManual
 from asic_bridge.drivers import braiins as bos
 from asic_bridge.drivers.base import ParseContext
 from asic_bridge.errors import ConfigError
@@ -258,7 +259,7 @@ def test_fan_garbage_is_no_reading() -> None:
     with pytest.raises(ValueError):
         bos.parse_grpc_fan_percent(S21PRO, ["not", "a", "message"])
     odd = {"temperature": {"manual": {"fan_speed_ratio": 7.5, "minimum_required_fans": -3}}}
-    assert bos.config_from_grpc(odd).fan_mode == bos.FanModeManual(speed=100)  # clamped, no -3
+    assert bos.config_from_grpc(odd).fan_mode == FanModeManual(speed=100)  # clamped, no -3
 
 
 def test_cooling_modes_as_the_proto_declares_them() -> None:
@@ -272,9 +273,9 @@ def test_cooling_modes_as_the_proto_declares_them() -> None:
     # inside it field 5
     assert (wire[0], wire[1], wire[2]) == ((2 << 3) | 2, 13, (5 << 3) | 2)
     config = bos.config_from_grpc(decode_message(wire, bos.MINER_CONFIGURATION_RESPONSE))
-    assert config.fan_mode == bos.FanModeImmersion()
+    assert config.fan_mode == FanModeImmersion()
     assert config.temperature is not None and config.temperature.hot == 80.0
-    body = bos.encode_cooling_mode(bos.FanModeManual(speed=35), config.temperature)
+    body = bos.encode_cooling_mode(FanModeManual(speed=35), config.temperature)
     request = decode_message(
         encode_message(body, bos.SET_COOLING_MODE_REQUEST), bos.SET_COOLING_MODE_REQUEST
     )
@@ -293,4 +294,4 @@ def test_legacy_fan_percent_is_the_rpc_speed() -> None:
     toml = bos.parse_bosminer_toml(
         '[temp_control]\nmode = "manual"\n[fan_control]\nspeed = 55\nmin_fans = 2\n'
     )
-    assert bos.config_from_toml(toml).fan_mode == bos.FanModeManual(speed=55, minimum_fans=2)
+    assert bos.config_from_toml(toml).fan_mode == FanModeManual(speed=55, minimum_fans=2)

@@ -16,7 +16,7 @@ import pytest
 from real_captures import assert_same_shape, load, openapi_problems
 
 from asic_bridge import catalog, sim
-from asic_bridge.config import MinerConfig, MiningModeHashrateTune
+from asic_bridge.config import FanModeManual, MinerConfig, MiningModeHashrateTune
 from asic_bridge.drivers import epic
 from asic_bridge.drivers.base import ParseContext
 from asic_bridge.errors import ConfigError
@@ -202,7 +202,7 @@ def test_the_documents_declare_the_fan_keys_read() -> None:
         assert {"Fans Speed", "Fan Mode"} <= set(fans["required"])
         assert fans["properties"]["Fans Speed"]["type"] == "integer"
     with pytest.raises(ConfigError, match="1-100"):
-        epic.encode_fan_mode(epic.FanModeManual(speed=0), None, cap("summary.json"))
+        epic.encode_fan_mode(FanModeManual(speed=0), None, cap("summary.json"))
 
 
 async def test_set_fan_mode_reads_back_on_the_simulator() -> None:
