@@ -388,11 +388,19 @@ class BaseMiner:
         raw: Mapping[str, Any],
         ctx: ParseContext,
     ) -> None:
-        payloads = [raw.get(src) for src in spec.sources]
-        failed = [p for p in payloads if isinstance(p, BaseException)]
-        if failed:
-            data.field_errors[name] = _describe(failed[0])
-            return
+        sources = spec.sources
+        if len(sources) == 1:  # most fields: no lists built
+            payload = raw.get(sources[0])
+            if isinstance(payload, BaseException):
+                data.field_errors[name] = _describe(payload)
+                return
+            payloads: tuple[Any, ...] | list[Any] = (payload,)
+        else:
+            payloads = [raw.get(src) for src in sources]
+            failed = [p for p in payloads if isinstance(p, BaseException)]
+            if failed:
+                data.field_errors[name] = _describe(failed[0])
+                return
         try:
             value = spec.parse(ctx, *payloads)
             if value is not None:
@@ -448,8 +456,12 @@ class BaseMiner:
                 result.update({f"{group}:{n}": outcome for n in names})
             else:
                 for n in names:
-                    result[f"{group}:{n}"] = outcome.get(
-                        n, APIError("no payload", ip=self.ip, command=n)
+                    # the error only built for a missing payload (a default argument would
+                    # build one for every source of every poll)
+                    result[f"{group}:{n}"] = (
+                        outcome[n]
+                        if n in outcome
+                        else APIError("no payload", ip=self.ip, command=n)
                     )
         return result
 
@@ -463,6 +475,11 @@ class BaseMiner:
         """``{name: await fetch(name)}`` run concurrently; a failed request becomes its name's
         value (so the other fields still arrive), while cancellation propagates to the engine.
         """
+        if len(names) == 1:  # most polls: awaited in place, no task (gather makes one)
+            try:
+                return {names[0]: await fetch(names[0])}
+            except Exception as exc:
+                return {names[0]: exc}
         results = await asyncio.gather(*(fetch(name) for name in names), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Exception):

@@ -978,9 +978,17 @@ class WhatsminerV2(_Whatsminer):
                 return {}
             return dict(await rpc.multicommand(*batch))
 
-        results = await asyncio.gather(joined(), *(one(n) for n in alone))
-        out: dict[str, Any] = dict(results[0])
-        out.update(zip(alone, results[1:], strict=True))
+        # the batch awaited in place, a task only for each command btminer answers alone
+        # (gather would make one for the batch too, on every poll)
+        tasks = [asyncio.ensure_future(one(n)) for n in alone]
+        try:
+            out: dict[str, Any] = await joined()
+            for name, task in zip(alone, tasks, strict=True):
+                out[name] = await task
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
         if "summary" in out:
             entry = _section(out["summary"], "SUMMARY")
             self._psu_fan_in_summary = (

@@ -95,6 +95,18 @@ def _has_quoted_nonfinite(text: str) -> bool:
     )
 
 
+def _has_quoted_nonfinite_bytes(data: bytes) -> bool:
+    """:func:`_has_quoted_nonfinite` on the undecoded answer."""
+    return (
+        b'inf"' in data
+        or b'nan"' in data
+        or b'Inf"' in data
+        or b'NaN"' in data
+        or b'INF"' in data
+        or b'NAN"' in data
+    )
+
+
 def _fix_error_code_lists(text: str) -> str:
     """Whatsminer API 2.0.4 sends ``"error_code":["110":"<date>", ...]``: pairs in a list.
 
@@ -203,6 +215,12 @@ def parse_rpc_payload(raw: bytes) -> dict[str, Any]:
     data = raw.rstrip(b"\x00 \t\r\n")
     if not data:
         raise InvalidResponseError("empty response")
+    if not _has_quoted_nonfinite_bytes(data):
+        # a healthy answer: orjson straight from the bytes, no str copy of the answer made
+        try:
+            return json_object(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            pass  # not UTF-8, or a defect to repair: the lenient path below
     text = data.decode("utf-8", errors="replace")
     if _has_quoted_nonfinite(text):
         text = _QUOTED_NONFINITE.sub(_nonfinite, text)
@@ -367,7 +385,12 @@ class RPCClient:
         return f"RPCClient({self.ip}:{self.port})"
 
     def _total_timeout(self, timeout: float | None) -> float:
-        return self.limits.timeout_for(timeout, self.timeout)
+        # Limits.timeout_for spelled out: a generator per request costs more than this
+        if timeout is not None:
+            return float(timeout)
+        if self.timeout is not None:
+            return float(self.timeout)
+        return self.limits.request_timeout
 
     def _cap(self) -> int:
         return self.limits.cap_for(self.max_bytes)
