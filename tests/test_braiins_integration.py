@@ -110,9 +110,8 @@ async def test_legacy_poll_costs_one_rpc_connection_and_static_facts_once() -> N
             data = await miner.get_data()
             assert data.field_errors == {}
             assert s.counters["rpc"].connections == 1  # one batched request
-            assert s.counters["http"].requests == 0  # MAC and firmware cached
-            assert s.counters["ssh"].connections == 0  # the SSH connection is kept
-            assert s.counters["ssh"].by_key["cat"] == 1  # only the LED, not the hostname
+            assert s.counters["http"].requests == 1  # the LED (GraphQL); MAC, firmware cached
+            assert s.counters["ssh"].connections == 0  # hostname and LED need no SSH
         finally:
             await miner.aclose()
 

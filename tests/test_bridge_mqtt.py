@@ -1024,3 +1024,61 @@ async def test_embedded_broker(tmp_path: Path) -> None:
         if not stopped:
             bridge.stop()
             await asyncio.wait_for(bridge.shutdown(), 20)
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_qos0_publishes_arrive_whole_in_order_and_retained(
+    broker: Broker, tmp_path: Path, protocol: str
+) -> None:
+    """The QoS 0 path past aiomqtt (every poll's state): framed by us, coalesced into one
+    write, between QoS 1 publishes, payloads of every length class of MQTT's size field."""
+    from asic_bridge.bridge.events import EventBus
+    from asic_bridge.bridge.mqtt import MqttSession
+    from asic_bridge.bridge.topics import Topics
+
+    if protocol == "5" and isinstance(broker, AmqttBroker):
+        pytest.skip("amqtt speaks MQTT 3.1.1 only")
+    mqtt_config = {"url": broker.url, "protocol": protocol}
+    config = parse_config({"mqtt": mqtt_config, "state_dir": str(tmp_path)})
+    session = MqttSession(config, Topics(BASE), EventBus())
+    stop = asyncio.Event()
+    running = asyncio.create_task(session.run(stop))
+    sizes = [0, 1, 100, 200, 20_000, 70_000, 2_100_000]
+    try:
+        await asyncio.wait_for(session.connected.wait(), 10)
+        assert session._qos0 is not None  # the fast path is the one under test
+        async with collector(broker, ("q/#",)) as mqtt:
+            for round_ in range(2):
+                for n, size in enumerate(sizes):
+                    body = bytes([65 + n]) * size
+                    await session.publish(f"q/{round_}/{n}", body, retain=n % 2 == 0, qos=0)
+                await session.publish(f"q/{round_}/ack", {"round": round_}, qos=1)
+                await session.publish(f"q/{round_}/text", "plain", qos=0)
+                await session.publish(f"q/{round_}/number", 42.5, qos=0)
+            await mqtt.wait_topic("q/1/number", within=10)
+            got = [(m.topic, m.payload, m.retain) for m in mqtt.messages]
+        expected = []
+        for round_ in range(2):
+            expected += [
+                (f"q/{round_}/{n}", bytes([65 + n]) * s, False) for n, s in enumerate(sizes)
+            ]
+            expected += [(f"q/{round_}/ack", b'{"round":' + str(round_).encode() + b"}", False)]
+            expected += [
+                (f"q/{round_}/text", b"plain", False),
+                (f"q/{round_}/number", b"42.5", False),
+            ]
+        assert got == expected  # live messages carry no retain flag to a subscriber
+        async with collector(broker, ("q/1/+",)) as later:  # what the broker kept
+            await later.wait_topic("q/1/6", within=10)
+            await asyncio.sleep(0.3)
+            kept = {m.topic: (len(m.payload), m.retain) for m in later.messages}
+        # retained (even n) with a payload; q/1/0 was an empty retained one: nothing kept
+        assert kept == {"q/1/2": (100, True), "q/1/4": (20_000, True), "q/1/6": (2_100_000, True)}
+        with pytest.raises(ValueError):
+            await session.publish("q/+/bad", "x", qos=0)
+    finally:
+        stop.set()
+        await session.close()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

@@ -102,12 +102,13 @@ def _packages(result: dict[str, Any]) -> set[str]:
 
 async def test_a_scan_and_get_data_of_every_kind_builds_no_config_model() -> None:
     """Every family identified and read in full, and the config models never imported:
-    pydantic builds MinerData's schema only.  The fleet has BOSminer (which reads hostname
-    and fault light over SSH) and BOS+ (gRPC), so asyncssh and h2 load: for those miners."""
+    pydantic builds MinerData's schema only.  The fleet has BOS+ (gRPC), so h2 loads for
+    it; BOSminer reads hostname and fault light over GraphQL, so asyncssh never loads."""
     kinds = [kind for kind, *_ in list_kinds()]
     result = await _scan_in_subprocess(kinds, "127.45.0")
     assert "asic_bridge.config" not in result["modules"]
-    assert {"pydantic", "asyncssh", "h2"} <= _packages(result)
+    assert {"pydantic", "h2"} <= _packages(result)
+    assert {"asyncssh", "cryptography"} & _packages(result) == set()
 
 
 async def test_a_scan_without_braiins_imports_neither_ssh_nor_h2() -> None:

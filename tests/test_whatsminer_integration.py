@@ -245,6 +245,28 @@ async def test_v2_poll_uses_one_batched_connection_plus_btminer_commands(start: 
     assert rpc.by_key["get_version"] == 0
 
 
+async def test_v2_psu_fan_from_summary_spares_get_psu(start: Started) -> None:
+    """``fan_psu`` alone (every bridge poll) comes from ``summary`` once it carried it
+    (API 1.4.0 sends "Power Fanspeed" there); 2.0.5 does not, so it keeps asking get_psu."""
+    sim, miner, _ = await start("whatsminer_m30s:20210322.22.REL")
+    fields = ["hashrate", "fan_psu"]
+    first = await miner.get_data(include=fields)  # summary's PSU fan not known yet
+    second = await miner.get_data(include=fields)
+    rpc = sim.counters["rpc"]
+    assert rpc.by_key["get_psu"] == 1 and rpc.by_key["summary"] == 2
+    assert first.fan_psu is not None and second.fan_psu == first.fan_psu
+    assert second.field_errors == {}
+    # a field only get_psu has still fetches it
+    await miner.get_data(include=[*fields, "psu_serial_number"])
+    assert rpc.by_key["get_psu"] == 2
+
+    sim, miner, _ = await start("whatsminer_m30s")  # API 2.0.5: the PSU fan only in get_psu
+    for _ in range(2):
+        data = await miner.get_data(include=fields)
+        assert data.fan_psu is not None
+    assert sim.counters["rpc"].by_key["get_psu"] == 2
+
+
 async def test_v3_poll_uses_one_kept_alive_connection(start: Started) -> None:
     sim, miner, _ = await start("whatsminer_m60")
     await miner.get_data()

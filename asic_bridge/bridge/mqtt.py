@@ -99,6 +99,8 @@ class MqttSession:
         self._publish_window = asyncio.Semaphore(PUBLISH_WINDOW)
         #: this session's publish_many messages awaiting their PUBACK: mid -> its callback
         self._acks: dict[int, Callable[[int], None]] = {}
+        #: this session's QoS 0 path past aiomqtt (None: paho lacks what it needs)
+        self._qos0: Qos0Writer | None = None
         self.tls_context = tls_context(config) if config.mqtt.endpoint()[2] else None
 
     def route(self, kind: str, handler: Route) -> None:
@@ -193,6 +195,7 @@ class MqttSession:
         self._session_ended = asyncio.get_running_loop().create_future()
         self._acks = {}
         _route_acks(client, self._acks)
+        self._qos0 = Qos0Writer.over(client._client, self._acks)
         fast_acks(client._client)
         self.client = client
         qos = max(1, self.config.mqtt.qos)  # QoS 1 at least: queued while we are away
@@ -259,6 +262,13 @@ class MqttSession:
         if isinstance(payload, (dict, list)):
             payload = orjson.dumps(payload)  # compact UTF-8, 5-10x faster than json
         qos = self.config.mqtt.qos if qos is None else qos
+        writer = self._qos0
+        if not qos and properties is None and writer is not None:
+            # every poll's state: no task, no Event, one socket write for many
+            drained = writer.publish(topic, payload, retain)
+            if drained is not None:  # the socket is backed up: wait like aiomqtt would
+                await _unless_ended(drained, ended, topic)
+            return
         publish = asyncio.ensure_future(
             self._publish_acknowledged(client, topic, payload, qos, retain, properties)
             if qos
@@ -454,6 +464,114 @@ async def _unless_ended(
         log.debug("publish to %s failed: %s", what, exc)
     elif exc is not None:
         raise exc
+
+
+class Qos0Writer:
+    """QoS 0 publishes framed here and put on paho's own outgoing queue, coalesced.
+
+    Through aiomqtt, each one cost a task, an Event, a ``wait_for`` task, and in paho a
+    ``send`` plus a ReasonCode and a Properties for its on_publish callback: about half of
+    the bridge's own CPU per miner-poll.  Here a publish appends its bytes to the last
+    queued packet when that is one of ours, so the publishes between two event-loop turns
+    leave in one ``send``; paho still writes them (in order with its own packets, partial
+    writes handled), its keep-alive sees them, and a publish without a connection is
+    dropped, as paho's would be.  When the queue backs up (a stalled broker), the caller
+    awaits the write of its packet, as it did through aiomqtt.
+    """
+
+    MARK = "asic_bridge_qos0"
+    #: bytes per coalesced packet: larger ones start a new one (the partial-write slices
+    #: in paho copy the rest of a packet)
+    PACKET_BYTES = 65536
+    #: queued packets beyond which a publish waits for its own to be written
+    BACKLOG = 64
+
+    __slots__ = ("acks", "paho", "v5")
+
+    def __init__(self, paho: Any, acks: dict[int, Callable[[int], None]]) -> None:
+        self.paho = paho
+        self.acks = acks
+        from paho.mqtt.client import MQTTv5
+
+        self.v5 = paho._protocol == MQTTv5
+
+    @classmethod
+    def over(cls, paho: Any, acks: dict[int, Callable[[int], None]]) -> Qos0Writer | None:
+        """A writer over this paho client, or None if its internals are not the known ones."""
+        needed = ("_out_packet", "_sock", "_protocol", "_mid_generate")
+        if not all(hasattr(paho, name) for name in needed):
+            return None
+        if not hasattr(paho, "_call_socket_register_write"):
+            return None
+        return cls(paho, acks)
+
+    def publish(self, topic: str, payload: Any, retain: bool) -> asyncio.Future[None] | None:
+        """Queue one QoS 0 PUBLISH; a future to await when the queue is backed up."""
+        paho = self.paho
+        if paho._sock is None:
+            return None  # not connected: dropped (the caches are republished on reconnect)
+        body = _payload_bytes(payload)
+        name = topic.encode()
+        if b"+" in name or b"#" in name or not name:
+            raise ValueError(f"invalid topic to publish on: {topic!r}")
+        remaining = 2 + len(name) + len(body) + self.v5
+        frame = bytearray((0x31 if retain else 0x30,))
+        while remaining > 127:
+            frame.append((remaining & 0x7F) | 0x80)
+            remaining >>= 7
+        frame.append(remaining)
+        frame += len(name).to_bytes(2, "big")
+        frame += name
+        if self.v5:
+            frame.append(0)  # no properties
+        frame += body
+        queue = paho._out_packet
+        last = queue[-1] if queue else None
+        if last is not None and self.MARK in last and last["to_process"] < self.PACKET_BYTES:
+            last["packet"] += frame
+            last["to_process"] += len(frame)
+            return None
+        from paho.mqtt.client import MQTTMessageInfo
+
+        mid = paho._mid_generate()
+        queue.append(
+            {
+                "command": 0x30,
+                "mid": mid,
+                "qos": 0,
+                "pos": 0,
+                "to_process": len(frame),
+                "packet": frame,
+                "info": MQTTMessageInfo(mid),
+                self.MARK: True,
+            }
+        )
+        paho._call_socket_register_write()
+        if len(queue) <= self.BACKLOG:
+            return None
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(_: int) -> None:
+            if not written.done():
+                written.set_result(None)
+
+        self.acks[mid] = done  # on_publish for a QoS 0 packet: it left the socket
+        return written
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    """A payload as paho would send it."""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    if payload is None:
+        return b""
+    if isinstance(payload, (int, float)):
+        return str(payload).encode("ascii")
+    if isinstance(payload, bytearray):
+        return bytes(payload)
+    raise TypeError("payload must be a string, bytearray, int, float or None.")
 
 
 def _encoded(payload: Any) -> Any:

@@ -108,15 +108,24 @@ def free_slow_fields(miner_type: type[BaseMiner]) -> tuple[str, ...]:
 def carry_slow_fields(
     readings: dict[str, tuple[Any, str | None]], data: MinerData, read: Sequence[str]
 ) -> None:
-    """Remember the slow fields read this poll; put the last reading of the others back."""
+    """Remember the slow fields read this poll; put the last reading of the others back.
+
+    A carried value was validated when it was read into a MinerData of the same model, so
+    it goes back without pydantic's assignment validation (which cost more than the rest
+    of the bridge's work on a poll's state): the field, and the fields-set, as a validated
+    assignment would leave them.
+    """
+    values = data.__dict__
+    errors = data.field_errors
     for name in SLOW_FIELDS:
         if name in read:
-            readings[name] = (getattr(data, name), data.field_errors.get(name))
+            readings[name] = (values[name], errors.get(name))
         elif name in readings:
             value, error = readings[name]
-            setattr(data, name, value)
+            values[name] = value
+            data.__pydantic_fields_set__.add(name)
             if error is not None:
-                data.field_errors[name] = error
+                errors[name] = error
 
 
 async def wait_or_wake(event: asyncio.Event, delay: float) -> None:

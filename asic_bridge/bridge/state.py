@@ -7,6 +7,7 @@ report is left out, never replaced by an invented zero (hass-miner#519).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from asic_bridge.bridge.fans import shown_fan_mode
@@ -19,7 +20,14 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 
 def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+    return _iso_second(int(timestamp))
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(second: int) -> str:
+    """One formatting per second, not per poll: a big fleet's polls share their seconds
+    (last_seen), a miner's boot time stays put."""
+    return dt.datetime.fromtimestamp(second, dt.UTC).isoformat(timespec="seconds")
 
 
 def state_payload(

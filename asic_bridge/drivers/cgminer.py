@@ -231,14 +231,37 @@ def parse_pools_config(pools: object) -> PoolConfig:
     return PoolConfig(groups=[PoolGroup(pools=parsed)])
 
 
-_CHAIN_KEY = re.compile(r"^chain_acn(\d+)$")
-_FAN_KEY = re.compile(r"^fan(\d+)$")
+# Matched against an entry's keys joined by newlines (one regex pass instead of one match
+# per key: BMMiner's stats entry has ~100 keys, read on every poll).
+_CHAIN_KEY = re.compile(r"^(chain_acn(\d+))$", re.MULTILINE)
+_FAN_KEY = re.compile(r"^(fan(\d+))$", re.MULTILINE)
+
+
+def _joined_keys(item: Mapping[str, Any]) -> str:
+    try:
+        return "\n".join(item)
+    except TypeError:  # a key that is not a string (not from JSON): left out
+        return "\n".join(key for key in item if isinstance(key, str))
+
+
+def _numbered_keys(item: Mapping[str, Any], pattern: re.Pattern[str]) -> list[tuple[str, int]]:
+    """``(key, N)`` for each key of ``item`` that ``pattern`` matches, in the entry's order."""
+    return [
+        (key, int(number))
+        for key, number in pattern.findall(_joined_keys(item))
+        if key in item  # not a piece of a key with a newline in it
+    ]
+
+
+def _has_numbered_key(item: Mapping[str, Any], pattern: re.Pattern[str]) -> bool:
+    joined = _joined_keys(item)
+    return pattern.search(joined) is not None and bool(_numbered_keys(item, pattern))
 
 
 def _chain_entry(stats: object) -> dict[str, Any] | None:
     """The ``stats`` entry that carries BMMiner's per-chain keys, if any."""
     for item in entries(stats, "STATS"):
-        if any(_CHAIN_KEY.match(key) for key in item):
+        if _has_numbered_key(item, _CHAIN_KEY):
             return item
     return None
 
@@ -284,11 +307,7 @@ def parse_cgminer_hashboards(
     chain = _chain_entry(stats)
     if chain is not None:
         present = []
-        for key in chain:
-            m = _CHAIN_KEY.match(key)
-            if m is None:
-                continue
-            slot = int(m.group(1))
+        for key, slot in _numbered_keys(chain, _CHAIN_KEY):
             chips = whole(chain.get(key)) or 0
             rate = chain.get(f"chain_rate{slot}")
             if chips > 0 or (isinstance(rate, str) and rate.strip()):
@@ -337,13 +356,15 @@ def parse_cgminer_hashboards(
 def parse_cgminer_fans(ctx: ParseContext, stats: object) -> list[Fan] | None:
     """Fan RPMs from BMMiner's ``fan{N}`` keys (an S9 uses 5-6), widened to the model's count."""
     chain = None
+    keys: list[tuple[str, int]] = []
     for item in entries(stats, "STATS"):
-        if any(_FAN_KEY.match(key) for key in item):
+        keys = _numbered_keys(item, _FAN_KEY)
+        if keys:
             chain = item
             break
     if chain is None:
         return None
-    speeds = {int(m.group(1)): whole(v) for k, v in chain.items() if (m := _FAN_KEY.match(k))}
+    speeds = {slot: whole(chain[key]) for key, slot in keys}
     present = [slot for slot, rpm in speeds.items() if rpm]
     expected = ctx.model_info.fans if ctx.model_info is not None else None
     return [Fan(speed=speeds.get(slot) or 0) for slot in _slots(present, expected)]

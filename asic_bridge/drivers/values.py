@@ -9,29 +9,36 @@ from __future__ import annotations
 
 import math
 
+_isfinite = math.isfinite
+
 
 def number(value: object) -> float | None:
     """A finite float from an int, float or numeric string (``" 42 "``, ``"1.3%"``,
     ``"'3280'"``); None for anything else.
 
-    Booleans are not numbers here, and NaN / infinity mean "no reading".
+    Booleans are not numbers here, and NaN / infinity mean "no reading".  Called ~50 times
+    per poll: exact types are tested first (a bool is not ``type(x) is int``).
     """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
+    if type(value) is float:
+        return value if _isfinite(value) else None
+    if type(value) is int:
         result = float(value)
     elif isinstance(value, str):
         try:
             result = float(value.strip().strip("'\"").rstrip("%").strip())
         except ValueError:
             return None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        result = float(value)  # a subclass (numpy-like); never a bool
     else:
         return None
-    return result if math.isfinite(result) else None
+    return result if _isfinite(result) else None
 
 
 def whole(value: object) -> int | None:
     """``number`` rounded to the nearest integer."""
+    if type(value) is int:
+        return value  # already whole (and exact beyond 2**53, where a float is not)
     result = number(value)
     return None if result is None else round(result)
 

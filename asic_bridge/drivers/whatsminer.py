@@ -908,7 +908,28 @@ class WhatsminerV2(_Whatsminer):
         super().__init__(ip, **kwargs)
         self._session: WhatsminerV2Session | None = None
         self._session_password: str | None = None
+        #: the last ``summary`` carried the PSU fan ("Power Fanspeed"; 2021 firmware does,
+        #: 2022 does not): then ``get_psu`` is not fetched for ``fan_psu`` alone
+        self._psu_fan_in_summary = False
         self._apply_api_version(self.identity.api_ver)
+
+    def _sources_for(self, fields: Mapping[str, FieldSpec]) -> set[str]:
+        """Without ``get_psu`` when only ``fan_psu`` wants it and ``summary`` carries it.
+
+        ``fan_psu`` is on every bridge poll, and ``get_psu`` is a connection of its own
+        (btminer answers it outside a batch): one of a poll's two exchanges.
+        """
+        sources = super()._sources_for(fields)
+        if (
+            self._psu_fan_in_summary
+            and "rpc:get_psu" in sources
+            and "rpc:summary" in sources
+            and not any(
+                "rpc:get_psu" in spec.sources for name, spec in fields.items() if name != "fan_psu"
+            )
+        ):
+            sources.discard("rpc:get_psu")
+        return sources
 
     def _apply_api_version(self, api_ver: str | None) -> None:
         """``adjust_power_limit`` arrived with API 2.0.5; older firmware cannot set a limit."""
@@ -957,9 +978,22 @@ class WhatsminerV2(_Whatsminer):
                 return {}
             return dict(await rpc.multicommand(*batch))
 
-        results = await asyncio.gather(joined(), *(one(n) for n in alone))
-        out: dict[str, Any] = dict(results[0])
-        out.update(zip(alone, results[1:], strict=True))
+        # the batch awaited in place, a task only for each command btminer answers alone
+        # (gather would make one for the batch too, on every poll)
+        tasks = [asyncio.ensure_future(one(n)) for n in alone]
+        try:
+            out: dict[str, Any] = await joined()
+            for name, task in zip(alone, tasks, strict=True):
+                out[name] = await task
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+        if "summary" in out:
+            entry = _section(out["summary"], "SUMMARY")
+            self._psu_fan_in_summary = (
+                entry is not None and _int(entry.get("Power Fanspeed")) is not None
+            )
         return out
 
     async def _privileged(self, cmd: str, **params: Any) -> dict[str, Any]:

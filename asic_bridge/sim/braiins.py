@@ -12,7 +12,10 @@ Both lines serve BOSminer's RPC on 4028 (cgminer framing, ``Description`` "BOSmi
   (``PAUSE``/``RESUME`` sections).
 
 The legacy kind adds LuCI on 80 (form login ``luci_username``/``luci_password`` -> ``sysauth``
-cookie; ``admin/network/iface_status/lan``, ``bos/info``) and SSH on 22 (an RSA host key, as
+cookie; ``admin/network/iface_status/lan``, ``bos/info``), the GraphQL API on 80 (``/graphql``:
+the ``auth.login`` mutation sets a ``session_id`` cookie; ``bos { hostname faultLight }`` answers
+in the shape of a real BOS+ answer, tests/fixtures/real/braiins/24.09; without a session the
+answer is ``errors`` and no data) and SSH on 22 (an RSA host key, as
 pyasic asks for ``ssh-rsa``): ``cat`` of ``/etc/bosminer.toml``, the hostname and the red LED's
 ``delay_off``, ``tee /etc/bosminer.toml`` (the file on stdin), ``/etc/init.d/bosminer
 restart|reload|start|stop`` (applies the file: pools, power target), ``miner fault_light
@@ -394,6 +397,8 @@ class BOSMinerSim(BraiinsSim):
     versions = ("21.09",)
     model = "S9"
     default_ports = {"rpc": 4028, "http": 80, "ssh": 22}
+    serves_graphql = True
+    """False: a release before the GraphQL API (21.09), ``/graphql`` is a 404."""
     hardware = Hardware(
         boards=3,
         chips_per_board=63,
@@ -408,6 +413,7 @@ class BOSMinerSim(BraiinsSim):
 
     def __init__(self, address: str, **kwargs: Any) -> None:
         self._sessions: set[str] = set()
+        self._graphql_sessions: set[str] = set()
         self._csrf: dict[str, str] = {}
         """LuCI's per-session form token (``token`` in every POST form)."""
         self._firmware_img: bytes | None = None
@@ -431,6 +437,7 @@ class BOSMinerSim(BraiinsSim):
             {
                 "/cgi-bin/luci": self._luci_login,
                 "/cgi-bin/luci/*": self._luci,
+                "/graphql": self._graphql,
             }
         )
         http.max_body = 256 * 1024 * 1024
@@ -500,6 +507,34 @@ class BOSMinerSim(BraiinsSim):
             )
         return text_reply("<h1>Not Found</h1>", 404)
 
+    async def _graphql(self, request: Request) -> HttpReply:
+        """The two operations the driver sends: the login mutation and the system query."""
+        if not self.serves_graphql:
+            return text_reply("<h1>Not Found</h1>", 404)
+        if request.method != "POST":
+            return json_reply({"errors": [{"message": "POST a query"}]}, 400)
+        try:
+            body = request.json()
+            query = str(body["query"])
+        except (ValueError, KeyError, TypeError):
+            return json_reply({"errors": [{"message": "bad request"}]}, 400)
+        if query.lstrip().startswith("mutation") and "login" in query:
+            variables = body.get("variables") or {}
+            if variables.get("username") != "root" or variables.get("password") != self.password:
+                return json_reply({"data": {"auth": {"login": {}}}})
+            token = secrets.token_hex(16)
+            self._graphql_sessions.add(token)
+            headers = [("Set-Cookie", f"session_id={token}; path=/; HttpOnly")]
+            return json_reply({"data": {"auth": {"login": {"void": None}}}}, headers=headers)
+        if request.cookies().get("session_id") not in self._graphql_sessions:
+            return json_reply({"data": None, "errors": [{"message": "Unauthorized"}]})
+        bos: dict[str, Any] = {}
+        if "hostname" in query:
+            bos["hostname"] = self.state.hostname
+        if "faultLight" in query:
+            bos["faultLight"] = self.state.fault_light
+        return json_reply({"data": {"bos": bos}})
+
     async def _kill_web_and_ssh(self) -> None:
         await asyncio.sleep(0.05)
         for name in ("http", "ssh"):
@@ -526,6 +561,7 @@ class BOSMinerSim(BraiinsSim):
                 return text_reply(_error_page("No image to flash, or already flashing"), 409)
             self._firmware_img = None
             self._sessions.clear()
+            self._graphql_sessions.clear()
             self.end_upgrade(image)
             # "sleep 1; killall dropbear uhttpd; sleep 1; sysupgrade": the web UI and SSH go
             # away right after this answer, so nobody reaches LuCI while it flashes

@@ -83,8 +83,28 @@ def _loads(text: str) -> Any:
 
 
 def _has_quoted_nonfinite(text: str) -> bool:
-    # Cheap substring checks first; the regex runs only when one of them hits.
-    return any(hint in text for hint in ('inf"', 'nan"', 'Inf"', 'NaN"', 'INF"', 'NAN"'))
+    # Cheap substring checks first; the regex runs only when one of them hits.  Spelled out,
+    # not any() over a tuple: a generator per answer costs more than the six scans.
+    return (
+        'inf"' in text
+        or 'nan"' in text
+        or 'Inf"' in text
+        or 'NaN"' in text
+        or 'INF"' in text
+        or 'NAN"' in text
+    )
+
+
+def _has_quoted_nonfinite_bytes(data: bytes) -> bool:
+    """:func:`_has_quoted_nonfinite` on the undecoded answer."""
+    return (
+        b'inf"' in data
+        or b'nan"' in data
+        or b'Inf"' in data
+        or b'NaN"' in data
+        or b'INF"' in data
+        or b'NAN"' in data
+    )
 
 
 def _fix_error_code_lists(text: str) -> str:
@@ -195,6 +215,12 @@ def parse_rpc_payload(raw: bytes) -> dict[str, Any]:
     data = raw.rstrip(b"\x00 \t\r\n")
     if not data:
         raise InvalidResponseError("empty response")
+    if not _has_quoted_nonfinite_bytes(data):
+        # a healthy answer: orjson straight from the bytes, no str copy of the answer made
+        try:
+            return json_object(orjson.loads(data))
+        except orjson.JSONDecodeError:
+            pass  # not UTF-8, or a defect to repair: the lenient path below
     text = data.decode("utf-8", errors="replace")
     if _has_quoted_nonfinite(text):
         text = _QUOTED_NONFINITE.sub(_nonfinite, text)
@@ -313,6 +339,19 @@ class _Exchange(asyncio.Protocol):
             self._answer.set_exception(exc)
 
 
+_PLAIN_REQUESTS: dict[str, bytes] = {}
+
+
+def _plain_request(command: str) -> bytes:
+    """``{"command": ...}`` encoded once per command (the same few on every poll)."""
+    payload = _PLAIN_REQUESTS.get(command)
+    if payload is None:
+        if len(_PLAIN_REQUESTS) >= 256:
+            _PLAIN_REQUESTS.clear()
+        payload = _PLAIN_REQUESTS[command] = json.dumps({"command": command}).encode()
+    return payload
+
+
 def _remaining(deadline: float) -> float:
     return deadline - asyncio.get_running_loop().time()
 
@@ -346,7 +385,12 @@ class RPCClient:
         return f"RPCClient({self.ip}:{self.port})"
 
     def _total_timeout(self, timeout: float | None) -> float:
-        return self.limits.timeout_for(timeout, self.timeout)
+        # Limits.timeout_for spelled out: a generator per request costs more than this
+        if timeout is not None:
+            return float(timeout)
+        if self.timeout is not None:
+            return float(self.timeout)
+        return self.limits.request_timeout
 
     def _cap(self) -> int:
         return self.limits.cap_for(self.max_bytes)
@@ -370,14 +414,17 @@ class RPCClient:
         phase = "connect"
         ok = False
         try:
-            async with asyncio.timeout(total):
-                # asyncio.timeout, not wait_for: no task per connection (3.11)
-                async with asyncio.timeout(connect_limit):
-                    transport, _ = await loop.create_connection(
-                        lambda: _Exchange(payload, self._cap(), answer), self.ip, self.port
-                    )
+            # One asyncio.timeout (not wait_for: no task per connection), moved from the
+            # connect limit to the total deadline once connected: two nested ones cost
+            # twice the timer handling on every request of every poll.
+            started = loop.time()
+            async with asyncio.timeout_at(started + connect_limit) as deadline:
+                transport, _ = await loop.create_connection(
+                    lambda: _Exchange(payload, self._cap(), answer), self.ip, self.port
+                )
                 self.connections += 1
                 phase = "answer"
+                deadline.reschedule(started + total)
                 data = await answer
                 ok = True
                 return data
@@ -417,7 +464,14 @@ class RPCClient:
     ) -> dict[str, Any]:
         """Send an arbitrary JSON request and return the parsed, status-checked answer."""
         name = command if command is not None else str(request.get("command", "?"))
-        raw = await self.send_raw(json.dumps(request).encode(), command=name, timeout=timeout)
+        return await self._send_encoded(
+            json.dumps(request).encode(), name, check=check, timeout=timeout
+        )
+
+    async def _send_encoded(
+        self, payload: bytes, name: str, *, check: bool, timeout: float | None
+    ) -> dict[str, Any]:
+        raw = await self.send_raw(payload, command=name, timeout=timeout)
         if not raw:
             raise MinerConnectionError("closed without an answer", ip=self.ip, command=name)
         if raw.startswith(_BACKEND_DOWN):
@@ -443,6 +497,10 @@ class RPCClient:
         **extra: Any,
     ) -> dict[str, Any]:
         """Send one command; ``extra`` keys go into the request (e.g. ``new_api=True``)."""
+        if parameter is None and not extra:
+            return await self._send_encoded(
+                _plain_request(command), command, check=check, timeout=timeout
+            )
         request: dict[str, Any] = {"command": command}
         if parameter is not None:
             request["parameter"] = parameter
