@@ -67,8 +67,11 @@ class Limits:
 
     def timeout_for(self, *choices: float | None) -> float:
         """The first of ``choices`` given (a call's, then a client's own), else
-        ``request_timeout``."""
-        return next((float(c) for c in choices if c is not None), self.request_timeout)
+        ``request_timeout``.  A loop, not next() over a generator: it runs on every request."""
+        for choice in choices:
+            if choice is not None:
+                return float(choice)
+        return self.request_timeout
 
     def cap_for(self, choice: int | None) -> int:
         """``choice`` (a client's own cap) if given, else ``max_response_bytes``."""

@@ -486,14 +486,16 @@ class Qos0Writer:
     #: queued packets beyond which a publish waits for its own to be written
     BACKLOG = 64
 
-    __slots__ = ("acks", "paho", "v5")
+    __slots__ = ("acks", "encode", "paho", "v5")
 
     def __init__(self, paho: Any, acks: dict[int, Callable[[int], None]]) -> None:
         self.paho = paho
         self.acks = acks
-        from paho.mqtt.client import MQTTv5
+        from paho.mqtt import client
 
-        self.v5 = paho._protocol == MQTTv5
+        self.v5 = paho._protocol == client.MQTTv5
+        #: paho's own payload conversion (str, bytes, numbers, None), as its publish() does
+        self.encode: Callable[[Any], bytes | bytearray] = client._encode_payload
 
     @classmethod
     def over(cls, paho: Any, acks: dict[int, Callable[[int], None]]) -> Qos0Writer | None:
@@ -501,7 +503,11 @@ class Qos0Writer:
         needed = ("_out_packet", "_sock", "_protocol", "_mid_generate")
         if not all(hasattr(paho, name) for name in needed):
             return None
+        from paho.mqtt import client
+
         if not hasattr(paho, "_call_socket_register_write"):
+            return None
+        if not hasattr(client, "_encode_payload"):
             return None
         return cls(paho, acks)
 
@@ -510,7 +516,7 @@ class Qos0Writer:
         paho = self.paho
         if paho._sock is None:
             return None  # not connected: dropped (the caches are republished on reconnect)
-        body = _payload_bytes(payload)
+        body = self.encode(payload)
         name = topic.encode()
         if b"+" in name or b"#" in name or not name:
             raise ValueError(f"invalid topic to publish on: {topic!r}")
@@ -557,21 +563,6 @@ class Qos0Writer:
 
         self.acks[mid] = done  # on_publish for a QoS 0 packet: it left the socket
         return written
-
-
-def _payload_bytes(payload: Any) -> bytes:
-    """A payload as paho would send it."""
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode()
-    if payload is None:
-        return b""
-    if isinstance(payload, (int, float)):
-        return str(payload).encode("ascii")
-    if isinstance(payload, bytearray):
-        return bytes(payload)
-    raise TypeError("payload must be a string, bytearray, int, float or None.")
 
 
 def _encoded(payload: Any) -> Any:

@@ -253,16 +253,14 @@ def _numbered_keys(item: Mapping[str, Any], pattern: re.Pattern[str]) -> list[tu
     ]
 
 
-def _has_numbered_key(item: Mapping[str, Any], pattern: re.Pattern[str]) -> bool:
-    joined = _joined_keys(item)
-    return pattern.search(joined) is not None and bool(_numbered_keys(item, pattern))
-
-
-def _chain_entry(stats: object) -> dict[str, Any] | None:
-    """The ``stats`` entry that carries BMMiner's per-chain keys, if any."""
+def _numbered_entry(
+    stats: object, pattern: re.Pattern[str]
+) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
+    """The first ``stats`` entry with keys ``pattern`` matches, and those keys."""
     for item in entries(stats, "STATS"):
-        if _has_numbered_key(item, _CHAIN_KEY):
-            return item
+        keys = _numbered_keys(item, pattern)
+        if keys:
+            return item, keys
     return None
 
 
@@ -304,10 +302,11 @@ def parse_cgminer_hashboards(
     BMMiner numbers chains by connector (an S9 uses 6-8); they are reported as slots 0..n-1.
     ``temp{N}`` is the board (PCB) sensor and ``temp2_{N}`` the chip sensor.
     """
-    chain = _chain_entry(stats)
-    if chain is not None:
+    found = _numbered_entry(stats, _CHAIN_KEY)
+    if found is not None:
+        chain, chain_keys = found
         present = []
-        for key, slot in _numbered_keys(chain, _CHAIN_KEY):
+        for key, slot in chain_keys:
             chips = whole(chain.get(key)) or 0
             rate = chain.get(f"chain_rate{slot}")
             if chips > 0 or (isinstance(rate, str) and rate.strip()):
@@ -355,15 +354,10 @@ def parse_cgminer_hashboards(
 
 def parse_cgminer_fans(ctx: ParseContext, stats: object) -> list[Fan] | None:
     """Fan RPMs from BMMiner's ``fan{N}`` keys (an S9 uses 5-6), widened to the model's count."""
-    chain = None
-    keys: list[tuple[str, int]] = []
-    for item in entries(stats, "STATS"):
-        keys = _numbered_keys(item, _FAN_KEY)
-        if keys:
-            chain = item
-            break
-    if chain is None:
+    found = _numbered_entry(stats, _FAN_KEY)
+    if found is None:
         return None
+    chain, keys = found
     speeds = {slot: whole(chain[key]) for key, slot in keys}
     present = [slot for slot, rpm in speeds.items() if rpm]
     expected = ctx.model_info.fans if ctx.model_info is not None else None

@@ -82,21 +82,11 @@ def _loads(text: str) -> Any:
         return json.loads(text, strict=False, parse_constant=_constant)
 
 
-def _has_quoted_nonfinite(text: str) -> bool:
-    # Cheap substring checks first; the regex runs only when one of them hits.  Spelled out,
-    # not any() over a tuple: a generator per answer costs more than the six scans.
-    return (
-        'inf"' in text
-        or 'nan"' in text
-        or 'Inf"' in text
-        or 'NaN"' in text
-        or 'INF"' in text
-        or 'NAN"' in text
-    )
-
-
-def _has_quoted_nonfinite_bytes(data: bytes) -> bool:
-    """:func:`_has_quoted_nonfinite` on the undecoded answer."""
+def _has_quoted_nonfinite(data: bytes) -> bool:
+    """A quoted ``inf``/``nan`` may be in the answer: cheap substring checks on the undecoded
+    bytes (ASCII, so the decoded text holds them exactly when the bytes do); the regex runs
+    only when one hits.  Spelled out, not any() over a tuple: a generator per answer costs
+    more than the six scans."""
     return (
         b'inf"' in data
         or b'nan"' in data
@@ -215,14 +205,15 @@ def parse_rpc_payload(raw: bytes) -> dict[str, Any]:
     data = raw.rstrip(b"\x00 \t\r\n")
     if not data:
         raise InvalidResponseError("empty response")
-    if not _has_quoted_nonfinite_bytes(data):
+    quoted_nonfinite = _has_quoted_nonfinite(data)
+    if not quoted_nonfinite:
         # a healthy answer: orjson straight from the bytes, no str copy of the answer made
         try:
             return json_object(orjson.loads(data))
         except orjson.JSONDecodeError:
             pass  # not UTF-8, or a defect to repair: the lenient path below
     text = data.decode("utf-8", errors="replace")
-    if _has_quoted_nonfinite(text):
+    if quoted_nonfinite:
         text = _QUOTED_NONFINITE.sub(_nonfinite, text)
     try:
         obj = _loads(text)
@@ -385,12 +376,7 @@ class RPCClient:
         return f"RPCClient({self.ip}:{self.port})"
 
     def _total_timeout(self, timeout: float | None) -> float:
-        # Limits.timeout_for spelled out: a generator per request costs more than this
-        if timeout is not None:
-            return float(timeout)
-        if self.timeout is not None:
-            return float(self.timeout)
-        return self.limits.request_timeout
+        return self.limits.timeout_for(timeout, self.timeout)
 
     def _cap(self) -> int:
         return self.limits.cap_for(self.max_bytes)
