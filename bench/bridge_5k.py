@@ -111,6 +111,7 @@ class Watch:
         self.sys: dict[str, str] = {}
         self.responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.all_published = asyncio.Event()
+        self.cpu_at_start = 0.0  # this process's CPU when the bridge was started
 
     def on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
@@ -202,6 +203,9 @@ async def _run(
         await client.subscribe("#")
         await client.subscribe("$SYS/broker/#")
         reader = asyncio.create_task(_read(client, watch))
+        sims_at_start = [cpu_of(s.pid) for s in sims]
+        broker_at_start = cpu_of(broker.pid)
+        watch.cpu_at_start = time.process_time()
         started = time.monotonic()
         run = ["run", "-c", str(args.work / "bridge.yaml")]
         if args.profile:  # CPU time, not wall time: an idle event loop costs nothing
@@ -229,6 +233,7 @@ async def _run(
             f"{startup:.1f} s (target <= 60 s); bridge CPU {startup_cpu.total:.1f} s, "
             f"RSS {rss_mb(bridge.pid):.0f} MB"
         )
+        _print_startup_beside(watch, started, sims, broker, sims_at_start, broker_at_start)
         # Discovery is announced before a miner's first state; what arrives within one more
         # poll interval is the rest of it.  Then the steady state is measured.
         await asyncio.sleep(args.poll_interval)
@@ -280,6 +285,31 @@ async def _run(
         reader.cancel()
         print(f"bridge RSS at the end: {rss_mb(bridge.pid):.0f} MB")
         print(f"load average (1/5/15 min) after: {load_average()}")
+
+
+def _print_startup_beside(
+    watch: Watch,
+    started: float,
+    sims: list[subprocess.Popen[bytes]],
+    broker: subprocess.Popen[bytes],
+    sims0: list[Cpu],
+    broker0: Cpu,
+) -> None:
+    """When the first states came (a slow tail or a late first one say different things)
+    and what competed with the bridge for the cores meanwhile."""
+    times = sorted(t - started for t in watch.first_state.values())
+    if times:
+        marks = ", ".join(
+            f"{int(q * 100)} % {times[min(len(times) - 1, int(q * len(times)))]:.1f}"
+            for q in (0.1, 0.5, 0.9)
+        )
+        print(f"  first states: the first after {times[0]:.1f} s; {marks} s")
+    sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
+    print(
+        f"  beside it during start-up: simulators {sim_cpu.total:.1f} s, mosquitto "
+        f"{(cpu_of(broker.pid) - broker0).total:.1f} s, this bench (its subscriber to '#') "
+        f"{time.process_time() - watch.cpu_at_start:.1f} s CPU"
+    )
 
 
 def _print_sys(before: dict[str, str], after: dict[str, str], elapsed: float) -> None:
