@@ -14,7 +14,7 @@ from asic_bridge.bridge.adoption import Adoption
 from asic_bridge.bridge.config import parse_config
 from asic_bridge.bridge.events import Announce, EventBus
 from asic_bridge.bridge.features.commands import Commands
-from asic_bridge.bridge.features.fleet import Fleet
+from asic_bridge.bridge.features.fleet import COALESCE_S, MAX_CYCLE_GAP_S, Fleet, cycle_delay
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.topics import Topics
 
@@ -189,3 +189,16 @@ async def test_a_poll_wakes_the_group_only_for_a_change(tmp_path: Path) -> None:
         clock.now += 10
         assert await poller.poll()
         assert kick.is_set()
+
+
+def test_a_large_group_s_kicked_cycles_are_spaced_by_its_size() -> None:
+    """While 5,000 miners start, every adoption and first poll kicks the group, and each
+    cycle is O(members): a small group still cycles right after the polls of one tick, a
+    large one only once the gap for its size has passed since its last cycle, never later
+    than MAX_CYCLE_GAP_S."""
+    assert cycle_delay(3, float("inf")) == COALESCE_S
+    assert cycle_delay(3, 0.0) == COALESCE_S  # 6 ms of gap: the tick's coalescing wins
+    assert cycle_delay(1000, 0.5) == 1.5  # 2 s for 1,000 members, 0.5 s of it gone
+    assert cycle_delay(1000, 3.0) == COALESCE_S
+    assert cycle_delay(5000, 0.0) == MAX_CYCLE_GAP_S
+    assert cycle_delay(50_000, 1.0) == MAX_CYCLE_GAP_S - 1.0

@@ -53,6 +53,24 @@ log = logging.getLogger("asic_bridge.bridge")
 
 #: after a kick, wait this long for the other polls of the same tick: one cycle for them all
 COALESCE_S = 0.2
+#: a kicked cycle waits this long per member since the group's last cycle, at most
+#: MAX_CYCLE_GAP_S (see cycle_delay)
+CYCLE_GAP_PER_MEMBER_S = 0.002
+MAX_CYCLE_GAP_S = 5.0
+
+
+def cycle_delay(members: int, since_last: float) -> float:
+    """Seconds a kicked cycle waits: the other kicks of the same tick, and for a large group
+    the rest of a gap since its last cycle that grows with its size.
+
+    A cycle builds, compares and saves the whole group's state, O(members).  While a fleet
+    starts, every adoption and first poll kicks it (each joins or comes online): 5,000
+    miners made hundreds of such cycles in their first minute (bench/bridge_5k.py).  Spaced
+    by size, cycles cost a bounded share of a core whatever kicks them, and a group of
+    5,000 still acts within 5 s (its loop's own wake-up, when nothing kicks it).
+    """
+    gap = min(MAX_CYCLE_GAP_S, members * CYCLE_GAP_PER_MEMBER_S)
+    return max(COALESCE_S, gap - since_last)
 
 
 def group_config(group: FleetGroup) -> GroupConfig:
@@ -208,13 +226,16 @@ class Fleet:
 
     async def _loop(self, group: str) -> None:
         ctrl, kick = self.controllers[group], self.kicks[group]
+        last = -float("inf")
         while True:
             # the controller itself decides whether a plan is due (cadence, holds running
             # out, changes): waking it often costs a pure function call
             wait = min(ctrl.config.replan_interval, self.config.miners.poll_interval, 5.0)
             if await event_set_within(kick, wait):
-                await asyncio.sleep(COALESCE_S)  # the polls of one tick: one cycle
+                since = time.monotonic() - last
+                await asyncio.sleep(cycle_delay(len(ctrl.members), since))
             kick.clear()
+            last = time.monotonic()
             try:
                 await self.cycle(group)
             except Exception:  # a bug must not end the group's control
