@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.request import parse_http_list, parse_keqv_list
 
+import httpx
 import pytest
 
 from asic_bridge.errors import (
@@ -217,6 +218,62 @@ async def test_unauthenticated_401_is_returned_for_identification() -> None:
         result = await client.get("/")
     assert result.status == 401
     assert "antMiner" in result.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("qop", "opaque", "algorithm"),
+    [(b"auth", None, "MD5"), (b"auth,auth-int", b"xyz", "md5"), (None, b"o", "MD5")],
+)
+def test_digest_header_is_the_one_httpx_builds(
+    monkeypatch: pytest.MonkeyPatch, qop: bytes | None, opaque: bytes | None, algorithm: str
+) -> None:
+    """The per-(challenge, path) cache in digest_auth changes no byte of the header: the same
+    client nonces give httpx's own header, nc counting up, for two paths in turn."""
+    from httpx._auth import _DigestAuthChallenge
+
+    challenge = _DigestAuthChallenge(
+        realm=b"antMiner Configuration", nonce=b"n0nce", algorithm=algorithm, opaque=opaque, qop=qop
+    )
+    ours, theirs = digest_auth("root", "pa:ss"), httpx.DigestAuth("root", "pa:ss")
+    cnonces = iter(bytes([i]) * 8 for i in range(1, 7))
+    monkeypatch.setattr("asic_bridge.transport.http.os.urandom", lambda n: next(cnonces))
+    for i, path in enumerate(["/cgi-bin/stats.cgi", "/cgi-bin/summary.cgi"] * 3, start=1):
+        request = httpx.Request("GET", "http://10.0.0.1" + path)
+        monkeypatch.setattr(
+            theirs, "_get_client_nonce", lambda *_, i=i: (bytes([i]) * 8).hex().encode()
+        )
+        assert ours._build_auth_header(request, challenge) == theirs._build_auth_header(
+            request, challenge
+        )
+
+
+async def test_requests_from_the_template_keep_their_own_headers() -> None:
+    """A repeated GET is copied from a kept request: the digest header of each is new (nc
+    counts up), a custom header is not carried to a request without it, and a cookie the
+    server dropped is not sent again."""
+    realm = DigestRealm()
+    cookie = ["sid=1"]
+
+    async def route(req: Request) -> Reply:
+        challenge = realm.check(req)
+        if challenge is not None:
+            return challenge
+        return Reply(headers={"Set-Cookie": cookie.pop()} if cookie else {})
+
+    auth = digest_auth("root", "root")
+    async with serve(route) as (server, port), HTTPClient("127.0.0.1", port, auth=auth) as client:
+        for _ in range(3):
+            assert (await client.get("/cgi-bin/stats.cgi")).ok
+        assert (await client.get("/cgi-bin/stats.cgi", headers={"X-Extra": "1"})).ok
+        assert (await client.get("/cgi-bin/stats.cgi")).ok
+        client.cookies.clear()
+        assert (await client.get("/cgi-bin/stats.cgi")).ok
+    answered = [r for r in server.seen if "authorization" in r.headers]
+    ncs = [parse_keqv_list(parse_http_list(r.headers["authorization"][7:]))["nc"] for r in answered]
+    assert ncs == [f"{n:08x}" for n in range(1, len(answered) + 1)]
+    assert [("x-extra" in r.headers) for r in server.seen[-3:]] == [True, False, False]
+    assert "cookie" in server.seen[-2].headers and "cookie" not in server.seen[-1].headers
+    assert realm.challenges == 1
 
 
 # --- token auth -----------------------------------------------------------------------------

@@ -83,17 +83,39 @@ def state_payload(
         "hostname": data.hostname,
         "last_seen": _iso(now),
     }
+    state = {k: v for k, v in values.items() if v is not None}
+    # the boards' and fans' values go in directly, skipping None (no f-strings per poll)
     for board in data.hashboards:
-        n = board.slot
-        values[f"board_{n}_hashrate"] = _round(board.hashrate)
-        values[f"board_{n}_temperature"] = _round(board.temp, 1)
-        values[f"board_{n}_chip_temperature"] = _round(board.chip_temp, 1)
-        values[f"board_{n}_chips"] = board.chips
+        hashrate_key, temp_key, chip_temp_key, chips_key = _board_keys(board.slot)
+        if (value := board.hashrate) is not None:
+            state[hashrate_key] = round(float(value), 2)
+        if (value := board.temp) is not None:
+            state[temp_key] = round(float(value), 1)
+        if (value := board.chip_temp) is not None:
+            state[chip_temp_key] = round(float(value), 1)
+        if (value := board.chips) is not None:
+            state[chips_key] = value
     for index, fan in enumerate(data.fans):
-        values[f"fan_{index}_speed"] = fan.speed
+        if (value := fan.speed) is not None:
+            state[_fan_key(index)] = value
     if data.field_errors:
-        values["unreadable"] = sorted(data.field_errors)
-    return {k: v for k, v in values.items() if v is not None}
+        state["unreadable"] = sorted(data.field_errors)
+    return state
+
+
+@functools.lru_cache(maxsize=64)
+def _board_keys(slot: int) -> tuple[str, str, str, str]:
+    return (
+        f"board_{slot}_hashrate",
+        f"board_{slot}_temperature",
+        f"board_{slot}_chip_temperature",
+        f"board_{slot}_chips",
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _fan_key(index: int) -> str:
+    return f"fan_{index}_speed"
 
 
 def stable_boot_time(previous: float | None, uptime: int | None, now: float) -> float | None:
