@@ -330,8 +330,13 @@ class MinerTransport:
                 try:
                     self.stats.requests += 1
                     conn.writer.write(payload)
-                    async with asyncio.timeout(read_timeout):
+                    if read_timeout is None:  # the caller's own deadline bounds the read
                         raw = await read_response(conn.reader, method=request.method, cap=self._cap)
+                    else:
+                        async with asyncio.timeout(read_timeout):
+                            raw = await read_response(
+                                conn.reader, method=request.method, cap=self._cap
+                            )
                 except BaseException as exc:
                     conn.close()
                     retry = (
