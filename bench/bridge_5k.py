@@ -10,13 +10,22 @@ common kinds (``--kinds``, weighted).  ``asic-bridge run`` polls every ``--poll-
 (30 s) with ``--concurrency`` (64) polls at once.
 
 Prints, beside the machine facts: start-up until every miner published its first state
-(target <= 60 s) and the bridge's CPU for it; the Home Assistant discovery messages and their
-bytes; then over ``--window`` s of steady polling: the bridge process's CPU per miner-poll
-(target <= 1 ms; the simulators' and mosquitto's CPU are measured apart and not counted),
-its RSS (target <= 500 MB), and the broker's load (messages and bytes per second as a
-subscriber to everything receives them, and mosquitto's own $SYS counters); last, the
-latency of ``--commands`` (200) ``set/fault_light`` commands sent at ``--command-gap``
+(target <= 60 s) and the bridge's CPU for it; until every discovery config arrived (they
+follow the states: the bridge queues them, see features/discovery.py); the Home Assistant
+discovery messages and their bytes; then over ``--window`` s of steady polling: the bridge
+process's CPU per miner-poll (target <= 1 ms; the simulators' and mosquitto's CPU are
+measured apart and not counted), its RSS (target <= 500 MB), and the broker's load
+(messages and bytes per second as the subscribers to everything receive them, and
+mosquitto's own $SYS counters); last, the latency of ``--commands`` (200)
+``set/fault_light`` commands sent at ``--command-gap``
 intervals to random miners, until their ``<id>/response`` arrives: p50 / p99 / max.
+
+The discovery topics (``homeassistant/#``, ~38 retained configs per miner, 190k for 5,000)
+are counted by ``mosquitto_sub`` (C; topic and payload length only), not by this process's
+Python subscriber (``asic_bridge/#`` and ``$SYS``): decoding them in aiomqtt cost as much CPU
+as mosquitto and the simulators during start-up, on the 2 cores the bridge needs.  The
+discovery is complete when no new config topic arrived for ``--discovery-quiet`` s; the time
+printed is that of the last new one.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -44,6 +54,7 @@ PYTHON = str(ROOT / ".venv/bin/python")
 from bench.bridge_load import _stop, addresses, free_port, write_configs  # noqa: E402
 from bench.machine import Cpu, cpu_of, describe, load_average, rss_mb  # noqa: E402
 
+BASE = "asic_bridge"
 DEFAULT_KINDS = (
     "antminer_s19jpro=3,antminer_s21=2,whatsminer_m30s=2,whatsminer_m50=1,"
     "vnish_s19jpro=1,luxos_s19jpro=1"
@@ -97,6 +108,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+class DiscoveryCount:
+    """``homeassistant/#`` counted by mosquitto_sub in a thread: messages, bytes, the config
+    topics holding a config, and when the last new one came."""
+
+    SENTINEL = "homeassistant/bench_5k/ready"
+
+    def __init__(self, port: int) -> None:
+        command = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port)]
+        self.proc = subprocess.Popen(
+            [*command, "-t", "homeassistant/#", "-F", "%l %t"],
+            stdout=subprocess.PIPE,
+        )
+        self.messages = 0
+        self.bytes = 0
+        self.configs: set[bytes] = set()
+        self.last_new: float | None = None
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        sentinel = self.SENTINEL.encode()
+        for line in self.proc.stdout:
+            length, _, topic = line.rstrip(b"\n").partition(b" ")
+            if topic == sentinel:
+                self.ready.set()
+                continue
+            size = int(length)
+            self.messages += 1
+            self.bytes += size + len(topic)
+            if not size:  # a cleared config (a key the miner no longer reports)
+                self.configs.discard(topic)
+            elif topic not in self.configs:
+                self.configs.add(topic)
+                self.last_new = time.monotonic()
+
+    def per_miner(self, ids: set[str]) -> list[int]:
+        counts = Counter(t.split(b"/")[2].decode() for t in list(self.configs))
+        return sorted(counts[i] for i in ids)
+
+
 class Watch:
     """Everything the broker carries, counted by one subscriber to ``#`` and ``$SYS``."""
 
@@ -106,12 +158,11 @@ class Watch:
         self.messages = 0
         self.bytes = 0
         self.state_publishes = 0
-        self.discovery = 0
-        self.discovery_bytes = 0
         self.sys: dict[str, str] = {}
         self.responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.all_published = asyncio.Event()
         self.cpu_at_start = 0.0  # this process's CPU when the bridge was started
+        self.count: DiscoveryCount | None = None
 
     def on_message(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
@@ -121,10 +172,6 @@ class Watch:
             return
         self.messages += 1
         self.bytes += len(payload) + len(topic)
-        if topic.startswith("homeassistant/"):
-            self.discovery += 1
-            self.discovery_bytes += len(payload) + len(topic)
-            return
         parts = topic.split("/")
         if len(parts) == 2 and parts[1] != "bridge":
             self.state_publishes += 1
@@ -199,10 +246,15 @@ async def _run(
     broker: subprocess.Popen[bytes],
 ) -> None:
     watch = Watch(args)
+    count = watch.count = DiscoveryCount(port)
+    procs.append(count.proc)
     async with aiomqtt.Client("127.0.0.1", port) as client:
-        await client.subscribe("#")
+        await client.subscribe(f"{BASE}/#")
         await client.subscribe("$SYS/broker/#")
         reader = asyncio.create_task(_read(client, watch))
+        while not count.ready.is_set():  # subscribed before the bridge starts
+            await client.publish(count.SENTINEL, "1")
+            await asyncio.to_thread(count.ready.wait, 0.2)
         sims_at_start = [cpu_of(s.pid) for s in sims]
         broker_at_start = cpu_of(broker.pid)
         watch.cpu_at_start = time.process_time()
@@ -221,6 +273,7 @@ async def _run(
         else:
             bridge = subprocess.Popen([PYTHON, "-m", "asic_bridge", *run])  # noqa: ASYNC220
         procs.append(bridge)
+        args.bridge_pid = bridge.pid
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.all_published.wait(), args.startup_limit)
         startup = time.monotonic() - started
@@ -234,10 +287,13 @@ async def _run(
             f"RSS {rss_mb(bridge.pid):.0f} MB"
         )
         _print_startup_beside(watch, started, sims, broker, sims_at_start, broker_at_start)
-        # Discovery is announced before a miner's first state; what arrives within one more
-        # poll interval is the rest of it.  Then the steady state is measured.
+        await _discovery_complete(
+            args, watch, started, sims, broker, sims_at_start, broker_at_start
+        )
+        # (what arrives within one more poll interval is counted in the line after; then the
+        # steady state is measured)
         await asyncio.sleep(args.poll_interval)
-        discovery, discovery_bytes = watch.discovery, watch.discovery_bytes
+        discovery, discovery_bytes = count.messages, count.bytes
         print(
             f"HA discovery: {discovery} messages, {discovery_bytes / 1e6:.1f} MB "
             f"({discovery / max(1, published):.1f} per miner)"
@@ -245,7 +301,11 @@ async def _run(
         cpu0 = cpu_of(bridge.pid)
         sims0 = [cpu_of(s.pid) for s in sims]
         broker0 = cpu_of(broker.pid)
-        polls0, msgs0, bytes0 = watch.state_publishes, watch.messages, watch.bytes
+        polls0, msgs0, bytes0 = (
+            watch.state_publishes,
+            watch.messages + count.messages,
+            watch.bytes + count.bytes,
+        )
         sys0 = dict(watch.sys)
         t0 = time.monotonic()
         if args.profile_phase == "steady":
@@ -277,8 +337,9 @@ async def _run(
             f"mosquitto {broker_cpu.total:.2f} s"
         )
         print(
-            f"broker load (subscriber to '#'): {(watch.messages - msgs0) / elapsed:.0f} msg/s, "
-            f"{(watch.bytes - bytes0) / elapsed / 1e3:.0f} kB/s"
+            f"broker load (subscriber to '#'): "
+            f"{(watch.messages + count.messages - msgs0) / elapsed:.0f} msg/s, "
+            f"{(watch.bytes + count.bytes - bytes0) / elapsed / 1e3:.0f} kB/s"
         )
         _print_sys(sys0, watch.sys, elapsed)
         await _commands(args, client, watch)
@@ -305,10 +366,46 @@ def _print_startup_beside(
         )
         print(f"  first states: the first after {times[0]:.1f} s; {marks} s")
     sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
+    assert watch.count is not None
     print(
         f"  beside it during start-up: simulators {sim_cpu.total:.1f} s, mosquitto "
-        f"{(cpu_of(broker.pid) - broker0).total:.1f} s, this bench (its subscriber to '#') "
-        f"{time.process_time() - watch.cpu_at_start:.1f} s CPU"
+        f"{(cpu_of(broker.pid) - broker0).total:.1f} s, this bench (its subscriber to "
+        f"'{BASE}/#') {time.process_time() - watch.cpu_at_start:.1f} s, mosquitto_sub "
+        f"(counting 'homeassistant/#') {cpu_of(watch.count.proc.pid).total:.1f} s CPU"
+    )
+
+
+async def _discovery_complete(
+    args: argparse.Namespace,
+    watch: Watch,
+    started: float,
+    sims: list[subprocess.Popen[bytes]],
+    broker: subprocess.Popen[bytes],
+    sims0: list[Cpu],
+    broker0: Cpu,
+) -> None:
+    """Until no new discovery config arrived for ``--discovery-quiet`` s (or the limit)."""
+    count = watch.count
+    assert count is not None
+    limit = started + args.startup_limit
+    while time.monotonic() < limit:
+        last = count.last_new
+        if last is not None and time.monotonic() - last >= args.discovery_quiet:
+            break
+        await asyncio.sleep(0.5)
+    last = count.last_new
+    at = f"{last - started:.1f} s" if last is not None else "never"
+    per_miner = count.per_miner(set(watch.first_state))
+    spread = f"{per_miner[0]}-{per_miner[-1]}" if per_miner else "none"
+    print(
+        f"discovery: every config arrived after {at} (the last new config topic; decided by "
+        f"none new for {args.discovery_quiet:g} s): {len(count.configs)} configs, "
+        f"{spread} per miner"
+    )
+    print(
+        f"  until then: bridge CPU {cpu_of(args.bridge_pid).total:.1f} s; simulators "
+        f"{sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0)).total:.1f}"
+        f" s, mosquitto {(cpu_of(broker.pid) - broker0).total:.1f} s"
     )
 
 
@@ -391,6 +488,12 @@ if __name__ == "__main__":
     parser.add_argument("--ttl", type=float, default=120.0, help="simulator answer cache, s")
     parser.add_argument("--startup-limit", type=float, default=300.0)
     parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument(
+        "--discovery-quiet",
+        type=float,
+        default=5.0,
+        help="discovery is complete when no new config topic came for this long, s",
+    )
     parser.add_argument("--command-gap", type=float, default=0.25)
     parser.add_argument("--discovery-mode", choices=("entity", "device"), default="entity")
     parser.add_argument("--bridge-yaml", help="appended to bridge.yaml: 'fleet: {groups: {}}'")
