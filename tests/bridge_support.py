@@ -20,13 +20,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import pytest
 import pytest_asyncio
 
 from asic_bridge import factory, settings
+
+if TYPE_CHECKING:
+    from asic_bridge.bridge.app import Bridge
 from asic_bridge.bridge.broker import EmbeddedBroker
 
 MOSQUITTO = shutil.which("mosquitto") or next(
@@ -484,3 +487,20 @@ async def sim_miner(kind: str, address: str) -> AsyncIterator[tuple[Any, Any]]:
         if miner is not None:
             await miner.aclose()
         await s.stop()
+
+
+async def discovery_arrived(mqtt: Collector, bridges: Iterable[Bridge]) -> None:
+    """Until the collector has every discovery config the bridges announced: they follow the
+    miners' first states (features/discovery.py queues them), so a wait for a state is no
+    wait for them."""
+    bridges = list(bridges)
+    for bridge in bridges:
+        await asyncio.wait_for(bridge.discovery.drained(), 20)
+    wanted = {t for b in bridges for s in b.slots.values() for t in s.record.discovery_topics}
+
+    def arrived(message: Received) -> bool:
+        wanted.discard(message.topic)
+        return not wanted
+
+    if wanted:
+        await mqtt.wait_for(arrived, within=20, what="of the discovery configs")

@@ -1,9 +1,13 @@
 """Discovery: nothing before the first poll, configs on new keys, stale ones cleared, the
-bridge device on announce, everything withdrawn on remove."""
+bridge device on announce, everything withdrawn on remove; the events only queue a miner
+(its poll is not held up), each queued miner is announced once with its latest configs, in
+the order queued, and a removal drops a queued announcement."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from bridge_fakes import RecordingPublisher, device
 
@@ -24,13 +28,44 @@ from asic_bridge.bridge.topics import Topics
 T = Topics("base", "ha")
 
 
-def _feature(tmp_path: Path, **mqtt: object) -> tuple[EventBus, RecordingPublisher, Adoption]:
+class GatedPublisher(RecordingPublisher):
+    """Holds every batch (a miner's configs) until ``gate`` opens, as a slow broker would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.batches: list[list[str]] = []
+        self.taken: list[str] = []  # the miner id of each batch, as it reached the broker
+
+    async def publish_many(self, messages: dict[str, Any], *, retain: bool = False) -> None:
+        self.taken.append(next(iter(messages)).split("/")[2])
+        await self.gate.wait()
+        self.batches.append(list(messages))
+        await super().publish_many(messages, retain=retain)
+
+
+def _with(
+    tmp_path: Path, pub: RecordingPublisher, **mqtt: object
+) -> tuple[EventBus, Adoption, Discovery]:
     config = parse_config(
         {"mqtt": {"url": "mqtt://127.0.0.1:1", **mqtt}, "state_dir": str(tmp_path)}
     )
-    bus, pub = EventBus(), RecordingPublisher()
+    bus = EventBus()
     adoption = Adoption(config, Registry(tmp_path), bus)
-    Discovery(bus, pub, T, config, adoption)
+    return bus, adoption, Discovery(bus, pub, T, config, adoption)
+
+
+def _feature(tmp_path: Path, **mqtt: object) -> tuple[EventBus, RecordingPublisher, Adoption]:
+    """The feature whose every event is followed by the queue's work (``bus.emit``)."""
+    pub = RecordingPublisher()
+    bus, adoption, discovery = _with(tmp_path, pub, **mqtt)
+    emit = bus.emit
+
+    async def emit_and_drain(event: object) -> None:
+        await emit(event)
+        await discovery.drained()
+
+    bus.emit = emit_and_drain  # type: ignore[method-assign]
     return bus, pub, adoption
 
 
@@ -86,3 +121,87 @@ async def test_discovery_off_publishes_nothing(tmp_path: Path) -> None:
     await bus.emit(Announce())
     await bus.emit(StateKeysChanged(miner))
     assert pub.messages == []
+
+
+def _miners(adoption: Adoption, n: int) -> list[Any]:
+    miners = []
+    for i in range(n):
+        miner = device(f"m{i}", mac=f"02:00:00:00:00:{i:02x}", reported=["hashrate", "power"])
+        adoption.devices[miner.id] = miner
+        miners.append(miner)
+    return miners
+
+
+async def test_a_poll_only_queues_its_miner_and_the_queue_goes_in_order(tmp_path: Path) -> None:
+    """The poll that first read a miner emits StateKeysChanged and publishes its state after
+    it: the event must return while the configs still wait for the broker."""
+    pub = GatedPublisher()
+    bus, adoption, discovery = _with(tmp_path, pub)
+    miners = _miners(adoption, 9)
+    for miner in miners:
+        await asyncio.wait_for(bus.emit(StateKeysChanged(miner)), 5)
+    await asyncio.sleep(0)  # the workers take their first miners
+    assert pub.messages == []  # nothing got past the gate: yet every event returned
+    pub.gate.set()
+    await discovery.drained()
+    assert pub.taken == [m.id for m in miners]  # FIFO (the ids are in the topics)
+    assert all(m.record.discovery_topics for m in miners)
+
+
+async def test_a_miner_queued_again_is_announced_once_with_its_latest_configs(
+    tmp_path: Path,
+) -> None:
+    pub = GatedPublisher()
+    bus, adoption, discovery = _with(tmp_path, pub)
+    busy = _miners(adoption, 4)  # one per worker, held at the gate
+    for miner in busy:
+        await bus.emit(StateKeysChanged(miner))
+    await asyncio.sleep(0)
+    late = device("late", mac="02:00:00:00:01:00", reported=["hashrate"])
+    adoption.devices[late.id] = late
+    await bus.emit(StateKeysChanged(late))
+    late.record.reported = ["hashrate", "power"]  # a second poll reported more
+    await bus.emit(StateKeysChanged(late))
+    await bus.emit(Announce())  # HA's birth meanwhile: everything, once each
+    await bus.emit(StateKeysChanged(late))
+    pub.gate.set()
+    await discovery.drained()
+    late_batches = [b for b in pub.batches if b[0].split("/")[2] == "late"]
+    assert len(late_batches) == 1  # queued four times, announced once
+    power = [t for t in late_batches[0] if "power" in t]
+    assert power  # with what it reported last
+    announced = [t for m in pub.messages if m.payload != "" for t in [m.topic]]
+    assert len(announced) == len(set(announced)) + sum(
+        len(m.record.discovery_topics) for m in busy
+    )  # the busy ones again (forced, they were in flight at the birth), nothing else twice
+
+
+async def test_birth_does_not_wait_and_announces_every_miner(tmp_path: Path) -> None:
+    pub = GatedPublisher()
+    bus, adoption, discovery = _with(tmp_path, pub)
+    miners = _miners(adoption, 12)
+    await asyncio.wait_for(bus.emit(Announce()), 5)  # returns with the broker held
+    assert set(bridge_discovery(T)) <= pub.topics()  # the bridge device's few at once
+    pub.gate.set()
+    await discovery.drained()
+    for miner in miners:
+        assert miner.record.discovery_topics
+        assert set(miner.record.discovery_topics) <= pub.topics()
+
+
+async def test_removal_drops_a_queued_announcement(tmp_path: Path) -> None:
+    pub = GatedPublisher()
+    bus, adoption, discovery = _with(tmp_path, pub)
+    busy = _miners(adoption, 4)
+    for miner in busy:
+        await bus.emit(StateKeysChanged(miner))
+    await asyncio.sleep(0)
+    gone = device("gone", mac="02:00:00:00:02:00", reported=["hashrate"])
+    adoption.devices[gone.id] = gone
+    await bus.emit(StateKeysChanged(gone))
+    del adoption.devices[gone.id]  # as Adoption.remove does before MinerRemoved
+    pub.gate.set()
+    await bus.emit(MinerRemoved(gone))
+    await discovery.drained()
+    assert not [m for m in pub.messages if "/gone/" in m.topic and m.payload != ""]
+    assert gone.record.discovery_topics == []

@@ -19,6 +19,7 @@ from bridge_support import (
     MosquittoBroker,
     address_block,
     collector,
+    discovery_arrived,
     drop_connection,
     mosquitto_fixture,  # noqa: F401  (the `mosquitto` fixture)
     short_timeouts_fixture,  # noqa: F401  (the `short_timeouts` fixture)
@@ -240,6 +241,7 @@ async def farm(broker: MosquittoBroker, tmp_path: Path) -> AsyncIterator[Farm]:
                 await mqtt.wait_topic(
                     f"{BASE}/{miner_id}/availability", lambda m: m.text == "online", within=15
                 )
+            await discovery_arrived(mqtt, bridges)
             yield result
         finally:
             for bridge in bridges:

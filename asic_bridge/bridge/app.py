@@ -184,6 +184,7 @@ class Bridge:
         await self.fleet.close()  # no fleet writes while the parts stop
         await self.pollers.stop()
         await asyncio.gather(*scanner, return_exceptions=True)
+        await self.discovery.close()
         await self.bridge_topics.close()
         await self.logging.stop()
         await self.mqtt.close()  # says offline while still connected

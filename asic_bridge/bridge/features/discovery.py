@@ -4,11 +4,21 @@ The configs come from bridge.entities; this feature decides when they are publis
 a connect or HA's birth, on adoption, when a miner reports a new key) and clears the ones a
 miner no longer has.  A miner nothing was read from yet is not announced: its first poll
 announces what it really reports.
+
+The events only queue the miner; a few workers announce the queued ones.  A miner has ~38
+retained QoS 1 configs, each waited for its PUBACK: announced in the poll that first read
+it, they held its state (and the poll's concurrency slot) back, and 5,000 miners took 99 s
+to publish their first states.  Queued, the state goes out at once and the configs follow;
+HA reads the retained state when it discovers the entity, so the order is harmless.  A
+miner is queued once however often it is asked for (HA's birth while the fleet starts):
+its worker builds its configs as they are then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.config import BridgeConfig
@@ -24,6 +34,12 @@ from asic_bridge.bridge.events import (
 )
 from asic_bridge.bridge.mqtt import Publisher
 from asic_bridge.bridge.topics import Topics
+
+log = logging.getLogger("asic_bridge.bridge")
+
+#: miners announced at once: enough to keep the window of unacknowledged publishes
+#: (mqtt.PUBLISH_WINDOW) full across one miner's batch ending and the next one's start
+WORKERS = 4
 
 
 class Discovery:
@@ -41,6 +57,16 @@ class Discovery:
         self.adoption = adoption
         #: retained discovery configs published, by topic (compact JSON)
         self.published: dict[str, str] = {}
+        #: miners waiting to be announced, in order; the value: every config again (force)
+        self._queue: dict[Device, bool] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy = 0
+        #: held while a miner's configs are published or cleared: never two at once for one
+        self._locks: dict[Device, asyncio.Lock] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._closed = False
         bus.on(Announce, self._announce_all)
         bus.on(MinerAdopted, self._adopted)
         bus.on(StateKeysChanged, self._keys_changed)
@@ -55,20 +81,77 @@ class Discovery:
         for topic, payload in bridge.items():
             await self.publisher.publish(topic, payload, retain=True)
         for device in list(self.adoption.devices.values()):
-            await self.announce(device, force=True)
+            self.enqueue(device, force=True)
 
     async def _adopted(self, event: MinerAdopted) -> None:
-        await self.announce(event.device)
+        self.enqueue(event.device)
 
     async def _keys_changed(self, event: StateKeysChanged) -> None:
-        await self.announce(event.device)
+        self.enqueue(event.device)
 
     async def _record_changed(self, event: RecordChanged) -> None:
-        await self.announce(event.device)
+        self.enqueue(event.device)
 
+    # ------------------------------------------------------------------ the queue
+    def enqueue(self, device: Device, force: bool = False) -> None:
+        """Announce this miner soon (see the module docstring); ``force``: every config
+        again, changed or not (HA may have lost them)."""
+        if self._closed or not self.config.mqtt.discovery or not device.record.reported:
+            return  # nothing to announce yet (see announce); nothing queued either
+        self._queue[device] = self._queue.get(device, False) or force
+        self._idle.clear()
+        self._wake.set()
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work(), name=f"discovery {n}") for n in range(WORKERS)
+            ]
+
+    async def drained(self) -> None:
+        """Until every queued miner was announced (tests, and a clean stop)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+
+    async def _work(self) -> None:
+        while True:
+            if not self._queue:
+                if not self._busy:
+                    self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            device = next(iter(self._queue))
+            force = self._queue.pop(device)
+            self._busy += 1
+            try:
+                await self.announce(device, force)
+            except Exception:  # one miner's bug must not end its worker
+                log.exception("announcing %s failed", device.id)
+            finally:
+                self._busy -= 1
+
+    def _lock(self, device: Device) -> asyncio.Lock:
+        lock = self._locks.get(device)
+        if lock is None:
+            lock = self._locks[device] = asyncio.Lock()
+        return lock
+
+    # ------------------------------------------------------------------ publishing
     async def announce(self, device: Device, force: bool = False) -> None:
-        """Publish this miner's discovery configs; clear the ones it no longer has."""
+        """Publish this miner's discovery configs now; clear the ones it no longer has."""
+        force = self._queue.pop(device, False) or force  # a queued one: done here
+        async with self._lock(device):
+            await self._announce(device, force)
+
+    async def _announce(self, device: Device, force: bool) -> None:
         record = device.record
+        if self.adoption.devices.get(device.id) is not device:
+            return  # removed while it waited (its configs were withdrawn)
         if not self.config.mqtt.discovery or not record.reported:
             # Nothing read yet: the first poll announces what the miner really reports (the
             # model's every possible sensor would show in HA, then be deleted again).
@@ -96,15 +179,19 @@ class Discovery:
             self.adoption.registry.mark_dirty()
 
     async def withdraw(self, device: Device) -> None:
-        """Clear every discovery config of this miner (HA deletes its entities)."""
-        topics = device.record.discovery_topics
-        await self.publisher.publish_many(dict.fromkeys(topics, ""), retain=True)
-        for topic in topics:
-            self.published.pop(topic, None)
-        device.record.discovery_topics = []
+        """Clear every discovery config of this miner (HA deletes its entities); a queued
+        announcement of it is dropped, one being published goes out first."""
+        self._queue.pop(device, None)
+        async with self._lock(device):
+            topics = device.record.discovery_topics
+            await self.publisher.publish_many(dict.fromkeys(topics, ""), retain=True)
+            for topic in topics:
+                self.published.pop(topic, None)
+            device.record.discovery_topics = []
 
     async def _removed(self, event: MinerRemoved) -> None:
         await self.withdraw(event.device)
+        self._locks.pop(event.device, None)
 
     async def _renamed(self, event: MinerRenamed) -> None:
         """The configs stay on their topics with their unique ids (the record's ``uid``), so
