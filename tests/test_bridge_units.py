@@ -1123,3 +1123,34 @@ def test_allocate_miners_that_cannot_limit_or_stop() -> None:
     plan = {p.id: p for p in allocate(6000, members)}
     assert plan["on_off"] == Allocation("on_off", True, None)
     assert allocated_power(list(plan.values()), members) == 6000
+
+
+def test_registry_finds_a_record_by_mac_through_adds_removals_and_a_reload(
+    tmp_path: Path,
+) -> None:
+    """by_mac is an index now (a scan asks once per miner): it must answer as the walk over
+    every record did, the first record of a MAC, across removals and a reload."""
+    registry = Registry(tmp_path)
+    first = DeviceRecord(id="a", mac="02:aa:bb:cc:dd:01", ip="10.0.0.1")
+    twin = DeviceRecord(id="b", mac="02:aa:bb:cc:dd:01", ip="10.0.0.2")
+    other = DeviceRecord(id="c", mac="02:aa:bb:cc:dd:02", ip="10.0.0.3")
+    no_mac = DeviceRecord(id="d", mac=None, ip="10.0.0.4")
+    for record in (first, twin, other, no_mac):
+        registry.add(record)
+    assert registry.by_mac("02:AA:BB:CC:DD:01") is first
+    assert registry.by_mac("02:aa:bb:cc:dd:02") is other
+    assert registry.by_mac("02:aa:bb:cc:dd:03") is None
+    registry.remove("a")
+    assert registry.by_mac("02:aa:bb:cc:dd:01") is twin
+    registry.remove("b")
+    assert registry.by_mac("02:aa:bb:cc:dd:01") is None
+    replaced = DeviceRecord(id="c", mac="02:aa:bb:cc:dd:09", ip="10.0.0.3")
+    registry.add(replaced)  # the same id again: the old record's MAC is gone
+    assert registry.by_mac("02:aa:bb:cc:dd:02") is None
+    assert registry.by_mac("02:aa:bb:cc:dd:09") is replaced
+    registry.save(force=True)
+    again = Registry(tmp_path)
+    again.load()
+    found = again.by_mac("02:aa:bb:cc:dd:09")
+    assert found is not None and found.id == "c"
+    assert again.by_mac("02:aa:bb:cc:dd:01") is None

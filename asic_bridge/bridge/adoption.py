@@ -77,6 +77,10 @@ class Adoption:
         self.blocked = blocked or (lambda mac, ip: False)
         #: the part of the fleet this instance owns (all of it unless ``shard`` says otherwise)
         self.shard = Shard(config.shard.index, config.shard.count)
+        #: the configured hosts by address (the first of each): looked up per adoption
+        self._hosts: dict[str, HostConfig] = {}
+        for host in config.miners.hosts:
+            self._hosts.setdefault(host.ip, host)
 
     def load(self) -> None:
         """The miners adopted before (the registry), so they are polled before any scan.
@@ -136,7 +140,7 @@ class Adoption:
         """A scan found ``miner``: create or update its device, follow IP changes."""
         if isinstance(miner, UnknownMiner):
             return None
-        host = next((h for h in self.config.miners.hosts if h.ip == miner.ip), None)
+        host = self._hosts.get(miner.ip)
         mac = miner.identity.mac
         if mac is None:
             with contextlib.suppress(AsicBridgeError):

@@ -131,6 +131,7 @@ class Registry:
         self._changes = 0  # persist() calls so far
         self._saved_changes = 0  # of those, how many the last completed write covers
         self._write_lock = asyncio.Lock()
+        self._by_mac: dict[str, DeviceRecord] = {}  # see by_mac
 
     def load(self) -> None:
         try:
@@ -155,7 +156,7 @@ class Registry:
                 # A wrong type would only fail later, mid-poll; drop the entry now instead.
                 log.warning("skipping a malformed registry entry: %s", str(exc).splitlines()[0])
                 continue
-            self.devices[record.id] = record
+            self._put(record)
             self._saved_energy[record.id] = record.energy_kwh
 
     def saved_energy(self, device_id: str) -> float:
@@ -223,19 +224,43 @@ class Registry:
         self._dirty = True
 
     def by_mac(self, mac: str) -> DeviceRecord | None:
-        mac = mac.lower()
-        return next((d for d in self.devices.values() if d.mac == mac), None)
+        """The first record with this MAC.  Indexed: a scan asks once per miner it adopts,
+        and a walk over every record made a 5,000-miner scan quadratic (~1 s of CPU)."""
+        return self._by_mac.get(mac.lower())
+
+    def _index(self, record: DeviceRecord) -> None:
+        if record.mac is not None:
+            self._by_mac.setdefault(record.mac, record)  # the first one, as a walk finds
 
     def by_ip(self, ip: str) -> DeviceRecord | None:
         return next((d for d in self.devices.values() if d.ip == ip), None)
 
     def add(self, record: DeviceRecord) -> None:
-        self.devices[record.id] = record
+        self._put(record)
         self._dirty = True
+
+    def _put(self, record: DeviceRecord) -> None:
+        old = self.devices.get(record.id)
+        self.devices[record.id] = record
+        if old is not None and old is not record:
+            self._unindex(old)
+        self._index(record)
 
     def remove(self, device_id: str) -> DeviceRecord | None:
         self._dirty = True
-        return self.devices.pop(device_id, None)
+        record = self.devices.pop(device_id, None)
+        if record is not None:
+            self._unindex(record)
+        return record
+
+    def _unindex(self, record: DeviceRecord) -> None:
+        if record.mac is None or self._by_mac.get(record.mac) is not record:
+            return
+        del self._by_mac[record.mac]
+        for other in self.devices.values():  # another record with that MAC (rare)
+            if other.mac == record.mac:
+                self._by_mac[record.mac] = other
+                break
 
     def rename(self, old_id: str, new_id: str) -> DeviceRecord:
         """Give a record a new id (its saved energy total moves with it)."""
