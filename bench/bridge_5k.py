@@ -371,7 +371,8 @@ def _print_startup_beside(
         f"  beside it during start-up: simulators {sim_cpu.total:.1f} s, mosquitto "
         f"{(cpu_of(broker.pid) - broker0).total:.1f} s, this bench (its subscriber to "
         f"'{BASE}/#') {time.process_time() - watch.cpu_at_start:.1f} s, mosquitto_sub "
-        f"(counting 'homeassistant/#') {cpu_of(watch.count.proc.pid).total:.1f} s CPU"
+        f"(counting 'homeassistant/#') {cpu_of(watch.count.proc.pid).total:.1f} s CPU; "
+        f"{len(watch.count.configs)} discovery configs had arrived"
     )
 
 
