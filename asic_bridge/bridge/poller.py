@@ -31,6 +31,7 @@ from asic_bridge.bridge.events import (
 from asic_bridge.data import MinerData
 from asic_bridge.drivers.base import BaseMiner
 from asic_bridge.errors import AsicBridgeError
+from asic_bridge.transport.deadline import Deadline
 
 if TYPE_CHECKING:
     from asic_bridge.bridge.adoption import Device
@@ -266,7 +267,7 @@ class Poller:
             started = time.monotonic()
             error: BaseException | type[BaseException] | None = None
             try:
-                async with asyncio.timeout(deadline * 2):
+                async with Deadline(deadline * 2):
                     miner = await self.connect(device)
                     if miner is not None:
                         fields = self.policy.fields(miner, bool(device.record.modes))

@@ -31,6 +31,7 @@ from asic_bridge.errors import (
     NotAppliedError,
     UnsupportedError,
 )
+from asic_bridge.transport.deadline import Deadline
 from asic_bridge.transport.rpc import RPCClient
 
 if TYPE_CHECKING:
@@ -425,7 +426,7 @@ class BaseMiner:
         if len(groups) == 1:
             # most polls: one source group, awaited in place (a task costs a loop turn)
             ((group, names),) = groups.items()
-            deadline = asyncio.timeout(timeout)
+            deadline = Deadline(timeout)
             try:
                 async with deadline:
                     outcomes = {group: await self._fetch_group(group, names)}

@@ -37,6 +37,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asic_bridge.transport.deadline import Deadline
 from asic_bridge.transport.rpc import json_object
 from asic_bridge.transport.wire import BodyTooLarge, MinerTransport, RawResponse, WireStats
 
@@ -403,7 +404,7 @@ class HTTPClient:
         token_auth = self.auth if use_auth and isinstance(self.auth, TokenAuth) else None
         httpx_auth = self.auth if use_auth and isinstance(self.auth, httpx.Auth) else None
         try:
-            async with asyncio.timeout(total):
+            async with Deadline(total):
                 for attempt in (1, 2):
                     all_headers = dict(headers or {})
                     token: str | None = None

@@ -32,6 +32,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asic_bridge.transport.deadline import Deadline
 
 __all__ = [
     "RPCClient",
@@ -400,11 +401,11 @@ class RPCClient:
         phase = "connect"
         ok = False
         try:
-            # One asyncio.timeout (not wait_for: no task per connection), moved from the
+            # One deadline (not wait_for: no task per connection), moved from the
             # connect limit to the total deadline once connected: two nested ones cost
             # twice the timer handling on every request of every poll.
             started = loop.time()
-            async with asyncio.timeout_at(started + connect_limit) as deadline:
+            async with Deadline(when=started + connect_limit) as deadline:
                 transport, _ = await loop.create_connection(
                     lambda: _Exchange(payload, self._cap(), answer), self.ip, self.port
                 )

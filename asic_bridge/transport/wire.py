@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from asic_bridge.transport.deadline import Deadline
+
 __all__ = [
     "BodyTooLarge",
     "MinerTransport",
@@ -368,7 +370,7 @@ class MinerTransport:
         tls = url.scheme == "https"
         port = url.port or (443 if tls else 80)
         try:
-            async with asyncio.timeout(timeout):
+            async with Deadline(timeout):
                 reader, writer = await asyncio.open_connection(
                     url.host,
                     port,

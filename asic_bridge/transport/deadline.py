@@ -1,0 +1,84 @@
+"""``deadline(delay)``: ``asyncio.timeout`` for the hot path, at a third of its cost.
+
+Every poll runs several deadlines (the poller's, the engine's, one per RPC or HTTP
+request); ``asyncio.timeout`` costs ~6.5 us of CPU each on uvloop (a Timeout object, the
+pure-Python ``current_task`` and ``reschedule``), this one ~2.4 us.  The semantics are
+``asyncio.timeout``'s (Python 3.11): when it runs out the task is cancelled, and the
+cancellation leaves the block as ``TimeoutError`` unless someone else cancelled the task
+too; ``expired()`` and ``reschedule()`` as there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+__all__ = ["Deadline", "deadline", "deadline_at"]
+
+
+class Deadline:
+    """An async context manager that cancels its task ``delay`` seconds after entering it,
+    or at loop time ``when`` (neither: never)."""
+
+    __slots__ = ("_cancelling", "_delay", "_expired", "_handle", "_loop", "_task", "_when")
+
+    def __init__(self, delay: float | None = None, when: float | None = None) -> None:
+        self._delay = delay
+        self._when = when
+        self._expired = False
+        self._handle: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._task: asyncio.Task[object] | None = None
+
+    async def __aenter__(self) -> Deadline:
+        loop = self._loop = asyncio.get_running_loop()
+        task = self._task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("a deadline must be used inside a task")
+        self._cancelling = task.cancelling()
+        if self._delay is not None:
+            self._handle = loop.call_later(self._delay, self._expire)
+        elif self._when is not None:
+            self._handle = loop.call_at(self._when, self._expire)
+        return self
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self._expired = True
+        self._handle = None
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        return self._expired
+
+    def reschedule(self, when: float | None) -> None:
+        """Move the deadline (only inside the block, before it ran out)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if when is not None and not self._expired:
+            self._handle = self._loop.call_at(when, self._expire)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._expired:
+            assert self._task is not None
+            if self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+                raise TimeoutError from exc
+        return None
+
+
+def deadline(delay: float | None) -> Deadline:
+    """A deadline ``delay`` seconds from now (None: none)."""
+    return Deadline(delay)
+
+
+def deadline_at(when: float | None) -> Deadline:
+    """A deadline at loop time ``when``."""
+    return Deadline(when=when)

@@ -1,0 +1,72 @@
+"""transport/deadline.py keeps asyncio.timeout's semantics (it replaces it on the hot path)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from asic_bridge.transport.deadline import deadline, deadline_at
+
+
+async def test_running_out_is_a_timeout_error_and_leaves_the_task_uncancelled() -> None:
+    block = deadline(0.01)
+    with pytest.raises(TimeoutError):
+        async with block:
+            await asyncio.sleep(10)
+    assert block.expired()
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)  # the task goes on normally
+
+
+async def test_finishing_in_time_and_none_never_expire() -> None:
+    for block in (deadline(10), deadline(None), deadline_at(None)):
+        async with block:
+            await asyncio.sleep(0.001)
+        assert not block.expired()
+
+
+async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
+    started = asyncio.Event()
+
+    async def body() -> None:
+        async with deadline(10):
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.ensure_future(body())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_an_inner_deadline_does_not_end_the_outer_one() -> None:
+    outer = deadline(10)
+    async with outer:
+        with pytest.raises(TimeoutError):
+            async with deadline(0.01):
+                await asyncio.sleep(10)
+        await asyncio.sleep(0.001)
+    assert not outer.expired()
+
+
+async def test_reschedule_moves_the_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    block = deadline_at(loop.time() + 0.01)
+    async with block:
+        block.reschedule(loop.time() + 10)
+        await asyncio.sleep(0.05)
+    assert not block.expired()
+    block = deadline_at(loop.time() + 10)
+    with pytest.raises(TimeoutError):
+        async with block:
+            block.reschedule(loop.time() + 0.01)
+            await asyncio.sleep(10)
+
+
+async def test_an_error_inside_passes_through() -> None:
+    with pytest.raises(KeyError):
+        async with deadline(10):
+            raise KeyError("x")
