@@ -290,6 +290,8 @@ async def _run(
         await _discovery_complete(
             args, watch, started, sims, broker, sims_at_start, broker_at_start
         )
+        if args.profile_phase == "discovery":
+            bridge.send_signal(signal.SIGUSR2)
         # (what arrives within one more poll interval is counted in the line after; then the
         # steady state is measured)
         await asyncio.sleep(args.poll_interval)
@@ -501,10 +503,11 @@ if __name__ == "__main__":
     parser.add_argument("--profile", help="cProfile the bridge to this file; 'gc': time the GC")
     parser.add_argument(
         "--profile-phase",
-        choices=("all", "startup", "steady"),
+        choices=("all", "startup", "discovery", "steady"),
         default="all",
-        help="with --profile FILE: profile only until every miner published, or only the "
-        "steady window (the profiler's own cost inflates the CPU figures)",
+        help="with --profile FILE: profile only until every miner published (startup), until "
+        "every discovery config arrived too (discovery), or only the steady window (the "
+        "profiler's own cost inflates the CPU figures)",
     )
     parser.add_argument(
         "--gc", default="", help="with --profile: Python run first, e.g. gc.freeze()"
