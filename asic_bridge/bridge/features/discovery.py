@@ -87,10 +87,20 @@ class Discovery:
         self.enqueue(event.device)
 
     async def _keys_changed(self, event: StateKeysChanged) -> None:
-        self.enqueue(event.device)
+        await self._changed(event.device)
 
     async def _record_changed(self, event: RecordChanged) -> None:
-        self.enqueue(event.device)
+        await self._changed(event.device)
+
+    async def _changed(self, device: Device) -> None:
+        """A miner's first announcement is queued (its entities do not exist in HA yet, so
+        the state may come first); a change to one already announced goes out before the
+        poll publishes the state that needs it: a select whose new option the state names
+        must have it first, or HA rejects the value."""
+        if device.record.discovery_topics and device not in self._queue:
+            await self.announce(device)
+        else:
+            self.enqueue(device)
 
     # ------------------------------------------------------------------ the queue
     def enqueue(self, device: Device, force: bool = False) -> None:
