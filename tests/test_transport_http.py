@@ -262,8 +262,8 @@ async def test_requests_from_the_template_keep_their_own_headers() -> None:
 
     auth = digest_auth("root", "root")
     async with serve(route) as (server, port), HTTPClient("127.0.0.1", port, auth=auth) as client:
-        for _ in range(3):
-            assert (await client.get("/cgi-bin/stats.cgi")).ok
+        for path in ["/cgi-bin/stats.cgi", "/cgi-bin/summary.cgi?x=1", "/cgi-bin/stats.cgi"]:
+            assert (await client.get(path)).ok
         assert (await client.get("/cgi-bin/stats.cgi", headers={"X-Extra": "1"})).ok
         assert (await client.get("/cgi-bin/stats.cgi")).ok
         client.cookies.clear()
@@ -272,6 +272,9 @@ async def test_requests_from_the_template_keep_their_own_headers() -> None:
     ncs = [parse_keqv_list(parse_http_list(r.headers["authorization"][7:]))["nc"] for r in answered]
     assert ncs == [f"{n:08x}" for n in range(1, len(answered) + 1)]
     assert [("x-extra" in r.headers) for r in server.seen[-3:]] == [True, False, False]
+    targets = [r.target for r in server.seen[1:4]]  # after the challenge
+    assert targets == ["/cgi-bin/stats.cgi", "/cgi-bin/summary.cgi?x=1", "/cgi-bin/stats.cgi"]
+    assert all(r.headers["host"] == f"127.0.0.1:{port}" for r in server.seen)
     assert "cookie" in server.seen[-2].headers and "cookie" not in server.seen[-1].headers
     assert realm.challenges == 1
 

@@ -529,14 +529,17 @@ class HTTPClient:
         Building one (header normalisation, URL checks, an empty stream) cost ~0.1 ms of CPU,
         on each of a web-UI miner's requests of every poll, always the same few.  The copy
         has its own headers, so what the auth flow or the cookie jar sets on it stays its own.
+        A template serves every path (only the URL differs, and that is cached per path):
+        one per path cost ~1.6 kB each, ~20 MB for 5,000 miners.
         """
         key = None
         if all(value is None for value in body.values()):
-            key = (method, path, connect, total, *headers.items())
+            key = (method, connect, total, *headers.items())
             template = self._templates.get(key)
             if template is not None:
                 request = object.__new__(httpx.Request)
                 request.__dict__.update(template.__dict__)
+                request.url = self._url(path)
                 request.headers = httpx.Headers(template.headers)
                 return request
         request = httpx.Request(
