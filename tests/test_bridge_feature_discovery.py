@@ -6,6 +6,8 @@ the order queued, and a removal drops a queued announcement."""
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from bridge_fakes import RecordingPublisher, device
 
 from asic_bridge.bridge.adoption import Adoption
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.entities import bridge_discovery
+from asic_bridge.bridge.entities import DiscoveryTemplates, bridge_discovery, discovery_messages
 from asic_bridge.bridge.events import (
     Announce,
     EventBus,
@@ -22,8 +24,9 @@ from asic_bridge.bridge.events import (
     StateKeysChanged,
 )
 from asic_bridge.bridge.features.discovery import Discovery
-from asic_bridge.bridge.registry import Registry
+from asic_bridge.bridge.registry import DeviceRecord, Registry
 from asic_bridge.bridge.topics import Topics
+from asic_bridge.drivers.base import Capability
 
 T = Topics("base", "ha")
 
@@ -205,3 +208,98 @@ async def test_removal_drops_a_queued_announcement(tmp_path: Path) -> None:
     await discovery.drained()
     assert not [m for m in pub.messages if "/gone/" in m.topic and m.payload != ""]
     assert gone.record.discovery_topics == []
+
+
+ALL_KEYS = [
+    "hashrate", "expected_hashrate", "power", "power_limit", "efficiency", "temperature",
+    "board_0_hashrate", "board_0_temperature", "board_1_hashrate", "board_2_chips",
+    "fan_0", "fan_1", "fan_3", "uptime", "pool", "errors", "mining", "fault_light", "mode",
+    "preset", "fan_mode", "energy", "problem",
+]  # fmt: skip
+
+
+def _kinds() -> list[DeviceRecord]:
+    """Records as different as the configs can make them, each shape twice or more."""
+    full = [c.value for c in Capability]
+    base: dict[str, Any] = {"make": "AntMiner", "model": "S19j Pro", "firmware": "stock"}
+    records = [
+        DeviceRecord(id="a1", mac="02:00:00:00:00:01", ip="10.0.0.1", **base),
+        DeviceRecord(id="a2", mac="02:00:00:00:00:02", ip="10.0.0.22", fw_ver="1.2", **base),
+        DeviceRecord(
+            id="w1",
+            mac="02:00:00:00:00:03",
+            ip="10.0.1.3",
+            make="WhatsMiner",
+            model="M30S",
+            capabilities=full,
+            modes=["low", "normal", "high"],
+            presets=["eco", "turbo"],
+            fan_modes=["auto", "manual"],
+            power_min=1000,
+            power_max=3600,
+            expected_hashboards=3,
+            expected_fans=2,
+            serial_number='S/N "7"\\',
+            hashrate_unit="GH/s",
+        ),
+        DeviceRecord(
+            id="w2",
+            mac="02:00:00:00:00:04",
+            ip="10.0.1.4",
+            make="WhatsMiner",
+            model="M30S",
+            capabilities=full,
+            modes=["low", "normal", "high"],
+            presets=["eco", "turbo"],
+            fan_modes=["auto", "manual"],
+            power_min=1000,
+            power_max=3600,
+            expected_hashboards=3,
+            expected_fans=2,
+            serial_number="plain",
+            hashrate_unit="GH/s",
+            friendly_name="Garage S19 ünd <\u2603> \U0001f600",
+        ),
+        DeviceRecord(id="ip_10_0_2_5", mac=None, ip="10.0.2.5", ports={"http": 8080}),
+        DeviceRecord(id="ip_10_0_2_6", mac=None, ip="10.0.2.6", ports={"http": 8080}),
+        DeviceRecord(id="n1", mac="02:00:00:00:00:07", ip="10.0.3.7", model="", make=None),
+        DeviceRecord(id="n2", mac="02:00:00:00:00:08", ip="10.0.3.8", model="", make=None),
+        DeviceRecord(id="r1", mac="02:00:00:00:00:09", ip="10.0.4.9", uid="old_id", **base),
+    ]
+    w1 = records[2]
+    # one shape field different each: each is a template of its own, not w1's
+    variants = [
+        {"power_max": 3300},
+        {"presets": ["eco"]},
+        {"hashrate_unit": "TH/s"},
+        {"ports": {"http": 81}},
+        {"expected_fans": 4},
+        {"modes": ["normal"]},
+    ]
+    return records + [replace(w1, id=f"v{n}", **v) for n, v in enumerate(variants)]
+
+
+def test_template_built_configs_are_the_builders_bytes() -> None:
+    """DiscoveryTemplates reuses one miner's encoded configs for the next of the same shape:
+    every topic and byte must be what building and json.dumps-ing them gives."""
+    templates = DiscoveryTemplates(T)
+    for device_mode in (False, True):
+        for reported in (set(ALL_KEYS), {"hashrate", "power"}, set(ALL_KEYS[:9])):
+            for record in _kinds():
+                built = discovery_messages(record, T, device_mode=device_mode, reported=reported)
+                expected = {
+                    t: json.dumps(p, separators=(",", ":"), sort_keys=True)
+                    for t, p in built.items()
+                }
+                got = templates.texts(record, device_mode=device_mode, reported=reported)
+                assert got == expected, (record.id, device_mode, sorted(reported))
+    assert len(templates._shapes) < 3 * 2 * len(_kinds())  # shapes were shared
+
+
+def test_a_value_holding_the_slot_mark_is_built_directly() -> None:
+    record = DeviceRecord(id="x", mac=None, ip="10.0.0.9", friendly_name="a\ue0000\ue001b")
+    expected = {
+        t: json.dumps(p, separators=(",", ":"), sort_keys=True)
+        for t, p in discovery_messages(record, T, reported={"hashrate"}).items()
+    }
+    assert DiscoveryTemplates(T).texts(record, reported={"hashrate"}) == expected

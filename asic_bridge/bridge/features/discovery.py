@@ -17,12 +17,11 @@ its worker builds its configs as they are then.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from asic_bridge.bridge.adoption import Adoption, Device
 from asic_bridge.bridge.config import BridgeConfig
-from asic_bridge.bridge.entities import bridge_controls, bridge_discovery, discovery_messages
+from asic_bridge.bridge.entities import DiscoveryTemplates, bridge_controls, bridge_discovery
 from asic_bridge.bridge.events import (
     Announce,
     EventBus,
@@ -57,6 +56,7 @@ class Discovery:
         self.adoption = adoption
         #: retained discovery configs published, by topic (compact JSON)
         self.published: dict[str, str] = {}
+        self.templates = DiscoveryTemplates(topics)
         #: miners waiting to be announced, in order; the value: every config again (force)
         self._queue: dict[Device, bool] = {}
         self._wake = asyncio.Event()
@@ -166,15 +166,11 @@ class Discovery:
             # Nothing read yet: the first poll announces what the miner really reports (the
             # model's every possible sensor would show in HA, then be deleted again).
             return
-        messages = discovery_messages(
+        wanted = self.templates.texts(
             record,
-            self.topics,
             device_mode=self.config.mqtt.discovery_mode == "device",
             reported=set(record.reported),
         )
-        wanted = {
-            t: json.dumps(p, separators=(",", ":"), sort_keys=True) for t, p in messages.items()
-        }
         stale = [t for t in record.discovery_topics if t not in wanted]
         changed = {t: text for t, text in wanted.items() if force or self.published.get(t) != text}
         # All at once: one after the other, each QoS 1 config waited for its PUBACK, and a
