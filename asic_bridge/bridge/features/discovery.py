@@ -5,13 +5,15 @@ a connect or HA's birth, on adoption, when a miner reports a new key) and clears
 miner no longer has.  A miner nothing was read from yet is not announced: its first poll
 announces what it really reports.
 
-The events only queue the miner; a few workers announce the queued ones.  A miner has ~38
-retained QoS 1 configs, each waited for its PUBACK: announced in the poll that first read
-it, they held its state (and the poll's concurrency slot) back, and 5,000 miners took 99 s
-to publish their first states.  Queued, the state goes out at once and the configs follow;
-HA reads the retained state when it discovers the entity, so the order is harmless.  A
-miner is queued once however often it is asked for (HA's birth while the fleet starts):
-its worker builds its configs as they are then.
+A miner's first announcement and the re-announce after a connect or HA's birth are only
+queued; a few workers announce the queued miners.  A miner has ~38 retained QoS 1 configs,
+each waited for its PUBACK: announced in the poll that first read it, they held its state
+(and the poll's concurrency slot) back, and 5,000 miners took 99 s to publish their first
+states.  Queued, the state goes out at once and the configs follow; HA reads the retained
+state when it discovers the entity, so the order is harmless there.  A change to a miner
+already announced is not queued: it goes out before the state that needs it (see
+``_changed``).  A miner is queued once however often it is asked for (HA's birth while the
+fleet starts): its worker builds its configs as they are then.
 """
 
 from __future__ import annotations
