@@ -162,6 +162,7 @@ class Watch:
         self.responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.all_published = asyncio.Event()
         self.cpu_at_start = 0.0  # this process's CPU when the bridge was started
+        self.found: list[float] = []  # when each miner_found event came (adoptions)
         self.count: DiscoveryCount | None = None
 
     def on_message(self, message: aiomqtt.Message) -> None:
@@ -173,6 +174,8 @@ class Watch:
         self.messages += 1
         self.bytes += len(payload) + len(topic)
         parts = topic.split("/")
+        if topic == f"{BASE}/bridge/event" and b'"miner_found"' in payload:
+            self.found.append(time.monotonic())
         if len(parts) == 2 and parts[1] != "bridge":
             self.state_publishes += 1
             if parts[1] not in self.first_state:
@@ -367,6 +370,16 @@ def _print_startup_beside(
             for q in (0.1, 0.5, 0.9)
         )
         print(f"  first states: the first after {times[0]:.1f} s; {marks} s")
+    found = sorted(t - started for t in watch.found)
+    if found:
+        marks = ", ".join(
+            f"{int(q * 100)} % {found[min(len(found) - 1, int(q * len(found)))]:.1f}"
+            for q in (0.1, 0.5, 0.9)
+        )
+        print(
+            f"  adopted (bridge/event miner_found): {len(found)}, the first after "
+            f"{found[0]:.1f} s; {marks}; the last {found[-1]:.1f} s"
+        )
     sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
     assert watch.count is not None
     print(
