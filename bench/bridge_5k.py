@@ -149,6 +149,11 @@ class DiscoveryCount:
         return sorted(counts[i] for i in ids)
 
 
+def deciles(values: list[float]) -> str:
+    """``10 % a, 50 % b, 90 % c``: when a share of the fleet had got there."""
+    return ", ".join(f"{int(q * 100)} % {percentile(values, q):.1f}" for q in (0.1, 0.5, 0.9))
+
+
 class Watch:
     """Everything the broker carries, counted by one subscriber to ``#`` and ``$SYS``."""
 
@@ -365,20 +370,12 @@ def _print_startup_beside(
     and what competed with the bridge for the cores meanwhile."""
     times = sorted(t - started for t in watch.first_state.values())
     if times:
-        marks = ", ".join(
-            f"{int(q * 100)} % {times[min(len(times) - 1, int(q * len(times)))]:.1f}"
-            for q in (0.1, 0.5, 0.9)
-        )
-        print(f"  first states: the first after {times[0]:.1f} s; {marks} s")
+        print(f"  first states: the first after {times[0]:.1f} s; {deciles(times)} s")
     found = sorted(t - started for t in watch.found)
     if found:
-        marks = ", ".join(
-            f"{int(q * 100)} % {found[min(len(found) - 1, int(q * len(found)))]:.1f}"
-            for q in (0.1, 0.5, 0.9)
-        )
         print(
             f"  adopted (bridge/event miner_found): {len(found)}, the first after "
-            f"{found[0]:.1f} s; {marks}; the last {found[-1]:.1f} s"
+            f"{found[0]:.1f} s; {deciles(found)}; the last {found[-1]:.1f} s"
         )
     sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
     assert watch.count is not None
