@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from asic_bridge.transport.deadline import deadline, deadline_at
+from asic_bridge.transport.deadline import Deadline
 
 
 async def test_running_out_is_a_timeout_error_and_leaves_the_task_uncancelled() -> None:
-    block = deadline(0.01)
+    block = Deadline(0.01)
     with pytest.raises(TimeoutError):
         async with block:
             await asyncio.sleep(10)
@@ -21,7 +21,7 @@ async def test_running_out_is_a_timeout_error_and_leaves_the_task_uncancelled() 
 
 
 async def test_finishing_in_time_and_none_never_expire() -> None:
-    for block in (deadline(10), deadline(None), deadline_at(None)):
+    for block in (Deadline(10), Deadline(None), Deadline(when=None)):
         async with block:
             await asyncio.sleep(0.001)
         assert not block.expired()
@@ -31,7 +31,7 @@ async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
     started = asyncio.Event()
 
     async def body() -> None:
-        async with deadline(10):
+        async with Deadline(10):
             started.set()
             await asyncio.sleep(10)
 
@@ -43,10 +43,10 @@ async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
 
 
 async def test_an_inner_deadline_does_not_end_the_outer_one() -> None:
-    outer = deadline(10)
+    outer = Deadline(10)
     async with outer:
         with pytest.raises(TimeoutError):
-            async with deadline(0.01):
+            async with Deadline(0.01):
                 await asyncio.sleep(10)
         await asyncio.sleep(0.001)
     assert not outer.expired()
@@ -54,12 +54,12 @@ async def test_an_inner_deadline_does_not_end_the_outer_one() -> None:
 
 async def test_reschedule_moves_the_deadline() -> None:
     loop = asyncio.get_running_loop()
-    block = deadline_at(loop.time() + 0.01)
+    block = Deadline(when=loop.time() + 0.01)
     async with block:
         block.reschedule(loop.time() + 10)
         await asyncio.sleep(0.05)
     assert not block.expired()
-    block = deadline_at(loop.time() + 10)
+    block = Deadline(when=loop.time() + 10)
     with pytest.raises(TimeoutError):
         async with block:
             block.reschedule(loop.time() + 0.01)
@@ -68,5 +68,5 @@ async def test_reschedule_moves_the_deadline() -> None:
 
 async def test_an_error_inside_passes_through() -> None:
     with pytest.raises(KeyError):
-        async with deadline(10):
+        async with Deadline(10):
             raise KeyError("x")

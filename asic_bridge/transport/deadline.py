@@ -1,4 +1,4 @@
-"""``deadline(delay)``: ``asyncio.timeout`` for the hot path, at a third of its cost.
+"""``Deadline(delay)``: ``asyncio.timeout`` for the hot path, at a third of its cost.
 
 Every poll runs several deadlines (the poller's, the engine's, one per RPC or HTTP
 request); ``asyncio.timeout`` costs ~6.5 us of CPU each on uvloop (a Timeout object, the
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-__all__ = ["Deadline", "deadline", "deadline_at"]
+__all__ = ["Deadline"]
 
 
 class Deadline:
@@ -72,13 +72,3 @@ class Deadline:
             if self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
                 raise TimeoutError from exc
         return None
-
-
-def deadline(delay: float | None) -> Deadline:
-    """A deadline ``delay`` seconds from now (None: none)."""
-    return Deadline(delay)
-
-
-def deadline_at(when: float | None) -> Deadline:
-    """A deadline at loop time ``when``."""
-    return Deadline(when=when)
