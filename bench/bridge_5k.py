@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,38 @@ def deciles(values: list[float]) -> str:
     return ", ".join(f"{int(q * 100)} % {percentile(values, q):.1f}" for q in (0.1, 0.5, 0.9))
 
 
+@dataclass
+class Beside:
+    """What shares the two cores with the bridge (the simulators, mosquitto and this bench),
+    with their CPU at a start (the bridge's start, the steady window's): what each used since
+    is printed beside the bridge's own figures and not counted in them."""
+
+    sims: list[subprocess.Popen[bytes]]
+    broker: subprocess.Popen[bytes]
+    sims0: list[Cpu] = field(init=False)
+    broker0: Cpu = field(init=False)
+    bench0: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sims0 = [cpu_of(s.pid) for s in self.sims]
+        self.broker0 = cpu_of(self.broker.pid)
+        self.bench0 = time.process_time()
+
+    def sims_cpu(self) -> float:
+        return sum(
+            (cpu_of(s.pid) - c for s, c in zip(self.sims, self.sims0, strict=True)), Cpu(0, 0)
+        ).total
+
+    def broker_cpu(self) -> float:
+        return (cpu_of(self.broker.pid) - self.broker0).total
+
+    def bench_cpu(self) -> float:
+        return time.process_time() - self.bench0
+
+
 class Watch:
-    """Everything the broker carries, counted by one subscriber to ``#`` and ``$SYS``."""
+    """What the broker carries under the base topic and ``$SYS``, seen by this bench's
+    subscriber; the discovery topics are counted apart (DiscoveryCount)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -166,7 +197,6 @@ class Watch:
         self.sys: dict[str, str] = {}
         self.responses: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.all_published = asyncio.Event()
-        self.cpu_at_start = 0.0  # this process's CPU when the bridge was started
         self.found: list[float] = []  # when each miner_found event came (adoptions)
         self.count: DiscoveryCount | None = None
 
@@ -263,9 +293,7 @@ async def _run(
         while not count.ready.is_set():  # subscribed before the bridge starts
             await client.publish(count.SENTINEL, "1")
             await asyncio.to_thread(count.ready.wait, 0.2)
-        sims_at_start = [cpu_of(s.pid) for s in sims]
-        broker_at_start = cpu_of(broker.pid)
-        watch.cpu_at_start = time.process_time()
+        beside = Beside(sims, broker)
         started = time.monotonic()
         run = ["run", "-c", str(args.work / "bridge.yaml")]
         if args.profile:  # CPU time, not wall time: an idle event loop costs nothing
@@ -281,7 +309,6 @@ async def _run(
         else:
             bridge = subprocess.Popen([PYTHON, "-m", "asic_bridge", *run])  # noqa: ASYNC220
         procs.append(bridge)
-        args.bridge_pid = bridge.pid
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(watch.all_published.wait(), args.startup_limit)
         startup = time.monotonic() - started
@@ -294,10 +321,8 @@ async def _run(
             f"{startup:.1f} s (target <= 60 s); bridge CPU {startup_cpu.total:.1f} s, "
             f"RSS {rss_mb(bridge.pid):.0f} MB"
         )
-        _print_startup_beside(watch, started, sims, broker, sims_at_start, broker_at_start)
-        await _discovery_complete(
-            args, watch, started, sims, broker, sims_at_start, broker_at_start
-        )
+        _print_startup_beside(watch, started, beside)
+        await _discovery_complete(args, watch, started, beside, bridge.pid)
         if args.profile_phase == "discovery":
             bridge.send_signal(signal.SIGUSR2)
         # (what arrives within one more poll interval is counted in the line after; then the
@@ -309,8 +334,7 @@ async def _run(
             f"({discovery / max(1, published):.1f} per miner)"
         )
         cpu0 = cpu_of(bridge.pid)
-        sims0 = [cpu_of(s.pid) for s in sims]
-        broker0 = cpu_of(broker.pid)
+        window = Beside(sims, broker)
         polls0, msgs0, bytes0 = (
             watch.state_publishes,
             watch.messages + count.messages,
@@ -325,8 +349,7 @@ async def _run(
             bridge.send_signal(signal.SIGUSR2)
         elapsed = time.monotonic() - t0
         cpu = cpu_of(bridge.pid) - cpu0
-        sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
-        broker_cpu = cpu_of(broker.pid) - broker0
+        sim_cpu, broker_cpu = window.sims_cpu(), window.broker_cpu()
         polls = watch.state_publishes - polls0
         rss = rss_mb(bridge.pid)
         per_poll = cpu.total / max(1, polls) * 1000
@@ -342,9 +365,9 @@ async def _run(
         )
         print(f"bridge RSS: {rss:.0f} MB (target <= 500 MB)")
         print(
-            f"  beside it (not counted): simulators {sim_cpu.total:.2f} s "
-            f"({sim_cpu.total / max(1, polls) * 1000:.3f} ms per poll), "
-            f"mosquitto {broker_cpu.total:.2f} s"
+            f"  beside it (not counted): simulators {sim_cpu:.2f} s "
+            f"({sim_cpu / max(1, polls) * 1000:.3f} ms per poll), "
+            f"mosquitto {broker_cpu:.2f} s"
         )
         print(
             f"broker load (subscriber to '#'): "
@@ -358,14 +381,7 @@ async def _run(
         print(f"load average (1/5/15 min) after: {load_average()}")
 
 
-def _print_startup_beside(
-    watch: Watch,
-    started: float,
-    sims: list[subprocess.Popen[bytes]],
-    broker: subprocess.Popen[bytes],
-    sims0: list[Cpu],
-    broker0: Cpu,
-) -> None:
+def _print_startup_beside(watch: Watch, started: float, beside: Beside) -> None:
     """When the first states came (a slow tail or a late first one say different things)
     and what competed with the bridge for the cores meanwhile."""
     times = sorted(t - started for t in watch.first_state.values())
@@ -377,25 +393,18 @@ def _print_startup_beside(
             f"  adopted (bridge/event miner_found): {len(found)}, the first after "
             f"{found[0]:.1f} s; {deciles(found)}; the last {found[-1]:.1f} s"
         )
-    sim_cpu = sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0))
     assert watch.count is not None
     print(
-        f"  beside it during start-up: simulators {sim_cpu.total:.1f} s, mosquitto "
-        f"{(cpu_of(broker.pid) - broker0).total:.1f} s, this bench (its subscriber to "
-        f"'{BASE}/#') {time.process_time() - watch.cpu_at_start:.1f} s, mosquitto_sub "
+        f"  beside it during start-up: simulators {beside.sims_cpu():.1f} s, mosquitto "
+        f"{beside.broker_cpu():.1f} s, this bench (its subscriber to "
+        f"'{BASE}/#') {beside.bench_cpu():.1f} s, mosquitto_sub "
         f"(counting 'homeassistant/#') {cpu_of(watch.count.proc.pid).total:.1f} s CPU; "
         f"{len(watch.count.configs)} discovery configs had arrived"
     )
 
 
 async def _discovery_complete(
-    args: argparse.Namespace,
-    watch: Watch,
-    started: float,
-    sims: list[subprocess.Popen[bytes]],
-    broker: subprocess.Popen[bytes],
-    sims0: list[Cpu],
-    broker0: Cpu,
+    args: argparse.Namespace, watch: Watch, started: float, beside: Beside, bridge_pid: int
 ) -> None:
     """Until no new discovery config arrived for ``--discovery-quiet`` s (or the limit)."""
     count = watch.count
@@ -416,9 +425,8 @@ async def _discovery_complete(
         f"{spread} per miner"
     )
     print(
-        f"  until then: bridge CPU {cpu_of(args.bridge_pid).total:.1f} s; simulators "
-        f"{sum((cpu_of(s.pid) - c for s, c in zip(sims, sims0, strict=True)), Cpu(0, 0)).total:.1f}"
-        f" s, mosquitto {(cpu_of(broker.pid) - broker0).total:.1f} s"
+        f"  until then: bridge CPU {cpu_of(bridge_pid).total:.1f} s; simulators "
+        f"{beside.sims_cpu():.1f} s, mosquitto {beside.broker_cpu():.1f} s"
     )
 
 

@@ -27,10 +27,10 @@ import pytest
 import pytest_asyncio
 
 from asic_bridge import factory, settings
+from asic_bridge.bridge.broker import EmbeddedBroker
 
 if TYPE_CHECKING:
     from asic_bridge.bridge.app import Bridge
-from asic_bridge.bridge.broker import EmbeddedBroker
 
 MOSQUITTO = shutil.which("mosquitto") or next(
     (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
