@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from asic_bridge import settings
+from asic_bridge.bridge.poller import FULL_POLL_EVERY, FieldPolicy
 from asic_bridge.config import (
     FanModeManual,
     MinerConfig,
@@ -265,6 +266,26 @@ async def test_v2_psu_fan_from_summary_spares_get_psu(start: Started) -> None:
         data = await miner.get_data(include=fields)
         assert data.fan_psu is not None
     assert sim.counters["rpc"].by_key["get_psu"] == 2
+
+
+async def test_v2_bridge_poll_between_full_polls_is_one_connection(start: Started) -> None:
+    """The bridge's normal poll of API 2.0.5 (PSU fan only in get_psu) is the one batch:
+    ``fan_psu`` is a slow field, read with get_psu on full polls and carried between."""
+    sim, miner, _ = await start("whatsminer_m30s")
+    policy = FieldPolicy()
+    rpc = sim.counters["rpc"]
+    full = policy.fields(miner, True)
+    data = await miner.get_data(include=full)
+    policy.carry(data, full)
+    assert rpc.by_key["get_psu"] == 1 and data.fan_psu is not None
+    before = rpc.connections
+    for _ in range(FULL_POLL_EVERY - 1):
+        fields = policy.fields(miner, True)
+        data = await miner.get_data(include=fields)
+        policy.carry(data, fields)
+        assert data.fan_psu is not None and data.hashrate is not None
+    assert rpc.connections - before == FULL_POLL_EVERY - 1
+    assert rpc.by_key["get_psu"] == 1
 
 
 async def test_v3_poll_uses_one_kept_alive_connection(start: Started) -> None:

@@ -48,7 +48,6 @@ POLL_FIELDS = (
     "expected_hashrate",
     "hashboards",
     "fans",
-    "fan_psu",
     "env_temp",
     "wattage",
     "pools",
@@ -62,7 +61,10 @@ POLL_FIELDS = (
 # fields above); carried over in between.  On web-UI firmwares each can be an extra request:
 # on an Antminer they were 2 of its 3 HTTP requests per poll (its fan duty is in the
 # configuration page, so an automatic duty there is up to FULL_POLL_EVERY polls old).
+# The PSU fan is here too: on a WhatsMiner whose summary lacks it, it was a get_psu
+# connection of its own on every poll; up to FULL_POLL_EVERY polls old is acceptable.
 SLOW_FIELDS = (
+    "fan_psu",
     "errors",
     "is_mining",
     "wattage_limit",
