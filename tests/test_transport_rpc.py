@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import time
 import tracemalloc
@@ -21,6 +22,7 @@ from asic_bridge.errors import (
     MinerTimeoutError,
     ResponseTooLargeError,
 )
+from asic_bridge.transport import rpc
 from asic_bridge.transport.rpc import RPCClient, check_status, json_object, parse_rpc_payload
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -133,6 +135,35 @@ def test_parse_quoted_nonfinite_on_fast_path() -> None:
         "Name": "Antminer inf",
         "info": "x",
     }
+
+
+def test_parse_quoted_nonfinite_any_spelling() -> None:
+    """Mixed case, ``Infinity`` and spaces inside the quotes (missed by the old pre-check)."""
+    raw = b'{"a":"Nan","b":"Infinity","c":" inf ","d":"-nan ","e":"INFO","f":"nanos"}'
+    assert parse_rpc_payload(raw) == {
+        "a": None,
+        "b": 0,
+        "c": 0,
+        "d": None,
+        "e": "INFO",
+        "f": "nanos",
+    }
+
+
+def test_quoted_nonfinite_precheck_never_misses_what_the_regex_fixes() -> None:
+    """The cheap pre-check must be true wherever ``_QUOTED_NONFINITE`` matches."""
+    rng = random.Random(18)
+    parts = ['"', " ", "\t", "\xa0", "\x1c", "-", "inf", "INF", "Infinity", "nan", "NaN", ":",
+             ",", "[", "]", "}", "o", "ity"]  # fmt: skip
+    matched = 0
+    for _ in range(20000):
+        inside = "".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+        text = rng.choice(":[,") + '"' + inside + '"' + rng.choice(",}]")
+        if rpc._QUOTED_NONFINITE.search(text):
+            matched += 1
+            assert rpc._has_quoted_nonfinite(text.encode()), text
+    assert matched > 100
+    assert not rpc._has_quoted_nonfinite(b'{"INFO":{"nanos":1,"info":"inf x"}}')
 
 
 def test_parse_leading_comma() -> None:

@@ -83,19 +83,42 @@ def _loads(text: str) -> Any:
         return json.loads(text, strict=False, parse_constant=_constant)
 
 
+# Bytes the regexes' ``\s`` may match between the quotes and the word: ASCII whitespace, the
+# separators str's ``\s`` also takes, and any non-ASCII byte (a UTF-8 encoded Unicode space).
+_SPACE_BYTES = frozenset(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") | frozenset(range(0x80, 0x100))
+
+
 def _has_quoted_nonfinite(data: bytes) -> bool:
-    """A quoted ``inf``/``nan`` may be in the answer: cheap substring checks on the undecoded
-    bytes (ASCII, so the decoded text holds them exactly when the bytes do); the regex runs
-    only when one hits.  Spelled out, not any() over a tuple: a generator per answer costs
-    more than the six scans."""
-    return (
-        b'inf"' in data
-        or b'nan"' in data
-        or b'Inf"' in data
-        or b'NaN"' in data
-        or b'INF"' in data
-        or b'NAN"' in data
-    )
+    """True when the answer may hold a quoted ``inf``/``infinity``/``nan`` (any case, spaces
+    or a minus inside the quotes), so that ``_QUOTED_NONFINITE`` has to run.
+
+    Never false when the regex would match.  One lowered copy and two C scans find the
+    words; each hit (``"INFO"``, ``"nanos"``) is then looked at where it is, a few bytes
+    either side.  Six case-spelled substring scans cost about six times as much and missed
+    ``"Infinity"``, ``"Nan"`` and ``"inf "``.
+    """
+    low = data.lower()
+    if b"inf" not in low and b"nan" not in low:
+        return False
+    spaces = _SPACE_BYTES
+    for word in (b"inf", b"nan"):
+        at = low.find(word)
+        while at >= 0:
+            before = at - 1
+            if before >= 0 and low[before] == 0x2D:  # '-'
+                before -= 1
+            while before >= 0 and low[before] in spaces:
+                before -= 1
+            if before >= 0 and low[before] == 0x22:  # '"' opens it
+                after = at + 3
+                if word == b"inf" and low.startswith(b"inity", after):
+                    after += 5
+                while after < len(low) and low[after] in spaces:
+                    after += 1
+                if after < len(low) and low[after] == 0x22:  # '"' closes it
+                    return True
+            at = low.find(word, at + 3)
+    return False
 
 
 def _fix_error_code_lists(text: str) -> str:
