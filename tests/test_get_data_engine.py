@@ -1,0 +1,146 @@
+"""BaseMiner.get_data's engine: one model validation per reading, the same reading as one
+validated assignment per field (what it replaced), including when a value is refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from typing import Any, ClassVar
+
+import pytest
+
+from asic_bridge.catalog import lookup
+from asic_bridge.data import HashBoard, MinerData
+from asic_bridge.drivers.base import BaseMiner, FieldSpec, Identity, ParseContext
+from asic_bridge.errors import APIError
+
+
+def _hashrate(ctx: ParseContext, summary: Any) -> Any:
+    return summary["rate"]
+
+
+def _boards(ctx: ParseContext, stats: Any) -> list[HashBoard]:
+    return [HashBoard(slot=i, hashrate=r, missing=False) for i, r in enumerate(stats)]
+
+
+def _broken(ctx: ParseContext, summary: Any) -> Any:
+    raise KeyError("Elapsed")
+
+
+def _mac(ctx: ParseContext, info: Any) -> Any:
+    return info["mac"]
+
+
+def _hostname(ctx: ParseContext, info: Any) -> Any:
+    return info["hostname"]
+
+
+class TableMiner(BaseMiner):
+    """A driver of table fields only, its sources answered from ``payloads``."""
+
+    make = "AntMiner"
+    firmware = "Stock"
+    FIELDS: ClassVar[dict[str, FieldSpec]] = {
+        "hashrate": FieldSpec(("rpc:summary",), _hashrate),
+        "hashboards": FieldSpec(("rpc:stats",), _boards),
+        "uptime": FieldSpec(("rpc:summary",), _broken),
+        "wattage": FieldSpec(("rpc:power",), _hashrate),
+        "mac": FieldSpec(("web:info",), _mac, static=True),
+        "hostname": FieldSpec(("web:info",), _hostname, static=True),
+    }
+
+    def __init__(self, payloads: dict[str, Any], model: str | None = "S19j Pro") -> None:
+        info = lookup(model, "AntMiner") if model else None
+        super().__init__(
+            "127.0.0.7",
+            identity=Identity(
+                ip="127.0.0.7", make="AntMiner", firmware="Stock", model=model, model_info=info
+            ),
+        )
+        self.payloads = payloads
+
+    async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
+        return {s: self.payloads[s] for s in sources}
+
+
+def _answers(**changes: Any) -> dict[str, Any]:
+    payloads: dict[str, Any] = {
+        "rpc:summary": {"rate": 104.5},
+        "rpc:stats": [34.1, 35.2, 35.0],
+        "rpc:power": APIError("power: invalid command", ip="127.0.0.7", command="power"),
+        "web:info": {"mac": "aa:bb:cc:dd:ee:ff", "hostname": "rack3-12"},
+    }
+    payloads.update(changes)
+    return payloads
+
+
+def _one_by_one(miner: TableMiner) -> MinerData:
+    """The reading as the engine built it before: one validated assignment per field."""
+    asyncio.run(miner.get_data())  # the same outcomes, to rebuild below
+    ctx = ParseContext(miner.algo, miner.model_info, miner.identity)
+    raw = miner.payloads
+    outcomes = []
+    for name, spec in miner.FIELDS.items():
+        value = miner._parse_field(name, spec, raw, ctx)
+        if value is not None:
+            outcomes.append((name, value, False))
+    return miner._build_each(outcomes, miner.FIELDS, MinerData().datetime)
+
+
+def _same(a: MinerData, b: MinerData) -> None:
+    assert a.model_dump(exclude={"datetime"}) == b.model_dump(exclude={"datetime"})
+    assert list(a.field_errors.items()) == list(b.field_errors.items())
+    assert a.model_fields_set == b.model_fields_set
+    for name in type(a).model_fields:
+        assert type(getattr(a, name)) is type(getattr(b, name)), name
+
+
+@pytest.mark.parametrize("model", ["S19j Pro", None])
+def test_one_validation_gives_the_field_by_field_reading(model: str | None) -> None:
+    data = asyncio.run(TableMiner(_answers(), model).get_data())
+    assert data.hashrate == 104.5 and len(data.hashboards) == 3
+    assert data.field_errors == {
+        "uptime": "could not parse uptime: KeyError: 'Elapsed'",
+        "wattage": "127.0.0.7 'power': power: invalid command",
+    }
+    assert "datetime" not in data.model_fields_set  # the default's, as a blank record's
+    _same(data, _one_by_one(TableMiner(_answers(), model)))
+
+
+def test_a_refused_value_is_that_fields_error_alone() -> None:
+    """A parser's value the model refuses names that field; the others stay, and a refused
+    static value is not learned into the identity."""
+    miner = TableMiner(_answers(**{"rpc:summary": {"rate": "fast"}, "web:info": {"mac": 7}}))
+    miner.FIELDS = {**TableMiner.FIELDS, "hostname": FieldSpec(("web:info",), _mac, static=True)}
+    data = asyncio.run(miner.get_data())
+    assert data.hashrate is None and data.mac is None and len(data.hashboards) == 3
+    assert list(data.field_errors) == ["hashrate", "uptime", "wattage", "mac", "hostname"]
+    assert data.field_errors["hashrate"].startswith(
+        "could not parse hashrate: ValidationError: 1 validation error for MinerData\nhashrate"
+    )
+    assert miner.identity.mac is None and miner.identity.hostname is None
+    _same(data, _one_by_one(miner))
+
+
+def test_static_fields_are_learned_then_taken_from_the_identity() -> None:
+    miner = TableMiner(_answers())
+    first = asyncio.run(miner.get_data())
+    assert (miner.identity.mac, miner.identity.hostname) == ("aa:bb:cc:dd:ee:ff", "rack3-12")
+    miner.payloads["web:info"] = APIError("gone", ip="127.0.0.7", command="info")
+    second = asyncio.run(miner.get_data())
+    assert second.mac == first.mac and second.hostname == first.hostname
+    assert "mac" not in second.field_errors
+
+
+def test_the_reading_is_timed_when_the_poll_began() -> None:
+    class Slow(TableMiner):
+        async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
+            await asyncio.sleep(0.05)
+            self.answered = MinerData().datetime
+            return await super()._fetch_sources(sources)
+
+    miner = Slow(_answers())
+    before = MinerData().datetime
+    data = asyncio.run(miner.get_data())
+    assert before <= data.datetime
+    assert (miner.answered - data.datetime).total_seconds() >= 0.04
