@@ -1,6 +1,6 @@
 """Our hand-written wire code against the ecosystem's libraries, on the same simulators.
 
-    sudo .venv/bin/python bench/wire_bench.py [--miners 20] [--rounds 100] [--only grpc]
+    sudo .venv/bin/python bench/wire_bench.py [--miners 20] [--rounds 100] [--only grpc] [--fresh]
     (needs the bench extra: pip install -e '.[bench]' for aiohttp and grpclib)
 
 Re-executes itself under ``unshare -n`` (root needed).  Simulated miners run in their own
@@ -15,7 +15,9 @@ once on kept-alive connections (what a poll does).  Compared, per request:
   grpclib (h2 as well), one channel per miner.  grpclib gets a pass-through codec and both
   sides decode the reply with our schema decoder, so the figure compares the gRPC stacks.
 
-Bodies are parsed with orjson on both sides.
+Bodies are parsed with orjson on both sides.  ``--fresh``: every HTTP request on a new
+connection (keep-alive expiry 0 here, ``force_close`` for aiohttp), as the bridge sees them
+at 30 s polls against a miner keep-alive of 5-15 s.
 """
 
 from __future__ import annotations
@@ -57,8 +59,20 @@ async def _rounds(one: Any, hosts: list[str], rounds: int) -> dict[str, float]:
     }
 
 
+FRESH = os.environ.get("ASIC_BENCH_FRESH") == "1"
+
+
 async def _ours_http(hosts: list[str], rounds: int, digest: bool) -> dict[str, float]:
+    from asic_bridge.transport import wire
     from asic_bridge.transport.http import HTTPClient, digest_auth
+
+    if FRESH:
+        init = wire.MinerTransport.__init__
+
+        def no_keepalive(self: Any, **options: Any) -> None:
+            init(self, **{**options, "keepalive_expiry": 0.0})
+
+        wire.MinerTransport.__init__ = no_keepalive  # type: ignore[method-assign]
 
     path = "/cgi-bin/get_system_info.cgi" if digest else "/api/system/info"
     clients = {
@@ -80,7 +94,8 @@ async def _aiohttp(hosts: list[str], rounds: int, digest: bool) -> dict[str, flo
     path = "/cgi-bin/get_system_info.cgi" if digest else "/api/system/info"
     sessions = {
         h: aiohttp.ClientSession(
-            middlewares=(aiohttp.DigestAuthMiddleware("root", "root"),) if digest else ()
+            connector=aiohttp.TCPConnector(force_close=FRESH),
+            middlewares=(aiohttp.DigestAuthMiddleware("root", "root"),) if digest else (),
         )
         for h in hosts
     }
@@ -218,7 +233,9 @@ def _bench(args: argparse.Namespace) -> None:
         sim.terminate()
         sim.wait(10)
     print(f"load average (1/5/15 min) after: {load_average()}")
+    kept = "a new connection per HTTP request" if FRESH else "kept-alive connections"
     print(f"{args.miners} miners per case, {args.rounds} rounds of one request to each at once")
+    print(f"HTTP on {kept}")
     print(f"\n{'CPU per request (us)':34}{'user':>8}{'sys':>8}{'total':>8}{'ratio':>8}")
     for name, row in rows.items():
         n = row["requests"]
@@ -237,9 +254,16 @@ def main() -> None:
     parser.add_argument("--miners", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--only", choices=list(GROUPS), help="run one case (default: all)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="a new connection for every HTTP request"
+    )
     parser.add_argument("--client", choices=list(CLIENTS), help=argparse.SUPPRESS)
     parser.add_argument("hosts", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fresh:
+        os.environ["ASIC_BENCH_FRESH"] = "1"  # read by the client processes
+        global FRESH
+        FRESH = True
     if args.client:
         _client_main(args.client, args.rounds, args.hosts)
         return

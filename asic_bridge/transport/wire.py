@@ -1,4 +1,4 @@
-"""HTTP/1.1 on asyncio streams: the bytes under every miner web request.
+"""HTTP/1.1 on an asyncio protocol: the bytes under every miner web request.
 
 httpx stays the request model (URLs, forms, auth flows, cookies); this module carries the
 bytes instead of httpx's own transport stack.  httpcore + h11 + anyio cost about 0.25 ms of
@@ -11,7 +11,10 @@ read-to-close bodies, keep-alive.
 Kept over aiohttp's client (C parser, digest auth since 3.12) because it is cheaper:
 bench/wire_bench.py, 20 simulated miners x 100 rounds on kept-alive connections, CPU per
 request through transport/http.py vs aiohttp: 87 vs 139 us with digest auth (1.6x), 108 vs
-187 us without (1.7x); AMD EPYC, 2 cores, Python 3.11.7, Linux 6.18.
+187 us without (1.7x); AMD EPYC, 2 cores, Python 3.11.7, Linux 6.18 (on asyncio streams,
+before the protocol below).  On a new connection per request, as the bridge's 30 s polls
+meet the miners' shorter keep-alive, the protocol makes 193 Python calls per ESP-Miner GET
+where streams made 230 (cProfile, uvloop).
 """
 
 # ruff: noqa: ASYNC109  (the caller's per-request timeouts are applied here, on purpose)
@@ -22,7 +25,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -35,7 +39,6 @@ __all__ = [
     "RawResponse",
     "WireStats",
     "probe_get",
-    "read_response",
 ]
 
 #: Largest status line + headers accepted (a miner's are a few hundred bytes).
@@ -117,79 +120,6 @@ def _parse_head(head: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
     return version, int(code), reason, headers
 
 
-async def _read_exact(reader: asyncio.StreamReader, size: int) -> bytes:
-    try:
-        return await reader.readexactly(size)
-    except asyncio.IncompleteReadError:
-        raise ProtocolViolation("connection closed inside the response body") from None
-
-
-async def _read_chunked(reader: asyncio.StreamReader, cap: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        try:
-            line = await reader.readuntil(b"\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            raise ProtocolViolation("bad chunked body") from None
-        try:
-            size = int(line.split(b";", 1)[0].strip() or b"x", 16)
-        except ValueError:
-            raise ProtocolViolation("bad chunk size") from None
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, ignored
-                pass
-            return b"".join(chunks)
-        total += size
-        if total > cap:
-            chunks.clear()  # see _read_to_close
-            raise BodyTooLarge
-        chunks.append(await _read_exact(reader, size))
-        await _read_exact(reader, 2)
-
-
-async def _read_to_close(reader: asyncio.StreamReader, cap: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := await reader.read(65536):
-        total += len(chunk)
-        if total > cap:
-            # The raised exception keeps this frame (and so ``chunks``) alive in reference
-            # cycles until a full collection: drop the bytes first.
-            chunks.clear()
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def read_response(
-    reader: asyncio.StreamReader, *, method: str = "GET", cap: int
-) -> RawResponse:
-    """Read one complete response (interim 1xx answers skipped); ``cap`` bounds the body."""
-    while True:
-        version, status, reason, headers = _parse_head(await _read_head(reader))
-        if status >= 200 or status == 101:
-            break
-    values = dict(headers)
-    connection = values.get("connection", "").lower()
-    reusable = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    length = values.get("content-length", "")
-    if method == "HEAD" or status in _NO_BODY_STATUS or status < 200:
-        body = b""
-    elif "chunked" in values.get("transfer-encoding", "").lower():
-        body = await _read_chunked(reader, cap)
-    elif length:
-        if not length.isdigit():
-            raise ProtocolViolation(f"bad Content-Length {length[:20]!r}")
-        if int(length) > cap:
-            raise BodyTooLarge
-        body = await _read_exact(reader, int(length))
-    else:
-        body = await _read_to_close(reader, cap)
-        reusable = False
-    return RawResponse(status, reason, version, headers, body, reusable)
-
-
 async def probe_get(
     ip: str, port: int, path: str, *, timeout: float, connect_timeout: float, cap: int
 ) -> tuple[int, dict[str, str], bytes]:
@@ -256,22 +186,224 @@ def _dechunk(data: bytes) -> bytes:
     return bytes(out)
 
 
-@dataclass
-class _Connection:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle_since: float = field(default_factory=time.monotonic)
+# Where the parser of a response is (one response at a time per connection).
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS, _TO_CLOSE = range(6)
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection; each response parsed as its bytes arrive.
+
+    A protocol rather than streams (as transport/rpc.py's ``_Exchange``): no StreamReader,
+    StreamWriter and their waiter futures per connection, and no await and event-loop turn
+    per read; the whole response is handed over once.  With the miners' keep-alive shorter
+    than the bridge's poll interval, nearly every request opens a connection.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False  # the peer ended it or it was lost: never reused
+        self.idle_since = time.monotonic()
+        self._buffer = bytearray()
+        self._answer: asyncio.Future[RawResponse] | None = None
+        self._on_lost: asyncio.Future[None] | None = None
+        self._method = "GET"
+        self._cap = 0
+        self._mode = _HEAD
+        self._need = 0
+        self._total = 0
+        self._chunks: list[bytes] = []
+        self._head: tuple[int, str, str, list[tuple[str, str]], bool] = (0, "", "", [], False)
+
+    # -- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # a stream transport, though not an asyncio.Transport subclass under uvloop
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._answer is None or self._answer.done():
+            if len(self._buffer) > MAX_HEAD_BYTES:  # unasked bytes: never reused anyway
+                self._buffer.clear()
+                self.close()
+            return
+        try:
+            self._advance()
+        except (ProtocolViolation, BodyTooLarge) as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        self._ended(None)
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+        if self._on_lost is not None and not self._on_lost.done():
+            self._on_lost.set_result(None)
+
+    # -- used by MinerTransport
+    def request(self, payload: bytes, method: str, cap: int) -> asyncio.Future[RawResponse]:
+        """Send one request; the future gets its response (or the failure)."""
+        assert self.transport is not None
+        answer = self._answer = asyncio.get_running_loop().create_future()
+        self._method, self._cap, self._mode, self._total = method, cap, _HEAD, 0
+        if self.closed:
+            answer.set_exception(ConnectionResetError("the connection is closed"))
+        else:
+            self.transport.write(payload)
+        return answer
 
     def usable(self, expiry: float) -> bool:
         """Still open, not closed by the server meanwhile, not idle too long."""
+        assert self.transport is not None
         return (
-            not self.writer.is_closing()
-            and not self.reader.at_eof()
+            not self.closed
+            and not self._buffer
+            and not self.transport.is_closing()
             and time.monotonic() - self.idle_since < expiry
         )
 
     def close(self) -> None:
-        self.writer.close()
+        self._answer = None
+        self._buffer.clear()
+        self._chunks = []
+        if self.transport is not None:
+            self.transport.close()
+
+    async def wait_closed(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        if self._on_lost is None:
+            self._on_lost = asyncio.get_running_loop().create_future()
+        await self._on_lost
+
+    # -- parsing
+    def _advance(self) -> None:
+        """Parse what the buffer holds, as far as it goes."""
+        buf = self._buffer
+        while self._answer is not None and not self._answer.done():
+            mode = self._mode
+            if mode == _HEAD:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEAD_BYTES:
+                        raise ProtocolViolation("response header too large")
+                    return
+                if end + 4 > MAX_HEAD_BYTES:
+                    raise ProtocolViolation("response header too large")
+                head = bytes(buf[: end + 4])
+                del buf[: end + 4]
+                self._start_body(*_parse_head(head))
+            elif mode == _LENGTH:
+                if len(buf) < self._need:
+                    return
+                body = bytes(buf[: self._need])
+                del buf[: self._need]
+                self._finish(body)
+            elif mode in (_CHUNK_SIZE, _TRAILERS):
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) > MAX_HEAD_BYTES:
+                        raise ProtocolViolation("bad chunked body")
+                    return
+                line = bytes(buf[:end])
+                del buf[: end + 2]
+                if mode == _TRAILERS:
+                    if not line:  # trailers (ignored) end with an empty line
+                        chunks, self._chunks = self._chunks, []
+                        self._finish(b"".join(chunks))
+                    continue
+                try:
+                    size = int(line.split(b";", 1)[0].strip() or b"x", 16)
+                except ValueError:
+                    raise ProtocolViolation("bad chunk size") from None
+                if size == 0:
+                    self._mode = _TRAILERS
+                    continue
+                self._total += size
+                if self._total > self._cap:
+                    raise BodyTooLarge
+                self._need = size + 2  # and its CRLF
+                self._mode = _CHUNK_DATA
+            elif mode == _CHUNK_DATA:
+                if len(buf) < self._need:
+                    return
+                self._chunks.append(bytes(buf[: self._need - 2]))
+                del buf[: self._need]
+                self._mode = _CHUNK_SIZE
+            else:  # _TO_CLOSE: the body ends with the connection
+                if len(buf) > self._cap:
+                    raise BodyTooLarge
+                return
+
+    def _start_body(
+        self, version: str, status: int, reason: str, headers: list[tuple[str, str]]
+    ) -> None:
+        if status < 200 and status != 101:
+            return  # an interim answer: the real one follows
+        values = dict(headers)
+        connection = values.get("connection", "").lower()
+        reusable = (
+            "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+        )
+        self._head = (status, reason, version, headers, reusable)
+        length = values.get("content-length", "")
+        if self._method == "HEAD" or status in _NO_BODY_STATUS or status < 200:
+            self._finish(b"")
+        elif "chunked" in values.get("transfer-encoding", "").lower():
+            self._mode = _CHUNK_SIZE
+            self._chunks = []
+        elif length:
+            if not length.isdigit():
+                raise ProtocolViolation(f"bad Content-Length {length[:20]!r}")
+            if int(length) > self._cap:
+                raise BodyTooLarge
+            self._need = int(length)
+            self._mode = _LENGTH
+        else:
+            self._head = (status, reason, version, headers, False)
+            self._mode = _TO_CLOSE
+
+    def _finish(self, body: bytes) -> None:
+        status, reason, version, headers, reusable = self._head
+        answer, self._answer = self._answer, None
+        self._mode = _HEAD
+        assert answer is not None
+        # bytes beyond the response: nothing sane to do with them but not reuse it
+        reusable = reusable and not self._buffer and not self.closed
+        answer.set_result(RawResponse(status, reason, version, headers, body, reusable))
+
+    def _fail(self, exc: BaseException) -> None:
+        # A raised exception keeps its frames (data_received's chunk among them) and this
+        # protocol reachable, in reference cycles until a full collection: drop the bytes
+        # and the traceback (the await re-raises it with its own).
+        exc.__traceback__ = None
+        self._buffer.clear()
+        self._chunks = []
+        answer, self._answer = self._answer, None
+        if answer is not None and not answer.done():
+            answer.set_exception(exc)
+
+    def _ended(self, exc: Exception | None) -> None:
+        """The peer closed or the connection broke: end a response that was under way."""
+        self.closed = True
+        answer = self._answer
+        if answer is None or answer.done():
+            return
+        if exc is not None:
+            self._fail(exc)
+        elif self._mode == _TO_CLOSE:
+            body = bytes(self._buffer)
+            self._buffer.clear()
+            self._finish(body)
+        elif self._mode == _HEAD:
+            if self._buffer:
+                self._fail(ProtocolViolation("connection closed inside the response header"))
+            else:
+                self._fail(ConnectionResetError("server closed the connection without answering"))
+        elif self._mode in (_CHUNK_SIZE, _TRAILERS):
+            self._fail(ProtocolViolation("bad chunked body"))
+        else:
+            self._fail(ProtocolViolation("connection closed inside the response body"))
 
 
 def _encode_request(request: httpx.Request, body: bytes) -> bytes:
@@ -331,14 +463,12 @@ class MinerTransport:
                 conn, reused = await self._connection(request, connect_timeout)
                 try:
                     self.stats.requests += 1
-                    conn.writer.write(payload)
+                    answer = conn.request(payload, request.method, self._cap)
                     if read_timeout is None:  # the caller's own deadline bounds the read
-                        raw = await read_response(conn.reader, method=request.method, cap=self._cap)
+                        raw = await answer
                     else:
-                        async with asyncio.timeout(read_timeout):
-                            raw = await read_response(
-                                conn.reader, method=request.method, cap=self._cap
-                            )
+                        async with Deadline(read_timeout):
+                            raw = await answer
                 except BaseException as exc:
                     conn.close()
                     retry = (
@@ -369,28 +499,29 @@ class MinerTransport:
         url = request.url
         tls = url.scheme == "https"
         port = url.port or (443 if tls else 80)
+        loop = asyncio.get_running_loop()
         try:
             async with Deadline(timeout):
-                reader, writer = await asyncio.open_connection(
+                _, conn = await loop.create_connection(
+                    _Connection,
                     url.host,
                     port,
                     ssl=(self._ssl or ssl.create_default_context()) if tls else None,
                     server_hostname="" if tls else None,
-                    limit=MAX_HEAD_BYTES,
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout("connect timed out", request=request) from None
         except (OSError, ssl.SSLError) as exc:
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from None
         self.stats.connections += 1
-        return _Connection(reader, writer), False
+        return conn, False
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
             with contextlib.suppress(Exception):
-                await conn.writer.wait_closed()
+                await conn.wait_closed()
 
 
 def _as_httpx_error(exc: BaseException, request: httpx.Request) -> BaseException:
