@@ -8,9 +8,10 @@ from collections.abc import Collection
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import ValidationError
 
 from asic_bridge.catalog import lookup
-from asic_bridge.data import HashBoard, MinerData
+from asic_bridge.data import HashBoard, MinerData, PoolMetrics, board_from, data_from, pool_from
 from asic_bridge.drivers.base import BaseMiner, FieldSpec, Identity, ParseContext
 from asic_bridge.errors import APIError
 
@@ -144,3 +145,24 @@ def test_the_reading_is_timed_when_the_poll_began() -> None:
     data = asyncio.run(miner.get_data())
     assert before <= data.datetime
     assert (miner.answered - data.datetime).total_seconds() >= 0.04
+
+
+def test_the_dict_builders_are_the_models_own_validation() -> None:
+    """board_from / pool_from / data_from build what the constructors build, coercion and
+    refusals included."""
+    fields = {"slot": 2, "hashrate": 3, "temp": "61.5", "chips": 126, "missing": False}
+    built, made = board_from(dict(fields)), HashBoard(**fields)
+    assert built == made and built.model_fields_set == made.model_fields_set
+    assert type(built.hashrate) is float and type(built.temp) is float
+    pool = {"url": "stratum+tcp://pool:3333", "accepted": 10, "rejected": 1, "active": True}
+    assert pool_from(dict(pool)) == PoolMetrics(**pool)
+    reading = {"ip": "10.0.0.5", "hashrate": 104, "hashboards": [made]}
+    data = data_from(dict(reading))
+    assert data.model_dump(exclude={"datetime"}) == MinerData(**reading).model_dump(
+        exclude={"datetime"}
+    )
+    assert data._records == 1 and data._counts == {}  # private attributes set up too
+    with pytest.raises(ValidationError):
+        board_from({"slot": 1, "chips": "many"})
+    with pytest.raises(ValidationError):
+        data_from({"ip": "10.0.0.5", "wattage": "lots"})

@@ -9,7 +9,15 @@ from asic_bridge.data.hashrate import (
     default_unit,
     to_default,
 )
-from asic_bridge.data.miner_data import Fan, HashBoard, MinerData, PoolMetrics
+from asic_bridge.data.miner_data import (
+    Fan,
+    HashBoard,
+    MinerData,
+    PoolMetrics,
+    board_from,
+    data_from,
+    pool_from,
+)
 
 __all__ = [
     "ALGORITHMS",
@@ -20,7 +28,10 @@ __all__ = [
     "MinerErrorData",
     "PoolMetrics",
     "UnitError",
+    "board_from",
     "convert",
+    "data_from",
     "default_unit",
+    "pool_from",
     "to_default",
 ]

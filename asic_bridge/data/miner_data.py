@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, computed_field
 
@@ -86,6 +87,21 @@ class PoolMetrics(_Record):
     @property
     def pool_stale_percent(self) -> float:
         return _percent(self.get_failures, (self.accepted or 0) + (self.rejected or 0))
+
+
+_R = TypeVar("_R", bound=BaseModel)
+
+
+def _builder(cls: type[_R]) -> Callable[[dict[str, Any]], _R]:
+    """``cls(**fields)`` taking the dict itself: the same validation, without unpacking the
+    fields into keywords and packing them again (a parser already has them in a dict)."""
+    return cast(Callable[[dict[str, Any]], _R], cls.__pydantic_validator__.validate_python)
+
+
+#: ``HashBoard(**fields)`` from a dict (parsers build several boards a poll).
+board_from = _builder(HashBoard)
+#: ``PoolMetrics(**fields)`` from a dict.
+pool_from = _builder(PoolMetrics)
 
 
 def _percent(part: int | None, whole: int) -> float:
@@ -388,6 +404,10 @@ class MinerData(_Record):
         return (
             not self.ip and self.hashrate is None and self.wattage is None and not self.hashboards
         )
+
+
+#: ``MinerData(**fields)`` from a dict that holds ``ip`` (get_data builds each reading so).
+data_from = _builder(MinerData)
 
 
 def _flatten(out: dict[str, Any], key: str, value: Any) -> None:

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.credentials import DEFAULT_CREDENTIALS, Credentials
-from asic_bridge.data import Fan, HashBoard, MinerData, MinerErrorData, PoolMetrics
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerData,
+    MinerErrorData,
+    PoolMetrics,
+    data_from,
+)
 from asic_bridge.data.miner_data import _now
 from asic_bridge.drivers.firmware import FirmwareFile, FirmwareSource, load_firmware
 from asic_bridge.errors import (
@@ -321,8 +328,8 @@ class BaseMiner:
         wanted = self._select_fields(include, exclude)
         ctx = ParseContext(self.algo, self.model_info, self.identity)
         started = _now()  # the reading's time: when the poll began, as a blank record has it
-        # what each field got, in order: a value (from the identity or parsed) or an error
-        outcomes: list[tuple[str, Any, bool]] = []  # (name, value or _FieldError, from the identity)
+        # each field's outcome in order: (name, its value or a _FieldError, from the identity)
+        outcomes: list[tuple[str, Any, bool]] = []
         to_fetch: dict[str, FieldSpec] = {}
         for name in wanted:
             spec = self.FIELDS[name]
@@ -439,7 +446,7 @@ class BaseMiner:
                 values[name] = value
         values["datetime"] = started
         try:
-            data = MinerData(**values)
+            data = data_from(values)
         except Exception:  # a value the model refuses: find which, as assigning would
             return self._build_each(outcomes, fetched, started)
         # a blank record's datetime comes from its default: not a field "set" (as before)

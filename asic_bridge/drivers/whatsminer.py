@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup_whatsminer
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -222,15 +229,21 @@ def _chips_per_board(ctx: ParseContext) -> int | None:
     return info.chips_per_board if info is not None else None
 
 
-def _blank_boards(ctx: ParseContext, count: int | None) -> list[HashBoard]:
+def _boards_read(
+    ctx: ParseContext, count: int | None, readings: dict[int, dict[str, Any]]
+) -> list[HashBoard]:
+    """Boards 0 .. the model's count or the highest slot read, each built once from what
+    its slot read (a blank board where nothing was): one validation per board, not one per
+    reading assigned."""
     per_board = _chips_per_board(ctx)
-    return [HashBoard(slot=i, expected_chips=per_board) for i in range(count or 0)]
+    total = max(count or 0, max(readings, default=-1) + 1)
+    return [
+        board_from({"slot": i, "expected_chips": per_board, **readings.get(i, _NOTHING)})
+        for i in range(total)
+    ]
 
 
-def _board(boards: list[HashBoard], slot: int, ctx: ParseContext) -> HashBoard:
-    while len(boards) <= slot:
-        boards.append(HashBoard(slot=len(boards), expected_chips=_chips_per_board(ctx)))
-    return boards[slot]
+_NOTHING: dict[str, Any] = {}
 
 
 # ============================================================================ v2 parsers
@@ -352,24 +365,25 @@ def v2_hashboards(ctx: ParseContext, devs: Any) -> list[HashBoard] | None:
     entries = _items(devs, "DEVS")
     if entries is None:
         return None
-    boards = _blank_boards(ctx, _boards_from_model(ctx))
+    readings: dict[int, dict[str, Any]] = {}
     for entry in entries:
         slot = _int(entry.get("ASC", entry.get("Slot", entry.get("ID"))))
         if slot is None or not 0 <= slot < 64:
             continue
-        board = _board(boards, slot, ctx)
+        board = readings.setdefault(slot, {})
         for key in ("MHS 5s", "MHS 1m", "MHS av"):
             if key in entry:
-                board.hashrate = _rate(ctx, entry[key], "MH/s")
+                board["hashrate"] = _rate(ctx, entry[key], "MH/s")
                 break
-        board.temp = _temp(entry.get("Temperature"))
-        board.chip_temp = _temp(entry.get("Chip Temp Avg"))
-        board.chips = _int(entry.get("Effective Chips"))
-        board.serial_number = _text(entry.get("PCB SN"))
-        board.missing = False
-        if board.hashrate is not None:
-            board.active = board.hashrate > 0
-    return boards
+        board["temp"] = _temp(entry.get("Temperature"))
+        board["chip_temp"] = _temp(entry.get("Chip Temp Avg"))
+        board["chips"] = _int(entry.get("Effective Chips"))
+        board["serial_number"] = _text(entry.get("PCB SN"))
+        board["missing"] = False
+        rate = board.get("hashrate")
+        if rate is not None:
+            board["active"] = rate > 0
+    return _boards_read(ctx, _boards_from_model(ctx), readings)
 
 
 def v2_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics] | None:
@@ -656,7 +670,7 @@ def v3_hashboards(ctx: ParseContext, info: Any, edevs: Any, summary: Any) -> lis
         return None
     miner = _v3_part(info, "miner") or {}
     count = _int(miner.get("board-num")) or _boards_from_model(ctx)
-    boards = _blank_boards(ctx, count)
+    readings: dict[int, dict[str, Any]] = {}
     s = _v3_summary(summary) or {}
     board_temps = s.get("board-temperature", s.get("board-tempurature"))
     for position, entry in enumerate(raw):
@@ -665,17 +679,17 @@ def v3_hashboards(ctx: ParseContext, info: Any, edevs: Any, summary: Any) -> lis
         slot = _int(entry.get("slot", entry.get("id", position)))
         if slot is None or not 0 <= slot < 64:
             continue
-        board = _board(boards, slot, ctx)
-        board.hashrate = _rate(ctx, entry.get("hash-average"), "TH/s")
-        board.chips = _int(entry.get("effective-chips"))
-        board.chip_temp = _temp(entry.get("chip-temp-avg"))
+        board = readings.setdefault(slot, {})
+        rate = board["hashrate"] = _rate(ctx, entry.get("hash-average"), "TH/s")
+        board["chips"] = _int(entry.get("effective-chips"))
+        board["chip_temp"] = _temp(entry.get("chip-temp-avg"))
         if isinstance(board_temps, list) and slot < len(board_temps):
-            board.temp = _temp(board_temps[slot])
-        board.serial_number = _text(miner.get(f"pcbsn{slot}"))
-        board.missing = False
-        if board.hashrate is not None:
-            board.active = board.hashrate > 0
-    return boards
+            board["temp"] = _temp(board_temps[slot])
+        board["serial_number"] = _text(miner.get(f"pcbsn{slot}"))
+        board["missing"] = False
+        if rate is not None:
+            board["active"] = rate > 0
+    return _boards_read(ctx, count, readings)
 
 
 def v3_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics] | None:
