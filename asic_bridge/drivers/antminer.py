@@ -39,7 +39,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup, normalize
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    pool_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -328,16 +336,18 @@ def parse_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics]:
             continue
         active = item.get("Stratum Active")
         out.append(
-            PoolMetrics(
-                url=_text(item.get("URL")),
-                user=_text(item.get("User")),
-                index=_int(item.get("POOL")) if "POOL" in item else position,
-                accepted=_int(item.get("Accepted")),
-                rejected=_int(item.get("Rejected")),
-                get_failures=_int(item.get("Get Failures")),
-                remote_failures=_int(item.get("Remote Failures")),
-                active=active if isinstance(active, bool) else None,
-                alive=item.get("Status") == "Alive" if "Status" in item else None,
+            pool_from(
+                {
+                    "url": _text(item.get("URL")),
+                    "user": _text(item.get("User")),
+                    "index": _int(item.get("POOL")) if "POOL" in item else position,
+                    "accepted": _int(item.get("Accepted")),
+                    "rejected": _int(item.get("Rejected")),
+                    "get_failures": _int(item.get("Get Failures")),
+                    "remote_failures": _int(item.get("Remote Failures")),
+                    "active": active if isinstance(active, bool) else None,
+                    "alive": item.get("Status") == "Alive" if "Status" in item else None,
+                }
             )
         )
     return out
@@ -349,7 +359,8 @@ def _boards(ctx: ParseContext, readings: dict[int, dict[str, Any]]) -> list[Hash
     count = max((info.hashboards or 0) if info is not None else 0, max(readings, default=-1) + 1)
     per_board = info.chips_per_board if info is not None else None
     return [
-        HashBoard(slot=i, expected_chips=per_board, **readings.get(i, {})) for i in range(count)
+        board_from({"slot": i, "expected_chips": per_board, **readings.get(i, {})})
+        for i in range(count)
     ]
 
 

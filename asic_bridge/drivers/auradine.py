@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
+from asic_bridge.data import Fan, HashBoard, MinerErrorData, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -148,16 +148,22 @@ def parse_hashboards(ctx: ParseContext, devs: object) -> list[HashBoard]:
         rate = number(row.get("MHS 5s"))
         temp = number(row.get("Temperature"))
         alive = row.get("Status", "Alive") == "Alive"
-        boards[board_id - 1] = HashBoard(
-            slot=board_id - 1,
-            hashrate=to_default(max(rate, 0.0), "MH/s", ctx.algo) if rate is not None else None,
-            temp=temp if temp and temp > -100 else None,
-            expected_chips=per_board,
-            missing=False,
-            active=alive and bool(rate),
+        boards[board_id - 1] = board_from(
+            {
+                "slot": board_id - 1,
+                "hashrate": to_default(max(rate, 0.0), "MH/s", ctx.algo)
+                if rate is not None
+                else None,
+                "temp": temp if temp and temp > -100 else None,
+                "expected_chips": per_board,
+                "missing": False,
+                "active": alive and bool(rate),
+            }
         )
     for slot in range(info.hashboards if info and info.hashboards else 0):
-        boards.setdefault(slot, HashBoard(slot=slot, expected_chips=per_board, missing=True))
+        boards.setdefault(
+            slot, board_from({"slot": slot, "expected_chips": per_board, "missing": True})
+        )
     return [boards[slot] for slot in sorted(boards)]
 
 

@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asic_bridge import catalog
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
+from asic_bridge.data import Fan, HashBoard, MinerErrorData, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -276,23 +276,27 @@ def parse_hashboards(ctx: ParseContext, estats: object) -> list[HashBoard]:
             if temp is None and count == 1:
                 temp = module.number("TAvg")
             chips = module.board_entries("PVT_T", b)
-            board = HashBoard(
-                slot=len(boards),
-                hashrate=to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
-                temp=temp if temp else None,
-                chip_temp=chip_temp if chip_temp else None,
-                inlet_temp=_per_board(inlet, b, count) or None,
-                outlet_temp=_per_board(outlet, b, count) or None,
-                chips=chips,
-                expected_chips=per_board,
-                missing=False,
-                active=bool(rate),
+            board = board_from(
+                {
+                    "slot": len(boards),
+                    "hashrate": to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
+                    "temp": temp if temp else None,
+                    "chip_temp": chip_temp if chip_temp else None,
+                    "inlet_temp": _per_board(inlet, b, count) or None,
+                    "outlet_temp": _per_board(outlet, b, count) or None,
+                    "chips": chips,
+                    "expected_chips": per_board,
+                    "missing": False,
+                    "active": bool(rate),
+                }
             )
             boards.append(board)
     expected = info.hashboards if info is not None else None
     if expected and len(modules) == 1 and len(boards) < expected:
         for _ in range(expected - len(boards)):
-            boards.append(HashBoard(slot=len(boards), expected_chips=per_board, missing=True))
+            boards.append(
+                board_from({"slot": len(boards), "expected_chips": per_board, "missing": True})
+            )
     return boards
 
 

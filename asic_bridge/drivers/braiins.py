@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asic_bridge import catalog, settings
 from asic_bridge.catalog import ModelInfo
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    pool_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -156,21 +164,25 @@ def parse_rpc_hashboards(
         chips = whole(det.get("Chips"))
         board_temp, chip_temp = number(tmp.get("Board")), number(tmp.get("Chip"))
         boards.append(
-            HashBoard(
-                slot=slot,
-                hashrate=to_default(rate, "MH/s", ctx.algo) if rate is not None else None,
-                temp=board_temp if board_temp else None,
-                chip_temp=chip_temp if chip_temp else None,
-                chips=chips,
-                expected_chips=per_board,
-                missing=not chips,
-                active=bool(rate),
-                voltage=number(det.get("Voltage")),
+            board_from(
+                {
+                    "slot": slot,
+                    "hashrate": to_default(rate, "MH/s", ctx.algo) if rate is not None else None,
+                    "temp": board_temp if board_temp else None,
+                    "chip_temp": chip_temp if chip_temp else None,
+                    "chips": chips,
+                    "expected_chips": per_board,
+                    "missing": not chips,
+                    "active": bool(rate),
+                    "voltage": number(det.get("Voltage")),
+                }
             )
         )
     expected = info.hashboards if info is not None else None
     while expected and len(boards) < expected:
-        boards.append(HashBoard(slot=len(boards), expected_chips=per_board, missing=True))
+        boards.append(
+            board_from({"slot": len(boards), "expected_chips": per_board, "missing": True})
+        )
     return boards
 
 
@@ -846,24 +858,28 @@ def parse_grpc_hashboards(ctx: ParseContext, hashboards: object) -> list[HashBoa
         enabled = bool(board.get("enabled", False))
         serial = board.get("serial_number")
         boards.append(
-            HashBoard(
-                slot=slot,
-                hashrate=to_default(rate or 0.0, "GH/s", ctx.algo) if enabled else None,
-                temp=board_temp if board_temp else None,
-                chip_temp=chip_temp if chip_temp else None,
-                inlet_temp=number(_get(board, "lowest_inlet_temp", "degree_c")),
-                outlet_temp=number(_get(board, "highest_outlet_temp", "degree_c")),
-                chips=chips,
-                expected_chips=per_board,
-                serial_number=str(serial) if serial else None,
-                missing=False,
-                active=enabled and bool(rate),
-                voltage=number(_get(board, "current_voltage", "volt")),
+            board_from(
+                {
+                    "slot": slot,
+                    "hashrate": to_default(rate or 0.0, "GH/s", ctx.algo) if enabled else None,
+                    "temp": board_temp if board_temp else None,
+                    "chip_temp": chip_temp if chip_temp else None,
+                    "inlet_temp": number(_get(board, "lowest_inlet_temp", "degree_c")),
+                    "outlet_temp": number(_get(board, "highest_outlet_temp", "degree_c")),
+                    "chips": chips,
+                    "expected_chips": per_board,
+                    "serial_number": str(serial) if serial else None,
+                    "missing": False,
+                    "active": enabled and bool(rate),
+                    "voltage": number(_get(board, "current_voltage", "volt")),
+                }
             )
         )
     expected = info.hashboards if info is not None else None
     while expected and len(boards) < expected:
-        boards.append(HashBoard(slot=len(boards), expected_chips=per_board, missing=True))
+        boards.append(
+            board_from({"slot": len(boards), "expected_chips": per_board, "missing": True})
+        )
     return boards
 
 
@@ -893,16 +909,18 @@ def parse_grpc_pools(ctx: ParseContext, groups: object) -> list[PoolMetrics]:
         for pool in group.get("pools") or []:
             stats = pool.get("stats") or {}
             out.append(
-                PoolMetrics(
-                    url=str(pool.get("url")) if pool.get("url") else None,
-                    user=str(pool.get("user", "")),
-                    index=len(out),
-                    accepted=whole(stats.get("accepted_shares")) or 0,
-                    rejected=whole(stats.get("rejected_shares")) or 0,
-                    get_failures=0,
-                    remote_failures=0,
-                    active=bool(pool.get("active", False)),
-                    alive=bool(pool.get("alive", False)),
+                pool_from(
+                    {
+                        "url": str(pool.get("url")) if pool.get("url") else None,
+                        "user": str(pool.get("user", "")),
+                        "index": len(out),
+                        "accepted": whole(stats.get("accepted_shares")) or 0,
+                        "rejected": whole(stats.get("rejected_shares")) or 0,
+                        "get_failures": 0,
+                        "remote_failures": 0,
+                        "active": bool(pool.get("active", False)),
+                        "alive": bool(pool.get("alive", False)),
+                    }
                 )
             )
     return out

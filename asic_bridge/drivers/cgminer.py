@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    pool_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -191,16 +199,18 @@ def parse_pools(ctx: ParseContext, pools: object) -> list[PoolMetrics]:
         index = whole(item.get("POOL"))
         active = item.get("Stratum Active")
         out.append(
-            PoolMetrics(
-                url=str(url) if url not in (None, "") else None,
-                user=str(item["User"]) if item.get("User") is not None else None,
-                index=index if index is not None else position,
-                accepted=whole(item.get("Accepted")),
-                rejected=whole(item.get("Rejected")),
-                get_failures=whole(item.get("Get Failures")),
-                remote_failures=whole(item.get("Remote Failures")),
-                active=active if isinstance(active, bool) else None,
-                alive=(item.get("Status") == "Alive") if "Status" in item else None,
+            pool_from(
+                {
+                    "url": str(url) if url not in (None, "") else None,
+                    "user": str(item["User"]) if item.get("User") is not None else None,
+                    "index": index if index is not None else position,
+                    "accepted": whole(item.get("Accepted")),
+                    "rejected": whole(item.get("Rejected")),
+                    "get_failures": whole(item.get("Get Failures")),
+                    "remote_failures": whole(item.get("Remote Failures")),
+                    "active": active if isinstance(active, bool) else None,
+                    "alive": (item.get("Status") == "Alive") if "Status" in item else None,
+                }
             )
         )
     return out
@@ -319,15 +329,19 @@ def parse_cgminer_hashboards(
             chip_temp = number(chain.get(f"temp2_{slot}"))
             alive = bool(chip_count)
             boards.append(
-                HashBoard(
-                    slot=index,
-                    hashrate=to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
-                    temp=sensor_reading(temp),
-                    chip_temp=sensor_reading(chip_temp),
-                    chips=chip_count,
-                    expected_chips=_chips_per_board(ctx),
-                    missing=not alive,
-                    active=alive,
+                board_from(
+                    {
+                        "slot": index,
+                        "hashrate": to_default(rate, "GH/s", ctx.algo)
+                        if rate is not None
+                        else None,
+                        "temp": sensor_reading(temp),
+                        "chip_temp": sensor_reading(chip_temp),
+                        "chips": chip_count,
+                        "expected_chips": _chips_per_board(ctx),
+                        "missing": not alive,
+                        "active": alive,
+                    }
                 )
             )
         return boards
@@ -340,13 +354,15 @@ def parse_cgminer_hashboards(
         temp = number(dev.get("Temperature"))
         alive = dev.get("Status", "Alive") == "Alive"
         boards.append(
-            HashBoard(
-                slot=index,
-                hashrate=rate,
-                temp=temp if temp is not None and temp > -100 else None,
-                expected_chips=_chips_per_board(ctx),
-                missing=False,
-                active=alive,
+            board_from(
+                {
+                    "slot": index,
+                    "hashrate": rate,
+                    "temp": temp if temp is not None and temp > -100 else None,
+                    "expected_chips": _chips_per_board(ctx),
+                    "missing": False,
+                    "active": alive,
+                }
             )
         )
     return boards

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import lookup
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
+from asic_bridge.data import Fan, HashBoard, PoolMetrics, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.antminer import parse_errors, parse_fault_light_modern, readback
 from asic_bridge.drivers.base import (
@@ -166,20 +166,22 @@ def parse_hashboards(ctx: ParseContext, stats: Any) -> list[HashBoard]:
         slot = position if index is None or index < 0 else index
         rate = _num(chain.get("rate_real"))
         chips = _int(chain.get("asic_num"))
-        readings[slot] = HashBoard(
-            slot=slot,
-            hashrate=None if rate is None else to_default(rate, unit, ctx.algo),
-            temp=_pcb_temp(chain.get("temp_pcb")),
-            chip_temp=_chip_temp(chain.get("temp_chip")),
-            chips=chips,
-            expected_chips=per_board,
-            serial_number=_text(chain.get("sn")),
-            missing=not chips,
-            active=bool(rate),
+        readings[slot] = board_from(
+            {
+                "slot": slot,
+                "hashrate": None if rate is None else to_default(rate, unit, ctx.algo),
+                "temp": _pcb_temp(chain.get("temp_pcb")),
+                "chip_temp": _chip_temp(chain.get("temp_chip")),
+                "chips": chips,
+                "expected_chips": per_board,
+                "serial_number": _text(chain.get("sn")),
+                "missing": not chips,
+                "active": bool(rate),
+            }
         )
     count = max((info.hashboards or 0) if info is not None else 0, max(readings, default=-1) + 1)
     return [
-        readings.get(i, HashBoard(slot=i, expected_chips=per_board, missing=True))
+        readings.get(i, board_from({"slot": i, "expected_chips": per_board, "missing": True}))
         for i in range(count)
     ]
 

@@ -47,7 +47,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    pool_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -240,7 +248,7 @@ def parse_hashboards(
     by_slot = dict(zip(serial_slots, serials, strict=False))
     boards: list[HashBoard] = []
     for slot in range(count):
-        board = HashBoard(slot=slot, expected_chips=info.chips_per_board if info else None)
+        board = board_from({"slot": slot, "expected_chips": info.chips_per_board if info else None})
         serial = by_slot.get(slot)
         if isinstance(serial, str) and serial.strip():
             board.serial_number = serial.strip()
@@ -376,11 +384,13 @@ def parse_pools(ctx: ParseContext, summary: object) -> list[PoolMetrics]:
     for index, item in enumerate(configs if isinstance(configs, list) else []):
         if not isinstance(item, Mapping) or not isinstance(item.get("pool"), str):
             continue
-        pool = PoolMetrics(
-            index=index,
-            url=_with_scheme(item["pool"]) if item["pool"] else None,
-            user=str(item.get("login") or "") or None,
-            active=False,
+        pool = pool_from(
+            {
+                "index": index,
+                "url": _with_scheme(item["pool"]) if item["pool"] else None,
+                "user": str(item.get("login") or "") or None,
+                "active": False,
+            }
         )
         if index == current and isinstance(current_url, str) and current_url:
             connected = stratum.get("IsPoolConnected")
@@ -394,14 +404,16 @@ def parse_pools(ctx: ParseContext, summary: object) -> list[PoolMetrics]:
     if not pools and isinstance(current_url, str) and current_url:  # no StratumConfigs
         connected = stratum.get("IsPoolConnected")
         pools.append(
-            PoolMetrics(
-                index=current or 0,
-                url=_with_scheme(current_url),
-                user=str(stratum.get("Current User") or "") or None,
-                active=connected is True,
-                alive=connected if isinstance(connected, bool) else None,
-                accepted=whole(session.get("Accepted")),
-                rejected=whole(session.get("Rejected")),
+            pool_from(
+                {
+                    "index": current or 0,
+                    "url": _with_scheme(current_url),
+                    "user": str(stratum.get("Current User") or "") or None,
+                    "active": connected is True,
+                    "alive": connected if isinstance(connected, bool) else None,
+                    "accepted": whole(session.get("Accepted")),
+                    "rejected": whole(session.get("Rejected")),
+                }
             )
         )
     return pools

@@ -58,7 +58,15 @@ from urllib.parse import urlsplit
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, PoolMetrics, to_default
+from asic_bridge.data import (
+    Fan,
+    HashBoard,
+    MinerErrorData,
+    PoolMetrics,
+    board_from,
+    pool_from,
+    to_default,
+)
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -162,16 +170,18 @@ def parse_hashboards(ctx: ParseContext, info: object) -> list[HashBoard]:
     voltage = number(data.get("voltage"))
     info_model = ctx.model_info
     return [
-        HashBoard(
-            slot=0,
-            hashrate=rate,
-            temp=number(data.get("vrTemp")) or None,
-            chip_temp=number(data.get("temp")) or None,
-            chips=_asic_count(ctx, data),
-            expected_chips=info_model.chips_per_board if info_model else None,
-            voltage=round(voltage / 1000.0, 3) if voltage else None,
-            missing=False,
-            active=bool(rate),
+        board_from(
+            {
+                "slot": 0,
+                "hashrate": rate,
+                "temp": number(data.get("vrTemp")) or None,
+                "chip_temp": number(data.get("temp")) or None,
+                "chips": _asic_count(ctx, data),
+                "expected_chips": info_model.chips_per_board if info_model else None,
+                "voltage": round(voltage / 1000.0, 3) if voltage else None,
+                "missing": False,
+                "active": bool(rate),
+            }
         )
     ]
 
@@ -257,14 +267,16 @@ def parse_pools(ctx: ParseContext, info: object) -> list[PoolMetrics]:
         in_use = fallback_used == (index == 1)
         user = data.get(f"{prefix}User")
         out.append(
-            PoolMetrics(
-                url=url,
-                user=str(user) if user is not None else None,
-                index=index,
-                accepted=whole(data.get("sharesAccepted")) if in_use else None,
-                rejected=whole(data.get("sharesRejected")) if in_use else None,
-                active=in_use,
-                alive=True if in_use and number(data.get("hashRate")) else None,
+            pool_from(
+                {
+                    "url": url,
+                    "user": str(user) if user is not None else None,
+                    "index": index,
+                    "accepted": whole(data.get("sharesAccepted")) if in_use else None,
+                    "rejected": whole(data.get("sharesRejected")) if in_use else None,
+                    "active": in_use,
+                    "alive": True if in_use and number(data.get("hashRate")) else None,
+                }
             )
         )
     return out

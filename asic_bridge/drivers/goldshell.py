@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, to_default
+from asic_bridge.data import Fan, HashBoard, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -142,19 +142,23 @@ def parse_hashboards(ctx: ParseContext, devs: object, devdetails: object) -> lis
         rate = _rate(ctx, row)
         chip_temps = [t for k in ("tstemp-0", "tstemp-1") if (t := _temp(row.get(k)))]
         alive = row.get("Status", "Alive") == "Alive"
-        boards[slot] = HashBoard(
-            slot=slot,
-            hashrate=rate,
-            temp=_temp(row.get("tstemp-2")),
-            chip_temp=max(chip_temps) if chip_temps else None,
-            chips=chips.get(slot),
-            expected_chips=per_board,
-            missing=False,
-            active=alive and bool(rate),
+        boards[slot] = board_from(
+            {
+                "slot": slot,
+                "hashrate": rate,
+                "temp": _temp(row.get("tstemp-2")),
+                "chip_temp": max(chip_temps) if chip_temps else None,
+                "chips": chips.get(slot),
+                "expected_chips": per_board,
+                "missing": False,
+                "active": alive and bool(rate),
+            }
         )
     expected = info.hashboards if info else None
     for slot in range(expected or 0):
-        boards.setdefault(slot, HashBoard(slot=slot, expected_chips=per_board, missing=True))
+        boards.setdefault(
+            slot, board_from({"slot": slot, "expected_chips": per_board, "missing": True})
+        )
     return [boards[slot] for slot in sorted(boards)]
 
 

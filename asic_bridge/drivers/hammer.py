@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, to_default
+from asic_bridge.data import Fan, HashBoard, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.antminer import (
     decode_miner_conf,
@@ -202,15 +202,17 @@ def parse_hashboards(ctx: ParseContext, stats: Any) -> list[HashBoard]:
         chips = _int(body.get(f"chain_acn{n}"))
         temp, chip_temp = _board_temps(body.get(f"temp{n}"))
         boards.append(
-            HashBoard(
-                slot=position,
-                hashrate=None if rate is None else to_default(rate, "MH/s", ctx.algo),
-                temp=temp,
-                chip_temp=chip_temp,
-                chips=chips,
-                expected_chips=per_board,
-                missing=not chips,
-                active=bool(rate),
+            board_from(
+                {
+                    "slot": position,
+                    "hashrate": None if rate is None else to_default(rate, "MH/s", ctx.algo),
+                    "temp": temp,
+                    "chip_temp": chip_temp,
+                    "chips": chips,
+                    "expected_chips": per_board,
+                    "missing": not chips,
+                    "active": bool(rate),
+                }
             )
         )
     return boards

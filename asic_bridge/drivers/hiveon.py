@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from asic_bridge import settings
 from asic_bridge.catalog import ModelInfo, lookup
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import HashBoard, to_default
+from asic_bridge.data import HashBoard, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.antminer import (
     decode_miner_conf,
@@ -195,14 +195,16 @@ def parse_hashboards_x9(ctx: ParseContext, stats: Any) -> list[HashBoard]:
         chips = sum(whole(body.get(f"chain_acn{n}")) or 0 for n in chains)
         known = [r for r in rates if r is not None]
         boards.append(
-            HashBoard(
-                slot=slot,
-                expected_chips=per_board,
-                hashrate=to_default(sum(known), "GH", ctx.algo) if known else None,
-                chips=chips,
-                temp=_mean_nonzero([number(body.get(f"temp{n}")) for n in chains]),
-                chip_temp=_mean_nonzero([number(body.get(f"temp2_{n}")) for n in chains]),
-                missing=not chips,
+            board_from(
+                {
+                    "slot": slot,
+                    "expected_chips": per_board,
+                    "hashrate": to_default(sum(known), "GH", ctx.algo) if known else None,
+                    "chips": chips,
+                    "temp": _mean_nonzero([number(body.get(f"temp{n}")) for n in chains]),
+                    "chip_temp": _mean_nonzero([number(body.get(f"temp2_{n}")) for n in chains]),
+                    "missing": not chips,
+                }
             )
         )
     return boards

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
+from asic_bridge.data import Fan, HashBoard, PoolMetrics, board_from, pool_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -124,19 +124,23 @@ def parse_hashboards(ctx: ParseContext, panel: object) -> list[HashBoard]:
         rate = parse_rate(row.get("rtpow"), "G", ctx.algo)
         inlet, outlet = number(row.get("intmp")), number(row.get("outtmp"))
         chips = whole(row.get("chipnum"))
-        boards[board_no - 1] = HashBoard(
-            slot=board_no - 1,
-            hashrate=rate,
-            temp=outlet or None,
-            inlet_temp=inlet or None,
-            outlet_temp=outlet or None,
-            chips=chips,
-            expected_chips=per_board,
-            missing=not chips and not rate,
-            active=bool(rate),
+        boards[board_no - 1] = board_from(
+            {
+                "slot": board_no - 1,
+                "hashrate": rate,
+                "temp": outlet or None,
+                "inlet_temp": inlet or None,
+                "outlet_temp": outlet or None,
+                "chips": chips,
+                "expected_chips": per_board,
+                "missing": not chips and not rate,
+                "active": bool(rate),
+            }
         )
     for slot in range(info.hashboards if info and info.hashboards else 0):
-        boards.setdefault(slot, HashBoard(slot=slot, expected_chips=per_board, missing=True))
+        boards.setdefault(
+            slot, board_from({"slot": slot, "expected_chips": per_board, "missing": True})
+        )
     return [boards[slot] for slot in sorted(boards)]
 
 
@@ -171,14 +175,16 @@ def parse_pools(ctx: ParseContext, panel: object) -> list[PoolMetrics]:
             continue
         pool_no = whole(row.get("no"))
         out.append(
-            PoolMetrics(
-                url=row["addr"].strip(),
-                user=str(row["user"]) if row.get("user") is not None else None,
-                index=pool_no if pool_no is not None else position,
-                accepted=whole(row.get("accepted")),
-                rejected=whole(row.get("rejected")),
-                active=_flag(row.get("connect")),
-                alive=whole(row.get("state")) == 1 if "state" in row else None,
+            pool_from(
+                {
+                    "url": row["addr"].strip(),
+                    "user": str(row["user"]) if row.get("user") is not None else None,
+                    "index": pool_no if pool_no is not None else position,
+                    "accepted": whole(row.get("accepted")),
+                    "rejected": whole(row.get("rejected")),
+                    "active": _flag(row.get("connect")),
+                    "alive": whole(row.get("state")) == 1 if "state" in row else None,
+                }
             )
         )
     return out

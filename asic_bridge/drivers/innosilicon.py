@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import HashBoard, MinerErrorData, to_default
+from asic_bridge.data import HashBoard, MinerErrorData, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -147,19 +147,25 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
         rate = None if ctx.algo == EQUIHASH else number(item.get("MHS av"))
         temp, hottest = number(item.get("Temp")), number(item.get("Temp max"))
         volts = number(item.get("Voltage Avg"))
-        boards[slot] = HashBoard(
-            slot=slot,
-            hashrate=to_default(max(rate, 0.0), "MH/s", ctx.algo) if rate is not None else None,
-            temp=temp if temp else None,
-            chip_temp=hottest if hottest else None,
-            chips=chips,
-            expected_chips=per_board,
-            voltage=round(volts / 1000.0, 3) if volts else None,
-            missing=not chips,
-            active=bool(chips) and (bool(rate) or ctx.algo == EQUIHASH),
+        boards[slot] = board_from(
+            {
+                "slot": slot,
+                "hashrate": to_default(max(rate, 0.0), "MH/s", ctx.algo)
+                if rate is not None
+                else None,
+                "temp": temp if temp else None,
+                "chip_temp": hottest if hottest else None,
+                "chips": chips,
+                "expected_chips": per_board,
+                "voltage": round(volts / 1000.0, 3) if volts else None,
+                "missing": not chips,
+                "active": bool(chips) and (bool(rate) or ctx.algo == EQUIHASH),
+            }
         )
     for slot in range(info.hashboards if info and info.hashboards else 0):
-        boards.setdefault(slot, HashBoard(slot=slot, expected_chips=per_board, missing=True))
+        boards.setdefault(
+            slot, board_from({"slot": slot, "expected_chips": per_board, "missing": True})
+        )
     return [boards[slot] for slot in sorted(boards)]
 
 

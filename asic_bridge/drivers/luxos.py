@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge import catalog
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, MinerErrorData, to_default
+from asic_bridge.data import Fan, HashBoard, MinerErrorData, board_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.base import (
     BaseMiner,
@@ -158,15 +158,17 @@ def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
             temp = _mean([sensors[1], sensors[2]])
         alive = bool(chips)
         boards.append(
-            HashBoard(
-                slot=index,
-                hashrate=to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
-                temp=temp,
-                chip_temp=chip_temp,
-                chips=chips,
-                expected_chips=per_board,
-                missing=not alive,
-                active=alive and bool(rate),
+            board_from(
+                {
+                    "slot": index,
+                    "hashrate": to_default(rate, "GH/s", ctx.algo) if rate is not None else None,
+                    "temp": temp,
+                    "chip_temp": chip_temp,
+                    "chips": chips,
+                    "expected_chips": per_board,
+                    "missing": not alive,
+                    "active": alive and bool(rate),
+                }
             )
         )
     return boards

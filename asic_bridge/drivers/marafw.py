@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asic_bridge.catalog import ModelInfo, lookup
 from asic_bridge.credentials import Credentials
-from asic_bridge.data import Fan, HashBoard, PoolMetrics, to_default
+from asic_bridge.data import Fan, HashBoard, PoolMetrics, board_from, pool_from, to_default
 from asic_bridge.drivers import Evidence, Family
 from asic_bridge.drivers.antminer import readback
 from asic_bridge.drivers.base import (
@@ -159,20 +159,22 @@ def parse_hashboards(ctx: ParseContext, payload: Any) -> list[HashBoard]:
         slot = position if index is None or index < 0 else index
         rate = _num(hb.get("hashrate_average"))
         chips = _int(hb.get("asic_num"))
-        readings[slot] = HashBoard(
-            slot=slot,
-            hashrate=None if rate is None else to_default(rate, "GH/s", ctx.algo),
-            temp=_mean(hb.get("temperature_pcb")),
-            chip_temp=_mean(hb.get("temperature_chip")),
-            chips=chips,
-            expected_chips=per_board,
-            serial_number=_text(hb.get("serial_number")),
-            missing=not chips,
-            active=bool(rate),
+        readings[slot] = board_from(
+            {
+                "slot": slot,
+                "hashrate": None if rate is None else to_default(rate, "GH/s", ctx.algo),
+                "temp": _mean(hb.get("temperature_pcb")),
+                "chip_temp": _mean(hb.get("temperature_chip")),
+                "chips": chips,
+                "expected_chips": per_board,
+                "serial_number": _text(hb.get("serial_number")),
+                "missing": not chips,
+                "active": bool(rate),
+            }
         )
     count = max((info.hashboards or 0) if info is not None else 0, max(readings, default=-1) + 1)
     return [
-        readings.get(i, HashBoard(slot=i, expected_chips=per_board, missing=True))
+        readings.get(i, board_from({"slot": i, "expected_chips": per_board, "missing": True}))
         for i in range(count)
     ]
 
@@ -212,16 +214,18 @@ def parse_pools(ctx: ParseContext, payload: Any) -> list[PoolMetrics]:
     out: list[PoolMetrics] = []
     for position, item in enumerate(items):
         out.append(
-            PoolMetrics(
-                url=_text(item.get("url")),
-                user=_text(item.get("user")),
-                index=_int(item.get("index")) if "index" in item else position,
-                accepted=_int(item.get("accepted")),
-                rejected=_int(item.get("rejected")),
-                get_failures=_int(item.get("stale")),
-                remote_failures=_int(item.get("discarded")),
-                active=item is best,
-                alive=item.get("status") == "Alive" if "status" in item else None,
+            pool_from(
+                {
+                    "url": _text(item.get("url")),
+                    "user": _text(item.get("user")),
+                    "index": _int(item.get("index")) if "index" in item else position,
+                    "accepted": _int(item.get("accepted")),
+                    "rejected": _int(item.get("rejected")),
+                    "get_failures": _int(item.get("stale")),
+                    "remote_failures": _int(item.get("discarded")),
+                    "active": item is best,
+                    "alive": item.get("status") == "Alive" if "status" in item else None,
+                }
             )
         )
     return out

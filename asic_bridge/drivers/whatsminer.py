@@ -34,6 +34,7 @@ from asic_bridge.data import (
     MinerErrorData,
     PoolMetrics,
     board_from,
+    pool_from,
     to_default,
 )
 from asic_bridge.drivers import Evidence, Family
@@ -396,16 +397,18 @@ def v2_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics] | None:
         status = _text(entry.get("Status"))
         active = entry.get("Stratum Active")
         result.append(
-            PoolMetrics(
-                url=_text(entry.get("URL")),
-                user=_text(entry.get("User")),
-                index=index,
-                accepted=_int(entry.get("Accepted")),
-                rejected=_int(entry.get("Rejected")),
-                get_failures=_int(entry.get("Get Failures")),
-                remote_failures=_int(entry.get("Remote Failures")),
-                active=active if isinstance(active, bool) else None,
-                alive=None if status is None else status.lower() == "alive",
+            pool_from(
+                {
+                    "url": _text(entry.get("URL")),
+                    "user": _text(entry.get("User")),
+                    "index": index,
+                    "accepted": _int(entry.get("Accepted")),
+                    "rejected": _int(entry.get("Rejected")),
+                    "get_failures": _int(entry.get("Get Failures")),
+                    "remote_failures": _int(entry.get("Remote Failures")),
+                    "active": active if isinstance(active, bool) else None,
+                    "alive": None if status is None else status.lower() == "alive",
+                }
             )
         )
     return result
@@ -704,12 +707,14 @@ def v3_pools(ctx: ParseContext, pools: Any) -> list[PoolMetrics] | None:
         status = _text(entry.get("status"))
         active = entry.get("stratum-active")
         result.append(
-            PoolMetrics(
-                url=_text(entry.get("url")),
-                user=_text(entry.get("account")),
-                index=index,
-                active=active if isinstance(active, bool) else None,
-                alive=None if status is None else status.lower() == "alive",
+            pool_from(
+                {
+                    "url": _text(entry.get("url")),
+                    "user": _text(entry.get("account")),
+                    "index": index,
+                    "active": active if isinstance(active, bool) else None,
+                    "alive": None if status is None else status.lower() == "alive",
+                }
             )
         )
     return result
