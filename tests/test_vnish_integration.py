@@ -75,6 +75,25 @@ async def test_identify_and_read() -> None:
         await miner.aclose()
 
 
+async def test_bridge_poll_between_full_polls_is_one_rpc_batch_and_one_page() -> None:
+    """The bridge's normal poll: the RPC batch (hash rate, boards, fans, uptime, pools; the
+    real /api/v1/summary captures hold no uptime and no whole chains) and /api/v1/summary."""
+    from asic_bridge.bridge.poller import FieldPolicy
+
+    async with running() as s:
+        miner = await identify(s)
+        policy = FieldPolicy()
+        full = policy.fields(miner, True)
+        policy.carry(await miner.get_data(include=full), full)
+        s.reset_counters()
+        fields = policy.fields(miner, True)
+        data = await miner.get_data(include=fields)
+        assert data.field_errors == {} and data.hashrate and data.uptime is not None
+        assert s.counters["rpc"].connections == 1
+        assert dict(s.counters["http"].by_key) == {"GET /api/v1/summary": 1}
+        await miner.aclose()
+
+
 async def test_controls_end_to_end() -> None:
     async with running() as s:
         miner = await identify(s)
