@@ -166,3 +166,16 @@ def test_the_dict_builders_are_the_models_own_validation() -> None:
         board_from({"slot": 1, "chips": "many"})
     with pytest.raises(ValidationError):
         data_from({"ip": "10.0.0.5", "wattage": "lots"})
+
+
+def test_each_reading_has_its_own_private_counts() -> None:
+    """MinerData's private attributes (the fleet arithmetic's) are set up per instance, by
+    every way one is made."""
+    a, b = MinerData("10.0.0.1", hashrate=100.0), data_from({"ip": "10.0.0.2", "hashrate": 50.0})
+    assert (a._records, a._counts, b._records, b._counts) == (1, {}, 1, {})
+    assert a._counts is not b._counts
+    mean = (a + b) / 2
+    assert mean.hashrate == 75.0 and mean._records == 2 and a._counts == {}
+    copy = a.model_copy()
+    assert copy._records == 1
+    assert MinerData.model_construct(ip="x")._records == 1
