@@ -128,6 +128,35 @@ async def test_chunked_body_with_extensions_and_trailers() -> None:
     assert server.connections == 1  # the chunked framing left the connection reusable
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n",
+    ],
+    ids=["length", "chunked"],
+)
+async def test_answers_arriving_a_byte_at_a_time(reply: bytes) -> None:
+    """The response is parsed as it arrives: every framing state split at every byte."""
+
+    def make(server: Server) -> Handler:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                for i in range(len(reply)):
+                    writer.write(reply[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0)
+
+        return handler
+
+    async with connected(make) as (server, client):
+        for path in ("/a", "/b"):
+            assert (await client.get(path)).body == b"hello world"
+    assert server.connections == 1
+
+
 async def test_http10_body_read_to_close_and_connection_not_reused() -> None:
     def make(server: Server) -> Handler:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
