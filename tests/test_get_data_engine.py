@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from asic_bridge.catalog import lookup
 from asic_bridge.data import HashBoard, MinerData, PoolMetrics, board_from, data_from, pool_from
-from asic_bridge.drivers.base import BaseMiner, FieldSpec, Identity, ParseContext
+from asic_bridge.drivers.base import BaseMiner, FieldSpec, Identity, ParseContext, _FieldError
 from asic_bridge.errors import APIError
 
 
@@ -79,13 +79,18 @@ def _one_by_one(miner: TableMiner) -> MinerData:
     """The reading as the engine built it before: one validated assignment per field."""
     asyncio.run(miner.get_data())  # the same outcomes, to rebuild below
     ctx = ParseContext(miner.algo, miner.model_info, miner.identity)
-    raw = miner.payloads
-    outcomes = []
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    read = []
     for name, spec in miner.FIELDS.items():
-        value = miner._parse_field(name, spec, raw, ctx)
+        value = miner._parse_field(name, spec, miner.payloads, ctx)
+        if isinstance(value, _FieldError):
+            errors[name] = value.message
+        elif value is not None:
+            values[name] = value
         if value is not None:
-            outcomes.append((name, value, False))
-    return miner._build_each(outcomes, miner.FIELDS, MinerData().datetime)
+            read.append(name)
+    return miner._build_each(values, errors, [], read, MinerData().datetime)
 
 
 def _same(a: MinerData, b: MinerData) -> None:

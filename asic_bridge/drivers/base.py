@@ -224,6 +224,7 @@ class BaseMiner:
         self._clients: dict[str, tuple[Hashable, Any]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._firmware_power_range: PowerRange | None = None
+        self._parse_ctx: ParseContext | None = None  # see _parse_context
 
     # ------------------------------------------------------------ identity
     @property
@@ -326,28 +327,39 @@ class BaseMiner:
         """
         del allow_warning  # accepted for pyasic compatibility; warnings are field_errors here
         wanted = self._select_fields(include, exclude)
-        ctx = ParseContext(self.algo, self.model_info, self.identity)
+        ctx = self._parse_context()
         started = _now()  # the reading's time: when the poll began, as a blank record has it
-        # each field's outcome in order: (name, its value or a _FieldError, from the identity)
-        outcomes: list[tuple[str, Any, bool]] = []
+        values = self._blank_fields()  # the reading's fields, filled below
+        cached: list[str] = []  # static fields taken from the identity, in order
         to_fetch: dict[str, FieldSpec] = {}
+        fields = self.FIELDS
+        identity = self.identity
         for name in wanted:
-            spec = self.FIELDS[name]
-            cached = getattr(self.identity, name, _MISSING) if spec.static else _MISSING
-            if cached is not _MISSING and cached is not None:
-                outcomes.append((name, cached, True))
-            else:
-                to_fetch[name] = spec
+            spec = fields[name]
+            if spec.static:
+                known = getattr(identity, name, None)
+                if known is not None:
+                    values[name] = known
+                    cached.append(name)
+                    continue
+            to_fetch[name] = spec
         sources = self._sources_for(to_fetch)
         raw = await self._fetch_sources(sources) if sources else {}
         self.last_error_type = next(
             (type(v) for v in raw.values() if isinstance(v, BaseException)), None
         )
+        read: list[str] = []  # fetched fields that got a value or an error, in order
+        errors: dict[str, str] = {}
         for name, spec in to_fetch.items():
-            outcome = self._parse_field(name, spec, raw, ctx)
-            if outcome is not None:
-                outcomes.append((name, outcome, False))
-        data = self._build_data(outcomes, to_fetch, started)
+            value = self._parse_field(name, spec, raw, ctx)
+            if value is None:
+                continue
+            if type(value) is _FieldError:
+                errors[name] = value.message
+            else:
+                values[name] = value
+            read.append(name)
+        data = self._build_data(values, errors, cached, read, started)
         if "config" in wanted and data.wattage_limit is None and data.config is not None:
             mode = data.config.mining_mode
             power = getattr(mode, "power", None)
@@ -424,70 +436,81 @@ class BaseMiner:
         except Exception as exc:  # a parser bug or an unexpected payload shape
             return _FieldError(f"could not parse {name}: {_describe(exc)}")
 
+    def _parse_context(self) -> ParseContext:
+        """The parsers' context, kept while the identity it was made from stays the same."""
+        ctx = self._parse_ctx
+        identity = self.identity
+        if (
+            ctx is None
+            or ctx.identity is not identity
+            or ctx.algo != identity.algo
+            or ctx.model_info is not identity.model_info
+        ):
+            ctx = self._parse_ctx = ParseContext(self.algo, self.model_info, identity)
+        return ctx
+
     def _build_data(
         self,
-        outcomes: list[tuple[str, Any, bool]],
-        fetched: Mapping[str, FieldSpec],
+        values: dict[str, Any],
+        errors: dict[str, str],
+        cached: list[str],
+        read: list[str],
         started: dt.datetime,
     ) -> MinerData:
-        """The reading from every field's outcome, validated once as a whole.
+        """The reading from the blank fields, the identity's and the parsed values, validated
+        once as a whole.
 
         One model validation instead of one ``validate_assignment`` per field (~20 a poll,
         each paying pydantic's call overhead); when a value fails validation, the reading is
         built again field by field so that field alone is named in ``field_errors``, exactly
-        as assigning each would have done.
+        as assigning each would have done.  Static fields read are kept in the identity.
         """
-        values = self._blank_fields()
-        errors: dict[str, str] = {}
-        for name, value, _ in outcomes:
-            if type(value) is _FieldError:
-                errors[name] = value.message
-            else:
-                values[name] = value
         values["datetime"] = started
         try:
             data = data_from(values)
         except Exception:  # a value the model refuses: find which, as assigning would
-            return self._build_each(outcomes, fetched, started)
+            return self._build_each(values, errors, cached, read, started)
         # a blank record's datetime comes from its default: not a field "set" (as before)
         data.__pydantic_fields_set__.discard("datetime")
         if errors:
             data.field_errors.update(errors)
+        fields = self.FIELDS
         identity = self.identity
-        for name, value, cached in outcomes:
-            if (
-                not cached
-                and fetched[name].static
-                and type(value) is not _FieldError
-                and hasattr(identity, name)
-            ):
-                setattr(identity, name, value)
+        for name in read:
+            if fields[name].static and name not in errors and hasattr(identity, name):
+                setattr(identity, name, values[name])
         return data
 
     def _build_each(
         self,
-        outcomes: list[tuple[str, Any, bool]],
-        fetched: Mapping[str, FieldSpec],
+        values: dict[str, Any],
+        errors: dict[str, str],
+        cached: list[str],
+        read: list[str],
         started: dt.datetime,
     ) -> MinerData:
         """The reading one assignment per field: a value that fails validation is that
-        field's error and the others stay (the slow path of :meth:`_build_data`)."""
+        field's error and the others stay (the slow path of :meth:`_build_data`).  Errors
+        and values are assigned in the order the fields were asked for, as they were read."""
         data = self._blank_data()
         data.datetime = started
         data.__pydantic_fields_set__.discard("datetime")
-        for name, value, cached in outcomes:
-            if cached:
+        for name in cached:
+            _assign(data, name, values[name])
+        fields = self.FIELDS
+        identity = self.identity
+        for name in read:
+            if name in errors:
+                data.field_errors[name] = errors[name]
+                continue
+            value = values[name]
+            try:
                 _assign(data, name, value)
-            elif type(value) is _FieldError:
-                data.field_errors[name] = value.message
-            else:
-                try:
-                    _assign(data, name, value)
-                except Exception as exc:
-                    data.field_errors[name] = f"could not parse {name}: {_describe(exc)}"
-                    continue
-                if fetched[name].static and hasattr(self.identity, name):
-                    setattr(self.identity, name, value)
+            except Exception as exc:
+                data.field_errors[name] = f"could not parse {name}: {_describe(exc)}"
+                continue
+            if fields[name].static and hasattr(identity, name):
+                setattr(identity, name, value)
         return data
 
     async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
