@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,27 @@ def cycle_delay(members: int, since_last: float) -> float:
     """
     gap = min(MAX_CYCLE_GAP_S, members * CYCLE_GAP_PER_MEMBER_S)
     return max(COALESCE_S, gap - since_last)
+
+
+#: what moves with every poll or clock tick in a group's state: not a change to publish at once
+MOVING = frozenset({"updated_at", "measured_w", "surplus", "price"})
+
+
+def _unchanging(state: dict[str, Any]) -> bytes:
+    """``state`` without what moves (MOVING, each miner's ``measured_w``), as comparable bytes.
+
+    Built on every cycle (every <= 5 s) for the whole group.  The miners' entries all have
+    the keys of one literal (PowerController.state), so their other values are taken in C
+    (itemgetter) and encoded as arrays, the key names once: a copy of every entry without
+    measured_w cost as much as building the state (5,000 members: ~10 ms a cycle)."""
+    miners: dict[str, dict[str, Any]] = state["miners"]
+    rest = {k: v for k, v in state.items() if k not in MOVING and k != "miners"}
+    first = next(iter(miners.values()), None)
+    if first is None:
+        return orjson.dumps((rest, ()))
+    names = tuple(k for k in first if k != "measured_w")
+    values = map(itemgetter(*names), miners.values())
+    return orjson.dumps((rest, names, tuple(miners), tuple(values)))
 
 
 def group_config(group: FleetGroup) -> GroupConfig:
@@ -309,13 +331,7 @@ class Fleet:
     async def _publish(self, group: str, state: dict[str, Any], force: bool = False) -> None:
         """Retained; at once when what the group is doing changed, and the readings (which
         move with every poll) at most once per poll interval."""
-        moving = {"updated_at", "measured_w", "surplus", "price"}
-        miners = {
-            i: {k: v for k, v in m.items() if k != "measured_w"} for i, m in state["miners"].items()
-        }
-        key = orjson.dumps(
-            {**{k: v for k, v in state.items() if k not in moving}, "miners": miners}
-        )
+        key = _unchanging(state)
         now = time.monotonic()
         last_key, last_at = self._published.get(group, (b"", -float("inf")))
         if not force and key == last_key and now - last_at < self.config.miners.poll_interval:
