@@ -522,7 +522,11 @@ class PowerController:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
-        """The honest picture for ``fleet/<group>``: what is asked, planned, drawn, and why."""
+        """The honest picture for ``fleet/<group>``: what is asked, planned, drawn, and why.
+
+        Built on every cycle (every <= 5 s) for the whole group: one pass over the members
+        in id order makes each one's entry and the id lists (already sorted), and checks
+        each one's range once."""
         now, cfg = self.clock(), self.config
         target, measured = self._target, self.measured_w()
         online = [m for m in self.members.values() if m.online]
@@ -530,22 +534,34 @@ class PowerController:
         failed = {m.id: m.error for m in online if m.error}
         held = {i: t for i, t in self._held.items() if t > now and i in self.members}
         status, reason = self._status(target, measured, pending, failed, held, online)
-        miners = {
-            m.id: {
+        plan = self._plan
+        miners: dict[str, dict[str, Any]] = {}
+        uncontrollable: list[str] = []  # of the online ones
+        unmeasured: list[str] = []
+        offline: list[str] = []
+        for m in sorted(self.members.values(), key=_member_id):
+            miner_id, controllable = m.id, m.controllable
+            if not m.online:
+                offline.append(miner_id)
+            else:
+                if not controllable:
+                    uncontrollable.append(miner_id)
+                if m.measured_w is None:
+                    unmeasured.append(miner_id)
+            planned = plan.get(miner_id)
+            miners[miner_id] = {
                 "online": m.online,
                 "measured_w": m.measured_w,
                 "power_limit": m.power_limit,
                 "mining": m.mining,
-                "planned": asdict(self._plan[m.id]) if m.id in self._plan else None,
-                "range": [m.power_min, m.power_max] if m.controllable else None,
+                "planned": None if planned is None else asdict(planned),
+                "range": [m.power_min, m.power_max] if controllable else None,
                 "range_source": m.range_source,
-                "controllable": m.controllable,
-                "may_change_at": held.get(m.id),
+                "controllable": controllable,
+                "may_change_at": held.get(miner_id),
                 "error": m.error,
                 "overdraw_w": round(m.overdraw_w) or None,
             }
-            for m in sorted(self.members.values(), key=lambda m: m.id)
-        }
         return {
             "group": self.group,
             "mode": cfg.mode,
@@ -556,10 +572,10 @@ class PowerController:
             "status": status,
             "reason": reason,
             "held": held,
-            "uncontrollable": sorted(m.id for m in online if not m.controllable),
+            "uncontrollable": uncontrollable,
             # online but reporting no power: counted at their full power, not measured
-            "unmeasured": sorted(m.id for m in online if m.measured_w is None),
-            "offline": sorted(m.id for m in self.members.values() if not m.online),
+            "unmeasured": unmeasured,
+            "offline": offline,
             "failed": failed,
             "remembered": sorted(self.remembered),
             "min_change_interval": cfg.min_change_interval,
@@ -643,6 +659,10 @@ class PowerController:
         for miner_id, at in changes.items():
             self.members.setdefault(miner_id, Member(miner_id)).last_change = at
         self._mark("restored")
+
+
+def _member_id(member: Member) -> str:
+    return member.id
 
 
 Writer = Callable[[Write], Awaitable[Outcome]]
