@@ -1030,6 +1030,50 @@ async def test_embedded_broker(tmp_path: Path) -> None:
             await asyncio.wait_for(bridge.shutdown(), 20)
 
 
+async def test_qos0_publishes_of_a_turn_go_straight_to_the_socket_in_order(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """A turn's QoS 0 publishes leave in one send at its end, past paho's queue; a packet
+    paho queues in the same turn (a QoS 1 retained clear of the same topic) still goes
+    after them, so the broker keeps the later of the two."""
+    from asic_bridge.bridge.events import EventBus
+    from asic_bridge.bridge.mqtt import MqttSession
+    from asic_bridge.bridge.topics import Topics
+
+    mqtt_config = {"url": broker.url, "protocol": "3.1.1"}  # amqtt's; the framing is tested above
+    config = parse_config({"mqtt": mqtt_config, "state_dir": str(tmp_path)})
+    session = MqttSession(config, Topics(BASE), EventBus())
+    stop = asyncio.Event()
+    running = asyncio.create_task(session.run(stop))
+    try:
+        await asyncio.wait_for(session.connected.wait(), 10)
+        writer, client = session._qos0, session.client
+        assert writer is not None and client is not None
+        paho = client._client
+        async with collector(broker, ("d/#",)) as mqtt:
+            await session.publish("d/a", "1", retain=True, qos=0)
+            await session.publish("d/b", "2", retain=True, qos=0)
+            assert writer.kept is not None and not paho._out_packet  # kept, not queued
+            await asyncio.sleep(0)
+            assert writer.kept is None and not paho._out_packet  # sent at the turn's end
+            await session.publish("d/a", "old", retain=True, qos=0)
+            paho.publish("d/a", "", qos=1, retain=True)  # paho's own packet, same turn
+            await mqtt.wait_topic("d/a", lambda m: m.payload == b"", within=10)
+            got = [(m.topic, m.payload) for m in mqtt.messages]
+        assert got == [("d/a", b"1"), ("d/b", b"2"), ("d/a", b"old"), ("d/a", b"")]
+        async with collector(broker, ("d/#",)) as later:  # what the broker kept
+            await later.wait_topic("d/b", within=10)
+            await asyncio.sleep(0.3)
+            kept = {m.topic: m.payload for m in later.messages}
+        assert kept == {"d/b": b"2"}  # d/a was cleared after its QoS 0 "old"
+    finally:
+        stop.set()
+        await session.close()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 async def test_qos0_publishes_arrive_whole_in_order_and_retained(
     broker: Broker, tmp_path: Path, protocol: str
