@@ -191,7 +191,7 @@ _ALGO_HINTS = {
 # =============================================================================== helpers
 def _section(payload: Any, name: str) -> list[dict[str, Any]]:
     """``payload[name]`` as a list of objects, or a ValueError naming what is missing."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
     items = payload.get(name)
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):

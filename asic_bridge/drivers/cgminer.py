@@ -74,7 +74,7 @@ RPC_PORT = 4028
 
 def first_entry(payload: object, section: str) -> dict[str, Any] | None:
     """``payload[section][0]`` when it is a dict (the usual CGMiner reply shape), else None."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         return None
     items = payload.get(section)
     if isinstance(items, list) and items and isinstance(items[0], dict):
@@ -86,7 +86,7 @@ def first_entry(payload: object, section: str) -> dict[str, Any] | None:
 
 def entries(payload: object, section: str) -> list[dict[str, Any]]:
     """Every dict in ``payload[section]``."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         return []
     items = payload.get(section)
     if isinstance(items, dict):

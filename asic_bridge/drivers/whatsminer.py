@@ -164,7 +164,7 @@ def _error(code: int) -> MinerErrorData:
 
 def _section(payload: Any, key: str) -> dict[str, Any] | None:
     """``payload[key][0]`` of a CGMiner-style reply (``SUMMARY``, ...), or None."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         return None
     items = payload.get(key)
     if isinstance(items, list) and items and isinstance(items[0], dict):
@@ -174,7 +174,7 @@ def _section(payload: Any, key: str) -> dict[str, Any] | None:
 
 def _items(payload: Any, key: str) -> list[dict[str, Any]] | None:
     """Every dict of ``payload[key]``; None when the key is absent or not a list."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         return None
     items = payload.get(key)
     if not isinstance(items, list):
@@ -184,7 +184,7 @@ def _items(payload: Any, key: str) -> list[dict[str, Any]] | None:
 
 def _msg(payload: Any, key: str = "Msg") -> dict[str, Any] | None:
     """The ``Msg`` object of a btminer reply (v2 ``Msg``, v3 ``msg``)."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):  # dict: no ABC check
         return None
     msg = payload.get(key)
     return msg if isinstance(msg, dict) else None
