@@ -22,19 +22,16 @@ import asyncio
 import importlib
 import json
 import pickle
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PYTHON = str(ROOT / ".venv/bin/python")
 
 from bench.bridge_5k import DEFAULT_KINDS  # noqa: E402
-from bench.poll_cpu import parse_kinds  # noqa: E402
+from bench.poll_cpu import cached_fleet, parse_kinds  # noqa: E402
 
 CYCLE = 6  # polls recorded per kind: the full one and the cheaper ones after it
 
@@ -49,53 +46,39 @@ async def record(args: argparse.Namespace) -> list[dict[str, Any]]:
     kinds = sorted(KINDS) if args.kinds == "all" else list(parse_kinds(args.kinds))
     specs = [f"{kind}@127.22.0.{n + 1}" for n, kind in enumerate(kinds)]
     out: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        specfile = Path(tmp) / "fleet.txt"
-        specfile.write_text("\n".join(specs) + "\n")
-        sim = subprocess.Popen(  # noqa: ASYNC220
-            [PYTHON, str(ROOT / "bench/cheap_fleet.py"), "--ttl", "3600", str(specfile)],
-            stdout=subprocess.PIPE,
-        )
-        try:
-            assert sim.stdout is not None
-            line = await asyncio.to_thread(sim.stdout.readline)
-            if not line.startswith(b"ready"):
-                raise SystemExit(f"the simulator process failed to start: {line!r}")
-            for kind, spec in zip(kinds, specs, strict=True):
-                miner = await factory.get_miner(spec.partition("@")[2])
-                if miner is None:
-                    print(f"{kind}: not identified, left out", file=sys.stderr)
-                    continue
-                policy = FieldPolicy()
-                polls: list[tuple[list[str], dict[str, Any]]] = []
-                real = miner._fetch_sources
-                for _ in range(CYCLE):
-                    fields = policy.fields(miner, True)
-                    seen: dict[str, Any] = {}
+    async with cached_fleet(specs):
+        for kind, spec in zip(kinds, specs, strict=True):
+            miner = await factory.get_miner(spec.partition("@")[2])
+            if miner is None:
+                print(f"{kind}: not identified, left out", file=sys.stderr)
+                continue
+            policy = FieldPolicy()
+            polls: list[tuple[list[str], dict[str, Any]]] = []
+            real = miner._fetch_sources
+            for _ in range(CYCLE):
+                fields = policy.fields(miner, True)
+                seen: dict[str, Any] = {}
 
-                    async def keep(sources: Any, real: Any = real, seen: Any = seen) -> Any:
-                        raw = await real(sources)
-                        seen.update(raw)
-                        return raw
+                async def keep(sources: Any, real: Any = real, seen: Any = seen) -> Any:
+                    raw = await real(sources)
+                    seen.update(raw)
+                    return raw
 
-                    miner._fetch_sources = keep  # type: ignore[method-assign]
-                    policy.carry(await miner.get_data(include=fields), fields)
-                    polls.append((fields, dict(seen)))
-                del miner._fetch_sources
-                cls = type(miner)
-                out.append(
-                    {
-                        "kind": kind,
-                        "cls": (cls.__module__, cls.__qualname__),
-                        "ip": miner.ip,
-                        "identity": miner.identity,
-                        "polls": polls,
-                    }
-                )
-                await miner.aclose()
-        finally:
-            sim.terminate()
-            sim.wait()
+                miner._fetch_sources = keep  # type: ignore[method-assign]
+                policy.carry(await miner.get_data(include=fields), fields)
+                polls.append((fields, dict(seen)))
+            del miner._fetch_sources
+            cls = type(miner)
+            out.append(
+                {
+                    "kind": kind,
+                    "cls": (cls.__module__, cls.__qualname__),
+                    "ip": miner.ip,
+                    "identity": miner.identity,
+                    "polls": polls,
+                }
+            )
+            await miner.aclose()
     return out
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import os
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,28 @@ def parse_kinds(kinds: str) -> dict[str, int]:
         name, _, weight = part.partition("=")
         out[name.strip()] = int(weight or 1)
     return out
+
+
+@contextlib.asynccontextmanager
+async def cached_fleet(specs: list[str]) -> AsyncIterator[None]:
+    """bench/cheap_fleet.py serving ``specs`` (``KIND@ADDRESS``) in another process, answers
+    cached for an hour, until the block ends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        specfile = Path(tmp) / "fleet.txt"
+        specfile.write_text("\n".join(specs) + "\n")
+        sim = subprocess.Popen(  # noqa: ASYNC220
+            [PYTHON, str(ROOT / "bench/cheap_fleet.py"), "--ttl", "3600", str(specfile)],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert sim.stdout is not None
+            line = await asyncio.to_thread(sim.stdout.readline)
+            if not line.startswith(b"ready"):
+                raise SystemExit(f"the simulator process failed to start: {line!r}")
+            yield
+        finally:
+            sim.terminate()
+            sim.wait()
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -69,22 +93,8 @@ async def run(args: argparse.Namespace) -> int:
             n += 1
             hosts.setdefault(kind, []).append(ip)
             specs.append(f"{kind}@{ip}")
-    with tempfile.TemporaryDirectory() as tmp:
-        specfile = Path(tmp) / "fleet.txt"
-        specfile.write_text("\n".join(specs) + "\n")
-        sim = subprocess.Popen(  # noqa: ASYNC220
-            [PYTHON, str(ROOT / "bench/cheap_fleet.py"), "--ttl", "3600", str(specfile)],
-            stdout=subprocess.PIPE,
-        )
-        try:
-            assert sim.stdout is not None
-            line = await asyncio.to_thread(sim.stdout.readline)
-            if not line.startswith(b"ready"):
-                raise SystemExit(f"the simulator process failed to start: {line!r}")
-            await measure(args, hosts, weights, factory, FieldPolicy, FULL_POLL_EVERY)
-        finally:
-            sim.terminate()
-            sim.wait()
+    async with cached_fleet(specs):
+        await measure(args, hosts, weights, factory, FieldPolicy, FULL_POLL_EVERY)
     return 0
 
 
