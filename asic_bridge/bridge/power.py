@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from typing import Any
 
 from asic_bridge.bridge.fleet import FleetMember, allocate
@@ -539,7 +540,7 @@ class PowerController:
         uncontrollable: list[str] = []  # of the online ones
         unmeasured: list[str] = []
         offline: list[str] = []
-        for m in sorted(self.members.values(), key=_member_id):
+        for m in sorted(self.members.values(), key=attrgetter("id")):
             miner_id, controllable = m.id, m.controllable
             if not m.online:
                 offline.append(miner_id)
@@ -659,10 +660,6 @@ class PowerController:
         for miner_id, at in changes.items():
             self.members.setdefault(miner_id, Member(miner_id)).last_change = at
         self._mark("restored")
-
-
-def _member_id(member: Member) -> str:
-    return member.id
 
 
 Writer = Callable[[Write], Awaitable[Outcome]]

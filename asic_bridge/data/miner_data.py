@@ -406,15 +406,21 @@ class MinerData(_Record):
         )
 
 
+_PRIVATE = MinerData.__private_attributes__
+if set(_PRIVATE) != {"_records", "_counts"} or _PRIVATE["_counts"].default_factory is not dict:
+    raise AssertionError("MinerData's private attributes changed: update _init_private")
+#: ``_records``' default, as declared on the class (``_counts`` starts as a new dict)
+_RECORDS_DEFAULT = _PRIVATE["_records"].get_default()
+
+
 def _init_private(self: BaseModel, context: Any, /) -> None:
     """pydantic's ``init_private_attributes`` for MinerData's two private attributes, without
     its generic loop over ``PrivateAttr`` defaults (a quarter of a reading's build)."""
     if getattr(self, "__pydantic_private__", None) is None:
-        object.__setattr__(self, "__pydantic_private__", {"_records": 1, "_counts": {}})
+        private = {"_records": _RECORDS_DEFAULT, "_counts": {}}
+        object.__setattr__(self, "__pydantic_private__", private)
 
 
-if set(MinerData.__private_attributes__) != {"_records", "_counts"}:  # pragma: no cover
-    raise AssertionError("MinerData's private attributes changed: update _init_private")
 MinerData.model_post_init = _init_private  # type: ignore[method-assign]
 
 #: ``MinerData(**fields)`` from a dict that holds ``ip`` (get_data builds each reading so).

@@ -128,8 +128,8 @@ async def probe_get(
 
     Identification reads only the status line, a few headers and the page title, so a full
     HTTP client per scanned address would be wasted work (it dominated scan CPU).  Unlike
-    :func:`read_response` it takes what comes: a body longer than ``cap`` is cut, a body the
-    server ends early is kept as far as it came.  ``connect_timeout`` bounds the connect
+    :class:`MinerTransport` it takes what comes: a body longer than ``cap`` is cut, a body
+    the server ends early is kept as far as it came.  ``connect_timeout`` bounds the connect
     (the "ping") within ``timeout``.  Raises OSError, TimeoutError or ProtocolViolation.
     """
     async with asyncio.timeout(timeout):
