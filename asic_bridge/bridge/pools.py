@@ -42,20 +42,30 @@ class PoolEntry:
 
 
 def pool_state(pools: Sequence[PoolMetrics]) -> list[dict[str, Any]]:
-    """Every configured pool the firmware reported, in its priority order."""
+    """Every configured pool the firmware reported, in its priority order.
+
+    Each item key by key, left out when None (url, user, priority, active, status,
+    accepted, rejected, stale): in every poll's state, so no dict built to be filtered.
+    """
     out = []
     for position, pool in enumerate(pools):
-        item = {
-            "url": pool.url,
-            "user": pool.user,
-            "priority": pool.index if pool.index is not None else position,
-            "active": pool.active,
-            "status": None if pool.alive is None else ("alive" if pool.alive else "dead"),
-            "accepted": pool.accepted,
-            "rejected": pool.rejected,
-            "stale": pool.get_failures,
-        }
-        out.append({k: v for k, v in item.items() if v is not None})
+        item: dict[str, Any] = {}
+        if (value := pool.url) is not None:
+            item["url"] = value
+        if (value := pool.user) is not None:
+            item["user"] = value
+        item["priority"] = position if (index := pool.index) is None else index
+        if (active := pool.active) is not None:
+            item["active"] = active
+        if (alive := pool.alive) is not None:
+            item["status"] = "alive" if alive else "dead"
+        if (count := pool.accepted) is not None:
+            item["accepted"] = count
+        if (count := pool.rejected) is not None:
+            item["rejected"] = count
+        if (count := pool.get_failures) is not None:
+            item["stale"] = count
+        out.append(item)
     return out
 
 

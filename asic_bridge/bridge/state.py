@@ -15,10 +15,6 @@ from asic_bridge.bridge.pools import pool_state
 from asic_bridge.data import MinerData
 
 
-def _round(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(float(value), digits)
-
-
 def _iso(timestamp: float) -> str:
     return _iso_second(int(timestamp))
 
@@ -38,68 +34,134 @@ def state_payload(
     mode: str | None,
     now: float,
 ) -> dict[str, Any]:
-    """The flat state object for one successful poll."""
-    active_pool = next((p for p in data.pools if p.active), data.pools[0] if data.pools else None)
-    # An error list that could not be read is not "no errors": leave errors/problem out.
-    errors_read = "errors" not in data.field_errors
-    problem: bool | None = (errors_read and bool(data.errors)) or data.nominal is False
-    if not problem and not errors_read:
-        problem = None
-    values: dict[str, Any] = {
-        "hashrate": _round(data.hashrate),
-        "expected_hashrate": _round(data.expected_hashrate),
-        "hashrate_unit": data.hashrate_unit,
-        "power": data.wattage,
-        "power_limit": data.wattage_limit,
-        "efficiency": data.efficiency_fract,
-        "temperature": data.temperature_avg,
-        "chip_temperature": data.chip_temperature_avg,
-        "env_temperature": _round(data.env_temp, 1),
-        "psu_fan_speed": data.fan_psu,
-        "fan_mode": shown_fan_mode(data.fan_mode) if data.fan_mode else None,
-        "fan_percent": data.fan_percent,
-        "uptime": data.uptime,
-        "boot_time": _iso(boot_time) if boot_time is not None else None,
-        "mining": data.is_mining,
-        "fault_light": data.fault_light,
-        "mode": mode,
-        "preset": data.active_preset,
-        "problem": problem,
-        "errors": len(data.errors) if errors_read else None,
-        "error_messages": [e.error_message for e in data.errors] if errors_read else None,
-        "total_chips": data.total_chips if data.hashboards else None,
-        "expected_chips": data.expected_chips,
-        "pool_url": active_pool.url if active_pool else None,
-        "pool_user": active_pool.user if active_pool else None,
-        "pool_accepted": active_pool.accepted if active_pool else None,
-        "pool_rejected": active_pool.rejected if active_pool else None,
-        "pools": pool_state(data.pools) or None,  # every configured pool, its order
-        "energy": round(energy_kwh, 4),
-        "ip": data.ip,
-        "mac": data.mac,
-        "model": data.model,
-        "firmware": data.firmware,
-        "fw_ver": data.fw_ver,
-        "hostname": data.hostname,
-        "last_seen": _iso(now),
-    }
-    state = {k: v for k, v in values.items() if v is not None}
-    # the boards' and fans' values go in directly, skipping None (no f-strings per poll)
-    for board in data.hashboards:
+    """The flat state object for one successful poll.
+
+    Built key by key in the payload's order, each left out when None, with one walk over
+    the boards for their own keys and for the averages and chip count MinerData's computed
+    fields would each walk them for: this runs on every poll of every miner, and the
+    build-all-then-filter dict with those properties was most of the bridge's own CPU of a
+    poll.  tests/test_bridge_state_payload.py holds the plain version it must equal.
+    """
+    state: dict[str, Any] = {}
+    value: Any  # each field's own type, in turn
+    boards = data.hashboards
+    # the boards' and fans' values go in after the rest, skipping None (no f-strings)
+    board_state: dict[str, Any] = {}
+    temps: list[float] = []
+    chip_temps: list[float] = []
+    chips: list[int] = []
+    for board in boards:
         hashrate_key, temp_key, chip_temp_key, chips_key = _board_keys(board.slot)
         if (value := board.hashrate) is not None:
-            state[hashrate_key] = round(float(value), 2)
+            board_state[hashrate_key] = round(float(value), 2)
         if (value := board.temp) is not None:
-            state[temp_key] = round(float(value), 1)
+            board_state[temp_key] = round(float(value), 1)
+            if value > 0:
+                temps.append(value)
         if (value := board.chip_temp) is not None:
-            state[chip_temp_key] = round(float(value), 1)
-        if (value := board.chips) is not None:
-            state[chips_key] = value
+            board_state[chip_temp_key] = round(float(value), 1)
+            if value > 0:
+                chip_temps.append(value)
+        if (count := board.chips) is not None:
+            board_state[chips_key] = count
+            chips.append(count)
+    # MinerData.total_chips: 0 without boards, None when no board reported its chips
+    total_chips = (sum(chips) if chips else None) if boards else 0
+    expected_chips = data.expected_chips
+    field_errors = data.field_errors
+    # An error list that could not be read is not "no errors": leave errors/problem out.
+    errors_read = "errors" not in field_errors
+    errors = data.errors
+    nominal_false = (
+        total_chips is not None and expected_chips is not None and total_chips != expected_chips
+    )
+    problem: bool | None = (errors_read and bool(errors)) or nominal_false
+    if not problem and not errors_read:
+        problem = None
+
+    hashrate = data.hashrate
+    if hashrate is not None:
+        state["hashrate"] = round(float(hashrate), 2)
+    if (value := data.expected_hashrate) is not None:
+        state["expected_hashrate"] = round(float(value), 2)
+    state["hashrate_unit"] = data.hashrate_unit
+    wattage = data.wattage
+    if wattage is not None:
+        state["power"] = wattage
+    if (value := data.wattage_limit) is not None:
+        state["power_limit"] = value
+    if wattage is not None and hashrate:
+        state["efficiency"] = round(wattage / hashrate, 2)  # MinerData.efficiency_fract
+    if temps:
+        state["temperature"] = round(sum(temps) / len(temps))
+    if chip_temps:
+        state["chip_temperature"] = round(sum(chip_temps) / len(chip_temps))
+    if (value := data.env_temp) is not None:
+        state["env_temperature"] = round(float(value), 1)
+    if (value := data.fan_psu) is not None:
+        state["psu_fan_speed"] = value
+    if value := data.fan_mode:
+        state["fan_mode"] = shown_fan_mode(value)
+    if (value := data.fan_percent) is not None:
+        state["fan_percent"] = value
+    if (value := data.uptime) is not None:
+        state["uptime"] = value
+    if boot_time is not None:
+        state["boot_time"] = _iso(boot_time)
+    if (value := data.is_mining) is not None:
+        state["mining"] = value
+    if (value := data.fault_light) is not None:
+        state["fault_light"] = value
+    if mode is not None:
+        state["mode"] = mode
+    if (value := data.active_preset) is not None:
+        state["preset"] = value
+    if problem is not None:
+        state["problem"] = problem
+    if errors_read:
+        state["errors"] = len(errors)
+        state["error_messages"] = [e.error_message for e in errors]
+    if boards and total_chips is not None:
+        state["total_chips"] = total_chips
+    if expected_chips is not None:
+        state["expected_chips"] = expected_chips
+    pools = data.pools
+    if pools:
+        active_pool = pools[0]
+        for pool in pools:
+            if pool.active:
+                active_pool = pool
+                break
+        if (value := active_pool.url) is not None:
+            state["pool_url"] = value
+        if (value := active_pool.user) is not None:
+            state["pool_user"] = value
+        if (value := active_pool.accepted) is not None:
+            state["pool_accepted"] = value
+        if (value := active_pool.rejected) is not None:
+            state["pool_rejected"] = value
+        state["pools"] = pool_state(pools)  # every configured pool, its order
+    state["energy"] = round(energy_kwh, 4)
+    if (value := data.ip) is not None:
+        state["ip"] = value
+    if (value := data.mac) is not None:
+        state["mac"] = value
+    if (value := data.model) is not None:
+        state["model"] = value
+    if (value := data.firmware) is not None:
+        state["firmware"] = value
+    if (value := data.fw_ver) is not None:
+        state["fw_ver"] = value
+    if (value := data.hostname) is not None:
+        state["hostname"] = value
+    state["last_seen"] = _iso(now)
+    if board_state:
+        state.update(board_state)
     for index, fan in enumerate(data.fans):
         if (value := fan.speed) is not None:
             state[_fan_key(index)] = value
-    if data.field_errors:
-        state["unreadable"] = sorted(data.field_errors)
+    if field_errors:
+        state["unreadable"] = sorted(field_errors)
     return state
 
 
