@@ -1,6 +1,7 @@
 """A fleet power controller holding 500 simulated miners under a moving solar surplus.
 
     .venv/bin/python bench/power_bench.py [--miners 500] [--hours 2] [--poll 10] [--ramp 5]
+    .venv/bin/python bench/power_bench.py --steady [--miners 5000] [--cycles 60]
 
 Pure: the miners are the simulator's MinerState physics (power ramps to each new limit) on a
 simulated clock, no sockets, so hours of fleet time run in seconds.  The sun moves in steps
@@ -8,6 +9,12 @@ every 15 minutes with small noise in between; after each step the bench measures
 (simulated) the fleet takes to settle under the available power and close to it.  Prints the
 time to settle, writes per miner per hour, how often the fleet was over, and the CPU cost of
 one control cycle.  Figures, not a pass/fail test.
+
+``--steady``: the bridge's default group (``fleet.groups.all``, mode off) at a farm's size in
+its steady state, what a cycle costs when only the polls of one 5 s cycle gap (a sixth of a
+30 s poll interval) changed a reading: each poll's ``observe``, then the cycle as
+features/fleet.py runs it (plan, state, the publish comparison, the saved payload), least of
+``--cycles`` (other processes share the cores).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import orjson
+
+from asic_bridge.bridge.features.fleet import _unchanging
 from asic_bridge.bridge.power import Outcome, PowerController, Write, run_cycle
 from asic_bridge.bridge.power_inputs import GroupConfig
 from asic_bridge.sim.state import Hardware, MinerState
@@ -137,14 +147,61 @@ async def run(count: int, hours: float, poll: float, ramp: float) -> None:
     print(f"one control cycle (observe {count} + plan + state): {1000 * cpu / cycles:.2f} ms CPU")
 
 
+async def steady(count: int, cycles: int) -> None:
+    """The default group (mode off) with ``count`` online members, a sixth polled per cycle."""
+    clock = Clock()
+    ctrl = PowerController("all", GroupConfig(), clock)
+    rng = random.Random(18)
+    ids = [f"m{i:04d}" for i in range(count)]
+    for i, miner_id in enumerate(ids):
+        ctrl.join(
+            miner_id,
+            power_min=1000 if i % 3 else None,
+            power_max=3500 if i % 3 else None,
+            range_source="catalog" if i % 3 else None,
+            can_limit=i % 3 != 0,
+            can_stop=i % 5 != 0,
+        )
+        ctrl.observe(miner_id, measured_w=3000.0, power_limit=3200, mining=True)
+
+    async def writer(write: Write) -> Outcome:
+        return Outcome(True)
+
+    await run_cycle(ctrl, writer)
+    per_cycle = max(1, count // 6)
+    polls, cycle_cpu = [], []
+    for n in range(cycles):
+        clock.now += 5.0
+        batch = ids[(n * per_cycle) % count :][:per_cycle]
+        began = time.perf_counter()
+        for miner_id in batch:
+            watts = 3000.0 + rng.uniform(-30, 30)
+            ctrl.observe(miner_id, measured_w=watts, power_limit=3200, mining=True)
+        observed = time.perf_counter()
+        result = await run_cycle(ctrl, writer)
+        _unchanging(result.state, ctrl)
+        orjson.dumps({"groups": {"all": ctrl.snapshot()}}, option=orjson.OPT_SORT_KEYS)
+        ended = time.perf_counter()
+        polls.append((observed - began) / len(batch))
+        cycle_cpu.append(ended - observed)
+    print(f"default group, {count} members, mode off, {per_cycle} polls per cycle")
+    print(f"one cycle (plan + state + publish key + saved payload): {1000 * min(cycle_cpu):.3f} ms")
+    print(f"one poll's observe: {1e6 * min(polls):.2f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--miners", type=int, default=500)
+    parser.add_argument("--miners", type=int, help="default 500; --steady: 5,000")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--poll", type=float, default=10.0)
     parser.add_argument("--ramp", type=float, default=5.0)
+    parser.add_argument("--steady", action="store_true", help="the default group at rest")
+    parser.add_argument("--cycles", type=int, default=60)
     args = parser.parse_args()
-    asyncio.run(run(args.miners, args.hours, args.poll, args.ramp))
+    if args.steady:
+        asyncio.run(steady(args.miners or 5000, args.cycles))
+        return
+    asyncio.run(run(args.miners or 500, args.hours, args.poll, args.ramp))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
+
+import orjson
 
 from asic_bridge.bridge.fleet import FleetMember, allocate
 from asic_bridge.bridge.power_inputs import (
@@ -43,6 +45,30 @@ SETTLE_S = 30.0
 #: what a sleeping miner is assumed to draw, of its full power, until it was seen asleep
 #: (fans and control board; a guess on the high side, so a cap is not overshot meanwhile)
 IDLE_GUESS = 0.1
+#: a member's entry in the published state less ``measured_w`` (which moves with every poll),
+#: in the entry's own key order: what features/fleet.py compares to decide a publish
+STILL_KEYS = (
+    "online",
+    "power_limit",
+    "mining",
+    "planned",
+    "range",
+    "range_source",
+    "controllable",
+    "may_change_at",
+    "error",
+    "overdraw_w",
+)
+_still_values = itemgetter(*STILL_KEYS)
+
+
+def still_bytes(miners: dict[str, dict[str, Any]]) -> bytes:
+    """The state's ``miners`` without what moves, as bytes equal exactly when that part is:
+    the ids, then each entry's STILL_KEYS values, one JSON array per miner (complete JSON
+    values one after another, so the concatenation is unambiguous)."""
+    return orjson.dumps(tuple(miners)) + b"".join(
+        map(orjson.dumps, map(_still_values, miners.values()))
+    )
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,17 @@ class PowerController:
         self._held: dict[str, float] = {}  # id -> when it may change
         self._hold_ends = float("inf")  # when the first hold runs out
         self._reason = ""
+        # The state's per-miner part, kept between calls (see state()): each member's entry
+        # and its still_bytes part, in id order, rebuilt only for the members marked dirty.
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._still: dict[str, bytes] = {}
+        self._dirty: set[str] = set()
+        self._reorder = True  # a member joined or left: the id order is made again
+        self._lists: tuple[list[str], list[str], list[str]] = ([], [], [])
+        self._entry_plan: dict[str, Setting] = {}  # the plan and holds the entries show
+        self._entry_held: dict[str, float] = {}
+        self._ids_json = b"[]"
+        self._last_miners: dict[str, dict[str, Any]] | None = None  # of the last state()
 
     # ------------------------------------------------------------------ members
     def join(
@@ -200,11 +237,13 @@ class PowerController:
         if member is None:
             member = self.members[miner_id] = Member(miner_id)
             self._mark(f"{miner_id} joined")
+            self._reorder = True
         source = range_source or "unknown"
         facts = (power_min, power_max, source, can_limit, can_stop)
         known = (m := member).power_min, m.power_max, m.range_source, m.can_limit, m.can_stop
         if facts != known:
             self._mark(f"{miner_id}: range or capabilities changed")
+            self._dirty.add(miner_id)
         member.power_min, member.power_max, member.range_source = power_min, power_max, source
         member.can_limit, member.can_stop = can_limit, can_stop
         if member.efficiency is None:
@@ -214,6 +253,7 @@ class PowerController:
         if self.members.pop(miner_id, None) is not None:
             self.remembered.pop(miner_id, None)
             self._mark(f"{miner_id} left the group")
+            self._reorder = True
 
     def observe(
         self,
@@ -251,6 +291,7 @@ class PowerController:
                 self._mark(f"{miner_id}: limit changed on the miner to {power_limit} W")
             if mining is not None and member.mining is not None and mining != member.mining:
                 self._mark(f"{miner_id}: {'resumed' if mining else 'stopped'} on the miner")
+        self._dirty.add(miner_id)
         member.online, member.seen_at = True, now
         member.measured_w, member.power_limit, member.mining = measured_w, power_limit, mining
         settled = now - member.last_change >= max(SETTLE_S, self.config.min_change_interval)
@@ -269,6 +310,7 @@ class PowerController:
         if member is not None and member.online:
             member.online = False
             self._mark(f"{miner_id} went offline")
+            self._dirty.add(miner_id)
 
     def _mark(self, reason: str) -> None:
         self._due = self._due or reason
@@ -440,6 +482,8 @@ class PowerController:
             if wanted == self._current(member) or (
                 wanted.mining and limit is None and member.mining
             ):
+                if member.error is not None:
+                    self._dirty.add(member.id)
                 member.error = None  # as planned (a clamped write may have got it there)
                 continue
             same_state = wanted.mining == (member.mining is not False)
@@ -503,6 +547,7 @@ class PowerController:
         if member is None:
             return
         member.pending = None
+        self._dirty.add(write.id)
         if outcome.learned_range is not None:
             member.power_min, member.power_max = outcome.learned_range
             member.range_source = "firmware"
@@ -525,9 +570,10 @@ class PowerController:
     def state(self) -> dict[str, Any]:
         """The honest picture for ``fleet/<group>``: what is asked, planned, drawn, and why.
 
-        Built on every cycle (every <= 5 s) for the whole group: one pass over the members
-        in id order makes each one's entry and the id lists (already sorted), and checks
-        each one's range once."""
+        Built on every cycle (every <= 5 s) for the whole group, so its per-miner part is
+        kept: only the entries of members that changed since (a poll, a write, the plan or
+        a hold) are made again, and the id lists only when one of their members moved.  The
+        state is for reading: its entries are shared with the next state's."""
         now, cfg = self.clock(), self.config
         target, measured = self._target, self.measured_w()
         online = [m for m in self.members.values() if m.online]
@@ -535,34 +581,8 @@ class PowerController:
         failed = {m.id: m.error for m in online if m.error}
         held = {i: t for i, t in self._held.items() if t > now and i in self.members}
         status, reason = self._status(target, measured, pending, failed, held, online)
-        plan = self._plan
-        miners: dict[str, dict[str, Any]] = {}
-        uncontrollable: list[str] = []  # of the online ones
-        unmeasured: list[str] = []
-        offline: list[str] = []
-        for m in sorted(self.members.values(), key=attrgetter("id")):
-            miner_id, controllable = m.id, m.controllable
-            if not m.online:
-                offline.append(miner_id)
-            else:
-                if not controllable:
-                    uncontrollable.append(miner_id)
-                if m.measured_w is None:
-                    unmeasured.append(miner_id)
-            planned = plan.get(miner_id)
-            miners[miner_id] = {
-                "online": m.online,
-                "measured_w": m.measured_w,
-                "power_limit": m.power_limit,
-                "mining": m.mining,
-                "planned": None if planned is None else asdict(planned),
-                "range": [m.power_min, m.power_max] if controllable else None,
-                "range_source": m.range_source,
-                "controllable": controllable,
-                "may_change_at": held.get(miner_id),
-                "error": m.error,
-                "overdraw_w": round(m.overdraw_w) or None,
-            }
+        miners = self._miners(held)
+        uncontrollable, unmeasured, offline = (list(ids) for ids in self._lists)
         return {
             "group": self.group,
             "mode": cfg.mode,
@@ -596,6 +616,81 @@ class PowerController:
             "miners": miners,
             "updated_at": now,
         }
+
+    def _miners(self, held: dict[str, float]) -> dict[str, dict[str, Any]]:
+        """The state's ``miners`` (id order): the kept entries, the dirty ones made again."""
+        dirty, entries, plan = self._dirty, self._entries, self._plan
+        if plan is not self._entry_plan:  # a new plan: the members whose part of it moved
+            old = self._entry_plan
+            dirty.update(i for i in plan.keys() | old.keys() if plan.get(i) is not old.get(i))
+            self._entry_plan = plan
+        if held != self._entry_held:
+            old_held = self._entry_held
+            dirty.update(i for i in held.keys() | old_held.keys() if held.get(i) != old_held.get(i))
+            self._entry_held = dict(held)  # (the state's own is the caller's)
+        reorder = self._reorder
+        if reorder:
+            dirty.update(self.members.keys() - entries.keys())
+        relist = reorder
+        members = self.members
+        for miner_id in dirty:
+            m = members.get(miner_id)
+            if m is None:
+                continue
+            controllable = m.controllable
+            planned = plan.get(miner_id)
+            entry = {
+                "online": m.online,
+                "measured_w": m.measured_w,
+                "power_limit": m.power_limit,
+                "mining": m.mining,
+                "planned": None if planned is None else asdict(planned),
+                "range": [m.power_min, m.power_max] if controllable else None,
+                "range_source": m.range_source,
+                "controllable": controllable,
+                "may_change_at": held.get(miner_id),
+                "error": m.error,
+                "overdraw_w": round(m.overdraw_w) or None,
+            }
+            was = entries.get(miner_id)
+            if was is None or (was["online"], was["controllable"], was["measured_w"] is None) != (
+                m.online,
+                controllable,
+                m.measured_w is None,
+            ):
+                relist = True
+            entries[miner_id] = entry
+            self._still[miner_id] = orjson.dumps(_still_values(entry))
+        dirty.clear()
+        if reorder:
+            ids = sorted(members)
+            self._entries = entries = {i: entries[i] for i in ids}
+            self._still = {i: self._still[i] for i in ids}
+            self._ids_json = orjson.dumps(ids)
+            self._reorder = False
+        if relist:
+            uncontrollable: list[str] = []  # of the online ones
+            unmeasured: list[str] = []
+            offline: list[str] = []
+            for miner_id, entry in entries.items():
+                if not entry["online"]:
+                    offline.append(miner_id)
+                else:
+                    if not entry["controllable"]:
+                        uncontrollable.append(miner_id)
+                    if entry["measured_w"] is None:
+                        unmeasured.append(miner_id)
+            self._lists = (uncontrollable, unmeasured, offline)
+        self._last_miners = miners = dict(entries)
+        return miners
+
+    def still_of(self, state: dict[str, Any]) -> bytes:
+        """:func:`still_bytes` of ``state["miners"]``, from the kept parts when ``state`` is
+        the last one this controller made (the bytes are the same)."""
+        miners: dict[str, dict[str, Any]] = state["miners"]
+        if miners is self._last_miners:
+            return self._ids_json + b"".join(self._still.values())
+        return still_bytes(miners)
 
     def _status(
         self,
@@ -658,7 +753,10 @@ class PowerController:
             raise PowerInputError(f"bad saved power state: {exc}") from None
         self.config, self.remembered = config, remembered
         for miner_id, at in changes.items():
-            self.members.setdefault(miner_id, Member(miner_id)).last_change = at
+            if miner_id not in self.members:
+                self.members[miner_id] = Member(miner_id)
+                self._reorder = True
+            self.members[miner_id].last_change = at
         self._mark("restored")
 
 

@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import time
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +77,15 @@ def cycle_delay(members: int, since_last: float) -> float:
 MOVING = frozenset({"updated_at", "measured_w", "surplus", "price"})
 
 
-def _unchanging(state: dict[str, Any]) -> bytes:
+def _unchanging(state: dict[str, Any], ctrl: PowerController) -> bytes:
     """``state`` without what moves (MOVING, each miner's ``measured_w``), as comparable bytes.
 
-    Built on every cycle (every <= 5 s) for the whole group.  The miners' entries all have
-    the keys of one literal (PowerController.state), so their other values are taken in C
-    (itemgetter) and encoded as arrays, the key names once: a copy of every entry without
-    measured_w cost as much as building the state (5,000 members: ~10 ms a cycle)."""
-    miners: dict[str, dict[str, Any]] = state["miners"]
+    Built on every cycle (every <= 5 s) for the whole group: the miners' part is the
+    controller's (PowerController.still_of), kept per member between cycles, so a cycle pays
+    for the members that changed, not for the group (5,000 members: 1.8 ms a cycle when
+    every entry was encoded again)."""
     rest = {k: v for k, v in state.items() if k not in MOVING and k != "miners"}
-    first = next(iter(miners.values()), None)
-    if first is None:
-        return orjson.dumps((rest, ()))
-    names = tuple(k for k in first if k != "measured_w")
-    values = map(itemgetter(*names), miners.values())
-    return orjson.dumps((rest, names, tuple(miners), tuple(values)))
+    return orjson.dumps(rest) + ctrl.still_of(state)
 
 
 def group_config(group: FleetGroup) -> GroupConfig:
@@ -331,7 +324,7 @@ class Fleet:
     async def _publish(self, group: str, state: dict[str, Any], force: bool = False) -> None:
         """Retained; at once when what the group is doing changed, and the readings (which
         move with every poll) at most once per poll interval."""
-        key = _unchanging(state)
+        key = _unchanging(state, self.controllers[group])
         now = time.monotonic()
         last_key, last_at = self._published.get(group, (b"", -float("inf")))
         if not force and key == last_key and now - last_at < self.config.miners.poll_interval:
