@@ -140,3 +140,25 @@ def test_full_polls_every_few_and_after_a_request() -> None:
     assert "config" not in policy.fields(miner, modes=True)
     policy.full_poll_due = True
     assert "config" not in policy.fields(miner, modes=False)  # no modes: no config to read
+
+
+def test_the_policy_carries_as_the_plain_carry_does() -> None:
+    """FieldPolicy.carry knows which slow fields its own field sets hold; over a cycle of
+    full and normal polls it leaves every reading as carry_slow_fields does."""
+    miner = AvalonMiner("10.0.0.1")
+    policy = FieldPolicy()
+    plain: dict[str, tuple[Any, str | None]] = {}
+    for n in range(2 * FULL_POLL_EVERY + 1):
+        fields = policy.fields(miner, modes=True)
+        ours, theirs = MinerData("10.0.0.1"), MinerData("10.0.0.1")
+        for data in (ours, theirs):
+            data.is_mining = n % 2 == 0 if "is_mining" in fields else None
+            data.wattage_limit = 3000 + n if "wattage_limit" in fields else None
+            if "fault_light" in fields and n % 3 == 0:
+                data.field_errors["fault_light"] = "timeout"
+        policy.carry(ours, fields)
+        carry_slow_fields(plain, theirs, list(fields))
+        assert ours.model_dump(exclude={"datetime"}) == theirs.model_dump(exclude={"datetime"})
+        assert ours.model_fields_set == theirs.model_fields_set
+        assert ours.field_errors == theirs.field_errors
+    assert policy.slow_readings == plain

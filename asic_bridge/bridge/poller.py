@@ -118,15 +118,28 @@ def carry_slow_fields(
     of the bridge's work on a poll's state): the field, and the fields-set, as a validated
     assignment would leave them.
     """
+    _carry(readings, data, _slow_plan(read))
+
+
+SlowPlan = tuple[tuple[str, bool], ...]
+
+
+def _slow_plan(read: Sequence[str]) -> SlowPlan:
+    """Each slow field in order, and whether ``read`` holds it (read, or to be carried)."""
+    return tuple((name, name in read) for name in SLOW_FIELDS)
+
+
+def _carry(readings: dict[str, tuple[Any, str | None]], data: MinerData, plan: SlowPlan) -> None:
     values = data.__dict__
     errors = data.field_errors
-    for name in SLOW_FIELDS:
-        if name in read:
+    fields_set = data.__pydantic_fields_set__
+    for name, read in plan:
+        if read:
             readings[name] = (values[name], errors.get(name))
-        elif name in readings:
-            value, error = readings[name]
+        elif (reading := readings.get(name)) is not None:
+            value, error = reading
             values[name] = value
-            data.__pydantic_fields_set__.add(name)
+            fields_set.add(name)
             if error is not None:
                 errors[name] = error
 
@@ -152,35 +165,64 @@ def on_tick(delay: float, tick: float) -> float:
     return math.ceil((now + delay) / tick) * tick - now
 
 
+_CORE_READINGS = ("hashrate", "hashboards", "wattage", "is_mining", "pools", "uptime", "fans")
+
+
 def nothing_read(data: MinerData) -> bool:
     """True when no core reading arrived: the miner did not really answer this poll."""
-    readings = ("hashrate", "hashboards", "wattage", "is_mining", "pools", "uptime", "fans")
-    return not any(
-        name not in data.field_errors and getattr(data, name) not in (None, []) for name in readings
-    )
+    values = data.__dict__  # the fields themselves: no attribute lookups per poll
+    errors = data.field_errors
+    for name in _CORE_READINGS:
+        if name not in errors and values[name] not in (None, []):
+            return False
+    return True
 
 
 class FieldPolicy:
     """Which fields each poll of one miner reads, and the slow readings carried between."""
 
-    __slots__ = ("full_poll_due", "polls", "slow_readings")
+    __slots__ = ("full_poll_due", "plan", "polls", "read", "slow_readings")
 
     def __init__(self) -> None:
         self.polls = 0
         self.full_poll_due = True
         self.slow_readings: dict[str, tuple[Any, str | None]] = {}
+        #: the last fields returned, and which slow ones they hold (for ``carry``)
+        self.read: tuple[str, ...] = ()
+        self.plan: SlowPlan = ()
 
-    def fields(self, miner: BaseMiner, modes: bool) -> list[str]:
+    def fields(self, miner: BaseMiner, modes: bool) -> tuple[str, ...]:
         """This poll's fields; ``modes``: the miner has mining modes (read ``config``)."""
         full = self.full_poll_due or self.polls % FULL_POLL_EVERY == 0
         self.polls += 1
-        if not full:
-            return [*POLL_FIELDS, *free_slow_fields(type(miner))]
-        self.full_poll_due = False
-        return [*POLL_FIELDS, *(f for f in SLOW_FIELDS if f != "config" or modes)]
+        if full:
+            self.full_poll_due = False
+        self.read, self.plan = _poll_fields(type(miner), full, modes)
+        return self.read
 
     def carry(self, data: MinerData, read: Sequence[str]) -> None:
-        carry_slow_fields(self.slow_readings, data, read)
+        # the fields of this poll: which slow ones they hold is known already
+        plan = self.plan if read is self.read else _slow_plan(read)
+        _carry(self.slow_readings, data, plan)
+
+
+_POLL_FIELDS: dict[tuple[type[BaseMiner], bool, bool], tuple[tuple[str, ...], SlowPlan]] = {}
+
+
+def _poll_fields(
+    miner_type: type[BaseMiner], full: bool, modes: bool
+) -> tuple[tuple[str, ...], SlowPlan]:
+    """A poll's fields and their slow plan, made once per driver and kind of poll (every
+    poll of every miner asked for them, and carrying scanned them for each slow field)."""
+    key = (miner_type, full, modes)
+    cached = _POLL_FIELDS.get(key)
+    if cached is None:
+        if full:
+            fields = (*POLL_FIELDS, *(f for f in SLOW_FIELDS if f != "config" or modes))
+        else:
+            fields = (*POLL_FIELDS, *free_slow_fields(miner_type))
+        cached = _POLL_FIELDS[key] = (fields, _slow_plan(fields))
+    return cached
 
 
 Connect = Callable[["Device"], Awaitable[BaseMiner | None]]
@@ -265,7 +307,7 @@ class Poller:
             limits = device.miner.limits if device.miner is not None else settings.limits()
             deadline = limits.request_timeout + 2
             data: MinerData | None = None
-            fields: list[str] = []
+            fields: tuple[str, ...] = ()
             started = time.monotonic()
             error: BaseException | type[BaseException] | None = None
             try:
