@@ -8,16 +8,19 @@ connections), so the framing rules are checked on real sockets, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from hashlib import md5
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from asic_bridge.errors import (
+    AuthenticationError,
     MinerConnectionError,
     MinerTimeoutError,
     ResponseTooLargeError,
@@ -424,3 +427,115 @@ async def test_probe_get_refuses_what_is_not_http(reply: bytes) -> None:
 async def test_probe_get_on_a_closed_answer_is_a_connection_error() -> None:
     with pytest.raises(ConnectionResetError):
         await _probe_answer(b"")
+
+
+async def test_request_bytes_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every byte HTTPClient sends, for a GET with a query and headers, a JSON POST, and a
+    digest exchange: the challenge, a direct second request (nc 2), a stale nonce re-auth
+    (nc back to 1).  The client nonce is fixed so that the whole request is known."""
+    from asic_bridge.transport.http import digest_auth
+
+    monkeypatch.setattr("asic_bridge.transport.http.os.urandom", lambda n: b"\x01" * n)
+    challenges = iter(
+        [
+            b'Digest realm="antMiner Configuration", nonce="n1", qop="auth", opaque="op"',
+            b'Digest realm="antMiner Configuration", nonce="n2", qop="auth", opaque="op", '
+            b"stale=true",
+        ]
+    )
+
+    def answer(request: bytes, n: int) -> bytes:
+        if request.startswith(b"GET /cgi-bin/") and n in (3, 6):  # unasked, then stale
+            head = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: " + next(challenges)
+            return head + b"\r\nContent-Length: 0\r\n\r\n"
+        return ok(b'{"ok": true}')
+
+    async with connected(keep_alive(answer), headers={"X-Kind": "test"}) as (server, client):
+        port = client.port
+        await client.get("/api/info", headers={"X-Call": "1"}, a="1", b="x y")
+        await client.post("/api/set", json={"mode": 1, "name": "é"})
+        client.auth = digest_auth("root", "root")
+        for _ in range(3):
+            assert (await client.get("/cgi-bin/stats.cgi")).ok
+        assert (await client.get("/cgi-bin/pools.cgi")).ok
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    common = b"User-Agent: asic_bridge\r\nAccept: */*\r\nX-Kind: test\r\n"
+
+    def digest(path: bytes, nonce: bytes, nc: bytes) -> bytes:
+        ha1 = md5(b"root:antMiner Configuration:root").hexdigest().encode()
+        ha2 = md5(b"GET:" + path).hexdigest().encode()
+        cnonce = b"0101010101010101"
+        response = md5(b":".join((ha1, nonce, nc, cnonce, b"auth", ha2))).hexdigest().encode()
+        return (
+            b"GET " + path + b" HTTP/1.1\r\n" + host + common
+            + b'Authorization: Digest username="root", realm="antMiner Configuration", nonce="'
+            + nonce + b'", uri="' + path + b'", response="' + response
+            + b'", algorithm=MD5, opaque="op", qop=auth, nc=' + nc
+            + b', cnonce="' + cnonce + b'"\r\n\r\n'
+        )  # fmt: skip
+
+    stats, pools = b"/cgi-bin/stats.cgi", b"/cgi-bin/pools.cgi"
+    assert server.requests == [
+        b"GET /api/info?a=1&b=x+y HTTP/1.1\r\n" + host + common + b"X-Call: 1\r\n\r\n",
+        b"POST /api/set HTTP/1.1\r\n" + host + common
+        + b"Content-Length: 22\r\nContent-Type: application/json\r\n\r\n"
+        + '{"mode":1,"name":"é"}'.encode(),
+        b"GET /cgi-bin/stats.cgi HTTP/1.1\r\n" + host + common + b"\r\n",
+        digest(stats, b"n1", b"00000001"),
+        digest(stats, b"n1", b"00000002"),
+        digest(stats, b"n1", b"00000003"),
+        digest(stats, b"n2", b"00000001"),
+        digest(pools, b"n2", b"00000002"),
+    ]  # fmt: skip
+
+
+async def _wire_of_a_session(monkeypatch: pytest.MonkeyPatch, fast: bool) -> list[bytes]:
+    """The requests of a session that meets every answer the kept request bytes hand over
+    to httpx for: challenges with and without qop, a 401 without a digest challenge, a
+    cookie set and then dropped, a gzip body, a caller's own Authorization header."""
+    import gzip
+
+    from asic_bridge.transport.http import digest_auth
+
+    if not fast:
+
+        async def slow(*args: Any) -> None:
+            return None
+
+        monkeypatch.setattr(HTTPClient, "_fast", slow)
+    monkeypatch.setattr("asic_bridge.transport.http.os.urandom", lambda n: b"\x02" * n)
+    realm = 'realm="r", nonce="{}"'
+    answers = {
+        2: "WWW-Authenticate: Digest " + realm.format("a") + ', qop="auth"',
+        5: "WWW-Authenticate: Basic realm=x",
+        6: "WWW-Authenticate: Digest " + realm.format("b"),  # RFC 2069: no qop
+        9: "Set-Cookie: sid=7; Path=/",
+        11: "Set-Cookie: sid=; Max-Age=0; Path=/",
+    }
+
+    def answer(request: bytes, n: int) -> bytes:
+        extra = answers.get(n)
+        if extra is not None and extra.startswith("WWW"):
+            return f"HTTP/1.1 401 No\r\n{extra}\r\nContent-Length: 0\r\n\r\n".encode()
+        if request.startswith(b"GET /z "):
+            return ok(gzip.compress(b'{"z": 1}'), "Content-Encoding: gzip")
+        return ok(b"{}", *([extra] if extra else []))
+
+    async with connected(keep_alive(answer), auth=digest_auth("u", "p")) as (server, client):
+        for path in ["/a", "/a", "/b", "/a", "/c", "/c", "/c", "/a", "/a", "/b", "/b", "/z"]:
+            with contextlib.suppress(AuthenticationError):
+                await client.get(path)
+        assert (await client.get("/z")).json() == {"z": 1}
+        await client.get("/h", headers={"Authorization": "mine"})
+        await client.get("/n", use_auth=False)
+    port = f":{client.port}\r\n".encode()
+    return [request.replace(port, b":PORT\r\n", 1) for request in server.requests]
+
+
+async def test_kept_request_bytes_are_the_ones_httpx_builds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = await _wire_of_a_session(monkeypatch, fast=True)
+    slow = await _wire_of_a_session(monkeypatch, fast=False)
+    assert len(fast) == 17
+    assert fast == slow

@@ -37,7 +37,9 @@ __all__ = [
     "MinerTransport",
     "ProtocolViolation",
     "RawResponse",
+    "Target",
     "WireStats",
+    "encode_request",
     "probe_get",
 ]
 
@@ -406,7 +408,8 @@ class _Connection(asyncio.Protocol):
             self._fail(ProtocolViolation("connection closed inside the response body"))
 
 
-def _encode_request(request: httpx.Request, body: bytes) -> bytes:
+def encode_request(request: httpx.Request, body: bytes) -> bytes:
+    """The request's bytes on the wire (``body`` read from it already)."""
     url = request.url
     target = url.raw_path or b"/"
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
@@ -420,6 +423,10 @@ def _encode_request(request: httpx.Request, body: bytes) -> bytes:
         lines += [b"Content-Length: ", str(len(body)).encode(), b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines) + body
+
+
+Target = tuple[str, int, bool]
+"""Where a request goes: host, port, and whether over TLS."""
 
 
 def _timeouts(request: httpx.Request) -> tuple[float | None, float | None]:
@@ -456,14 +463,36 @@ class MinerTransport:
     async def exchange(self, request: httpx.Request) -> RawResponse:
         """One round trip, answered as a :class:`RawResponse` (no httpx models built)."""
         body = await request.aread()
-        payload = _encode_request(request, body)
         connect_timeout, read_timeout = _timeouts(request)
+        url = request.url
+        tls = url.scheme == "https"
+        target = (url.host, url.port or (443 if tls else 80), tls)
+        payload = encode_request(request, body)
+        return await self.send(
+            payload, request.method, target, connect_timeout, read_timeout, request
+        )
+
+    async def send(
+        self,
+        payload: bytes,
+        method: str,
+        target: Target,
+        connect_timeout: float | None,
+        read_timeout: float | None = None,
+        request: httpx.Request | None = None,
+    ) -> RawResponse:
+        """One round trip of an encoded request to ``target`` (host, port, TLS).
+
+        The HTTP client's hot path: a GET whose bytes it keeps per path sends them here with
+        no ``httpx.Request`` behind them; ``request``, when there is one, is named by the
+        httpx errors raised.
+        """
         async with self._slots:
             for attempt in (1, 2):
-                conn, reused = await self._connection(request, connect_timeout)
+                conn, reused = await self._connection(target, connect_timeout, request)
                 try:
                     self.stats.requests += 1
-                    answer = conn.request(payload, request.method, self._cap)
+                    answer = conn.request(payload, method, self._cap)
                     if read_timeout is None:  # the caller's own deadline bounds the read
                         raw = await answer
                     else:
@@ -474,7 +503,7 @@ class MinerTransport:
                     retry = (
                         reused
                         and attempt == 1
-                        and request.method in _IDEMPOTENT
+                        and method in _IDEMPOTENT
                         and isinstance(exc, ConnectionError)
                     )
                     if not retry:
@@ -489,22 +518,20 @@ class MinerTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _connection(
-        self, request: httpx.Request, timeout: float | None
+        self, target: Target, timeout: float | None, request: httpx.Request | None
     ) -> tuple[_Connection, bool]:
         while self._idle:
             conn = self._idle.pop()
             if conn.usable(self._expiry):
                 return conn, True
             conn.close()
-        url = request.url
-        tls = url.scheme == "https"
-        port = url.port or (443 if tls else 80)
+        host, port, tls = target
         loop = asyncio.get_running_loop()
         try:
             async with Deadline(timeout):
                 _, conn = await loop.create_connection(
                     _Connection,
-                    url.host,
+                    host,
                     port,
                     ssl=(self._ssl or ssl.create_default_context()) if tls else None,
                     server_hostname="" if tls else None,
@@ -524,7 +551,7 @@ class MinerTransport:
                 await conn.wait_closed()
 
 
-def _as_httpx_error(exc: BaseException, request: httpx.Request) -> BaseException:
+def _as_httpx_error(exc: BaseException, request: httpx.Request | None) -> BaseException:
     """Our failures as httpx's types; cancellation and caps pass through unchanged."""
     if isinstance(exc, TimeoutError):
         return httpx.ReadTimeout("no answer in time", request=request)
