@@ -73,6 +73,10 @@ def cycle_delay(members: int, since_last: float) -> float:
     return max(COALESCE_S, gap - since_last)
 
 
+#: the capabilities a group needs, as the record lists them (an enum's .value costs a lookup)
+_POWER_LIMIT = Capability.POWER_LIMIT.value
+_STOP_MINING = Capability.STOP_MINING.value
+
 #: what moves with every poll or clock tick in a group's state: not a change to publish at once
 MOVING = frozenset({"updated_at", "measured_w", "surplus", "price"})
 
@@ -147,7 +151,13 @@ class Fleet:
             if not c.config.miners or miner_id in c.config.miners
         ]
 
-    def _join(self, device: Device, unmeasured: bool = False) -> None:
+    def _join(
+        self,
+        device: Device,
+        unmeasured: bool = False,
+        groups: list[PowerController] | None = None,
+    ) -> None:
+        """``device`` is (still) a member of its groups (``groups``: already looked up)."""
         rec = device.record
         low, high, source = rec.power_min, rec.power_max, rec.power_range_source
         if unmeasured and high is None and device.miner is not None:
@@ -156,14 +166,16 @@ class Fleet:
             bounds = device.miner.power_range()
             if bounds.source != "unknown":
                 low, high, source = bounds.low, bounds.high, bounds.source
-        for ctrl in self._groups_of(rec.id):
+        capabilities = rec.capabilities
+        can_limit, can_stop = _POWER_LIMIT in capabilities, _STOP_MINING in capabilities
+        for ctrl in self._groups_of(rec.id) if groups is None else groups:
             ctrl.join(
                 rec.id,
                 power_min=low,
                 power_max=high,
                 range_source=source,
-                can_limit=Capability.POWER_LIMIT.value in rec.capabilities,
-                can_stop=Capability.STOP_MINING.value in rec.capabilities,
+                can_limit=can_limit,
+                can_stop=can_stop,
             )
 
     def _kick(self, miner_id: str | None = None) -> None:
@@ -179,12 +191,16 @@ class Fleet:
         self._join(event.device)  # a learned range or new capabilities
 
     async def _polled(self, event: PollSucceeded) -> None:
-        data = event.data
+        data, device = event.data, event.device
+        miner_id = device.id
+        groups = self._groups_of(miner_id)  # once a poll: the same for the join and readings
+        if not groups:
+            return
         # (miners loaded from the registry are never "adopted": they join here)
-        self._join(event.device, unmeasured=data.wattage is None)
-        for ctrl in self._groups_of(event.device.id):
+        self._join(device, data.wattage is None, groups)
+        for ctrl in groups:
             ctrl.observe(
-                event.device.id,
+                miner_id,
                 measured_w=data.wattage,
                 power_limit=data.wattage_limit,
                 mining=data.is_mining,
