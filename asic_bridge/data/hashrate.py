@@ -46,6 +46,16 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
     return value * _FACTOR[_canonical_unit(from_unit)] / _FACTOR[_canonical_unit(to_unit)]
 
 
+#: (unit as written, algorithm) -> (its factor, the default unit's factor); parsers convert
+#: every board's rate each poll with a handful of pairs, so each is resolved once.
+_PAIRS: dict[tuple[str, str], tuple[float, float]] = {}
+
+
 def to_default(value: float, from_unit: str, algo: str) -> float:
     """Convert a raw firmware reading into ``algo``'s default unit."""
-    return convert(value, from_unit, default_unit(algo))
+    pair = _PAIRS.get((from_unit, algo))
+    if pair is None:  # resolved (and its errors raised) as convert does
+        pair = (_FACTOR[_canonical_unit(from_unit)], _FACTOR[_canonical_unit(default_unit(algo))])
+        if len(_PAIRS) < 256:
+            _PAIRS[from_unit, algo] = pair
+    return value * pair[0] / pair[1]  # convert's arithmetic, in its order: the same float

@@ -32,6 +32,7 @@ unable to shut down (L7, KS5, HS3, E9 Pro) do not get them.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -203,8 +204,34 @@ def _first(payload: Any, name: str) -> dict[str, Any]:
     return _section(payload, name)[0]
 
 
+#: The last answer :func:`_stats_body` searched: (payload, its STATS list, that list's
+#: length, the body found).  Four parsers of one poll ask for the body of the same answer.
+_last_stats: tuple[Any, Any, int, dict[str, Any]] = (None, None, 0, {})
+
+
 def _stats_body(payload: Any) -> dict[str, Any]:
-    """The data entry of an RPC ``stats`` answer (``STATS[1]``; ``STATS[0]`` is the banner)."""
+    """The data entry of an RPC ``stats`` answer (``STATS[1]``; ``STATS[0]`` is the banner).
+
+    Found once per answer: the same object, holding the same STATS list, gets the body its
+    last search found (one tuple replaced whole, so a concurrent caller sees a consistent one).
+    """
+    last = _last_stats
+    if payload is last[0] and type(payload) is dict:
+        items = payload.get("STATS")
+        if items is last[1] and len(items) == last[2]:
+            return last[3]
+    body = _find_stats_body(payload)
+    _remember_stats(payload, body)
+    return body
+
+
+def _remember_stats(payload: Any, body: dict[str, Any]) -> None:
+    global _last_stats
+    items = payload["STATS"]
+    _last_stats = (payload, items, len(items), body)
+
+
+def _find_stats_body(payload: Any) -> dict[str, Any]:
     items = _section(payload, "STATS")
     for item in items[1:] + items[:1]:
         if any(key in item for key in ("Elapsed", "total_rateideal", "GHS 5s", "ID")):
@@ -235,11 +262,26 @@ def _unlabelled(stats_body: Mapping[str, Any] | None, ctx: ParseContext | None) 
     return "MH" if rate and to_default(rate, "GH", ctx.algo) > 100 * info.nominal_hashrate else "GH"
 
 
+_isfinite = math.isfinite
+_INTS = frozenset((int,))
+_PLAIN = frozenset((int, float))
+
+
 def _mean_nonzero(values: Any) -> float | None:
-    """Mean of the non-zero readings (0 means "no sensor"), None when there are none."""
+    """Mean of the non-zero readings (0 means "no sensor"), None when there are none.
+
+    Sensor lists are plain ints (or floats): those skip :func:`number`'s per-value call with
+    the values it would give (an int as its float, a float as itself unless NaN/inf).
+    """
     if not isinstance(values, list):
         return None
-    readings = [v for v in (_num(x) for x in values) if v]
+    kinds = set(map(type, values))
+    if kinds <= _INTS:
+        readings = [float(x) for x in values if x]
+    elif kinds <= _PLAIN:
+        readings = [float(x) for x in values if x and _isfinite(x)]
+    else:  # strings, bools, None, subclasses: the general rules
+        readings = [v for v in map(_num, values) if v]
     return sum(readings) / len(readings) if readings else None
 
 

@@ -1,0 +1,130 @@
+"""The parsers' fast paths give what the general rules give, on random and hostile input."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from asic_bridge.data import hashrate
+from asic_bridge.data.hashrate import UnitError, convert, default_unit, to_default
+from asic_bridge.drivers import antminer as am
+from asic_bridge.drivers.values import number
+
+# Values a sensor list may hold: plain, hostile, and the types number() treats specially.
+_POOL: list[Any] = [
+    0,
+    0.0,
+    -0.0,
+    1,
+    -3,
+    45,
+    61.25,
+    -17.5,
+    2**60,
+    1e300,
+    math.nan,
+    math.inf,
+    -math.inf,
+    True,
+    False,
+    None,
+    "",
+    "42",
+    " 38.5 ",
+    "'40'",
+    "nan",
+    "x",
+    [1],
+    {},
+]
+
+
+class _Int(int):
+    """An int subclass (numpy-like): not the exact type, the general path's case."""
+
+
+def _general_mean(values: Any) -> float | None:
+    """The definition: number() of each value, zeros and non-readings dropped."""
+    if not isinstance(values, list):
+        return None
+    readings = [v for v in (number(x) for x in values) if v]
+    return sum(readings) / len(readings) if readings else None
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return type(a) is type(b) and (a == b or (a is None and b is None))
+
+
+def test_mean_nonzero_matches_the_general_rules_on_random_lists() -> None:
+    rng = random.Random(18)
+    plain = [x for x in _POOL if type(x) in (int, float)]
+    for _ in range(5000):
+        pool = plain if rng.random() < 0.6 else _POOL
+        values = [rng.choice(pool) for _ in range(rng.randrange(0, 9))]
+        if rng.random() < 0.05:
+            values.append(_Int(7))
+        assert _same(am._mean_nonzero(values), _general_mean(values)), values
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [0, 0], [1, 2], [40, 0, 50], [1.5, math.nan], [True, 2], [None, 3], ["4", 5], (1, 2)],
+)
+def test_mean_nonzero_cases(values: Any) -> None:
+    assert _same(am._mean_nonzero(values), _general_mean(values))
+
+
+def test_mean_nonzero_huge_int_fails_as_number_does() -> None:
+    with pytest.raises(OverflowError):
+        number(10**400)
+    with pytest.raises(OverflowError):
+        am._mean_nonzero([10**400])
+    with pytest.raises(OverflowError):
+        am._mean_nonzero([10**400, 1.5])
+
+
+def test_to_default_matches_convert_bit_for_bit() -> None:
+    rng = random.Random(5)
+    units = ["H", "KH", "MH/s", "GH", "gh/s", "TH/s", " PH ", "EH"]
+    for _ in range(2000):
+        value = rng.choice([rng.uniform(0, 1e6), rng.randrange(0, 10**9), 0.1, 123.456])
+        unit, algo = rng.choice(units), rng.choice(["SHA256", "Scrypt", "X11", "EtHash"])
+        expected = convert(value, unit, default_unit(algo))
+        got = to_default(value, unit, algo)
+        assert got == expected and type(got) is type(expected)
+
+
+def test_to_default_errors_are_not_cached() -> None:
+    for _ in range(2):
+        with pytest.raises(UnitError):
+            to_default(1.0, "furlongs", "SHA256")
+        with pytest.raises(UnitError):
+            to_default(1.0, "GH", "NoSuchAlgo")
+    assert ("furlongs", "SHA256") not in hashrate._PAIRS
+
+
+def _stats(body: dict[str, Any]) -> dict[str, Any]:
+    return {"STATS": [{"BMMiner": "1.0.0"}, body]}
+
+
+def test_stats_body_per_answer() -> None:
+    first, second = _stats({"Elapsed": 1}), _stats({"Elapsed": 2})
+    assert am._stats_body(first)["Elapsed"] == 1
+    assert am._stats_body(first)["Elapsed"] == 1  # asked again: the remembered body
+    assert am._stats_body(second)["Elapsed"] == 2  # another answer: its own
+    assert am._stats_body(first)["Elapsed"] == 1
+
+
+def test_stats_body_follows_a_changed_answer() -> None:
+    payload = _stats({"Elapsed": 1})
+    assert am._stats_body(payload)["Elapsed"] == 1
+    payload["STATS"] = [{"BMMiner": "1.0.0"}, {"Elapsed": 9}]  # a new list
+    assert am._stats_body(payload)["Elapsed"] == 9
+    payload["STATS"].insert(1, {"ID": "BC50", "Elapsed": 3})  # the same list, grown
+    assert am._stats_body(payload)["Elapsed"] == 3
+    del payload["STATS"]
+    with pytest.raises(ValueError):
+        am._stats_body(payload)
