@@ -13,7 +13,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
@@ -135,6 +143,78 @@ _DATA_FIELDS = frozenset(MinerData.model_fields)
 #: ``setattr`` on a MinerData without pydantic's Python ``__setattr__`` in front: the same
 #: validation (``validate_assignment``), about half the cost; ~20 per poll.
 _assign = MinerData.__pydantic_validator__.validate_assignment
+
+
+class _Plan:
+    """What one poll of a field selection does, given which static fields the identity knows:
+    those taken from it (``cached``), the fields to fetch and their sources (None: the
+    driver's ``_sources_for`` picks them per poll)."""
+
+    __slots__ = ("cached", "sources", "to_fetch")
+
+    def __init__(
+        self,
+        cached: tuple[str, ...],
+        to_fetch: dict[str, FieldSpec],
+        sources: frozenset[str] | None,
+    ) -> None:
+        self.cached = cached
+        self.to_fetch = to_fetch
+        self.sources = sources
+
+
+class _Selection:
+    """The fields one ``(driver, FIELDS table, include, exclude)`` asks for, worked out once
+    (every poll of a fleet asks for one of a few selections), and its plans by which of its
+    static fields the identity knows.  ``fields`` is held so the table's id stays its own."""
+
+    __slots__ = ("config", "fields", "own_sources", "plans", "statics", "wanted")
+
+    def __init__(self, fields: Mapping[str, FieldSpec], wanted: list[str], own: bool) -> None:
+        self.fields = fields
+        self.wanted = tuple(wanted)
+        self.statics = tuple(n for n in wanted if fields[n].static)
+        self.config = "config" in wanted
+        self.own_sources = own
+        self.plans: dict[tuple[bool, ...], _Plan] = {}
+
+    def plan(self, known: tuple[bool, ...]) -> _Plan:
+        """The plan when the statics flagged in ``known`` come from the identity (kept)."""
+        taken = {n for n, k in zip(self.statics, known, strict=True) if k}
+        fields = self.fields
+        to_fetch = {n: fields[n] for n in self.wanted if n not in taken}
+        sources = None
+        if not self.own_sources:
+            sources = frozenset(src for spec in to_fetch.values() for src in spec.sources)
+        plan = self.plans[known] = _Plan(
+            tuple(n for n in self.statics if n in taken), to_fetch, sources
+        )
+        return plan
+
+
+#: Field selections by (driver class, id of its FIELDS, include, exclude); bounded.
+_SELECTIONS: dict[tuple[Any, ...], _Selection] = {}
+
+
+class _Split:
+    """A source set split by group, sorted: ``(group, names, "group:name" keys)`` each."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self, sources: Collection[str]) -> None:
+        groups: dict[str, list[str]] = {}
+        for src in sorted(sources):
+            group, _, name = src.partition(":")
+            groups.setdefault(group, []).append(name)
+        self.groups = tuple(
+            (group, tuple(names), tuple(f"{group}:{n}" for n in names))
+            for group, names in groups.items()
+        )
+
+
+#: Splits by source set (a plan's frozenset is the same object every poll); bounded.
+_SPLITS: dict[frozenset[str], _Split] = {}
+_CACHE_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -326,28 +406,39 @@ class BaseMiner:
         fails is named in ``field_errors``; the rest is still returned.
         """
         del allow_warning  # accepted for pyasic compatibility; warnings are field_errors here
-        wanted = self._select_fields(include, exclude)
+        fields = self.FIELDS
+        key = (
+            type(self),
+            id(fields),
+            None if include is None else tuple(include),
+            None if exclude is None else tuple(exclude),
+        )
+        selection = _SELECTIONS.get(key)
+        if selection is None or selection.fields is not fields:
+            selection = self._selection(fields, key)
         ctx = self._parse_context()
         started = _now()  # the reading's time: when the poll began, as a blank record has it
         values = self._blank_fields()  # the reading's fields, filled below
-        cached: list[str] = []  # static fields taken from the identity, in order
-        to_fetch: dict[str, FieldSpec] = {}
-        fields = self.FIELDS
+        # which static fields the identity knows picks the plan (they are not fetched)
         identity = self.identity
-        for name in wanted:
-            spec = fields[name]
-            if spec.static:
-                known = getattr(identity, name, None)
-                if known is not None:
-                    values[name] = known
-                    cached.append(name)
-                    continue
-            to_fetch[name] = spec
-        sources = self._sources_for(to_fetch)
+        known = []
+        for name in selection.statics:
+            value = getattr(identity, name, None)
+            if value is not None:
+                values[name] = value
+            known.append(value is not None)
+        plan = selection.plans.get(tuple(known)) or selection.plan(tuple(known))
+        to_fetch = plan.to_fetch
+        sources: Collection[str] | None = plan.sources
+        if sources is None:  # a driver that picks its sources per poll
+            sources = self._sources_for(to_fetch)
         raw = await self._fetch_sources(sources) if sources else {}
-        self.last_error_type = next(
-            (type(v) for v in raw.values() if isinstance(v, BaseException)), None
-        )
+        error_type: type[BaseException] | None = None
+        for value in raw.values():
+            if isinstance(value, BaseException):
+                error_type = type(value)
+                break
+        self.last_error_type = error_type
         read: list[str] = []  # fetched fields that got a value or an error, in order
         errors: dict[str, str] = {}
         for name, spec in to_fetch.items():
@@ -359,13 +450,15 @@ class BaseMiner:
             else:
                 values[name] = value
             read.append(name)
-        data = self._build_data(values, errors, cached, read, started)
-        if "config" in wanted and data.wattage_limit is None and data.config is not None:
+        data = self._build_data(values, errors, plan.cached, read, started)
+        if not selection.config:
+            return data
+        if data.wattage_limit is None and data.config is not None:
             mode = data.config.mining_mode
             power = getattr(mode, "power", None)
             if isinstance(power, int):
                 data.wattage_limit = power
-        if "config" in wanted and data.config is not None and data.config.fan_mode is not None:
+        if data.config is not None and data.config.fan_mode is not None:
             from asic_bridge.config import FanModeManual  # loaded: data.config is one
 
             fan = data.config.fan_mode
@@ -374,6 +467,16 @@ class BaseMiner:
             if data.fan_percent is None and isinstance(fan, FanModeManual):
                 data.fan_percent = fan.speed  # a manual setting is the duty the fans run at
         return data
+
+    def _selection(self, fields: Mapping[str, FieldSpec], key: tuple[Any, ...]) -> _Selection:
+        """The selection for ``key`` (see get_data), worked out and kept."""
+        wanted = self._select_fields(key[2], key[3])
+        own = type(self)._sources_for is not BaseMiner._sources_for
+        selection = _Selection(fields, wanted, own)
+        if len(_SELECTIONS) >= _CACHE_LIMIT:
+            _SELECTIONS.clear()
+        _SELECTIONS[key] = selection
+        return selection
 
     def _sources_for(self, fields: Mapping[str, FieldSpec]) -> set[str]:
         """The sources to fetch for ``fields`` (a driver may leave out one it can spare)."""
@@ -453,7 +556,7 @@ class BaseMiner:
         self,
         values: dict[str, Any],
         errors: dict[str, str],
-        cached: list[str],
+        cached: Sequence[str],
         read: list[str],
         started: dt.datetime,
     ) -> MinerData:
@@ -485,7 +588,7 @@ class BaseMiner:
         self,
         values: dict[str, Any],
         errors: dict[str, str],
-        cached: list[str],
+        cached: Sequence[str],
         read: list[str],
         started: dt.datetime,
     ) -> MinerData:
@@ -514,54 +617,71 @@ class BaseMiner:
         return data
 
     async def _fetch_sources(self, sources: Collection[str]) -> dict[str, Any]:
-        """Fetch every source: a task per group (none for a single group), all under
-        ``api_function_timeout``.
+        """Fetch every source, the groups concurrently under one ``api_function_timeout``
+        deadline: the first group (in sorted order) awaited in place, a task for each other
+        (most polls have one group: no task at all; a task costs a loop turn).
 
-        Groups that finish in time keep their payloads; the others become timeout errors.
+        Groups that finish in time keep their payloads; the others are cancelled and become
+        timeout errors.  A cancellation of the poll cancels every group's task and propagates.
         """
-        groups: dict[str, list[str]] = {}
-        for src in sorted(sources):
-            group, _, name = src.partition(":")
-            groups.setdefault(group, []).append(name)
+        key = sources if type(sources) is frozenset else frozenset(sources)
+        split = _SPLITS.get(key)
+        if split is None:
+            if len(_SPLITS) >= _CACHE_LIMIT:
+                _SPLITS.clear()
+            split = _SPLITS[key] = _Split(key)
+        groups = split.groups
+        if not groups:
+            return {}
         timeout = self.limits.request_timeout
-        outcomes: dict[str, dict[str, Any] | BaseException]
-        if len(groups) == 1:
-            # most polls: one source group, awaited in place (a task costs a loop turn)
-            ((group, names),) = groups.items()
-            deadline = Deadline(timeout)
-            try:
-                async with deadline:
-                    outcomes = {group: await self._fetch_group(group, names)}
-            except Exception as exc:
-                outcomes = {group: exc}
-                if deadline.expired():
-                    outcomes[group] = self._group_timeout(group, timeout)
-        else:
-            tasks = {
-                group: asyncio.ensure_future(self._fetch_group(group, names))
-                for group, names in groups.items()
-            }
-            _, pending = await asyncio.wait(tasks.values(), timeout=timeout)
+        fetch = self._fetch_group
+        tasks = [asyncio.ensure_future(fetch(group, list(names))) for group, names, _ in groups[1:]]
+        first: Any = _MISSING
+        deadline = Deadline(timeout)
+        try:
+            async with deadline:
+                try:
+                    first = await fetch(groups[0][0], list(groups[0][1]))
+                except Exception as exc:
+                    first = exc
+                for task in tasks:
+                    if not task.done():
+                        # a deadline or a cancellation here cancels the awaited task too
+                        try:
+                            await task
+                        except Exception:
+                            continue  # its outcome is read below
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        outcomes: list[Any] = [
+            self._group_timeout(groups[0][0], timeout) if first is _MISSING else first
+        ]
+        if tasks:
+            pending = [task for task in tasks if not task.done()]
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-            outcomes = {}
-            for group, task in tasks.items():
-                if task in pending:
-                    outcomes[group] = self._group_timeout(group, timeout)
+            for (group, _, _), task in zip(groups[1:], tasks, strict=True):
+                if task.cancelled() and deadline.expired():
+                    outcomes.append(self._group_timeout(group, timeout))
                 else:
-                    outcomes[group] = task.exception() or task.result()
+                    outcomes.append(task.exception() or task.result())
         result: dict[str, Any] = {}
-        for group, outcome in outcomes.items():
-            names = groups[group]
+        for (_, names, keys), outcome in zip(groups, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                result.update({f"{group}:{n}": outcome for n in names})
+                for src in keys:
+                    result[src] = outcome
             else:
-                for n in names:
+                for n, src in zip(names, keys, strict=True):
                     # the error only built for a missing payload (a default argument would
                     # build one for every source of every poll)
-                    result[f"{group}:{n}"] = (
+                    result[src] = (
                         outcome[n]
                         if n in outcome
                         else APIError("no payload", ip=self.ip, command=n)
