@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from asic_bridge.bridge.poller import (
     SLOW_FIELDS,
     FieldPolicy,
     Pollers,
+    PollSlots,
     carry_slow_fields,
     free_slow_fields,
     nothing_read,
@@ -162,3 +164,34 @@ def test_the_policy_carries_as_the_plain_carry_does() -> None:
         assert ours.model_fields_set == theirs.model_fields_set
         assert ours.field_errors == theirs.field_errors
     assert policy.slow_readings == plain
+
+
+async def _slot_story(slots: asyncio.Semaphore) -> list[str]:
+    """Five holders through two slots, one waiter cancelled while queued."""
+    story: list[str] = []
+
+    async def hold(name: str, release: asyncio.Event) -> None:
+        async with slots:
+            story.append(f"in {name}")
+            await release.wait()
+        story.append(f"out {name}")
+
+    gates = {name: asyncio.Event() for name in "abcde"}
+    tasks = {name: asyncio.create_task(hold(name, gate)) for name, gate in gates.items()}
+    for _ in range(3):
+        await asyncio.sleep(0)
+    tasks["c"].cancel()  # queued behind a and b: never gets in
+    for name in "abde":
+        gates[name].set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    story.append(f"free {slots._value} locked {slots.locked()}")
+    return story
+
+
+async def test_poll_slots_behave_as_asyncio_semaphore() -> None:
+    """The fast way in changes nothing: same order in and out, cancelled waiters skipped."""
+    ours, theirs = await _slot_story(PollSlots(2)), await _slot_story(asyncio.Semaphore(2))
+    assert ours == theirs
+    assert ours[:2] == ["in a", "in b"] and "in c" not in ours
