@@ -70,3 +70,36 @@ async def test_an_error_inside_passes_through() -> None:
     with pytest.raises(KeyError):
         async with Deadline(10):
             raise KeyError("x")
+
+
+async def test_a_plain_with_is_the_same_deadline() -> None:
+    block = Deadline(0.01)
+    with pytest.raises(TimeoutError), block:
+        await asyncio.sleep(10)
+    assert block.expired()
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    with Deadline(10) as inner:
+        await asyncio.sleep(0.001)
+    assert not inner.expired()
+
+
+async def test_extend_runs_on_past_the_first_time_to_the_later_one() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    block = Deadline(when=started + 0.02)
+    with block:
+        block.extend(started + 0.15)
+        await asyncio.sleep(0.08)  # past the first time: still running
+    assert not block.expired()
+    block = Deadline(when=started + 0.02)
+    with pytest.raises(TimeoutError), block:
+        block.extend(loop.time() + 0.1)
+        await asyncio.sleep(10)
+    assert block.expired() and loop.time() - started >= 0.09
+    block = Deadline(when=loop.time() + 0.01)
+    with block:  # reschedule after extend: the rescheduled time alone counts
+        block.extend(loop.time() + 0.02)
+        block.reschedule(loop.time() + 10)
+        await asyncio.sleep(0.05)
+    assert not block.expired()

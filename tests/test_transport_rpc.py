@@ -408,6 +408,27 @@ async def test_hanging_server_times_out_within_deadline() -> None:
     assert isinstance(info.value, TimeoutError)
 
 
+async def test_an_answer_may_take_longer_than_the_connect_limit() -> None:
+    """Connected, the request runs on to its total deadline (one timer, set again when the
+    connect limit passes), and past that it is an answer timeout naming the total."""
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(0.25)
+        writer.write(b'{"STATUS":[{"STATUS":"S"}],"SUMMARY":[{"Elapsed":5}]}')
+        await writer.drain()
+        writer.close()
+
+    async with serve(slow) as port:
+        client = RPCClient("127.0.0.1", port, timeout=5, connect_timeout=0.05)
+        resp = await client.send("summary")
+        assert resp["SUMMARY"][0]["Elapsed"] == 5
+        start = time.monotonic()
+        with pytest.raises(MinerTimeoutError, match=r"no answer within 0.15s"):
+            await RPCClient("127.0.0.1", port, timeout=0.15, connect_timeout=0.05).send("x")
+        assert time.monotonic() - start >= 0.12
+
+
 async def test_multicommand_hang_bounded_by_one_deadline() -> None:
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(30)

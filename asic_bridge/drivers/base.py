@@ -639,7 +639,7 @@ class BaseMiner:
         first: Any = _MISSING
         deadline = Deadline(timeout)
         try:
-            async with deadline:
+            with deadline:  # a plain with: it awaits nothing
                 try:
                     first = await fetch(groups[0][0], list(groups[0][1]))
                 except Exception as exc:

@@ -413,28 +413,38 @@ class RPCClient:
         Shared by every protocol that uses this framing (plain RPC, Whatsminer v2 encrypted
         commands).  ``command`` only names the request in errors.
         """
-        total = self._total_timeout(timeout)
+        # the limits resolved here, not through _total_timeout/_cap: this runs per request
+        limits = self.limits
+        if timeout is None:
+            timeout = self.timeout
+        total = limits.request_timeout if timeout is None else float(timeout)
         connect_limit = self.connect_timeout
         if connect_limit is None:
-            connect_limit = self.limits.connect_timeout
-        connect_limit = min(connect_limit, total)
+            connect_limit = limits.connect_timeout
+        if connect_limit > total:
+            connect_limit = total
+        cap = self.max_bytes
+        if cap is None:
+            cap = limits.max_response_bytes
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bytes] = loop.create_future()
         transport: asyncio.Transport | None = None
         phase = "connect"
         ok = False
         try:
-            # One deadline (not wait_for: no task per connection), moved from the
-            # connect limit to the total deadline once connected: two nested ones cost
-            # twice the timer handling on every request of every poll.
+            # One deadline (not wait_for: no task per connection), extended from the
+            # connect limit to the total once connected: its one timer is only set again
+            # if it fires before the answer (two timers cost twice the timer handling on
+            # every request of every poll).  A plain ``with``: it awaits nothing.
             started = loop.time()
-            async with Deadline(when=started + connect_limit) as deadline:
+            with Deadline(when=started + connect_limit) as deadline:
                 transport, _ = await loop.create_connection(
-                    lambda: _Exchange(payload, self._cap(), answer), self.ip, self.port
+                    lambda: _Exchange(payload, cap, answer), self.ip, self.port
                 )
                 self.connections += 1
                 phase = "answer"
-                deadline.reschedule(started + total)
+                if total > connect_limit:
+                    deadline.extend(started + total)
                 data = await answer
                 ok = True
                 return data
