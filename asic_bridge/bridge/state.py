@@ -120,7 +120,7 @@ def state_payload(
         state["problem"] = problem
     if errors_read:
         state["errors"] = len(errors)
-        state["error_messages"] = [e.error_message for e in errors]
+        state["error_messages"] = [e.error_message for e in errors] if errors else []
     if boards and total_chips is not None:
         state["total_chips"] = total_chips
     if expected_chips is not None:
@@ -154,7 +154,7 @@ def state_payload(
         state["fw_ver"] = value
     if (value := data.hostname) is not None:
         state["hostname"] = value
-    state["last_seen"] = _iso(now)
+    state["last_seen"] = _iso_second(int(now))  # _iso, one call fewer
     if board_state:
         state.update(board_state)
     for index, fan in enumerate(data.fans):

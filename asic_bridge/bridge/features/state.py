@@ -107,8 +107,9 @@ class StateFeature:
         if keys_changed:
             miner.reported.update(state)
             record.reported = sorted(miner.reported)
-        if record.hashrate_unit != data.hashrate_unit:
-            record.hashrate_unit = data.hashrate_unit
+        unit = state["hashrate_unit"]  # data.hashrate_unit, always in the state
+        if record.hashrate_unit != unit:
+            record.hashrate_unit = unit
             # discovery (units, any new key) and bridge/devices: one announcement for both
             await self.bus.emit(RecordChanged(device))
         elif keys_changed:
