@@ -494,7 +494,10 @@ class Qos0Writer:
     #: queued packets beyond which a publish waits for its own to be written
     BACKLOG = 64
 
-    __slots__ = ("acks", "encode", "kept", "paho", "v5")
+    #: topic heads kept (see _head): every miner's state topic and a few more per miner
+    HEADS = 32768
+
+    __slots__ = ("acks", "encode", "heads", "kept", "paho", "v5")
 
     def __init__(self, paho: Any, acks: dict[int, Callable[[int], None]]) -> None:
         self.paho = paho
@@ -504,6 +507,7 @@ class Qos0Writer:
         self.v5 = paho._protocol == client.MQTTv5
         #: paho's own payload conversion (str, bytes, numbers, None), as its publish() does
         self.encode: Callable[[Any], bytes | bytearray] = client._encode_payload
+        self.heads: dict[str, bytes] = {}
         #: this turn's frames, not yet on paho's queue nor sent (None: nothing kept)
         self.kept: bytearray | None = None
         paho_write = paho.loop_write
@@ -533,20 +537,17 @@ class Qos0Writer:
         paho = self.paho
         if paho._sock is None:
             return None  # not connected: dropped (the caches are republished on reconnect)
-        body = self.encode(payload)
-        name = topic.encode()
-        if b"+" in name or b"#" in name or not name:
-            raise ValueError(f"invalid topic to publish on: {topic!r}")
-        remaining = 2 + len(name) + len(body) + self.v5
+        body = payload if type(payload) is bytes else self.encode(payload)
+        head = self.heads.get(topic)
+        if head is None:
+            head = self._head(topic)
+        remaining = len(head) + len(body)
         frame = bytearray((0x31 if retain else 0x30,))
         while remaining > 127:
             frame.append((remaining & 0x7F) | 0x80)
             remaining >>= 7
         frame.append(remaining)
-        frame += len(name).to_bytes(2, "big")
-        frame += name
-        if self.v5:
-            frame.append(0)  # no properties
+        frame += head
         frame += body
         kept = self.kept
         if kept is not None:
@@ -575,6 +576,18 @@ class Qos0Writer:
 
         self.acks[mid] = done  # on_publish for a QoS 0 packet: it left the socket
         return written
+
+    def _head(self, topic: str) -> bytes:
+        """The topic part of a PUBLISH (its length, its name, MQTT 5's empty properties),
+        kept per topic: the same few topics of every miner are published on every poll."""
+        name = topic.encode()
+        if b"+" in name or b"#" in name or not name:
+            raise ValueError(f"invalid topic to publish on: {topic!r}")
+        head = len(name).to_bytes(2, "big") + name + (b"\0" if self.v5 else b"")
+        if len(self.heads) >= self.HEADS:
+            self.heads.clear()  # per-field topics of a big fleet: start over, stay bounded
+        self.heads[topic] = head
+        return head
 
     def _queue(self, frames: bytearray, *, front: bool) -> int:
         """Put ``frames`` on paho's queue as one of our packets (its mid); ``front``: before
