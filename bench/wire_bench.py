@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import resource
@@ -197,6 +198,10 @@ CLIENTS = {
 }
 
 
+#: The library each comparison client needs (the bench extra); without it the row is skipped.
+LIBRARIES = {"digest/aiohttp": "aiohttp", "plain/aiohttp": "aiohttp", "grpc/grpclib": "grpclib"}
+
+
 def _client_main(name: str, rounds: int, hosts: list[str]) -> None:
     result = asyncio.run(CLIENTS[name](hosts, rounds))
     json.dump(result, sys.stdout)
@@ -220,6 +225,10 @@ def _bench(args: argparse.Namespace) -> None:
         for name in CLIENTS:
             group = name.split("/")[0]
             if group not in groups:
+                continue
+            library = LIBRARIES.get(name)
+            if library is not None and importlib.util.find_spec(library) is None:
+                print(f"{name}: skipped, {library} is not installed (the bench extra)")
                 continue
             out = subprocess.run(
                 [sys.executable, __file__, "--client", name, "--rounds", str(args.rounds),
