@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
-from bridge_fakes import RecordingPublisher, adopted_sim, request
+from bridge_fakes import RecordingPublisher, adopted_sim, device, request
 
 from asic_bridge.bridge.adoption import Adoption
 from asic_bridge.bridge.config import parse_config
-from asic_bridge.bridge.events import Announce, EventBus
+from asic_bridge.bridge.events import Announce, EventBus, PollSucceeded
 from asic_bridge.bridge.features.commands import Commands
 from asic_bridge.bridge.features.fleet import COALESCE_S, MAX_CYCLE_GAP_S, Fleet, cycle_delay
 from asic_bridge.bridge.poller import Pollers
 from asic_bridge.bridge.topics import Topics
+from asic_bridge.data.miner_data import MinerData
 
 T = Topics("base")
 HOLD = 3600.0
@@ -202,3 +204,22 @@ def test_a_large_group_s_kicked_cycles_are_spaced_by_its_size() -> None:
     assert cycle_delay(1000, 3.0) == COALESCE_S
     assert cycle_delay(5000, 0.0) == MAX_CYCLE_GAP_S
     assert cycle_delay(50_000, 1.0) == MAX_CYCLE_GAP_S - 1.0
+
+
+async def test_a_polls_efficiency_is_taken_until_known_and_never_without_power(
+    tmp_path: Path,
+) -> None:
+    """The J/TH a member is ranked by is fixed at its first poll with a power reading (the
+    poll only computes it while a group needs it); a miner reporting no power has none."""
+    config = parse_config({"mqtt": {"url": "mqtt://127.0.0.1:1"}, "state_dir": str(tmp_path)})
+    fleet = Fleet(EventBus(), RecordingPublisher(), T, config, cast(Any, None), cast(Any, None))
+    ctrl = fleet.controllers["all"]  # the default group: every miner
+    measured, stock = device("measured"), device("stock")
+    for watts in (3000, 3300):
+        for dev, power in ((measured, watts), (stock, None)):
+            data = MinerData(ip=dev.record.ip, hashrate=100.0, wattage=power, is_mining=True)
+            await fleet._polled(PollSucceeded(dev, data, 0.0))
+    assert ctrl.members["measured"].efficiency == 30.0  # the first one, kept
+    assert not ctrl.needs_efficiency("measured")
+    assert ctrl.members["stock"].efficiency is None and ctrl.needs_efficiency("stock")
+    assert not ctrl.needs_efficiency("not a member")

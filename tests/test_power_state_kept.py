@@ -129,7 +129,7 @@ class Walk:
         limited = rng.random() < 0.7
         self.ctrl.join(
             miner_id,
-            power_min=rng.choice([None, 1000, 1200]) if limited else None,
+            power_min=rng.choice([None, 1000, 1000.0, 1200]) if limited else None,  # (a float)
             power_max=rng.choice([None, 3300, 3600]) if limited else None,
             range_source=rng.choice([None, "catalog", "firmware", "unknown"]),
             can_limit=limited,

@@ -243,11 +243,17 @@ class PowerController:
         known = (m := member).power_min, m.power_max, m.range_source, m.can_limit, m.can_stop
         if facts != known:
             self._mark(f"{miner_id}: range or capabilities changed")
-            self._dirty.add(miner_id)
+        self._dirty.add(miner_id)  # (equal facts of another type, 1000.0 for 1000, show too)
         member.power_min, member.power_max, member.range_source = power_min, power_max, source
         member.can_limit, member.can_stop = can_limit, can_stop
         if member.efficiency is None:
             member.efficiency = efficiency
+
+    def needs_efficiency(self, miner_id: str) -> bool:
+        """Whether :meth:`observe` would take an efficiency for this member (none known yet):
+        computing one for every poll is the caller's to skip otherwise."""
+        member = self.members.get(miner_id)
+        return member is not None and member.efficiency is None
 
     def remove(self, miner_id: str) -> None:
         if self.members.pop(miner_id, None) is not None:

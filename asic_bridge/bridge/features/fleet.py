@@ -196,15 +196,24 @@ class Fleet:
         groups = self._groups_of(miner_id)  # once a poll: the same for the join and readings
         if not groups:
             return
+        watts = data.wattage
         # (miners loaded from the registry are never "adopted": they join here)
-        self._join(device, data.wattage is None, groups)
+        self._join(device, watts is None, groups)
+        # J/TH (a computed field, ~1 us) only while a group has none for it, and never
+        # without a power reading (it is the power over the hash rate)
+        efficiency = None
+        if watts is not None:
+            for ctrl in groups:
+                if ctrl.needs_efficiency(miner_id):
+                    efficiency = data.efficiency_fract
+                    break
         for ctrl in groups:
             ctrl.observe(
                 miner_id,
-                measured_w=data.wattage,
+                measured_w=watts,
                 power_limit=data.wattage_limit,
                 mining=data.is_mining,
-                efficiency=data.efficiency_fract,
+                efficiency=efficiency,
                 limit_read="wattage_limit" not in data.field_errors,
             )
             # Only a change the plan acts on wakes the group's task (the cycle runs there,
