@@ -450,7 +450,7 @@ class HTTPClient:
         token_auth = self.auth if use_auth and isinstance(self.auth, TokenAuth) else None
         httpx_auth = self.auth if use_auth and isinstance(self.auth, httpx.Auth) else None
         try:
-            async with Deadline(total):
+            with Deadline(total):
                 for attempt in (1, 2):
                     all_headers = dict(headers or {})
                     token: str | None = None

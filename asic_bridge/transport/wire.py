@@ -496,7 +496,7 @@ class MinerTransport:
                     if read_timeout is None:  # the caller's own deadline bounds the read
                         raw = await answer
                     else:
-                        async with Deadline(read_timeout):
+                        with Deadline(read_timeout):
                             raw = await answer
                 except BaseException as exc:
                     conn.close()
@@ -528,7 +528,7 @@ class MinerTransport:
         host, port, tls = target
         loop = asyncio.get_running_loop()
         try:
-            async with Deadline(timeout):
+            with Deadline(timeout):
                 _, conn = await loop.create_connection(
                     _Connection,
                     host,
