@@ -367,6 +367,23 @@ def _plain_request(command: str) -> bytes:
     return payload
 
 
+class _Batch:
+    """How :meth:`RPCClient.multicommand` sends a command list: the commands once each in
+    order, those joined as ``"a+b+c"`` and those sent alone; kept per list (the same few
+    lists on every poll) when nothing is to be kept ``separate``."""
+
+    __slots__ = ("alone", "batch", "joined", "unique")
+
+    def __init__(self, commands: tuple[str, ...], separate: Collection[str]) -> None:
+        self.unique = tuple(dict.fromkeys(commands))
+        self.batch = tuple(c for c in self.unique if c not in separate)
+        self.alone = tuple(c for c in self.unique if c in separate)
+        self.joined = "+".join(self.batch)
+
+
+_BATCHES: dict[tuple[str, ...], _Batch] = {}
+
+
 def _remaining(deadline: float) -> float:
     return deadline - asyncio.get_running_loop().time()
 
@@ -541,17 +558,26 @@ class RPCClient:
         separately and concurrently.  ``separate`` names commands that must never be joined
         (btminer's ``get_*`` and ``status``).  One deadline bounds the whole call.
         """
-        unique = list(dict.fromkeys(commands))
+        plan = None if separate else _BATCHES.get(commands)
+        if plan is None:
+            plan = _Batch(commands, separate)
+            if not separate:
+                if len(_BATCHES) >= 256:
+                    _BATCHES.clear()
+                _BATCHES[commands] = plan
+        unique, batch = plan.unique, plan.batch
+        alone = list(plan.alone)
         total = self._total_timeout(timeout)
         deadline = asyncio.get_running_loop().time() + total
         results: dict[str, dict[str, Any] | APIError] = {}
-        batch = [c for c in unique if c not in separate]
-        alone = [c for c in unique if c in separate]
 
         if len(batch) > 1:
-            joined = "+".join(batch)
+            joined = plan.joined
             try:
-                resp = await self.send(joined, check=False, timeout=total)
+                # what send(joined, check=False) does, one coroutine layer fewer
+                resp = await self._send_encoded(
+                    _plain_request(joined), joined, check=False, timeout=total
+                )
             except (CommandError, InvalidResponseError):
                 alone.extend(batch)  # refused or garbled as a batch: try one by one
             except APIError as exc:
@@ -561,8 +587,10 @@ class RPCClient:
             else:
                 alone.extend(self._split_batch(resp, batch, results))
         else:
-            alone = batch + alone
+            alone = [*batch, *alone]
 
+        if not alone and not plan.alone:
+            return results  # every command from the batch, in the order asked
         if alone:
             remaining = _remaining(deadline)
             outcomes = await asyncio.gather(
