@@ -26,7 +26,6 @@ import contextlib
 import ssl
 import time
 from dataclasses import dataclass
-from typing import cast
 
 import httpx
 
@@ -108,7 +107,7 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes:
         raise ConnectionResetError("server closed the connection without answering") from None
 
 
-def _parse_head(head: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
+def _parse_head(head: bytes | bytearray) -> tuple[str, int, str, list[tuple[str, str]]]:
     lines = head.decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
     code, _, reason = rest.partition(" ")
@@ -219,7 +218,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream transport, though not an asyncio.Transport subclass under uvloop
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # (no cast() call per connection)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -292,7 +291,7 @@ class _Connection(asyncio.Protocol):
                     return
                 if end + 4 > MAX_HEAD_BYTES:
                     raise ProtocolViolation("response header too large")
-                head = bytes(buf[: end + 4])
+                head = buf[: end + 4]
                 del buf[: end + 4]
                 self._start_body(*_parse_head(head))
             elif mode == _LENGTH:
