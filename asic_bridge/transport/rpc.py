@@ -509,6 +509,13 @@ class RPCClient:
         self, payload: bytes, name: str, *, check: bool, timeout: float | None
     ) -> dict[str, Any]:
         raw = await self.send_raw(payload, command=name, timeout=timeout)
+        return self._answer(raw, name, check)
+
+    def _answer(self, raw: bytes, name: str, check: bool) -> dict[str, Any]:
+        """The parsed (and, with ``check``, status-checked) answer ``raw`` to ``name``.
+
+        A plain method, so that the hot callers await ``send_raw`` themselves: each
+        coroutine layer is resumed again at every suspension of the exchange."""
         if not raw:
             raise MinerConnectionError("closed without an answer", ip=self.ip, command=name)
         if raw.startswith(_BACKEND_DOWN):
@@ -535,9 +542,8 @@ class RPCClient:
     ) -> dict[str, Any]:
         """Send one command; ``extra`` keys go into the request (e.g. ``new_api=True``)."""
         if parameter is None and not extra:
-            return await self._send_encoded(
-                _plain_request(command), command, check=check, timeout=timeout
-            )
+            raw = await self.send_raw(_plain_request(command), command=command, timeout=timeout)
+            return self._answer(raw, command, check)
         request: dict[str, Any] = {"command": command}
         if parameter is not None:
             request["parameter"] = parameter
@@ -575,9 +581,8 @@ class RPCClient:
             joined = plan.joined
             try:
                 # what send(joined, check=False) does, one coroutine layer fewer
-                resp = await self._send_encoded(
-                    _plain_request(joined), joined, check=False, timeout=total
-                )
+                raw = await self.send_raw(_plain_request(joined), command=joined, timeout=total)
+                resp = self._answer(raw, joined, False)
             except (CommandError, InvalidResponseError):
                 alone.extend(batch)  # refused or garbled as a batch: try one by one
             except APIError as exc:
