@@ -128,3 +128,46 @@ def test_stats_body_follows_a_changed_answer() -> None:
     del payload["STATS"]
     with pytest.raises(ValueError):
         am._stats_body(payload)
+
+
+def test_numbered_keys_per_layout() -> None:
+    from asic_bridge.drivers import cgminer
+
+    def general(item: dict[Any, Any], pattern: Any) -> tuple[tuple[str, int], ...]:
+        joined = "\n".join(k for k in item if isinstance(k, str))
+        return tuple((k, int(n)) for k, n in pattern.findall(joined) if k in item)
+
+    rng = random.Random(7)
+    names = ["chain_acn1", "chain_acn12", "fan3", "fan", "chain_acnx", "temp1", "Elapsed"]
+    names += ["chain_acn\u0663", "x\nfan2", "fan2", "chain_acn2\n", 5, True]
+    for _ in range(3000):
+        keys = rng.sample(names, rng.randrange(0, len(names)))
+        item = {k: 1 for k in keys}
+        for pattern in (cgminer._CHAIN_KEY, cgminer._FAN_KEY):
+            assert cgminer._numbered_keys(item, pattern) == general(item, pattern), keys
+    assert len(cgminer._NUMBERED_SEEN) <= cgminer._NUMBERED_SEEN_MAX
+
+
+def test_numbered_entry() -> None:
+    from asic_bridge.drivers import cgminer
+
+    payload = {"STATS": [{"STATS": 0}, {"chain_acn1": 63, "fan1": 5000, "fan2": 5100}]}
+    boards = cgminer._numbered_entry(payload, cgminer._CHAIN_KEY)
+    fans = cgminer._numbered_entry(payload, cgminer._FAN_KEY)
+    assert boards is not None and boards[1] == (("chain_acn1", 1),)
+    assert fans is not None and fans[1] == (("fan1", 1), ("fan2", 2))
+    payload["STATS"] = [{"chain_acn6": 1}]
+    found = cgminer._numbered_entry(payload, cgminer._CHAIN_KEY)
+    assert found is not None and found[1] == (("chain_acn6", 6),)
+    assert cgminer._numbered_entry({"STATS": []}, cgminer._FAN_KEY) is None
+    assert cgminer._numbered_entry("garbage", cgminer._FAN_KEY) is None
+
+
+def test_vnish_summary_is_checked_not_copied() -> None:
+    from asic_bridge.drivers import vnish
+
+    summary = {"miner": {"miner_type": "x"}}
+    assert vnish._summary(summary) is summary
+    for bad in ({"miner": None}, {"miner": []}, None, []):
+        with pytest.raises(ValueError):
+            vnish._summary(bad)

@@ -137,7 +137,13 @@ def resolve_model(raw: str) -> tuple[str, ModelInfo | None]:
     return text, catalog.lookup(text, make=MAKE)
 
 
-def _summary(summary: object) -> dict[str, Any]:
+def _summary(summary: object) -> Mapping[str, Any]:
+    """The summary answer, checked for its ``miner`` object (six parsers a poll ask).
+
+    A plain dict (every decoded answer) is returned as it is, tested without the Mapping ABC;
+    the parsers only read it."""
+    if type(summary) is dict and type(summary.get("miner")) is dict:
+        return summary
     if not isinstance(summary, Mapping) or not isinstance(summary.get("miner"), Mapping):
         raise ValueError("summary has no 'miner' object")
     return dict(summary)
