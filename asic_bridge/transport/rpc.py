@@ -288,7 +288,7 @@ def check_status(
         entry = resp
     else:
         return
-    if not isinstance(entry, Mapping):
+    if type(entry) is not dict and not isinstance(entry, Mapping):  # a dict: no ABC check
         return
     letter = entry.get("STATUS")
     if letter not in ("E", "F"):
@@ -309,6 +309,8 @@ class _Exchange(asyncio.Protocol):
     once, instead of a ``read()`` await (and an event-loop turn) per chunk; this runs for
     every RPC request of every poll.  The body stops at ``cap``.
     """
+
+    __slots__ = ("_answer", "_cap", "_chunks", "_payload", "_size", "transport")
 
     def __init__(self, payload: bytes, cap: int, answer: asyncio.Future[bytes]) -> None:
         self._payload = payload
