@@ -171,3 +171,35 @@ def test_vnish_summary_is_checked_not_copied() -> None:
     for bad in ({"miner": None}, {"miner": []}, None, []):
         with pytest.raises(ValueError):
             vnish._summary(bad)
+
+
+def test_luxos_chain_layout_per_keys() -> None:
+    from asic_bridge.drivers import luxos
+
+    def general(stats: dict[str, Any]) -> tuple[dict[str, Any], list[int]] | None:
+        for item in stats["STATS"]:
+            if any(key.startswith("chain_acn") for key in item):
+                slots = sorted(
+                    int(k[9:]) for k in item if k.startswith("chain_acn") and k[9:].isdigit()
+                )
+                return item, slots
+        return None
+
+    rng = random.Random(11)
+    names = ["chain_acn1", "chain_acn3", "chain_acn10", "chain_acnx", "chain_acn", "temp1"]
+    names += ["Elapsed", "chain_acn\u0663", "xchain_acn2", "fan1"]
+    for _ in range(3000):
+        stats = {
+            "STATS": [
+                {k: 1 for k in rng.sample(names, rng.randrange(0, 5))}
+                for _ in range(rng.randrange(1, 3))
+            ]
+        }
+        expected = general(stats)
+        if expected is None:
+            with pytest.raises(ValueError):
+                luxos._chain_section(stats)
+            continue
+        chain, keys = luxos._chain_section(stats)
+        assert chain is expected[0] and luxos._chain_slots(chain, keys) == expected[1]
+    assert len(luxos._SLOTS) <= luxos._LAYOUTS_MAX

@@ -118,11 +118,46 @@ def _config_entry(config: object) -> dict[str, Any]:
     return entry
 
 
-def _chain_entry(stats: object) -> dict[str, Any]:
+#: What a stats entry's keys (in order) say: whether it is the chain section, and its chain
+#: slots.  The answer is new each poll, its ~180 keys the same ones, so each layout is read
+#: once (bounded: cleared when full).
+_IS_CHAIN: dict[tuple[Any, ...], bool] = {}
+_SLOTS: dict[tuple[Any, ...], list[int]] = {}
+_LAYOUTS_MAX = 256
+
+
+def _remember(seen: dict[tuple[Any, ...], Any], keys: tuple[Any, ...], value: Any) -> None:
+    if len(seen) >= _LAYOUTS_MAX:
+        seen.clear()
+    seen[keys] = value
+
+
+def _chain_section(stats: object) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """The first entry with a ``chain_acn`` key, and its keys in order."""
     for item in entries(stats, "STATS"):
-        if any(key.startswith("chain_acn") for key in item):
-            return item
+        keys = tuple(item)
+        is_chain = _IS_CHAIN.get(keys)
+        if is_chain is None:
+            is_chain = any(key.startswith("chain_acn") for key in item)
+            _remember(_IS_CHAIN, keys, is_chain)
+        if is_chain:
+            return item, keys
     raise ValueError("stats has no chain section")
+
+
+def _chain_entry(stats: object) -> dict[str, Any]:
+    return _chain_section(stats)[0]
+
+
+def _chain_slots(chain: dict[str, Any], keys: tuple[Any, ...]) -> list[int]:
+    """The numbers N of the entry's ``chain_acnN`` keys, sorted (callers only read it)."""
+    slots = _SLOTS.get(keys)
+    if slots is None:
+        slots = sorted(
+            int(key[9:]) for key in chain if key.startswith("chain_acn") and key[9:].isdigit()
+        )
+        _remember(_SLOTS, keys, slots)
+    return slots
 
 
 def _sensors(text: object) -> list[float]:
@@ -138,13 +173,11 @@ def _mean(values: list[float]) -> float | None:
 
 
 def parse_hashboards(ctx: ParseContext, stats: object) -> list[HashBoard]:
-    chain = _chain_entry(stats)
+    chain, keys = _chain_section(stats)
     info = ctx.model_info
     expected = info.hashboards if info is not None else None
     per_board = info.chips_per_board if info is not None else None
-    slots = sorted(
-        int(key[9:]) for key in chain if key.startswith("chain_acn") and key[9:].isdigit()
-    )
+    slots = _chain_slots(chain, keys)
     boards: list[HashBoard] = []
     for index, slot in enumerate(slots):
         chips = whole(chain.get(f"chain_acn{slot}"))
