@@ -181,3 +181,15 @@ async def _timed(coro: Any) -> tuple[Any, float]:
     started = loop.time()
     result = await coro
     return result, loop.time() - started
+
+
+def test_a_drivers_own_parse_field_is_used_for_every_field() -> None:
+    class Marking(GroupMiner):
+        def _parse_field(
+            self, name: str, spec: FieldSpec, raw: Mapping[str, Any], ctx: ParseContext
+        ) -> Any:
+            value = super()._parse_field(name, spec, raw, ctx)
+            return value * 100 if isinstance(value, int) else value
+
+    data = asyncio.run(Marking().get_data(include=["hashrate", "wattage"]))
+    assert (data.hashrate, data.wattage) == (700, 1000)

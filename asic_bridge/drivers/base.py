@@ -150,17 +150,23 @@ class _Plan:
     those taken from it (``cached``), the fields to fetch and their sources (None: the
     driver's ``_sources_for`` picks them per poll)."""
 
-    __slots__ = ("cached", "sources", "to_fetch")
+    __slots__ = ("cached", "parsed", "sources", "to_fetch")
 
     def __init__(
         self,
         cached: tuple[str, ...],
         to_fetch: dict[str, FieldSpec],
         sources: frozenset[str] | None,
+        inline: bool,
     ) -> None:
         self.cached = cached
         self.to_fetch = to_fetch
         self.sources = sources
+        #: (name, spec, its one source, or None: parsed through _parse_field) per field
+        self.parsed = tuple(
+            (name, spec, spec.sources[0] if inline and len(spec.sources) == 1 else None)
+            for name, spec in to_fetch.items()
+        )
 
 
 class _Selection:
@@ -168,14 +174,17 @@ class _Selection:
     (every poll of a fleet asks for one of a few selections), and its plans by which of its
     static fields the identity knows.  ``fields`` is held so the table's id stays its own."""
 
-    __slots__ = ("config", "fields", "own_sources", "plans", "statics", "wanted")
+    __slots__ = ("config", "fields", "inline", "own_sources", "plans", "statics", "wanted")
 
-    def __init__(self, fields: Mapping[str, FieldSpec], wanted: list[str], own: bool) -> None:
+    def __init__(
+        self, fields: Mapping[str, FieldSpec], wanted: list[str], own: bool, inline: bool
+    ) -> None:
         self.fields = fields
         self.wanted = tuple(wanted)
         self.statics = tuple(n for n in wanted if fields[n].static)
         self.config = "config" in wanted
         self.own_sources = own
+        self.inline = inline
         self.plans: dict[tuple[bool, ...], _Plan] = {}
 
     def plan(self, known: tuple[bool, ...]) -> _Plan:
@@ -187,7 +196,7 @@ class _Selection:
         if not self.own_sources:
             sources = frozenset(src for spec in to_fetch.values() for src in spec.sources)
         plan = self.plans[known] = _Plan(
-            tuple(n for n in self.statics if n in taken), to_fetch, sources
+            tuple(n for n in self.statics if n in taken), to_fetch, sources, self.inline
         )
         return plan
 
@@ -441,14 +450,30 @@ class BaseMiner:
         self.last_error_type = error_type
         read: list[str] = []  # fetched fields that got a value or an error, in order
         errors: dict[str, str] = {}
-        for name, spec in to_fetch.items():
-            value = self._parse_field(name, spec, raw, ctx)
-            if value is None:
-                continue
-            if type(value) is _FieldError:
-                errors[name] = value.message
-            else:
-                values[name] = value
+        for name, spec, source in plan.parsed:
+            if source is None:  # several sources, or a driver's own _parse_field
+                value = self._parse_field(name, spec, raw, ctx)
+                if value is None:
+                    continue
+                if type(value) is _FieldError:
+                    errors[name] = value.message
+                    read.append(name)
+                    continue
+            else:  # one source: _parse_field's work without the call (most fields)
+                payload = raw.get(source)
+                if isinstance(payload, BaseException):
+                    errors[name] = _describe(payload)
+                    read.append(name)
+                    continue
+                try:
+                    value = spec.parse(ctx, payload)
+                except Exception as exc:
+                    errors[name] = f"could not parse {name}: {_describe(exc)}"
+                    read.append(name)
+                    continue
+                if value is None:
+                    continue
+            values[name] = value
             read.append(name)
         data = self._build_data(values, errors, plan.cached, read, started)
         if not selection.config:
@@ -472,7 +497,8 @@ class BaseMiner:
         """The selection for ``key`` (see get_data), worked out and kept."""
         wanted = self._select_fields(key[2], key[3])
         own = type(self)._sources_for is not BaseMiner._sources_for
-        selection = _Selection(fields, wanted, own)
+        inline = type(self)._parse_field is BaseMiner._parse_field
+        selection = _Selection(fields, wanted, own, inline)
         if len(_SELECTIONS) >= _CACHE_LIMIT:
             _SELECTIONS.clear()
         _SELECTIONS[key] = selection
