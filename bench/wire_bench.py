@@ -1,7 +1,8 @@
 """Our hand-written wire code against the ecosystem's libraries, on the same simulators.
 
     sudo .venv/bin/python bench/wire_bench.py [--miners 20] [--rounds 100] [--only grpc] [--fresh]
-    (needs the bench extra: pip install -e '.[bench]' for aiohttp and grpclib)
+    (aiohttp and grpclib come with the bench extra, pip install -e '.[bench]'; without
+    them their rows are skipped and ours are still measured)
 
 Re-executes itself under ``unshare -n`` (root needed).  Simulated miners run in their own
 process; each client runs as its own process and reports its CPU time (user + system) over
