@@ -193,3 +193,32 @@ def test_a_drivers_own_parse_field_is_used_for_every_field() -> None:
 
     data = asyncio.run(Marking().get_data(include=["hashrate", "wattage"]))
     assert (data.hashrate, data.wattage) == (700, 1000)
+
+
+async def test_fetch_each_keeps_every_outcome_in_order_and_cancels_on_cancellation() -> None:
+    cancelled: list[str] = []
+
+    async def fetch(name: str) -> Any:
+        try:
+            await asyncio.sleep(10 if name.startswith("slow") else 0.01)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+        if name.startswith("bad"):
+            raise APIError("refused", ip="127.0.0.9", command=name)
+        return {"name": name}
+
+    out = await BaseMiner._fetch_each(["b", "bad1", "a"], fetch)
+    assert list(out) == ["b", "bad1", "a"] and out["a"] == {"name": "a"}
+    assert isinstance(out["bad1"], APIError)
+    out = await BaseMiner._fetch_each(["bad0"], fetch)
+    assert isinstance(out["bad0"], APIError)
+    for names in (["slow", "x", "slow2"], ["x", "slow"]):
+        cancelled.clear()
+        task = asyncio.ensure_future(BaseMiner._fetch_each(names, fetch))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        assert sorted(cancelled) == sorted(n for n in names if n.startswith("slow"))

@@ -722,18 +722,36 @@ class BaseMiner:
         names: list[str], fetch: Callable[[str], Awaitable[Any]]
     ) -> dict[str, Any]:
         """``{name: await fetch(name)}`` run concurrently; a failed request becomes its name's
-        value (so the other fields still arrive), while cancellation propagates to the engine.
+        value (so the other fields still arrive), while cancellation propagates to the engine
+        (and cancels the requests still running).
+
+        The first name is awaited in place, a task for each other (gather would make a task
+        for every one, and its gathering future): most polls have one name, so no task.
         """
-        if len(names) == 1:  # most polls: awaited in place, no task (gather makes one)
+        first = names[0]
+        if len(names) == 1:
             try:
-                return {names[0]: await fetch(names[0])}
+                return {first: await fetch(first)}
             except Exception as exc:
-                return {names[0]: exc}
-        results = await asyncio.gather(*(fetch(name) for name in names), return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
-        return dict(zip(names, results, strict=True))
+                return {first: exc}
+        rest = names[1:]
+        tasks = [asyncio.ensure_future(fetch(name)) for name in rest]
+        out: dict[str, Any] = {}
+        try:
+            try:
+                out[first] = await fetch(first)
+            except Exception as exc:
+                out[first] = exc
+            for name, task in zip(rest, tasks, strict=True):
+                try:
+                    out[name] = await task
+                except Exception as exc:
+                    out[name] = exc
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        return out
 
     async def _fetch_group(self, group: str, names: list[str]) -> dict[str, Any]:
         """Return ``{name: payload or exception}`` for one source group.  Drivers implement."""
