@@ -1,5 +1,5 @@
-"""PowerController.state() keeps its per-miner part between calls: it must say exactly what
-building it afresh says.
+"""PowerController.state() keeps its per-miner part between calls (and snapshot() skips the
+members while none was ever written to): it must say exactly what building it afresh says.
 
 The reference below is the state as it was built before the parts were kept (every entry
 made again on every call) and the publish key as features/fleet.py built it then (every
@@ -220,6 +220,10 @@ def test_the_kept_state_is_the_state_built_afresh(seed: int) -> None:
         expected = reference_state(walk.ctrl)
         state = walk.ctrl.state()
         assert orjson.dumps(state) == orjson.dumps(expected)
+        snapshot = walk.ctrl.snapshot()  # its last changes as they were walked for, always
+        assert snapshot["last_change"] == {
+            i: m.last_change for i, m in walk.ctrl.members.items() if m.last_change > float("-inf")
+        }
         key, old_key = _unchanging(state, walk.ctrl), reference_key(expected)
         # the kept bytes are the ones built from the state alone
         assert walk.ctrl.still_of(state) == still_bytes(state["miners"])

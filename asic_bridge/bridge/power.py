@@ -62,6 +62,11 @@ STILL_KEYS = (
 _still_values = itemgetter(*STILL_KEYS)
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal and of one type (1000 and 1000.0 are equal, not the same JSON)."""
+    return a is b or (type(a) is type(b) and a == b)
+
+
 def still_bytes(miners: dict[str, dict[str, Any]]) -> bytes:
     """The state's ``miners`` without what moves, as bytes equal exactly when that part is:
     the ids, then each entry's STILL_KEYS values, one JSON array per miner (complete JSON
@@ -213,12 +218,16 @@ class PowerController:
         self._entries: dict[str, dict[str, Any]] = {}
         self._still: dict[str, bytes] = {}
         self._dirty: set[str] = set()
+        self._moved: set[str] = set()  # members whose reading alone changed: entries copied
         self._reorder = True  # a member joined or left: the id order is made again
         self._lists: tuple[list[str], list[str], list[str]] = ([], [], [])
         self._entry_plan: dict[str, Setting] = {}  # the plan and holds the entries show
         self._entry_held: dict[str, float] = {}
         self._ids_json = b"[]"
         self._last_miners: dict[str, dict[str, Any]] | None = None  # of the last state()
+        #: a member's last_change was set (a write, a restore): until then snapshot(), made
+        #: every cycle, has no members to walk for it (the default group that never writes)
+        self._changed_any = False
 
     # ------------------------------------------------------------------ members
     def join(
@@ -260,6 +269,7 @@ class PowerController:
             self.remembered.pop(miner_id, None)
             self._mark(f"{miner_id} left the group")
             self._reorder = True
+            self._entries.pop(miner_id, None)  # one who joins again is made afresh
 
     def observe(
         self,
@@ -297,7 +307,7 @@ class PowerController:
                 self._mark(f"{miner_id}: limit changed on the miner to {power_limit} W")
             if mining is not None and member.mining is not None and mining != member.mining:
                 self._mark(f"{miner_id}: {'resumed' if mining else 'stopped'} on the miner")
-        self._dirty.add(miner_id)
+        was = member.online, member.power_limit, member.mining, member.overdraw_w
         member.online, member.seen_at = True, now
         member.measured_w, member.power_limit, member.mining = measured_w, power_limit, mining
         settled = now - member.last_change >= max(SETTLE_S, self.config.min_change_interval)
@@ -310,6 +320,16 @@ class PowerController:
             member.idle_w = measured_w
         if member.efficiency is None and efficiency is not None and efficiency > 0:
             member.efficiency = efficiency
+        # most polls move the reading alone: the state's entry is then copied with it
+        if (
+            was[0]
+            and _same(power_limit, was[1])
+            and _same(mining, was[2])
+            and _same(member.overdraw_w, was[3])
+        ):
+            self._moved.add(miner_id)
+        else:
+            self._dirty.add(miner_id)
 
     def offline(self, miner_id: str) -> None:
         member = self.members.get(miner_id)
@@ -424,6 +444,7 @@ class PowerController:
             if write.id not in self.remembered and not write.restore:
                 self.remembered[write.id] = self._current(member)
             member.pending, member.last_change = write, now
+            self._changed_any = True
         return writes
 
     def _release(self, online: list[Member]) -> list[Write]:
@@ -639,6 +660,15 @@ class PowerController:
             dirty.update(self.members.keys() - entries.keys())
         relist = reorder
         members = self.members
+        for miner_id in self._moved:  # only measured_w changed since the entry was made
+            m = members.get(miner_id)
+            was = entries.get(miner_id)
+            if m is None or was is None or miner_id in dirty:
+                continue
+            if (was["measured_w"] is None) != (m.measured_w is None):
+                relist = True  # in or out of "unmeasured"
+            entries[miner_id] = {**was, "measured_w": m.measured_w}
+        self._moved.clear()
         for miner_id in dirty:
             m = members.get(miner_id)
             if m is None:
@@ -741,7 +771,9 @@ class PowerController:
             "remembered": {i: asdict(s) for i, s in self.remembered.items()},
             "last_change": {
                 i: m.last_change for i, m in self.members.items() if m.last_change > float("-inf")
-            },
+            }
+            if self._changed_any
+            else {},
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -763,6 +795,7 @@ class PowerController:
                 self.members[miner_id] = Member(miner_id)
                 self._reorder = True
             self.members[miner_id].last_change = at
+            self._changed_any = True
         self._mark("restored")
 
 

@@ -117,6 +117,10 @@ class Fleet:
         self.controllers = {
             g: PowerController(g, group_config(c), clock) for g, c in config.fleet.groups.items()
         }
+        #: each group as bridge.yaml has it, for power.json (saved, so compared, every cycle)
+        self._configured = {
+            g: c.config.model_dump(mode="json") for g, c in self.controllers.items()
+        }
         self.kicks = {g: asyncio.Event() for g in self.controllers}
         self._locks = {g: asyncio.Lock() for g in self.controllers}
         #: per group: what the last published state said (without the readings), and when
@@ -440,7 +444,7 @@ class Fleet:
             data = groups.get(group)
             if not isinstance(data, dict):
                 continue
-            configured = ctrl.config.model_dump(mode="json")
+            configured = self._configured[group]
             if data.get("configured") != configured:
                 data = {**data, "config": configured}
             try:
@@ -451,10 +455,7 @@ class Fleet:
 
     def _payload(self) -> bytes:
         groups = {
-            g: {
-                **c.snapshot(),
-                "configured": group_config(self.config.fleet.groups[g]).model_dump(mode="json"),
-            }
+            g: {**c.snapshot(), "configured": self._configured[g]}
             for g, c in self.controllers.items()
         }
         return orjson.dumps({"groups": groups}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
