@@ -224,6 +224,7 @@ class PowerController:
         self._entry_plan: dict[str, Setting] = {}  # the plan and holds the entries show
         self._entry_held: dict[str, float] = {}
         self._ids_json = b"[]"
+        self._still_joined: bytes | None = None  # still_of's bytes, until an entry is made again
         self._last_miners: dict[str, dict[str, Any]] | None = None  # of the last state()
         #: a member's last_change was set (a write, a restore): until then snapshot(), made
         #: every cycle, has no members to walk for it (the default group that never writes)
@@ -697,12 +698,14 @@ class PowerController:
                 relist = True
             entries[miner_id] = entry
             self._still[miner_id] = orjson.dumps(_still_values(entry))
+            self._still_joined = None
         dirty.clear()
         if reorder:
             ids = sorted(members)
             self._entries = entries = {i: entries[i] for i in ids}
             self._still = {i: self._still[i] for i in ids}
             self._ids_json = orjson.dumps(ids)
+            self._still_joined = None
             self._reorder = False
         if relist:
             uncontrollable: list[str] = []  # of the online ones
@@ -724,9 +727,11 @@ class PowerController:
         """:func:`still_bytes` of ``state["miners"]``, from the kept parts when ``state`` is
         the last one this controller made (the bytes are the same)."""
         miners: dict[str, dict[str, Any]] = state["miners"]
-        if miners is self._last_miners:
-            return self._ids_json + b"".join(self._still.values())
-        return still_bytes(miners)
+        if miners is not self._last_miners:
+            return still_bytes(miners)
+        if self._still_joined is None:
+            self._still_joined = self._ids_json + b"".join(self._still.values())
+        return self._still_joined
 
     def _status(
         self,
